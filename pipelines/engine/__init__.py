@@ -1,0 +1,1 @@
+"""The engine: config → plan → runner. Planning modules never import Spark."""

@@ -1,0 +1,212 @@
+"""The `ldp_engine` command line: run (the default command), validate, graph.
+
+Exit codes: 0 ok, 1 invalid config or validation failure, 2 usage error, 3 run-time failure.
+User mistakes are printed as messages, never as tracebacks (unless --verbose).
+"""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from .errors import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME, EngineError, UsageError
+from .graph import Selection
+
+log = logging.getLogger("ldp_engine")
+CONFIG_ENV = "LDP_CONFIG"
+
+
+class DefaultRunGroup(click.Group):
+    """A group whose default subcommand is `run`, so `ldp_engine --tags x --mode batch` runs."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h", "--version")):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+def default_config() -> Path:
+    """./config.yml if present, else the example config shipped inside the wheel."""
+    local = Path("config.yml")
+    if local.is_file():
+        return local
+    packaged = resources.files("pipelines").joinpath("_bundled/config.yml")
+    if packaged.is_file():
+        return Path(str(packaged))
+    raise UsageError("no config.yml in the current directory; pass --config PATH")
+
+
+def _config_path(value: str | None) -> Path:
+    return Path(value) if value else default_config()
+
+
+def handle_errors(command: Callable[..., int]) -> Callable[..., None]:
+    """Map the engine's exceptions to exit codes and readable messages."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        verbose = kwargs.get("verbose", False)
+        logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        as_json = kwargs.get("output_format") == "json"
+        try:
+            code = command(*args, **kwargs)
+        except EngineError as exc:
+            if verbose:
+                log.exception("error")
+            if as_json:
+                click.echo(json.dumps({"status": "invalid" if exc.exit_code == EXIT_CONFIG else "error",
+                                       "errors": [p.render() for p in exc.problems]}))
+            click.echo(f"error: {exc.render()}", err=True)
+            code = exc.exit_code
+        except KeyboardInterrupt:  # pragma: no cover - interactive
+            click.echo("interrupted", err=True)
+            code = 130
+        except Exception as exc:  # noqa: BLE001 - an unexpected failure is a run-time failure
+            if verbose:
+                log.exception("unexpected error")
+            click.echo(f"error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                       + ("" if verbose else " (run with --verbose for details)"), err=True)
+            code = EXIT_RUNTIME
+        sys.exit(code)
+
+    return wrapper
+
+
+config_option = click.option("--config", "config", type=click.Path(dir_okay=False),
+                             envvar=CONFIG_ENV, help="Path to config.yml [default: ./config.yml, "
+                             "else the example shipped in the wheel; env LDP_CONFIG].")
+verbose_option = click.option("--verbose", "-v", is_flag=True, help="Show logs and tracebacks.")
+
+
+def format_option(*choices: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option("--format", "output_format", type=click.Choice(choices), default=choices[0],
+                        show_default=True, help="Output format (json: only JSON on stdout).")
+
+
+@click.group(cls=DefaultRunGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="databricks_etl_framework")
+def cli() -> None:
+    """Config-driven Lakeflow Declarative Pipelines: validate, plan and run the tables of config.yml.
+
+    Without a subcommand, `run` is implied: `ldp_engine --tags daily,critical --mode batch`.
+    """
+
+
+@cli.command()
+@config_option
+@click.option("--tags", help="Comma-separated tags; a table must carry all of them (see --match).")
+@click.option("--match", type=click.Choice(["all", "any"]), default="all", show_default=True,
+              help="all: a table needs every tag (AND); any: at least one (OR).")
+@click.option("--select", "select_", help="Comma-separated table names; '+name' adds its upstream.")
+@click.option("--exclude", help="Comma-separated table names to leave out.")
+@click.option("--mode", type=click.Choice(["batch", "streaming"]), default="batch", show_default=True,
+              help="batch recomputes tables; streaming appends only new source files.")
+@click.option("--dry-run", is_flag=True, help="Print the plan without starting Spark.")
+@format_option("text", "json")
+@click.option("--max-parallel", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Tables that may run at the same time.")
+@click.option("--fail-fast", is_flag=True, help="Stop starting tables after the first failure.")
+@click.option("--state-dir", type=click.Path(file_okay=False),
+              help="Local warehouse, metastore and checkpoints [default: ./.ldp; env LDP_STATE_DIR].")
+@verbose_option
+@handle_errors
+def run(config: str | None, tags: str | None, match: str, select_: str | None, exclude: str | None,
+        mode: str, dry_run: bool, output_format: str, max_parallel: int, fail_fast: bool,
+        state_dir: str | None, verbose: bool) -> int:
+    """Select, order and materialize tables (the default command)."""
+    from .project import load_project
+
+    selection = Selection(tags=_split(tags), match=match, select=_split(select_),  # type: ignore[arg-type]
+                          exclude=_split(exclude))
+    project = load_project(_config_path(config), selection, mode)  # type: ignore[arg-type]
+    plan = project.plan
+    if dry_run:
+        from .render import plan_text
+        click.echo(json.dumps(plan.to_dict()) if output_format == "json" else plan_text(plan))
+        return EXIT_OK
+    return _run_plan(project, output_format, max_parallel, fail_fast, state_dir, verbose)
+
+
+def _run_plan(project: Any, output_format: str, max_parallel: int, fail_fast: bool,
+              state_dir: str | None, verbose: bool) -> int:
+    from .render import summary_text
+    from .runner import SparkRunner
+    from .session import get_spark, state_dir as resolve_state
+    from .storage import TableStore
+
+    plan = project.plan
+    state = resolve_state(state_dir)
+    click.echo(f"Starting Spark for {len(plan.tables)} table(s) ({plan.mode} mode)...", err=True)
+    spark = get_spark(state, app_name=plan.pipeline.name, verbose=verbose)
+    store = TableStore(spark, plan.pipeline, state)
+    runner = SparkRunner(spark, plan, project.functions, store, max_parallel=max_parallel,
+                         fail_fast=fail_fast, on_event=_progress)
+    result = runner.run()
+    if output_format == "json":
+        click.echo(json.dumps(result.to_dict()))
+    else:
+        click.echo(summary_text(result))
+    return EXIT_OK if result.status == "success" else EXIT_RUNTIME
+
+
+def _progress(kind: str, result: Any) -> None:
+    stamp = time.strftime("%H:%M:%S")
+    if kind == "started":
+        text = f"{result.name} [{result.layer}] started"
+    elif kind == "finished":
+        text = f"{result.name} finished: {result.rows_written} rows in {result.seconds:.1f}s"
+    elif kind == "failed":
+        text = f"{result.name} FAILED after {result.seconds:.1f}s: {result.error}"
+    else:
+        text = f"{result.name} skipped: {result.error}"
+    click.echo(f"[{stamp}] {text}", err=True)
+
+
+@cli.command()
+@config_option
+@format_option("text", "json")
+@verbose_option
+@handle_errors
+def validate(config: str | None, output_format: str, verbose: bool) -> int:
+    """Check config.yml, the dependency graph and every transformation module."""
+    from .project import load_project
+
+    project = load_project(_config_path(config), check_all_modules=True)
+    count = len(project.config.tables)
+    if output_format == "json":
+        click.echo(json.dumps({"status": "valid", "tables": count, "config": str(project.config.path)}))
+    else:
+        click.echo(f"OK: {project.config.path} is valid ({count} tables)")
+    return EXIT_OK
+
+
+@cli.command()
+@config_option
+@format_option("mermaid", "dot")
+@verbose_option
+@handle_errors
+def graph(config: str | None, output_format: str, verbose: bool) -> int:
+    """Print the dependency graph (layers as subgraphs, tags shown)."""
+    from .config import load_config
+    from .render import dot, mermaid
+
+    loaded = load_config(_config_path(config))
+    click.echo(mermaid(loaded) if output_format == "mermaid" else dot(loaded))
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point (`ldp_engine`)."""
+    cli.main(args=argv, prog_name="ldp_engine")

@@ -1,0 +1,335 @@
+"""The config.yml schema: typed, immutable, strict about unknown keys, wrong types and bad names.
+
+Loading never touches Spark. Every problem found is collected and reported together, each
+naming the file, table, key, value and (where it can) the line in the YAML file.
+"""
+from __future__ import annotations
+
+import difflib
+import keyword
+import re
+import typing
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Any, Literal, Mapping, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ConfigError, Problem
+
+Layer = Literal["bronze", "silver", "gold"]
+LAYER_RANK: Mapping[str, int] = {"bronze": 0, "silver": 1, "gold": 2}
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
+_TABLE_REF = re.compile(r"^[A-Za-z0-9_`.\-]+$")
+
+Scalar = Union[str, int, float, bool]
+
+
+def _identifier(value: str) -> str:
+    if not _IDENTIFIER.match(value) or keyword.iskeyword(value):
+        raise ValueError(
+            "must be a Python identifier (letters, digits, underscore; not starting with a digit, "
+            "not a keyword) because it names the transformation function and its arguments")
+    return value
+
+
+Identifier = Annotated[str, Field(min_length=1, max_length=255)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FilesSource(_Model):
+    """Files read by Spark (Auto Loader on Databricks in streaming mode)."""
+
+    type: Literal["files"]
+    format: Literal["csv", "json", "parquet"]
+    path: str = Field(min_length=1)
+    options: dict[str, Scalar] = Field(default_factory=dict)
+    schema_ddl: str | None = Field(default=None, alias="schema")
+
+    def resolved_path(self, base_dir: Path) -> str:
+        """Relative local paths resolve against the config file's folder; URIs stay as written."""
+        if "://" in self.path or self.path.startswith(("/", "dbfs:")):
+            return self.path
+        return str((base_dir / self.path).resolve())
+
+
+class TableSource(_Model):
+    """An existing table, read as-is."""
+
+    type: Literal["table"]
+    table: str = Field(min_length=1)
+
+    @field_validator("table")
+    @classmethod
+    def _valid_ref(cls, value: str) -> str:
+        if not _TABLE_REF.match(value):
+            raise ValueError("must be a table name like catalog.schema.table")
+        return value
+
+
+Source = Annotated[Union[FilesSource, TableSource], Field(discriminator="type")]
+
+
+class TableConfig(_Model):
+    """One table: where it sits, what it needs and how it is stored."""
+
+    name: Identifier
+    layer: Layer
+    tags: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()
+    source: Source | None = None
+    comment: str | None = None
+    partition_cols: tuple[str, ...] = ()
+    table_properties: dict[str, Scalar] = Field(default_factory=dict)
+    format: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        return _identifier(value)
+
+    @field_validator("depends_on")
+    @classmethod
+    def _valid_deps(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for dep in value:
+            _identifier(dep)
+        if len(set(value)) != len(value):
+            raise ValueError("lists a table more than once")
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _valid_tags(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for tag in value:
+            if not _TAG.match(tag):
+                raise ValueError(f"tag {tag!r} may only contain letters, digits, '_' and '-'")
+        return value
+
+
+class PipelineSettings(_Model):
+    """Pipeline-wide defaults: where tables live and where their code is."""
+
+    name: str = "ldp_pipeline"
+    catalog: str | None = None
+    schema_name: str = Field(default="default", alias="schema")
+    transformations: str = "pipelines.transformations"
+    format: str | None = None
+
+    @field_validator("schema_name")
+    @classmethod
+    def _valid_schema(cls, value: str) -> str:
+        return _identifier(value)
+
+
+class Config(_Model):
+    """A whole config.yml, plus the file it came from."""
+
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    tables: tuple[TableConfig, ...]
+    path: Path = Path("config.yml")
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.resolve().parent
+
+    def table(self, name: str) -> TableConfig:
+        return self.by_name[name]
+
+    @property
+    def by_name(self) -> dict[str, TableConfig]:
+        return {t.name: t for t in self.tables}
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_config(path: str | Path) -> Config:
+    """Read, parse and validate a config file; raise ConfigError listing every problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(Problem("config file not found", file=str(path))) from None
+    except OSError as exc:
+        raise ConfigError(Problem(f"cannot read config file: {exc.strerror}", file=str(path))) from None
+    return parse_config(text, path)
+
+
+def parse_config(text: str, path: Path) -> Config:
+    """Parse YAML text into a Config; `path` is used for messages and relative paths."""
+    try:
+        raw = yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ConfigError(Problem(
+            f"invalid YAML: {getattr(exc, 'problem', None) or exc}", file=str(path),
+            line=mark.line + 1 if mark else None, column=mark.column + 1 if mark else None)) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(Problem("the top level must be a mapping with a 'tables:' list",
+                                  file=str(path), value=_short(raw)))
+    try:
+        config = Config.model_validate({**raw, "path": path})
+    except ValidationError as exc:
+        problems = [_problem_from_pydantic(err, raw, str(path)) for err in exc.errors()]
+        raise ConfigError(with_lines(problems, text)) from None
+    problems = _duplicate_names(config)
+    if not config.tables:
+        problems.append(Problem("lists no tables", file=str(path), key="tables"))
+    if problems:
+        raise ConfigError(with_lines(problems, text))
+    return config
+
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _duplicate_names(config: Config) -> list[Problem]:
+    seen: dict[str, int] = {}
+    problems = []
+    for index, table in enumerate(config.tables):
+        if table.name in seen:
+            problems.append(Problem(
+                f"duplicate table name (first defined as table #{seen[table.name] + 1})",
+                file=str(config.path), table=table.name, key="name", value=table.name,
+                hint="table names must be unique", index=index))
+        else:
+            seen[table.name] = index
+    return problems
+
+
+def _short(value: Any) -> Any:
+    text = repr(value)
+    return value if len(text) <= 80 else text[:77] + "..."
+
+
+def _problem_from_pydantic(err: Mapping[str, Any], raw: Mapping[str, Any], file: str) -> Problem:
+    loc = tuple(err["loc"])
+    table = None
+    table_index = None
+    key_path = list(loc)
+    if len(loc) >= 2 and loc[0] == "tables" and isinstance(loc[1], int):
+        tables = raw.get("tables") or []
+        entry = tables[loc[1]] if loc[1] < len(tables) else None
+        name = entry.get("name") if isinstance(entry, dict) else None
+        table = name if isinstance(name, str) else f"#{loc[1] + 1}"
+        table_index = loc[1]
+        key_path = list(loc[2:])
+    # drop discriminator tags ("files"/"table") and list indices from the key path
+    key_parts = [str(p) for p in key_path if not (isinstance(p, str) and p in ("files", "table")
+                                                  and key_path.index(p) > 0)]
+    key = ".".join(p for p in key_parts if not p.isdigit()) or None
+    kind = err["type"]
+    value = err.get("input")
+    hint = None
+    if kind == "extra_forbidden":
+        unknown = str(loc[-1])
+        valid = _valid_keys(loc[:-1])
+        close = difflib.get_close_matches(unknown, valid, n=1)
+        message = f"unknown key '{unknown}'"
+        hint = (f"did you mean '{close[0]}'?" if close else "") + \
+            (f" valid keys: {', '.join(sorted(valid))}" if valid else "")
+        value = None
+    elif kind == "missing":
+        message = "required key is missing"
+        value = None
+    elif kind == "literal_error":
+        message = f"invalid value; expected {err['ctx']['expected']}"
+    elif kind == "union_tag_invalid":
+        message = f"unknown source type; expected {err['ctx']['expected_tags']}"
+    elif kind == "union_tag_not_found":
+        message = "source needs a 'type' (files or table)"
+        value = None
+    elif kind in _TYPE_NAMES:
+        message = f"must be {_TYPE_NAMES[kind]}"
+    else:
+        message = err["msg"].removeprefix("Value error, ")
+    return Problem(message, file=file, table=table, key=key,
+                   value=_short(value) if value is not None else None,
+                   hint=hint.strip() if hint else None, index=table_index)
+
+
+_TYPE_NAMES = {"tuple_type": "a list", "list_type": "a list", "dict_type": "a mapping",
+               "string_type": "a string", "model_type": "a mapping", "bool_type": "true or false",
+               "int_type": "an integer", "model_attributes_type": "a mapping"}
+
+
+def _valid_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys allowed at `loc` (a pydantic location), for 'did you mean' hints."""
+    model: Any = Config
+    for part in loc:
+        if isinstance(part, int) or model is None:
+            continue
+        if isinstance(part, str) and part in ("files", "table") and part not in _fields(model):
+            model = FilesSource if part == "files" else TableSource
+            continue
+        field = _field_by_key(model, part)
+        model = _model_in(field.annotation) if field else None
+    return sorted(_fields(model)) if model else []
+
+
+def _fields(model: Any) -> list[str]:
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return []
+    return [f.alias or name for name, f in model.model_fields.items() if name != "path"]
+
+
+def _field_by_key(model: Any, key: str):
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return None
+    for name, field in model.model_fields.items():
+        if key in (name, field.alias):
+            return field
+    return None
+
+
+def _model_in(annotation: Any) -> Any:
+    """First BaseModel class found inside an annotation like tuple[TableConfig, ...]."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Line numbers: computed only when there are problems, so the happy path stays fast.
+
+
+def with_lines(problems: list[Problem], text: str) -> list[Problem]:
+    """Add the YAML line of each problem's table (and key) entry."""
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.YAMLError:  # pragma: no cover - text already parsed once
+        return problems
+    nodes = _table_nodes(root)
+    located = []
+    for problem in problems:
+        node = nodes[problem.index] if problem.index is not None and problem.index < len(nodes) else None
+        if node is not None and problem.key:
+            node = _child(node, problem.key.split(".")[0]) or node
+        if node is not None:
+            problem = replace(problem, line=node.start_mark.line + 1)
+        located.append(problem)
+    return located
+
+
+def _table_nodes(root: Any) -> list[Any]:
+    tables = _child(root, "tables")
+    return list(tables.value) if isinstance(tables, yaml.SequenceNode) else []
+
+
+def _child(node: Any, key: str) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if getattr(key_node, "value", None) == key:
+                return key_node if isinstance(value_node, yaml.ScalarNode) else value_node
+    return None

@@ -1,0 +1,174 @@
+"""Finds and imports transformation functions: `{transformations}/{layer}/{name}.py` defines `{name}`.
+
+`transformations` is either a folder (relative to config.yml) or a dotted package. Loading also
+checks that each function's parameters match what the engine will pass: one keyword argument per
+`depends_on` entry, `source` for tables with a source, and optionally `spark`.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Callable, Iterable
+
+from .config import Config, TableConfig
+from .errors import ConfigError, Problem
+
+Transformation = Callable[..., object]
+_SPARK = "spark"
+_SOURCE = "source"
+
+
+@dataclass(frozen=True)
+class ModuleLocation:
+    """Where a table's module lives: a dotted name (package mode) or a file (folder mode)."""
+
+    module_name: str
+    file: Path | None  # set in folder mode
+
+    def describe(self) -> str:
+        return str(self.file) if self.file else self.module_name
+
+
+def is_folder(transformations: str) -> bool:
+    return "/" in transformations or "\\" in transformations or transformations.startswith(".")
+
+
+def locate(config: Config, table: TableConfig) -> ModuleLocation:
+    spec = config.pipeline.transformations
+    if is_folder(spec):
+        folder = (config.base_dir / spec).resolve()
+        return ModuleLocation(f"_ldp_transformations.{table.layer}.{table.name}",
+                              folder / table.layer / f"{table.name}.py")
+    return ModuleLocation(f"{spec}.{table.layer}.{table.name}", None)
+
+
+def load_transformations(config: Config, tables: Iterable[TableConfig]) -> dict[str, Transformation]:
+    """Import every table's function and check its signature; collect all problems, then raise."""
+    functions: dict[str, Transformation] = {}
+    problems: list[Problem] = []
+    positions = {t.name: i for i, t in enumerate(config.tables)}
+    for table in tables:
+        try:
+            function = _load_one(config, table)
+            problems.extend(check_signature(function, table))
+            functions[table.name] = function
+        except _LoadProblem as exc:
+            problems.append(exc.problem)
+    if problems:
+        raise ConfigError([_with_context(p, config, positions) for p in problems])
+    return functions
+
+
+class _LoadProblem(Exception):
+    def __init__(self, problem: Problem):
+        self.problem = problem
+
+
+def _with_context(problem: Problem, config: Config, positions: dict[str, int]) -> Problem:
+    from dataclasses import replace
+    return replace(problem, file=problem.file or str(config.path),
+                   index=positions.get(problem.table or ""))
+
+
+def _load_one(config: Config, table: TableConfig) -> Transformation:
+    where = locate(config, table)
+    module = _import(where, table)
+    function = getattr(module, table.name, None)
+    if function is None or not callable(function):
+        raise _LoadProblem(Problem(
+            f"module {where.describe()} does not define a function named '{table.name}'",
+            table=table.name, key="name", value=table.name,
+            hint=f"add `def {table.name}({_expected_params(table)}):` to the module"))
+    return function
+
+
+def _import(where: ModuleLocation, table: TableConfig) -> ModuleType:
+    if where.module_name in sys.modules:
+        return sys.modules[where.module_name]
+    if where.file is not None:
+        if not where.file.is_file():
+            raise _missing(where, table)
+        spec = importlib.util.spec_from_file_location(where.module_name, where.file)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[where.module_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException as exc:
+            del sys.modules[where.module_name]
+            raise _broken(where, table, exc) from None
+        return module
+    try:
+        return importlib.import_module(where.module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and where.module_name.startswith(exc.name):
+            raise _missing(where, table) from None
+        raise _broken(where, table, exc) from None
+    except Exception as exc:  # noqa: BLE001 - user code may raise anything at import
+        raise _broken(where, table, exc) from None
+
+
+def _missing(where: ModuleLocation, table: TableConfig) -> _LoadProblem:
+    return _LoadProblem(Problem(
+        f"transformation module not found: {where.describe()}", table=table.name, key="name",
+        value=table.name, hint=f"create {table.layer}/{table.name}.py in the transformations "
+                               f"folder with `def {table.name}({_expected_params(table)}):`"))
+
+
+def _broken(where: ModuleLocation, table: TableConfig, exc: BaseException) -> _LoadProblem:
+    detail = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, SyntaxError):
+        detail = f"SyntaxError: {exc.msg} (line {exc.lineno})"
+    return _LoadProblem(Problem(f"cannot import transformation module {where.describe()}: {detail}",
+                                table=table.name))
+
+
+def _expected_params(table: TableConfig) -> str:
+    params = list(table.depends_on) + ([_SOURCE] if table.source else [])
+    return ", ".join(params)
+
+
+def check_signature(function: Transformation, table: TableConfig) -> list[Problem]:
+    """Parameters must match depends_on (+ source, + optional spark); report each mismatch."""
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins without signatures
+        return []
+    allowed = set(table.depends_on) | {_SPARK} | ({_SOURCE} if table.source else set())
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+    expected = f"expected `def {table.name}({_expected_params(table)})`"
+    problems = []
+    for name, param in parameters.items():
+        if param.kind is param.POSITIONAL_ONLY:
+            problems.append(Problem(f"parameter '{name}' is positional-only; inputs are passed by name",
+                                    table=table.name, key="depends_on", hint=expected))
+        elif (param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY)
+              and name not in allowed and param.default is param.empty):
+            what = ("the table has no source" if name == _SOURCE
+                    else "it is not in depends_on")
+            problems.append(Problem(f"function parameter '{name}' cannot be filled: {what}",
+                                    table=table.name, key="depends_on", value=list(table.depends_on),
+                                    hint=expected))
+    if not takes_any:
+        for needed in list(table.depends_on) + ([_SOURCE] if table.source else []):
+            if needed not in parameters:
+                key = "source" if needed == _SOURCE else "depends_on"
+                problems.append(Problem(f"function has no parameter '{needed}' for its {key}",
+                                        table=table.name, key=key, hint=expected))
+    return problems
+
+
+def call_transformation(function: Transformation, inputs: dict[str, object], spark: object) -> object:
+    """Call with the upstream DataFrames (and source/spark where the function asks for them)."""
+    parameters = inspect.signature(function).parameters
+    kwargs = dict(inputs)
+    if _SPARK in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        kwargs.setdefault(_SPARK, spark)
+    if not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        kwargs = {k: v for k, v in kwargs.items() if k in parameters}
+    return function(**kwargs)

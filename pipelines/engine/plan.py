@@ -1,0 +1,94 @@
+"""The plan: config in, immutable execution plan out. Pure Python; runners consume it."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .config import Config, FilesSource, PipelineSettings, TableConfig
+from .graph import Selection, build_graph, check_graph, select_tables, topological_levels
+from .errors import ConfigError
+
+Mode = Literal["batch", "streaming"]
+
+
+@dataclass(frozen=True)
+class TablePlan:
+    """One table to materialize, with its inputs split into planned and already-existing ones."""
+
+    config: TableConfig
+    level: int
+    upstream_in_plan: tuple[str, ...]
+    upstream_existing: tuple[str, ...]
+    streaming: bool
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def layer(self) -> str:
+        return self.config.layer
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Ordered tables to run; `levels` are sets of tables with no dependency between them."""
+
+    config: Config
+    mode: Mode
+    selection: Selection
+    tables: tuple[TablePlan, ...]
+    levels: tuple[tuple[str, ...], ...]
+    existing_inputs: tuple[str, ...] = field(default=())
+
+    @property
+    def order(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.tables)
+
+    @property
+    def pipeline(self) -> PipelineSettings:
+        return self.config.pipeline
+
+    def table(self, name: str) -> TablePlan:
+        return next(t for t in self.tables if t.name == name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pipeline": self.pipeline.name,
+            "config": str(self.config.path),
+            "mode": self.mode,
+            "order": list(self.order),
+            "levels": [list(level) for level in self.levels],
+            "existing_inputs": list(self.existing_inputs),
+            "tables": [
+                {"name": t.name, "layer": t.layer, "level": t.level, "tags": list(t.config.tags),
+                 "depends_on": list(t.config.depends_on), "streaming": t.streaming,
+                 "reads_existing": list(t.upstream_existing)}
+                for t in self.tables
+            ],
+        }
+
+
+def build_plan(config: Config, selection: Selection = Selection(), mode: Mode = "batch") -> Plan:
+    """Check the graph, resolve the selection and order it; raise ConfigError on any problem."""
+    graph = build_graph(config)
+    problems = check_graph(config, graph)
+    if problems:
+        raise ConfigError(problems)
+    selected = select_tables(config, graph, selection)
+    levels = topological_levels(graph, selected)
+    by_name = config.by_name
+    tables = []
+    existing: set[str] = set()
+    for level_index, level in enumerate(levels):
+        for name in level:
+            table = by_name[name]
+            outside = tuple(d for d in table.depends_on if d not in selected)
+            existing.update(outside)
+            tables.append(TablePlan(
+                config=table, level=level_index,
+                upstream_in_plan=tuple(d for d in table.depends_on if d in selected),
+                upstream_existing=outside,
+                streaming=mode == "streaming" and isinstance(table.source, FilesSource)))
+    return Plan(config=config, mode=mode, selection=selection, tables=tuple(tables),
+                levels=levels, existing_inputs=tuple(sorted(existing)))

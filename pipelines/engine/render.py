@@ -1,0 +1,66 @@
+"""Human-readable views of plans, graphs and run results (the CLI prints them)."""
+from __future__ import annotations
+
+from .config import Config
+from .plan import Plan
+from .runner import RunResult
+
+_LAYERS = ("bronze", "silver", "gold")
+
+
+def plan_text(plan: Plan) -> str:
+    lines = [f"Pipeline '{plan.pipeline.name}' ({plan.mode} mode): {len(plan.tables)} table(s) "
+             f"in {len(plan.levels)} level(s)"]
+    for index, level in enumerate(plan.levels, start=1):
+        lines.append(f"  level {index}:")
+        for name in level:
+            table = plan.table(name)
+            tags = ", ".join(table.config.tags)
+            extra = f"  reads existing: {', '.join(table.upstream_existing)}" if table.upstream_existing else ""
+            kind = "streaming table" if table.streaming else "table"
+            lines.append(f"    - {name} [{table.layer}] {kind}; tags: {tags or '-'}{extra}")
+    return "\n".join(lines)
+
+
+def mermaid(config: Config) -> str:
+    lines = ["flowchart LR"]
+    for layer in _LAYERS:
+        tables = [t for t in config.tables if t.layer == layer]
+        if tables:
+            lines.append(f"  subgraph {layer}")
+            for t in tables:
+                tags = f"<br/><small>{', '.join(t.tags)}</small>" if t.tags else ""
+                lines.append(f'    {t.name}["{t.name}{tags}"]')
+            lines.append("  end")
+    lines += [f"  {dep} --> {t.name}" for t in config.tables for dep in t.depends_on]
+    return "\n".join(lines)
+
+
+def dot(config: Config) -> str:
+    lines = ["digraph pipeline {", "  rankdir=LR;", "  node [shape=box];"]
+    for layer in _LAYERS:
+        tables = [t for t in config.tables if t.layer == layer]
+        if tables:
+            lines.append(f'  subgraph cluster_{layer} {{\n    label="{layer}";')
+            for t in tables:
+                label = t.name + (f"\\n[{', '.join(t.tags)}]" if t.tags else "")
+                lines.append(f'    "{t.name}" [label="{label}"];')
+            lines.append("  }")
+    lines += [f'  "{dep}" -> "{t.name}";' for t in config.tables for dep in t.depends_on]
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def summary_text(result: RunResult) -> str:
+    header = ("table", "layer", "status", "rows", "seconds")
+    rows = [(t.name, t.layer, t.status, str(t.rows_written), f"{t.seconds:.1f}") for t in result.tables]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    lines = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
+    lines += [fmt.format(*row) for row in rows]
+    errors = [f"  {t.name}: {t.error}" for t in result.tables if t.error]
+    if errors:
+        lines += ["", "Problems:", *errors]
+    ok = sum(t.status == "success" for t in result.tables)
+    lines += ["", f"{result.status.upper()}: {ok}/{len(result.tables)} table(s) succeeded"]
+    return "\n".join(lines)

@@ -1,0 +1,166 @@
+"""The Spark runner: executes a Plan on a session, tables in parallel as soon as their inputs are ready.
+
+Per table: read inputs → call the transformation → write (batch overwrite or streaming append).
+A failed table skips its downstream tables; independent branches still finish, unless fail_fast.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Literal
+
+import networkx as nx
+from pyspark.sql import DataFrame, SparkSession
+
+from .config import FilesSource, TableSource
+from .errors import Problem, RunError
+from .loader import Transformation, call_transformation
+from .plan import Plan, TablePlan
+from .storage import TableStore
+
+log = logging.getLogger(__name__)
+
+Status = Literal["success", "failed", "skipped"]
+EventHandler = Callable[[str, "TableResult"], None]
+
+
+@dataclass
+class TableResult:
+    name: str
+    layer: str
+    status: Status | Literal["pending", "running"] = "pending"
+    rows_written: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class RunResult:
+    tables: list[TableResult] = field(default_factory=list)
+
+    @property
+    def status(self) -> Literal["success", "failed"]:
+        return "success" if all(t.status == "success" for t in self.tables) else "failed"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "tables": [t.to_dict() for t in self.tables]}
+
+
+class SparkRunner:
+    """Runs one Plan; `on_event(kind, result)` is called with kind in started/finished/failed/skipped."""
+
+    def __init__(self, spark: SparkSession, plan: Plan, functions: dict[str, Transformation],
+                 store: TableStore, max_parallel: int = 4, fail_fast: bool = False,
+                 on_event: EventHandler | None = None):
+        self.spark = spark
+        self.plan = plan
+        self.functions = functions
+        self.store = store
+        self.max_parallel = max(1, max_parallel)
+        self.fail_fast = fail_fast
+        self.on_event = on_event or (lambda kind, result: None)
+
+    def run(self) -> RunResult:
+        self.store.ensure_schema()
+        self._check_existing_inputs()
+        results = {t.name: TableResult(t.name, t.layer) for t in self.plan.tables}
+        graph = nx.DiGraph()
+        graph.add_nodes_from(results)
+        graph.add_edges_from((dep, t.name) for t in self.plan.tables for dep in t.upstream_in_plan)
+        waiting = {name: graph.in_degree(name) for name in results}
+        stop = False
+        with ThreadPoolExecutor(self.max_parallel, thread_name_prefix="ldp") as pool:
+            running: dict[Future[None], str] = {}
+
+            def submit_ready() -> None:
+                for name in self.plan.order:  # plan order keeps submission deterministic
+                    if waiting[name] == 0 and results[name].status == "pending" and not stop:
+                        results[name].status = "running"
+                        running[pool.submit(self._run_table, self.plan.table(name), results[name])] = name
+
+            submit_ready()
+            while running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    name = running.pop(future)
+                    if results[name].status == "success":
+                        for child in graph.successors(name):
+                            waiting[child] -= 1
+                    else:
+                        self._skip(nx.descendants(graph, name), results, f"upstream table '{name}' failed")
+                        stop = stop or self.fail_fast
+                submit_ready()
+        if stop:
+            pending = [n for n, r in results.items() if r.status == "pending"]
+            self._skip(pending, results, "not started: --fail-fast stopped the run")
+        return RunResult([results[name] for name in self.plan.order])
+
+    def _skip(self, names: Any, results: dict[str, TableResult], reason: str) -> None:
+        for name in sorted(names):
+            if results[name].status == "pending":
+                results[name].status = "skipped"
+                results[name].error = reason
+                self.on_event("skipped", results[name])
+
+    def _check_existing_inputs(self) -> None:
+        missing = [name for name in self.plan.existing_inputs if not self.store.exists(name)]
+        if missing:
+            readers = {n: [t.name for t in self.plan.tables if n in t.upstream_existing] for n in missing}
+            raise RunError([Problem(
+                f"upstream table '{name}' is outside the selection and does not exist yet "
+                f"({self.store.fqn(name)}), but {', '.join(readers[name])} read(s) it",
+                table=readers[name][0], key="depends_on", value=name,
+                hint=f"run it first or widen the selection, e.g. --select +{readers[name][0]}")
+                for name in missing])
+
+    def _run_table(self, table: TablePlan, result: TableResult) -> None:
+        started = time.perf_counter()
+        self.on_event("started", result)
+        try:
+            df = self._compute(table)
+            if df.isStreaming:
+                result.rows_written = self.store.append_stream(table.config, df)
+            else:
+                result.rows_written = self.store.overwrite(table.config, df)
+            result.status = "success"
+        except Exception as exc:  # noqa: BLE001 - a table's failure is reported, not raised
+            log.debug("table %s failed", table.name, exc_info=True)
+            result.status = "failed"
+            result.error = _describe_error(exc)
+        result.seconds = round(time.perf_counter() - started, 3)
+        self.on_event("finished" if result.status == "success" else "failed", result)
+
+    def _compute(self, table: TablePlan) -> DataFrame:
+        inputs: dict[str, object] = {dep: self.store.read(dep) for dep in table.config.depends_on}
+        if table.config.source is not None:
+            inputs["source"] = self._read_source(table)
+        df = call_transformation(self.functions[table.name], inputs, self.spark)
+        if not isinstance(df, DataFrame):
+            raise TypeError(f"the transformation returned {type(df).__name__}, expected a DataFrame")
+        return df
+
+    def _read_source(self, table: TablePlan) -> DataFrame:
+        source = table.config.source
+        if isinstance(source, TableSource):
+            return self.spark.table(source.table)
+        assert isinstance(source, FilesSource)
+        reader: Any = self.spark.readStream if table.streaming else self.spark.read
+        reader = reader.format(source.format).options(**{k: str(v) for k, v in source.options.items()})
+        if source.schema_ddl:
+            reader = reader.schema(source.schema_ddl)
+        return reader.load(source.resolved_path(self.plan.config.base_dir))
+
+
+def _describe_error(exc: BaseException) -> str:
+    """One readable line: Spark's error class and message, without the JVM stack trace."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else ""
+    if "JVM stacktrace" in text:
+        text = text.split("JVM stacktrace")[0].strip()
+    message = first if len(text) > 500 else text
+    return f"{type(exc).__name__}: {message}"

@@ -1,0 +1,58 @@
+"""The Spark session: reuse the one the runtime provides, else start a local one with a persistent catalog.
+
+Local state (warehouse, Derby metastore, checkpoints) lives under one project-local folder
+(default `./.ldp`, override with `--state-dir` or LDP_STATE_DIR) that can be deleted to start fresh.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+STATE_DIR_ENV = "LDP_STATE_DIR"
+_LOG4J = Path(__file__).with_name("log4j2.properties")
+
+
+def state_dir(explicit: str | Path | None = None) -> Path:
+    return Path(explicit or os.environ.get(STATE_DIR_ENV) or Path.cwd() / ".ldp").resolve()
+
+
+def on_databricks() -> bool:
+    return "DATABRICKS_RUNTIME_VERSION" in os.environ
+
+
+def get_spark(state: Path, app_name: str = "ldp_engine", verbose: bool = False) -> SparkSession:
+    """The active session if there is one (Databricks, notebooks, tests); else a local Hive-backed one."""
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    if on_databricks():
+        return SparkSession.builder.getOrCreate()
+    return local_session(state, app_name, verbose)
+
+
+def local_session(state: Path, app_name: str = "ldp_engine", verbose: bool = False,
+                  master: str = "local[*]") -> SparkSession:
+    """A local session whose catalog survives restarts; every listening port binds 127.0.0.1."""
+    state.mkdir(parents=True, exist_ok=True)
+    java_options = f"-Dderby.system.home={state}"
+    if not verbose:
+        java_options += f" -Dlog4j2.configurationFile=file:{_LOG4J}"
+    builder = (
+        SparkSession.builder.master(master).appName(app_name)
+        .config("spark.sql.warehouse.dir", str(state / "warehouse"))
+        .config("spark.hadoop.javax.jdo.option.ConnectionURL",
+                f"jdbc:derby:;databaseName={state / 'metastore_db'};create=true")
+        .config("spark.driver.extraJavaOptions", java_options)
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.streaming.schemaInference", "true")
+        .config("spark.scheduler.mode", "FAIR")
+        .enableHiveSupport()
+    )
+    return builder.getOrCreate()
