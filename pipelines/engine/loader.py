@@ -6,6 +6,7 @@ checks that each function's parameters match what the engine will pass: one keyw
 """
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import inspect
@@ -42,7 +43,8 @@ def locate(config: Config, table: TableConfig) -> ModuleLocation:
     spec = config.pipeline.transformations
     if is_folder(spec):
         folder = (config.base_dir / spec).resolve()
-        return ModuleLocation(f"_ldp_transformations.{table.layer}.{table.name}",
+        package = "_ldp_transformations_" + hashlib.sha1(str(folder).encode()).hexdigest()[:12]
+        return ModuleLocation(f"{package}.{table.layer}.{table.name}",
                               folder / table.layer / f"{table.name}.py")
     return ModuleLocation(f"{spec}.{table.layer}.{table.name}", None)
 
@@ -88,8 +90,8 @@ def _load_one(config: Config, table: TableConfig) -> Transformation:
 
 
 def _import(where: ModuleLocation, table: TableConfig) -> ModuleType:
-    if where.module_name in sys.modules:
-        return sys.modules[where.module_name]
+    """Folder modules are executed afresh on every load (edits in a notebook take effect);
+    package modules use Python's normal import cache."""
     if where.file is not None:
         if not where.file.is_file():
             raise _missing(where, table)

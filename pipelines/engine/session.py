@@ -5,6 +5,7 @@ Local state (warehouse, Derby metastore, checkpoints) lives under one project-lo
 """
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -24,12 +25,21 @@ def on_databricks() -> bool:
 
 def get_spark(state: Path, app_name: str = "ldp_engine", verbose: bool = False) -> SparkSession:
     """The active session if there is one (Databricks, notebooks, tests); else a local Hive-backed one."""
+    if not verbose:
+        quiet_pyspark_loggers()
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
     if on_databricks():
         return SparkSession.builder.getOrCreate()
     return local_session(state, app_name, verbose)
+
+
+def quiet_pyspark_loggers() -> None:
+    """PySpark logs every SQL error with its JVM stack when the exception is created; the engine
+    reports failures itself, so keep stderr readable."""
+    for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def local_session(state: Path, app_name: str = "ldp_engine", verbose: bool = False,

@@ -87,12 +87,22 @@ class TableStore:
         self._point_table_at(table, fmt, version)
 
     def _point_table_at(self, table: TableConfig, fmt: str, location: Path) -> None:
+        """Register the new version under a temporary name first, so a rejected CREATE (bad property,
+        bad comment) fails before the old table is touched; then swap names."""
         name = self.fqn(table.name)
+        staged = self.fqn(f"{table.name}__ldp_staged")
+        try:
+            self.spark.sql(f"DROP TABLE IF EXISTS {staged}")
+            self.spark.sql(f"CREATE TABLE {staged} USING {fmt} LOCATION '{_sql_str(location.as_uri())}'"
+                           + self._comment_and_properties(table))
+            if table.partition_cols:
+                self.spark.sql(f"ALTER TABLE {staged} RECOVER PARTITIONS")
+        except BaseException:
+            self.spark.sql(f"DROP TABLE IF EXISTS {staged}")
+            shutil.rmtree(location, ignore_errors=True)
+            raise
         self.spark.sql(f"DROP TABLE IF EXISTS {name}")
-        self.spark.sql(f"CREATE TABLE {name} USING {fmt} LOCATION '{_sql_str(location.as_uri())}'"
-                       + self._comment_and_properties(table))
-        if table.partition_cols:
-            self.spark.sql(f"ALTER TABLE {name} RECOVER PARTITIONS")
+        self.spark.sql(f"ALTER TABLE {staged} RENAME TO {name}")
         self._drop_other_versions(table.name, keep=location)
 
     def _comment_and_properties(self, table: TableConfig) -> str:
