@@ -33,6 +33,7 @@ setup(
     cmdclass={"build_py": BuildWithExample},
     install_requires=[
         "pyyaml>=6",
+        "yaml-rs>=0.1.6",
         "networkx>=3",
         "pydantic>=2.5",
         "click>=8.1",

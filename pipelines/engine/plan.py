@@ -5,7 +5,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .config import Config, FilesSource, PipelineSettings, TableConfig
-from .graph import Selection, build_graph, check_graph, select_tables, topological_levels
+import networkx as nx
+
+from .graph import Selection, cycle_problems, dependency_graph, select_tables, topological_levels
+from ._gc import paused_gc
 from .errors import ConfigError
 
 Mode = Literal["batch", "streaming"]
@@ -71,24 +74,35 @@ class Plan:
 
 def build_plan(config: Config, selection: Selection = Selection(), mode: Mode = "batch") -> Plan:
     """Check the graph, resolve the selection and order it; raise ConfigError on any problem."""
-    graph = build_graph(config)
-    problems = check_graph(config, graph)
+    with paused_gc():
+        return _build(config, selection, mode)
+
+
+def _build(config: Config, selection: Selection, mode: Mode) -> Plan:
+    graph, problems = dependency_graph(config)
+    try:  # the topological sort doubles as the cycle check; cycle paths only when it fails
+        all_levels = topological_levels(graph)
+    except nx.NetworkXUnfeasible:
+        problems += cycle_problems(config, graph)
     if problems:
         raise ConfigError(problems)
     selected = select_tables(config, graph, selection)
-    levels = topological_levels(graph, selected)
+    levels = all_levels if len(selected) == len(graph) else topological_levels(graph, selected)
     by_name = config.by_name
     tables = []
     existing: set[str] = set()
+    everything = len(selected) == len(by_name)
+    streaming = mode == "streaming"
     for level_index, level in enumerate(levels):
         for name in level:
             table = by_name[name]
-            outside = tuple(d for d in table.depends_on if d not in selected)
+            deps = table.depends_on
+            outside = () if everything else tuple(d for d in deps if d not in selected)
             existing.update(outside)
             tables.append(TablePlan(
                 config=table, level=level_index,
-                upstream_in_plan=tuple(d for d in table.depends_on if d in selected),
+                upstream_in_plan=deps if not outside else tuple(d for d in deps if d in selected),
                 upstream_existing=outside,
-                streaming=mode == "streaming" and isinstance(table.source, FilesSource)))
+                streaming=streaming and isinstance(table.source, FilesSource)))
     return Plan(config=config, mode=mode, selection=selection, tables=tuple(tables),
                 levels=levels, existing_inputs=tuple(sorted(existing)))

@@ -95,3 +95,14 @@ def test_duplicate_names_point_at_the_second_definition():
 def test_missing_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "nope.yml")
+
+
+def test_yaml_12_semantics_merge_keys_and_duplicate_keys():
+    text = ("tables:\n- {name: a, layer: bronze}\n"
+            "- &s {name: b, layer: silver, tags: [on, daily], depends_on: [a]}\n"
+            "- {<<: *s, name: c, layer: gold}\n")
+    config = parse_config(text, Path("config.yml"))
+    assert config.table("b").tags == ("on", "daily")  # YAML 1.2: `on` is a string, not True
+    assert config.table("c").layer == "gold" and config.table("c").depends_on == ("a",)
+    [message] = problems_of("tables:\n- {name: a, layer: bronze, layer: silver}\n")
+    assert "duplicate mapping key" in message
