@@ -118,19 +118,22 @@ def cli() -> None:
 @click.option("--max-parallel", type=click.IntRange(min=1), default=4, show_default=True,
               help="Tables that may run at the same time.")
 @click.option("--fail-fast", is_flag=True, help="Stop starting tables after the first failure.")
+@click.option("--catalog", help="Override pipeline.catalog (Databricks), e.g. per bundle target.")
+@click.option("--schema", help="Override pipeline.schema.")
 @click.option("--state-dir", type=click.Path(file_okay=False),
               help="Local warehouse, metastore and checkpoints [default: ./.ldp; env LDP_STATE_DIR].")
 @verbose_option
 @handle_errors
 def run(config: str | None, tags: str | None, match: str, select_: str | None, exclude: str | None,
         mode: str, dry_run: bool, output_format: str, max_parallel: int, fail_fast: bool,
-        state_dir: str | None, verbose: bool) -> int:
+        catalog: str | None, schema: str | None, state_dir: str | None, verbose: bool) -> int:
     """Select, order and materialize tables (the default command)."""
     from .project import load_project
 
     selection = Selection(tags=_split(tags), match=match, select=_split(select_),  # type: ignore[arg-type]
                           exclude=_split(exclude))
-    project = load_project(_config_path(config), selection, mode)  # type: ignore[arg-type]
+    project = load_project(_config_path(config), selection, mode,  # type: ignore[arg-type]
+                           catalog=catalog, schema=schema)
     plan = project.plan
     if dry_run:
         from .render import plan_text

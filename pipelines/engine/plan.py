@@ -58,6 +58,8 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         return {
             "pipeline": self.pipeline.name,
+            "catalog": self.pipeline.catalog,
+            "schema": self.pipeline.schema_name,
             "config": str(self.config.path),
             "mode": self.mode,
             "order": list(self.order),

@@ -7,7 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Config, load_config, with_lines
+from pydantic import ValidationError
+
+from .config import Config, PipelineSettings, load_config, with_lines
 from .errors import ConfigError, Problem
 from .graph import Selection
 from .loader import Transformation, load_transformations
@@ -25,13 +27,14 @@ class Project:
 
 
 def load_project(config_path: str | Path, selection: Selection = Selection(), mode: Mode = "batch",
-                 check_all_modules: bool = False) -> Project:
+                 check_all_modules: bool = False, catalog: str | None = None,
+                 schema: str | None = None) -> Project:
     """Validate the config, graph, selection and modules; raise one ConfigError listing all problems.
 
     Modules are checked for the selected tables only, unless `check_all_modules` (as `validate` does)
     or the graph itself is broken (then there is no selection to restrict to).
     """
-    config = load_config(config_path)
+    config = with_target(load_config(config_path), catalog, schema)
     problems: list[Problem] = []
     plan: Plan | None = None
     try:
@@ -49,3 +52,17 @@ def load_project(config_path: str | Path, selection: Selection = Selection(), mo
         raise ConfigError(with_lines(problems, text))
     assert plan is not None
     return Project(plan=plan, functions=functions)
+
+
+def with_target(config: Config, catalog: str | None, schema: str | None) -> Config:
+    """The config with its catalog/schema overridden (e.g. per bundle target), validated as usual."""
+    updates = {k: v for k, v in (("catalog", catalog), ("schema", schema)) if v}
+    if not updates:
+        return config
+    try:
+        pipeline = PipelineSettings.model_validate(
+            {**config.pipeline.model_dump(by_alias=True), **updates})
+    except ValidationError as exc:
+        raise ConfigError([Problem(f"--{'.'.join(map(str, e['loc']))}: {e['msg']}", value=e.get("input"))
+                           for e in exc.errors()]) from None
+    return config.model_copy(update={"pipeline": pipeline})

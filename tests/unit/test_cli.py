@@ -109,3 +109,12 @@ def test_console_script_is_installed():
     script = Path(sys.executable).with_name("ldp_engine")
     proc = subprocess.run([str(script), "--mode", "turbo"], capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 2 and "turbo" in proc.stderr
+
+
+def test_catalog_and_schema_overrides_are_validated():
+    result = invoke("--schema", "retail_dev", "--catalog", "dev", "--dry-run", "--format", "json",
+                    "--config", CONFIG)
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["catalog"] == "dev" and json.loads(result.stdout)["schema"] == "retail_dev"
+    result = invoke("--schema", "bad-name", "--dry-run", "--config", CONFIG)
+    assert result.exit_code == 1 and "--schema" in result.stderr and "bad-name" in result.stderr
