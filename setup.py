@@ -11,14 +11,15 @@ HERE = Path(__file__).parent
 
 
 class BuildWithExample(build_py):
-    """Ship the example config.yml and its sample data inside the wheel (pipelines/_bundled/)."""
+    """Ship the example config.yml, its sample data and checks inside the wheel (pipelines/_bundled/)."""
 
     def run(self) -> None:
         super().run()
         target = Path(self.build_lib) / "pipelines" / "_bundled"
         target.mkdir(parents=True, exist_ok=True)
         shutil.copy2(HERE / "config.yml", target / "config.yml")
-        shutil.copytree(HERE / "data", target / "data", dirs_exist_ok=True)
+        for folder in ("data", "expectations"):
+            shutil.copytree(HERE / folder, target / folder, dirs_exist_ok=True)
 
 
 setup(

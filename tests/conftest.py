@@ -11,9 +11,10 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def example_project(tmp_path: Path) -> Path:
-    """A copy of config.yml and data/ in a temp folder (transformations come from the package)."""
+    """A copy of config.yml, data/ and expectations/ in a temp folder (transformations: the package)."""
     shutil.copy2(REPO / "config.yml", tmp_path / "config.yml")
-    shutil.copytree(REPO / "data", tmp_path / "data")
+    for folder in ("data", "expectations"):
+        shutil.copytree(REPO / folder, tmp_path / folder)
     return tmp_path
 
 

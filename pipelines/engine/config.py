@@ -93,6 +93,13 @@ class TableConfig(_Model):
     partition_cols: tuple[str, ...] = ()
     table_properties: dict[str, Scalar] = Field(default_factory=dict)
     format: str | None = None
+    expectations: tuple[dict[str, Any], ...] = ()
+    expectations_file: str | None = None
+    on_error: Literal["quarantine", "drop", "fail"] = "quarantine"
+
+    @property
+    def has_expectations(self) -> bool:
+        return bool(self.expectations or self.expectations_file)
 
     @field_validator("name")
     @classmethod

@@ -12,6 +12,8 @@ from pydantic import ValidationError
 from .config import Config, PipelineSettings, load_config, with_lines
 from .errors import ConfigError, Problem
 from .graph import Selection
+from pipelines.quality.checks import validate_expectations
+
 from .loader import Transformation, load_transformations
 from .plan import Mode, Plan, build_plan
 
@@ -47,6 +49,7 @@ def load_project(config_path: str | Path, selection: Selection = Selection(), mo
         functions = load_transformations(config, tables)
     except ConfigError as exc:
         problems.extend(exc.problems)
+    problems.extend(validate_expectations(config, tables))
     if problems:
         text = Path(config_path).read_text(encoding="utf-8")
         raise ConfigError(with_lines(problems, text))

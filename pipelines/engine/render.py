@@ -52,12 +52,17 @@ def dot(config: Config) -> str:
 
 
 def summary_text(result: RunResult) -> str:
-    header = ("table", "layer", "status", "rows", "seconds")
-    rows = [(t.name, t.layer, t.status, str(t.rows_written), f"{t.seconds:.1f}") for t in result.tables]
+    header = ("table", "layer", "status", "rows", "quarantined", "dropped", "seconds")
+    rows = [(t.name, t.layer, t.status, str(t.rows_written), str(t.rows_quarantined), str(t.rows_dropped),
+             f"{t.seconds:.1f}") for t in result.tables]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     lines = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
     lines += [fmt.format(*row) for row in rows]
+    failed_checks = [f"  {t.name}.{c['name']} ({c['criticality']}): {c['failed']} row(s)"
+                     for t in result.tables for c in t.checks if c["failed"]]
+    if failed_checks:
+        lines += ["", "Failed checks:", *failed_checks]
     errors = [f"  {t.name}: {t.error}" for t in result.tables if t.error]
     if errors:
         lines += ["", "Problems:", *errors]

@@ -15,7 +15,9 @@ import networkx as nx
 from pyspark.sql import DataFrame, SparkSession
 
 from .config import FilesSource, TableSource
-from .errors import Problem, RunError
+from pipelines.quality.enforce import Expectations, strip_quality_columns
+
+from .errors import EngineError, Problem, RunError
 from .loader import Transformation, call_transformation
 from .plan import Plan, TablePlan
 from .storage import TableStore
@@ -32,6 +34,9 @@ class TableResult:
     layer: str
     status: Status | Literal["pending", "running"] = "pending"
     rows_written: int = 0
+    rows_quarantined: int = 0
+    rows_dropped: int = 0
+    checks: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
     error: str | None = None
 
@@ -64,6 +69,7 @@ class SparkRunner:
         self.max_parallel = max(1, max_parallel)
         self.fail_fast = fail_fast
         self.on_event = on_event or (lambda kind, result: None)
+        self.expectations = Expectations(spark, plan.config)
 
     def run(self) -> RunResult:
         self.store.ensure_schema()
@@ -123,11 +129,19 @@ class SparkRunner:
         self.on_event("started", result)
         try:
             df = self._compute(table)
+            checked = self.expectations.apply(table.config, df)
             if df.isStreaming:
-                result.rows_written = self.store.append_stream(table.config, df)
+                stats = self.store.append_stream(table.config, df, checked)
             else:
-                result.rows_written = self.store.overwrite(table.config, df)
+                stats = self.store.overwrite(table.config, df, checked)
+            result.rows_written = stats.rows_written
+            result.rows_quarantined = stats.quality.rows_quarantined
+            result.rows_dropped = stats.quality.rows_dropped
+            result.checks = stats.quality.checks
             result.status = "success"
+        except EngineError as exc:  # the engine's own, already readable
+            result.status = "failed"
+            result.error = exc.render()
         except Exception as exc:  # noqa: BLE001 - a table's failure is reported, not raised
             log.debug("table %s failed", table.name, exc_info=True)
             result.status = "failed"
@@ -136,7 +150,8 @@ class SparkRunner:
         self.on_event("finished" if result.status == "success" else "failed", result)
 
     def _compute(self, table: TablePlan) -> DataFrame:
-        inputs: dict[str, object] = {dep: self.store.read(dep) for dep in table.config.depends_on}
+        inputs: dict[str, object] = {dep: strip_quality_columns(self.store.read(dep))
+                                     for dep in table.config.depends_on}
         if table.config.source is not None:
             inputs["source"] = self._read_source(table)
         df = call_transformation(self.functions[table.name], inputs, self.spark)

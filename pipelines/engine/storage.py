@@ -13,16 +13,39 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
+from pyspark.sql.types import StructField, StructType
+
+from pipelines.quality.enforce import ERRORS, CheckedFrame, QualityStats
+
 from .config import PipelineSettings, TableConfig
+from .errors import Problem
 from .session import on_databricks
 
 log = logging.getLogger(__name__)
 _ATOMIC_FORMATS = {"delta", "iceberg"}
+QUARANTINE_FLAG = "_ldp_quarantined"
+
+
+@dataclass(frozen=True)
+class WriteStats:
+    rows_written: int
+    quality: QualityStats
+
+
+def _quarantine_table(table: TableConfig) -> TableConfig:
+    return table.model_copy(update={
+        "name": f"{table.name}_quarantine", "table_properties": {},
+        "comment": f"Rows of {table.name} that failed an error-level check, with _errors and _warnings."})
+
+
+def _nullable(schema: StructType) -> StructType:
+    """Catalog schemas for file tables: top-level columns nullable (file tables enforce no NOT NULL)."""
+    return StructType([StructField(f.name, f.dataType, True, f.metadata) for f in schema.fields])
 
 
 @dataclass(frozen=True)
@@ -51,59 +74,136 @@ class TableStore:
         return self.spark.table(self.fqn(name))
 
     def count(self, name: str) -> int:
-        return self.read(name).count() if self.exists(name) else 0
+        if not self.exists(name):
+            return 0
+        self.spark.catalog.refreshTable(self.fqn(name))  # file listings are cached per session
+        return self.read(name).count()
 
     # -- batch ---------------------------------------------------------------------------------
 
-    def overwrite(self, table: TableConfig, df: DataFrame) -> int:
-        """Replace the table's contents with `df`; return the rows written (counted during the write)."""
-        observation = Observation(f"rows_{table.name}_{uuid.uuid4().hex[:8]}")
-        observed = df.observe(observation, F.count(F.lit(1)).alias("rows"))
+    def overwrite(self, table: TableConfig, df: DataFrame, checked: CheckedFrame | None = None
+                  ) -> WriteStats:
+        """Replace the table (and its quarantine table) with `df`, evaluating checks in the same pass.
+
+        Rows written and per-check failures are counted by an Observation during the write itself.
+        """
+        observation = Observation(f"write_{table.name}_{uuid.uuid4().hex[:8]}")
+        source = checked.df if checked is not None else df
+        metrics = [F.count(F.lit(1)).alias("rows")] + (checked.metrics() if checked else [])
+        observed = source.observe(observation, *metrics)
         fmt = self.format_of(table)
-        if fmt in _ATOMIC_FORMATS:
-            self._overwrite_in_place(table, observed, fmt)
+        if checked is None:
+            self._write_table(table, fmt, observed)
+        elif checked.on_error == "drop":
+            self._write_table(table, fmt, observed.where(~checked.has_errors).drop(ERRORS))
+        elif checked.on_error == "fail":
+            self._write_unless_errors(table, fmt, observed, checked, observation)
         else:
-            self._overwrite_by_swap(table, observed, fmt)
+            self._write_with_quarantine(table, fmt, observed, checked)
         self.reset_checkpoint(table.name)
-        return int(observation.get.get("rows", 0))
+        values = observation.get
+        quality = checked.stats(values) if checked else QualityStats()
+        rows = int(values.get("rows", 0)) - quality.rows_quarantined - quality.rows_dropped
+        return WriteStats(rows_written=rows, quality=quality)
 
-    def _overwrite_in_place(self, table: TableConfig, df: DataFrame, fmt: str) -> None:
+    def _write_table(self, table: TableConfig, fmt: str, df: DataFrame) -> None:
+        if fmt in _ATOMIC_FORMATS:
+            self._save_in_place(table.name, df, fmt, table.partition_cols)
+            self._describe(table)
+            return
+        version = self._write_version(table.name, df, table.partition_cols, fmt)
+        self._register(table, fmt, version, _nullable(df.schema))
+        self._drop_other_versions(table.name, keep=version)
+
+    def _write_unless_errors(self, table: TableConfig, fmt: str, df: DataFrame, checked: CheckedFrame,
+                             observation: Observation) -> None:
+        """on_error: fail — a row failing an error-level check fails the table; nothing is replaced."""
+        if fmt in _ATOMIC_FORMATS:  # cannot undo an in-place write: count first (a second pass)
+            failing = checked.df.where(checked.has_errors).limit(1).count()
+            if failing:
+                raise self._failure(table, checked, checked.df.agg(*checked.metrics()).first().asDict())
+            self._write_table(table, fmt, df.drop(ERRORS))
+            return
+        version = self._write_version(table.name, df.drop(ERRORS), table.partition_cols, fmt)
+        values = observation.get
+        if values.get("dq_error_rows", 0):
+            shutil.rmtree(version, ignore_errors=True)
+            raise self._failure(table, checked, values)
+        self._register(table, fmt, version, _nullable(df.drop(ERRORS).schema))
+        self._drop_other_versions(table.name, keep=version)
+
+    def _failure(self, table: TableConfig, checked: CheckedFrame, values: dict[str, Any]) -> Exception:
+        from pipelines.quality.enforce import QualityFailure
+
+        failed = [f"{c['name']}: {c['failed']}" for c in checked.stats(values).checks
+                  if c["failed"] and c["criticality"] == "error"]
+        return QualityFailure(Problem(
+            f"{values.get('dq_error_rows')} row(s) failed error-level checks ({', '.join(failed)}); "
+            "on_error is 'fail', so the table was not written", table=table.name, key="on_error"))
+
+    def _write_with_quarantine(self, table: TableConfig, fmt: str, df: DataFrame,
+                               checked: CheckedFrame) -> None:
+        """One computation, one write: rows are partitioned by a quarantine flag, and the main and
+        quarantine tables are registered on the two halves, each with its own columns."""
+        flagged = df.withColumn(QUARANTINE_FLAG, checked.has_errors)
+        main_schema = _nullable(df.drop(ERRORS).schema)
+        quarantine_schema = _nullable(df.schema)
+        quarantine = _quarantine_table(table)
+        if fmt in _ATOMIC_FORMATS:  # materialize once, then split the stored result
+            staged = f"{table.name}__ldp_checked"
+            self._save_in_place(staged, flagged, fmt, ())
+            stored = self.read(staged)
+            self._save_in_place(table.name, stored.where(f"NOT {QUARANTINE_FLAG}").select(
+                *main_schema.fieldNames()), fmt, table.partition_cols)
+            self._save_in_place(quarantine.name, stored.where(QUARANTINE_FLAG).select(
+                *quarantine_schema.fieldNames()), fmt, table.partition_cols)
+            self.spark.sql(f"DROP TABLE IF EXISTS {self.fqn(staged)}")
+            self._describe(table)
+            return
+        version = self._write_version(table.name, flagged, (QUARANTINE_FLAG, *table.partition_cols), fmt)
+        halves = {flag: version / f"{QUARANTINE_FLAG}={flag}" for flag in ("false", "true")}
+        for half in halves.values():
+            half.mkdir(exist_ok=True)  # an empty half is still a valid (empty) table
+        self._register(quarantine, fmt, halves["true"], quarantine_schema)
+        self._register(table, fmt, halves["false"], main_schema)
+        self._drop_other_versions(table.name, keep=version)
+        self._drop_other_versions(quarantine.name, keep=version)
+
+    def _save_in_place(self, name: str, df: DataFrame, fmt: str, partition_cols: tuple[str, ...]) -> None:
         writer = df.write.format(fmt).mode("overwrite").option("overwriteSchema", "true")
-        if table.partition_cols:
-            writer = writer.partitionBy(*table.partition_cols)
-        writer.saveAsTable(self.fqn(table.name))
-        self._describe(table)
+        if partition_cols:
+            writer = writer.partitionBy(*partition_cols)
+        writer.saveAsTable(self.fqn(name))
 
-    def _overwrite_by_swap(self, table: TableConfig, df: DataFrame, fmt: str) -> None:
-        version = self._new_location(table.name, "v")
+    def _write_version(self, name: str, df: DataFrame, partition_cols: tuple[str, ...], fmt: str) -> Path:
+        version = self._new_location(name, "v")
         writer = df.write.format(fmt).mode("errorifexists")
-        if table.partition_cols:
-            writer = writer.partitionBy(*table.partition_cols)
+        if partition_cols:
+            writer = writer.partitionBy(*partition_cols)
         try:
             writer.save(str(version))
         except BaseException:
             shutil.rmtree(version, ignore_errors=True)
             raise
-        self._point_table_at(table, fmt, version)
+        return version
 
-    def _point_table_at(self, table: TableConfig, fmt: str, location: Path) -> None:
-        """Register the new version under a temporary name first, so a rejected CREATE (bad property,
+    def _register(self, table: TableConfig, fmt: str, location: Path, schema: StructType) -> None:
+        """Register the new version under a staging name first, so a rejected CREATE (bad property,
         bad comment) fails before the old table is touched; then swap names."""
-        name = self.fqn(table.name)
-        staged = self.fqn(f"{table.name}__ldp_staged")
+        name, staged = self.fqn(table.name), self.fqn(f"{table.name}__ldp_staged")
+        partitioned = f" PARTITIONED BY ({', '.join(f'`{c}`' for c in table.partition_cols)})" \
+            if table.partition_cols else ""
         try:
             self.spark.sql(f"DROP TABLE IF EXISTS {staged}")
-            self.spark.sql(f"CREATE TABLE {staged} USING {fmt} LOCATION '{_sql_str(location.as_uri())}'"
-                           + self._comment_and_properties(table))
+            self.spark.sql(f"CREATE TABLE {staged} ({schema.toDDL()}) USING {fmt}{partitioned} "
+                           f"LOCATION '{_sql_str(location)}'" + self._comment_and_properties(table))
             if table.partition_cols:
                 self.spark.sql(f"ALTER TABLE {staged} RECOVER PARTITIONS")
         except BaseException:
             self.spark.sql(f"DROP TABLE IF EXISTS {staged}")
-            shutil.rmtree(location, ignore_errors=True)
             raise
         self.spark.sql(f"DROP TABLE IF EXISTS {name}")
         self.spark.sql(f"ALTER TABLE {staged} RENAME TO {name}")
-        self._drop_other_versions(table.name, keep=location)
 
     def _comment_and_properties(self, table: TableConfig) -> str:
         sql = f" COMMENT '{_sql_str(table.comment)}'" if table.comment else ""
@@ -120,29 +220,74 @@ class TableStore:
 
     # -- streaming -----------------------------------------------------------------------------
 
-    def append_stream(self, table: TableConfig, stream: DataFrame) -> int:
-        """Process what is new since the last run (availableNow) and append it; return rows appended."""
+    def append_stream(self, table: TableConfig, stream: DataFrame, checked: CheckedFrame | None = None
+                      ) -> WriteStats:
+        """Process what is new since the last run (availableNow) and append it."""
         checkpoint = self.checkpoint_dir(table.name)
-        fmt = self.format_of(table)
         if not checkpoint.exists() and self.exists(table.name):
             # The table was written in batch mode (or the checkpoint deleted): rebuild from scratch.
             log.info("no checkpoint for %s: rebuilding it from all input files", table.name)
-            self.spark.sql(f"DROP TABLE IF EXISTS {self.fqn(table.name)}")
+            for name in (table.name, _quarantine_table(table).name):
+                self.spark.sql(f"DROP TABLE IF EXISTS {self.fqn(name)}")
         before = self.count(table.name)
-        writer = (stream.writeStream.trigger(availableNow=True).outputMode("append")
-                  .format(fmt).option("checkpointLocation", str(checkpoint)))
+        if checked is None:
+            writer = stream.writeStream.format(self.format_of(table))
+            if table.partition_cols:
+                writer = writer.partitionBy(*table.partition_cols)
+            if self.format_of(table) not in _ATOMIC_FORMATS and not self.exists(table.name):
+                writer = writer.option("path", str(self._fresh_stream_location(table.name)))
+            query = (writer.trigger(availableNow=True).outputMode("append")
+                     .option("checkpointLocation", str(checkpoint)).toTable(self.fqn(table.name)))
+            query.awaitTermination()
+            self._describe(table)  # toTable cannot set a comment or properties; idempotent
+            return WriteStats(rows_written=self.count(table.name) - before, quality=QualityStats())
+        stats = self._append_checked_stream(table, checked, checkpoint)
+        self._describe(table)
+        return stats
+
+    def _append_checked_stream(self, table: TableConfig, checked: CheckedFrame, checkpoint: Path
+                               ) -> WriteStats:
+        """Each micro-batch is checked once (persisted), then its valid rows are appended to the table
+        and its failing rows to the quarantine table. Delivery is at-least-once, as with foreachBatch."""
+        totals: dict[str, int] = {}
+
+        def write_batch(batch: DataFrame, batch_id: int) -> None:
+            batch = batch.persist()
+            try:
+                values = batch.agg(F.count(F.lit(1)).alias("rows"), *checked.metrics()).first().asDict()
+                if checked.on_error == "fail" and values["dq_error_rows"]:
+                    raise self._failure(table, checked, values)
+                self._append(table, batch.where(~checked.has_errors).drop(ERRORS))
+                if checked.on_error == "quarantine":
+                    self._append(_quarantine_table(table), batch.where(checked.has_errors))
+                for key, value in values.items():
+                    totals[key] = totals.get(key, 0) + int(value or 0)
+            finally:
+                batch.unpersist()
+
+        query = (checked.df.writeStream.foreachBatch(write_batch).trigger(availableNow=True)
+                 .option("checkpointLocation", str(checkpoint)).start())
+        query.awaitTermination()
+        for name in (table.name, _quarantine_table(table).name):  # foreachBatch wrote via a cloned
+            if self.exists(name):                                # session: refresh this one's cache
+                self.spark.catalog.refreshTable(self.fqn(name))
+        quality = checked.stats(totals)
+        rows = totals.get("rows", 0) - quality.rows_quarantined - quality.rows_dropped
+        return WriteStats(rows_written=rows, quality=quality)
+
+    def _append(self, table: TableConfig, df: DataFrame) -> None:
+        fmt = self.format_of(table)
+        writer = df.write.format(fmt).mode("append")
         if table.partition_cols:
             writer = writer.partitionBy(*table.partition_cols)
         if fmt not in _ATOMIC_FORMATS and not self.exists(table.name):
-            location = self._new_location(table.name, "stream")
-            writer = writer.option("path", str(location))
-            self._drop_other_versions(table.name, keep=location)
-        query = writer.toTable(self.fqn(table.name))
-        query.awaitTermination()
-        if query.exception() is not None:  # pragma: no cover - awaitTermination raises first
-            raise query.exception()  # type: ignore[misc]
-        self._describe(table)  # toTable cannot set a comment or properties; idempotent
-        return self.count(table.name) - before
+            writer = writer.option("path", str(self._fresh_stream_location(table.name)))
+        writer.saveAsTable(self.fqn(table.name))
+
+    def _fresh_stream_location(self, name: str) -> Path:
+        location = self._new_location(name, "stream")
+        self._drop_other_versions(name, keep=location)
+        return location
 
     def checkpoint_dir(self, name: str) -> Path:
         return self.state / "checkpoints" / self.settings.schema_name / name

@@ -31,12 +31,38 @@ def test_example_batch_then_rerun_gives_the_same_counts(spark, example_project):
     assert first["status"] == "success"
     assert all(t["status"] == "success" and t["rows_written"] > 0 and t["error"] is None
                for t in first["tables"])
-    assert rows(first) == {"customers_bronze": 17, "orders_bronze": 19, "customers_silver": 16,
-                           "customers_gold": 4, "orders_silver": 18, "customer_orders_gold": 15}
-    assert set(first["tables"][0]) == {"name", "layer", "status", "rows_written", "seconds", "error"}
+    assert rows(first) == {"customers_bronze": 17, "orders_bronze": 19, "customers_silver": 12,
+                           "customers_gold": 4, "orders_silver": 15, "customer_orders_gold": 12}
+    assert {"name", "layer", "status", "rows_written", "rows_quarantined", "checks", "seconds",
+            "error"} <= set(first["tables"][0])
     assert rows(run_cli(example_project, "--mode", "batch")) == rows(first)
     assert spark.table("retail.customers_silver").where("customer_id = 'C003'").first()["email"] == \
         "alan.turing@example.com"
+
+
+def test_example_quarantine_holds_exactly_the_dirty_rows(spark, example_project):
+    config = example_project / "config.yml"
+    config.write_text(config.read_text().replace("schema: retail", "schema: retail_dq"))
+    summary = {t["name"]: t for t in run_cli(example_project, "--mode", "batch")["tables"]}
+
+    def errors_by_key(table: str, key: str) -> dict:
+        return {r[key]: sorted(e["name"] for e in r["_errors"])
+                for r in spark.table(f"retail_dq.{table}").collect()}
+
+    assert errors_by_key("customers_silver_quarantine", "customer_id") == {
+        None: ["customer_id_not_null"], "C007": ["email_not_null"], "C009": ["email_valid"],
+        "C015": ["email_valid"]}
+    assert errors_by_key("orders_silver_quarantine", "order_id") == {
+        "O1007": ["amount_not_negative"], "O1009": ["customer_id_not_null"], "O1011": ["amount_not_null"]}
+    warned = {r["order_id"]: sorted(w["name"] for w in r["_warnings"])
+              for r in spark.table("retail_dq.orders_silver").collect() if r["_warnings"]}
+    assert warned == {"O1015": ["customer_known"], "O0990": ["not_late"]}
+    orders = summary["orders_silver"]
+    assert (orders["rows_written"], orders["rows_quarantined"]) == (15, 3)
+    assert {c["name"]: c["failed"] for c in orders["checks"]} == {
+        "amount_not_null": 1, "amount_not_negative": 1, "customer_id_not_null": 1,
+        "customer_known": 2, "not_late": 1}
+    assert summary["customers_silver"]["rows_quarantined"] == 4
 
 
 def test_example_streaming_appends_only_new_files(spark, example_project):
@@ -52,7 +78,7 @@ def test_example_streaming_appends_only_new_files(spark, example_project):
                         '"order_ts": "2026-11-03T08:00:00", "status": "paid"}\n')
     third = run_cli(example_project, "--mode", "streaming")
     assert rows(third)["orders_bronze"] == 1 and rows(third)["customers_bronze"] == 0
-    assert rows(third)["orders_silver"] == 19  # downstream recomputed from the grown bronze table
+    assert rows(third)["orders_silver"] == 16  # downstream recomputed from the grown bronze table
 
 
 def test_failing_table_exits_3_with_the_summary(spark, example_project, tmp_path):
@@ -67,6 +93,7 @@ def test_failing_table_exits_3_with_the_summary(spark, example_project, tmp_path
     assert result.exit_code == 3
     assert "customers_gold FAILED" in result.stderr and "no_such_column" in result.stderr
     assert "FAILED: 5/6 table(s) succeeded" in result.stdout
+    assert "orders_silver.not_late (warn): 1 row(s)" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
 
 

@@ -1,71 +1,15 @@
 """The Spark runner on real local Spark: writes, failures, rewrites, streaming, parallelism."""
 from __future__ import annotations
 
-import itertools
 import threading
-from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
 
 from pipelines.engine.errors import RunError
 from pipelines.engine.graph import Selection
-from pipelines.engine.project import load_project
-from pipelines.engine.runner import SparkRunner
-from pipelines.engine.storage import TableStore
 from tests.conftest import write_project
-
-_schemas = itertools.count()
-
-MODULES = {
-    "bronze/raw.py": "def raw(source):\n    return source\n",
-    "silver/clean.py": "from pyspark.sql import functions as F\n"
-                       "def clean(raw):\n    return raw.where(F.col('amount') > 0)\n",
-    "silver/other.py": "def other(raw):\n    return raw.groupBy('id').count()\n",
-    "gold/report.py": "from pyspark.sql import functions as F\n"
-                      "def report(clean):\n    return clean.agg(F.sum('amount').alias('total'))\n",
-}
-
-
-def project_config(schema: str, extra: str = "") -> str:
-    return f"""
-pipeline: {{schema: {schema}, transformations: ./transformations}}
-tables:
-  - name: raw
-    layer: bronze
-    source: {{type: files, format: csv, path: ./in, options: {{header: true, inferSchema: true}}}}
-  - {{name: clean, layer: silver, depends_on: [raw], partition_cols: [id], comment: "only positive",
-     table_properties: {{team: data-eng}}}}
-  - {{name: other, layer: silver, depends_on: [raw]}}
-  - {{name: report, layer: gold, depends_on: [clean]}}
-{extra}"""
-
-
-def add_file(root: Path, name: str, rows: list[tuple[int, int]]) -> None:
-    folder = root / "in"
-    folder.mkdir(exist_ok=True)
-    (folder / name).write_text("id,amount\n" + "".join(f"{i},{a}\n" for i, a in rows))
-
-
-class Harness:
-    def __init__(self, spark, root: Path, modules: dict[str, str] = MODULES, extra: str = ""):
-        self.spark = spark
-        self.root = root
-        self.schema = f"t{next(_schemas)}"
-        self.path = write_project(root, project_config(self.schema, extra), modules)
-        self.events: list[tuple[str, str]] = []
-
-    def run(self, selection: Selection = Selection(), mode: str = "batch", **options):
-        project = load_project(self.path, selection, mode)
-        store = TableStore(self.spark, project.plan.pipeline, self.root / ".ldp")
-        runner = SparkRunner(self.spark, project.plan, project.functions, store,
-                             on_event=lambda kind, r: self.events.append((kind, r.name)), **options)
-        result = runner.run()
-        return {t.name: t for t in result.tables}, result
-
-    def table(self, name: str):
-        return self.spark.table(f"{self.schema}.{name}")
-
+from tests.spark.harness import MODULES, Harness, add_file, project_config
 
 @pytest.fixture
 def harness(spark, tmp_path):

@@ -1,0 +1,93 @@
+"""Loading and validating a table's DQX checks (no Spark session needed).
+
+Checks are DQX's own metadata format, declared inline under `expectations:` or in the YAML file named
+by `expectations_file:` (relative to config.yml). Validation uses DQX's validator, so an unknown
+function, a missing or unexpected argument or a bad criticality exits 1 before anything runs.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml_rs
+
+from pipelines.engine.config import Config, TableConfig
+from pipelines.engine.errors import ConfigError, Problem
+
+_CHECK_DUMP = re.compile(r"\s*(Check details)?:?\s*\{'.*\}", re.S)  # DQX repeats the whole check
+
+
+def expectations_path(config: Config, table: TableConfig) -> Path | None:
+    return (config.base_dir / table.expectations_file).resolve() if table.expectations_file else None
+
+
+def table_checks(config: Config, table: TableConfig) -> list[dict[str, Any]]:
+    """Inline expectations followed by those of expectations_file; raise ConfigError if unreadable."""
+    checks = [dict(check) for check in table.expectations]
+    path = expectations_path(config, table)
+    if path is not None:
+        try:
+            loaded = yaml_rs.loads(path.read_text(encoding="utf-8"), parse_datetime=False)
+        except FileNotFoundError:
+            raise ConfigError(Problem("expectations file not found", file=str(config.path),
+                                      table=table.name, key="expectations_file", value=str(path))) from None
+        except yaml_rs.YAMLDecodeError as exc:
+            raise ConfigError(Problem(f"invalid YAML in expectations file: {exc}", file=str(path),
+                                      table=table.name)) from None
+        if isinstance(loaded, dict) and "checks" in loaded:
+            loaded = loaded["checks"]
+        if not isinstance(loaded, list):
+            raise ConfigError(Problem("an expectations file must hold a list of DQX checks",
+                                      file=str(path), table=table.name))
+        checks += loaded
+    return checks
+
+
+def validate_expectations(config: Config, tables: list[TableConfig] | tuple[TableConfig, ...]
+                          ) -> list[Problem]:
+    """Every problem in every table's checks, named by table, check and reason."""
+    tables = [t for t in tables if t.has_expectations]
+    if not tables:
+        return []
+    from databricks.labs.dqx.engine import DQEngineCore  # structural checks only: no Spark needed
+
+    problems: list[Problem] = []
+    positions = {t.name: i for i, t in enumerate(config.tables)}
+    for table in tables:
+        try:
+            checks = table_checks(config, table)
+        except ConfigError as exc:
+            problems += exc.problems
+            continue
+        for index, check in enumerate(checks):
+            label = _label(check, index)
+            if not isinstance(check, dict):
+                problems.append(Problem(f"{label} must be a mapping", file=str(config.path),
+                                        table=table.name, key="expectations", index=positions[table.name]))
+                continue
+            status = DQEngineCore.validate_checks([check], semantic_validation_mode=None)
+            for error in dict.fromkeys(status.errors):
+                problems.append(Problem(f"{label}: {_CHECK_DUMP.sub('', str(error))}", file=str(config.path),
+                                        table=table.name, key="expectations", index=positions[table.name]))
+    return problems
+
+
+def _label(check: Any, index: int) -> str:
+    name = check.get("name") if isinstance(check, dict) else None
+    function = (check.get("check") or {}).get("function") if isinstance(check, dict) else None
+    return f"check #{index + 1}" + (f" '{name}'" if name else f" ({function})" if function else "")
+
+
+def referenced_columns(checks: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """Plain column names each check reads (`column`, `columns`, `for_each_column`), by check label."""
+    found: dict[str, set[str]] = {}
+    for index, check in enumerate(checks):
+        spec = check.get("check") or {}
+        args = spec.get("arguments") or {}
+        names: list[Any] = [args.get("column")] + list(args.get("columns") or [])
+        names += [c for c in spec.get("for_each_column") or [] if isinstance(c, str)]
+        plain = {n for n in names if isinstance(n, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", n)}
+        if plain:
+            found[_label(check, index)] = plain
+    return found
