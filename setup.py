@@ -39,6 +39,7 @@ setup(
         "pydantic>=2.5",
         "click>=8.1",
         "databricks-sdk>=0.50",
+        "databricks-labs-dqx>=0.17,<0.18",
     ],
     extras_require={
         # On Databricks the runtime provides Spark; locally install [local].

@@ -210,6 +210,57 @@ def graph(config: str | None, output_format: str, verbose: bool) -> int:
     return EXIT_OK
 
 
+@cli.group()
+def rules() -> None:
+    """Data-quality rules (DQX checks)."""
+
+
+@rules.command("generate")
+@config_option
+@click.option("--table", "table_name", required=True, help="Table whose current data is profiled.")
+@click.option("--criticality", type=click.Choice(["error", "warn"]), default="warn", show_default=True,
+              help="Criticality of the proposed checks.")
+@click.option("--write", "write_to", is_flag=True,
+              help="Write the checks to the table's expectations_file (default: print them).")
+@click.option("--state-dir", type=click.Path(file_okay=False), help="Local state folder (see run).")
+@verbose_option
+@handle_errors
+def generate(config: str | None, table_name: str, criticality: str, write_to: bool,
+             state_dir: str | None, verbose: bool) -> int:
+    """Profile a table's current data and propose DQX checks as YAML, for review."""
+    from pipelines.quality.generate import propose_checks, to_yaml, write_checks_file
+
+    from .config import load_config
+    from .errors import ConfigError, Problem, RunError
+    from .session import get_spark, state_dir as resolve_state
+    from .storage import TableStore
+
+    loaded = load_config(_config_path(config))
+    if table_name not in loaded.by_name:
+        raise ConfigError(Problem("--table names an unknown table", file=str(loaded.path), value=table_name,
+                                  hint=f"tables: {', '.join(t.name for t in loaded.tables)}"))
+    table = loaded.by_name[table_name]
+    if write_to and not table.expectations_file:
+        raise ConfigError(Problem("--write needs the table to declare expectations_file", table=table_name,
+                                  file=str(loaded.path), key="expectations_file"))
+    state = resolve_state(state_dir)
+    spark = get_spark(state, verbose=verbose)
+    store = TableStore(spark, loaded.pipeline, state)
+    if not store.exists(table_name):
+        raise RunError(Problem(f"table {store.fqn(table_name)} does not exist yet; run it first",
+                               table=table_name))
+    from pipelines.quality.enforce import strip_quality_columns
+
+    checks = propose_checks(spark, strip_quality_columns(store.read(table_name)), criticality)
+    if write_to:
+        target = (loaded.base_dir / str(table.expectations_file)).resolve()
+        write_checks_file(target, checks, table_name)
+        click.echo(f"wrote {len(checks)} proposed check(s) to {target}", err=True)
+    else:
+        click.echo(to_yaml(checks), nl=False)
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point (`ldp_engine`)."""
     cli.main(args=argv, prog_name="ldp_engine")

@@ -188,9 +188,14 @@ class TableStore:
         return version
 
     def _register(self, table: TableConfig, fmt: str, location: Path, schema: StructType) -> None:
-        """Register the new version under a staging name first, so a rejected CREATE (bad property,
-        bad comment) fails before the old table is touched; then swap names."""
+        """Point the catalog at a new version. Same schema, unpartitioned: one atomic SET LOCATION.
+        Otherwise register it under a staging name first, so a rejected CREATE (bad property,
+        bad comment) fails before the old table is touched, then swap names."""
         name, staged = self.fqn(table.name), self.fqn(f"{table.name}__ldp_staged")
+        if not table.partition_cols and self.exists(table.name) and self.read(table.name).schema == schema:
+            self.spark.sql(f"ALTER TABLE {name} SET LOCATION '{_sql_str(location)}'")
+            self._describe(table)
+            return
         partitioned = f" PARTITIONED BY ({', '.join(f'`{c}`' for c in table.partition_cols)})" \
             if table.partition_cols else ""
         try:

@@ -106,3 +106,25 @@ def test_seed_invocation_runs_in_a_fresh_process(example_project):
     assert "customers_bronze finished: 17 rows" in proc.stderr
     assert "SUCCESS: 1/1 table(s) succeeded" in proc.stdout
     assert (example_project / ".ldp/metastore_db").is_dir()
+
+
+def test_rules_generate_proposes_valid_checks_from_the_data(spark, example_project):
+    import yaml
+
+    config = example_project / "config.yml"
+    config.write_text(config.read_text().replace("schema: retail", "schema: retail_rules"))
+    run_cli(example_project, "--select", "+customers_silver")
+    base = ["rules", "generate", "--config", str(config), "--state-dir", str(example_project / ".ldp")]
+    result = CliRunner().invoke(cli, [*base, "--table", "customers_silver"])
+    assert result.exit_code == 0, result.stderr
+    checks = yaml.safe_load(result.stdout)
+    assert checks and all(c["criticality"] == "warn" for c in checks)
+    assert {"customer_id", "email"} <= {c["check"]["arguments"].get("column") for c in checks}
+    from databricks.labs.dqx.engine import DQEngineCore
+    assert not DQEngineCore.validate_checks(checks, semantic_validation_mode=None).has_errors
+
+    assert CliRunner().invoke(cli, [*base, "--table", "nope"]).exit_code == 1
+    no_file = CliRunner().invoke(cli, [*base, "--table", "customers_silver", "--write"])
+    assert no_file.exit_code == 1 and "expectations_file" in no_file.stderr
+    missing = CliRunner().invoke(cli, [*base, "--table", "customers_gold"])
+    assert missing.exit_code == 3 and "does not exist yet" in missing.stderr
