@@ -193,8 +193,8 @@ class TableStore:
         bad comment) fails before the old table is touched, then swap names."""
         name, staged = self.fqn(table.name), self.fqn(f"{table.name}__ldp_staged")
         if not table.partition_cols and self.exists(table.name) and self.read(table.name).schema == schema:
+            self._describe(table)  # first: a rejected property must not leave the table half-replaced
             self.spark.sql(f"ALTER TABLE {name} SET LOCATION '{_sql_str(location)}'")
-            self._describe(table)
             return
         partitioned = f" PARTITIONED BY ({', '.join(f'`{c}`' for c in table.partition_cols)})" \
             if table.partition_cols else ""

@@ -75,6 +75,20 @@ def test_rejected_table_property_keeps_the_previous_table(harness, spark):
     assert harness.table("clean").count() == 2
 
 
+def test_rejected_property_on_an_unpartitioned_table_keeps_its_data(harness, spark):
+    harness.run()
+    before = sorted(harness.table("other").collect())
+    add_file(harness.root, "day2.csv", [(9, 9)])
+    bad = Harness(spark, harness.root)
+    bad.schema = harness.schema
+    bad.path = write_project(harness.root, project_config(harness.schema).replace(
+        "  - {name: other, layer: silver, depends_on: [raw]}",
+        "  - {name: other, layer: silver, depends_on: [raw], table_properties: {owner: x}}"), MODULES)
+    tables, _ = bad.run(Selection(select=("other",)))
+    assert tables["other"].status == "failed" and "owner is a reserved table property" in tables["other"].error
+    assert sorted(harness.table("other").collect()) == before
+
+
 def test_non_dataframe_result_fails_the_table(harness):
     modules = dict(MODULES, **{"silver/other.py": "def other(raw):\n    return 42\n"})
     tables, _ = Harness(harness.spark, harness.root, modules).run()
