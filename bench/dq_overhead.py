@@ -25,7 +25,7 @@ from pyspark.sql import functions as F  # noqa: E402
 from pipelines.engine.config import PipelineSettings, TableConfig  # noqa: E402
 from pipelines.engine.session import local_session  # noqa: E402
 from pipelines.engine.storage import TableStore  # noqa: E402
-from pipelines.quality.enforce import CheckedFrame, CheckSpec, Expectations  # noqa: E402
+from pipelines.quality.enforce import Expectations  # noqa: E402
 
 CHECKS = [
     {"name": "id_not_null", "criticality": "error", "check": {"function": "is_not_null", "arguments": {"column": "id"}}},

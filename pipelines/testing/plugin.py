@@ -11,13 +11,16 @@ folder, so tests never touch the project's `.ldp/` state.
 """
 from __future__ import annotations
 
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import pytest
 
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
 
 @pytest.fixture(scope="session")
-def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator["SparkSession"]:  # noqa: F821
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
     from pipelines.engine.session import local_session
 
     session = local_session(tmp_path_factory.mktemp("ldp_spark"), app_name="pytest", master="local[2]")

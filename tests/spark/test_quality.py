@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.engine.graph import Selection
 from tests.spark.harness import Harness
 
 ROWS = "id,amount,email\n1,10,a@x.com\n2,-5,b@x.com\n,7,c@x.com\n4,3000,bad\n5,1,e@x.com\n"
