@@ -13,14 +13,13 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
-
 from pyspark.sql.types import StructField, StructType
 
-from pipelines.quality.enforce import ERRORS, CheckedFrame, QualityStats
+from pipelines.quality.enforce import ERRORS, CheckedFrame, QualityFailure, QualityStats
 
 from .config import PipelineSettings, TableConfig
 from .errors import Problem
@@ -35,6 +34,13 @@ QUARANTINE_FLAG = "_ldp_quarantined"
 class WriteStats:
     rows_written: int
     quality: QualityStats
+
+    @classmethod
+    def observed(cls, values: dict[str, Any], checked: CheckedFrame | None) -> "WriteStats":
+        """From observed counts: rows kept in the table = rows seen - quarantined - dropped."""
+        quality = checked.stats(values) if checked else QualityStats()
+        rows = int(values.get("rows", 0)) - quality.rows_quarantined - quality.rows_dropped
+        return cls(rows_written=rows, quality=quality)
 
 
 def _quarantine_table(table: TableConfig) -> TableConfig:
@@ -101,17 +107,23 @@ class TableStore:
         else:
             self._write_with_quarantine(table, fmt, observed, checked)
         self.reset_checkpoint(table.name)
-        values = observation.get
-        quality = checked.stats(values) if checked else QualityStats()
-        rows = int(values.get("rows", 0)) - quality.rows_quarantined - quality.rows_dropped
-        return WriteStats(rows_written=rows, quality=quality)
+        return WriteStats.observed(observation.get, checked)
 
-    def _write_table(self, table: TableConfig, fmt: str, df: DataFrame) -> None:
+    def _write_table(self, table: TableConfig, fmt: str, df: DataFrame,
+                     accept: Callable[[], None] | None = None) -> None:
+        """Write a new version; `accept` may raise after the data is written and before the catalog
+        points at it (the new version is then discarded and the old table stays)."""
         if fmt in _ATOMIC_FORMATS:
             self._save_in_place(table.name, df, fmt, table.partition_cols)
             self._describe(table)
             return
         version = self._write_version(table.name, df, table.partition_cols, fmt)
+        try:
+            if accept is not None:
+                accept()
+        except BaseException:
+            shutil.rmtree(version, ignore_errors=True)
+            raise
         self._register(table, fmt, version, _nullable(df.schema))
         self._drop_other_versions(table.name, keep=version)
 
@@ -124,17 +136,14 @@ class TableStore:
                 raise self._failure(table, checked, checked.df.agg(*checked.metrics()).first().asDict())
             self._write_table(table, fmt, df.drop(ERRORS))
             return
-        version = self._write_version(table.name, df.drop(ERRORS), table.partition_cols, fmt)
-        values = observation.get
-        if values.get("dq_error_rows", 0):
-            shutil.rmtree(version, ignore_errors=True)
-            raise self._failure(table, checked, values)
-        self._register(table, fmt, version, _nullable(df.drop(ERRORS).schema))
-        self._drop_other_versions(table.name, keep=version)
+
+        def no_error_rows() -> None:  # counted by the observation during the write
+            if observation.get.get("dq_error_rows", 0):
+                raise self._failure(table, checked, observation.get)
+
+        self._write_table(table, fmt, df.drop(ERRORS), accept=no_error_rows)
 
     def _failure(self, table: TableConfig, checked: CheckedFrame, values: dict[str, Any]) -> Exception:
-        from pipelines.quality.enforce import QualityFailure
-
         failed = [f"{c['name']}: {c['failed']}" for c in checked.stats(values).checks
                   if c["failed"] and c["criticality"] == "error"]
         return QualityFailure(Problem(
@@ -276,9 +285,7 @@ class TableStore:
         for name in (table.name, _quarantine_table(table).name):  # foreachBatch wrote via a cloned
             if self.exists(name):                                # session: refresh this one's cache
                 self.spark.catalog.refreshTable(self.fqn(name))
-        quality = checked.stats(totals)
-        rows = totals.get("rows", 0) - quality.rows_quarantined - quality.rows_dropped
-        return WriteStats(rows_written=rows, quality=quality)
+        return WriteStats.observed(totals, checked)
 
     def _append(self, table: TableConfig, df: DataFrame) -> None:
         fmt = self.format_of(table)

@@ -128,11 +128,8 @@ class Expectations:
     def engine(self) -> Any:
         if self._engine is None:
             from databricks.labs.dqx.engine import DQEngine
-            from databricks.sdk import WorkspaceClient
 
-            # DQX's constructor calls the workspace; locally nothing is there to call.
-            workspace = WorkspaceClient() if on_databricks() else create_autospec(WorkspaceClient, instance=True)
-            self._engine = DQEngine(workspace, spark=self.spark)
+            self._engine = DQEngine(workspace_client(), spark=self.spark)
         return self._engine
 
     def _rules_for(self, table: TableConfig) -> tuple[list[Any], list[dict[str, Any]]]:
@@ -161,6 +158,14 @@ class Expectations:
             for column in sorted(columns - present)]
         if problems:
             raise RunError(problems)
+
+
+def workspace_client() -> Any:
+    """DQX's engine, profiler and generator call the workspace when constructed; locally nothing is
+    there to call, so they get an autospec'd client (a real one on Databricks)."""
+    from databricks.sdk import WorkspaceClient
+
+    return WorkspaceClient() if on_databricks() else create_autospec(WorkspaceClient, instance=True)
 
 
 def _is_row_rule(rule: Any) -> bool:

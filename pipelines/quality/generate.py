@@ -7,21 +7,19 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from unittest.mock import create_autospec
 
 import yaml
 from pyspark.sql import DataFrame, SparkSession
 
-from pipelines.engine.session import on_databricks
+from .enforce import workspace_client
 
 
 def propose_checks(spark: SparkSession, df: DataFrame, criticality: str = "error",
                    sample_fraction: float | None = None) -> list[dict[str, Any]]:
     from databricks.labs.dqx.profiler.generator import DQGenerator
     from databricks.labs.dqx.profiler.profiler import DQProfiler
-    from databricks.sdk import WorkspaceClient
 
-    workspace = WorkspaceClient() if on_databricks() else create_autospec(WorkspaceClient, instance=True)
+    workspace = workspace_client()
     options = {"sample_fraction": sample_fraction} if sample_fraction else {"sample_fraction": None}
     _summary, profiles = DQProfiler(workspace, spark=spark).profile(df, options=options)
     return DQGenerator(workspace, spark=spark).generate_dq_rules(profiles, criticality=criticality)
