@@ -89,11 +89,11 @@ def _build(config: Config, selection: Selection, mode: Mode) -> Plan:
     if problems:
         raise ConfigError(problems)
     selected = select_tables(config, graph, selection)
-    levels = all_levels if len(selected) == len(graph) else topological_levels(graph, selected)
+    everything = len(selected) == len(graph)
+    levels = all_levels if everything else topological_levels(graph, selected)
     by_name = config.by_name
     tables = []
     existing: set[str] = set()
-    everything = len(selected) == len(by_name)
     streaming = mode == "streaming"
     for level_index, level in enumerate(levels):
         for name in level:

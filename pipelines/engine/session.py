@@ -63,8 +63,6 @@ def local_session(state: Path, app_name: str = "ldp_engine", verbose: bool = Fal
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.streaming.schemaInference", "true")
         .config("spark.scheduler.mode", "FAIR")
-        # partitioned writes (e.g. table + quarantine in one pass) without a per-task sort
-        .config("spark.sql.maxConcurrentOutputFileWriters", "16")
         .enableHiveSupport()
     )
     return builder.getOrCreate()
