@@ -10,14 +10,14 @@ import json
 import logging
 import sys
 import time
-from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
 import click
 
 from .errors import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME, EngineError, UsageError
-from .graph import Selection
+from .graph import Selection, split_names
+from .project import default_config
 
 log = logging.getLogger("ldp_engine")
 CONFIG_ENV = "LDP_CONFIG"
@@ -30,21 +30,6 @@ class DefaultRunGroup(click.Group):
         if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h", "--version")):
             args = ["run", *args]
         return super().parse_args(ctx, args)
-
-
-def _split(value: str | None) -> tuple[str, ...]:
-    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
-
-
-def default_config() -> Path:
-    """./config.yml if present, else the example config shipped inside the wheel."""
-    local = Path("config.yml")
-    if local.is_file():
-        return local
-    packaged = resources.files("pipelines").joinpath("_bundled/config.yml")
-    if packaged.is_file():
-        return Path(str(packaged))
-    raise UsageError("no config.yml in the current directory; pass --config PATH")
 
 
 def _config_path(value: str | None) -> Path:
@@ -113,7 +98,14 @@ def cli() -> None:
 @click.option("--exclude", help="Comma-separated table names to leave out.")
 @click.option("--mode", type=click.Choice(["batch", "streaming"]), default="batch", show_default=True,
               help="batch recomputes tables; streaming appends only new source files.")
-@click.option("--dry-run", is_flag=True, help="Print the plan without starting Spark.")
+@click.option("--runner", type=click.Choice(["spark", "sdp", "pipeline"]), default="spark", show_default=True,
+              help="spark: run the plan on this Spark session; sdp: as a local Spark Declarative "
+                   "Pipeline; pipeline: start an update of the Databricks pipeline --pipeline-id.")
+@click.option("--pipeline-id", envvar="LDP_PIPELINE_ID", help="Databricks pipeline to update (--runner pipeline).")
+@click.option("--full-refresh", is_flag=True,
+              help="sdp/pipeline: reset the selected tables (streaming checkpoints included) and recompute.")
+@click.option("--dry-run", is_flag=True, help="Print the plan without starting Spark "
+              "(with --runner sdp: resolve the pipeline graph with `spark-pipelines dry-run`).")
 @format_option("text", "json")
 @click.option("--max-parallel", type=click.IntRange(min=1), default=4, show_default=True,
               help="Tables that may run at the same time.")
@@ -125,16 +117,23 @@ def cli() -> None:
 @verbose_option
 @handle_errors
 def run(config: str | None, tags: str | None, match: str, select_: str | None, exclude: str | None,
-        mode: str, dry_run: bool, output_format: str, max_parallel: int, fail_fast: bool,
-        catalog: str | None, schema: str | None, state_dir: str | None, verbose: bool) -> int:
+        mode: str, runner: str, pipeline_id: str | None, full_refresh: bool, dry_run: bool,
+        output_format: str, max_parallel: int, fail_fast: bool, catalog: str | None, schema: str | None,
+        state_dir: str | None, verbose: bool) -> int:
     """Select, order and materialize tables (the default command)."""
     from .project import load_project
 
-    selection = Selection(tags=_split(tags), match=match, select=_split(select_),  # type: ignore[arg-type]
-                          exclude=_split(exclude))
+    selection = Selection(tags=split_names(tags), match=match, select=split_names(select_),  # type: ignore[arg-type]
+                          exclude=split_names(exclude))
     project = load_project(_config_path(config), selection, mode,  # type: ignore[arg-type]
                            catalog=catalog, schema=schema)
     plan = project.plan
+    if runner == "pipeline":
+        if not pipeline_id:
+            raise UsageError("--runner pipeline needs --pipeline-id (or LDP_PIPELINE_ID)")
+        return _run_pipeline_update(plan, pipeline_id, full_refresh, dry_run, output_format)
+    if runner == "sdp":
+        return _run_sdp(project, full_refresh, dry_run, output_format, state_dir, verbose)
     if dry_run:
         from .render import plan_text
         click.echo(json.dumps(plan.to_dict()) if output_format == "json" else plan_text(plan))
@@ -142,9 +141,45 @@ def run(config: str | None, tags: str | None, match: str, select_: str | None, e
     return _run_plan(project, output_format, max_parallel, fail_fast, state_dir, verbose)
 
 
+def _report(summary: dict[str, Any], output_format: str) -> int:
+    from .render import summary_text
+
+    click.echo(json.dumps(summary) if output_format == "json" else summary_text(summary))
+    return EXIT_OK if summary["status"] in ("success", "valid") else EXIT_RUNTIME
+
+
+def _run_sdp(project: Any, full_refresh: bool, dry_run: bool, output_format: str, state_dir: str | None,
+             verbose: bool) -> int:
+    from pipelines.ldp.sdp import SdpRun, dry_run_summary, summary
+
+    from .session import state_dir as resolve_state
+
+    plan = project.plan
+    sdp = SdpRun(plan, plan.config.path, resolve_state(state_dir), full_refresh=full_refresh, verbose=verbose)
+    click.echo(f"Starting Spark Declarative Pipelines for {len(plan.tables)} table(s) "
+               f"({plan.mode} mode, state in {sdp.root})...", err=True)
+    raw = sdp.execute(dry_run=dry_run, echo=lambda line: click.echo(line, err=True))
+    return _report(dry_run_summary(raw) if dry_run else summary(plan, raw), output_format)
+
+
+def _run_pipeline_update(plan: Any, pipeline_id: str, full_refresh: bool, dry_run: bool,
+                         output_format: str) -> int:
+    from databricks.sdk import WorkspaceClient
+
+    from pipelines.ldp.databricks import PipelineUpdate
+
+    if dry_run:
+        from .render import plan_text
+        click.echo(json.dumps(plan.to_dict()) if output_format == "json" else plan_text(plan))
+        return EXIT_OK
+    update = PipelineUpdate(WorkspaceClient(), pipeline_id, echo=lambda line: click.echo(line, err=True))
+    update_id = update.start(plan, full_refresh)
+    state = update.follow(update_id)
+    return _report(update.summary(plan, update_id, state), output_format)
+
+
 def _run_plan(project: Any, output_format: str, max_parallel: int, fail_fast: bool,
               state_dir: str | None, verbose: bool) -> int:
-    from .render import summary_text
     from .runner import SparkRunner
     from .session import get_spark, state_dir as resolve_state
     from .storage import TableStore
@@ -156,12 +191,7 @@ def _run_plan(project: Any, output_format: str, max_parallel: int, fail_fast: bo
     store = TableStore(spark, plan.pipeline, state)
     runner = SparkRunner(spark, plan, project.functions, store, max_parallel=max_parallel,
                          fail_fast=fail_fast, on_event=_progress)
-    result = runner.run()
-    if output_format == "json":
-        click.echo(json.dumps(result.to_dict()))
-    else:
-        click.echo(summary_text(result))
-    return EXIT_OK if result.status == "success" else EXIT_RUNTIME
+    return _report(runner.run().to_dict(), output_format)
 
 
 def _progress(kind: str, result: Any) -> None:

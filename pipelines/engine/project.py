@@ -5,12 +5,13 @@ This is what `validate`, `--dry-run` and a run share; nothing here starts Spark.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from .config import Config, PipelineSettings, load_config, with_lines
-from .errors import ConfigError, Problem
+from .errors import ConfigError, Problem, UsageError
 from .graph import Selection
 from pipelines.quality.checks import validate_expectations
 
@@ -55,6 +56,17 @@ def load_project(config_path: str | Path, selection: Selection = Selection(), mo
         raise ConfigError(with_lines(problems, text))
     assert plan is not None
     return Project(plan=plan, functions=functions)
+
+
+def default_config() -> Path:
+    """./config.yml if present, else the example config shipped inside the wheel."""
+    local = Path("config.yml")
+    if local.is_file():
+        return local
+    packaged = resources.files("pipelines").joinpath("_bundled/config.yml")
+    if packaged.is_file():
+        return Path(str(packaged))
+    raise UsageError("no config.yml in the current directory; pass --config PATH")
 
 
 def with_target(config: Config, catalog: str | None, schema: str | None) -> Config:

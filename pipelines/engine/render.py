@@ -3,9 +3,13 @@ from __future__ import annotations
 
 from .config import Config
 from .plan import Plan
-from .runner import RunResult
+from typing import Any
 
 _LAYERS = ("bronze", "silver", "gold")
+
+
+def _count(value: object) -> str:
+    return "-" if value is None else str(value)
 
 
 def plan_text(plan: Plan) -> str:
@@ -51,21 +55,26 @@ def dot(config: Config) -> str:
     return "\n".join(lines)
 
 
-def summary_text(result: RunResult) -> str:
+def summary_text(summary: dict[str, Any]) -> str:
+    """A run summary (any runner's `--format json` dict) as a table plus failed checks and problems."""
+    if "tables" not in summary:  # a dry run of a pipeline: only a verdict and its problems
+        return "\n".join([f"{summary['status'].upper()}", *[f"  {e}" for e in summary.get("errors", [])]])
+    tables = summary["tables"]
     header = ("table", "layer", "status", "rows", "quarantined", "dropped", "seconds")
-    rows = [(t.name, t.layer, t.status, str(t.rows_written), str(t.rows_quarantined), str(t.rows_dropped),
-             f"{t.seconds:.1f}") for t in result.tables]
+    rows = [(t["name"], t["layer"], t["status"], _count(t.get("rows_written")), _count(t.get("rows_quarantined")),
+             _count(t.get("rows_dropped")), f"{t.get('seconds') or 0:.1f}") for t in tables]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     lines = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
     lines += [fmt.format(*row) for row in rows]
-    failed_checks = [f"  {t.name}.{c['name']} ({c['criticality']}): {c['failed']} row(s)"
-                     for t in result.tables for c in t.checks if c["failed"]]
+    failed_checks = [f"  {t['name']}.{c['name']} ({c['criticality']}): {c['failed']} row(s)"
+                     for t in tables for c in t.get("checks", []) if c["failed"]]
     if failed_checks:
         lines += ["", "Failed checks:", *failed_checks]
-    errors = [f"  {t.name}: {t.error}" for t in result.tables if t.error]
+    errors = [f"  {t['name']}: {t['error']}" for t in tables if t.get("error")]
+    errors += [f"  {e}" for e in summary.get("errors", [])]
     if errors:
         lines += ["", "Problems:", *errors]
-    ok = sum(t.status == "success" for t in result.tables)
-    lines += ["", f"{result.status.upper()}: {ok}/{len(result.tables)} table(s) succeeded"]
+    ok = sum(t["status"] == "success" for t in tables)
+    lines += ["", f"{summary['status'].upper()}: {ok}/{len(tables)} table(s) succeeded"]
     return "\n".join(lines)

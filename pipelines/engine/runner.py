@@ -14,12 +14,12 @@ from typing import Any, Callable, Literal
 import networkx as nx
 from pyspark.sql import DataFrame, SparkSession
 
-from .config import FilesSource, TableSource
 from pipelines.quality.enforce import Expectations, strip_quality_columns
 
 from .errors import EngineError, Problem, RunError
 from .loader import Transformation, call_transformation
 from .plan import Plan, TablePlan
+from .sources import read_source
 from .storage import TableStore
 
 log = logging.getLogger(__name__)
@@ -160,16 +160,8 @@ class SparkRunner:
         return df
 
     def _read_source(self, table: TablePlan) -> DataFrame:
-        source = table.config.source
-        if isinstance(source, TableSource):
-            return self.spark.table(source.table)
-        assert isinstance(source, FilesSource)
-        reader: Any = self.spark.readStream if table.streaming else self.spark.read
-        reader = reader.format(source.format).options(**{k: str(v) for k, v in source.options.items()})
-        if source.schema_ddl:
-            reader = reader.schema(source.schema_ddl)
-        return reader.load(source.resolved_path(self.plan.config.base_dir))
-
+        assert table.config.source is not None
+        return read_source(self.spark, table.config.source, self.plan.config.base_dir, table.streaming)
 
 def _describe_error(exc: BaseException) -> str:
     """One readable line: Spark's error class and message, without the JVM stack trace."""

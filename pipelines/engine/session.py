@@ -12,6 +12,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 STATE_DIR_ENV = "LDP_STATE_DIR"
+LOOPBACK = "127.0.0.1"
 _LOG4J = Path(__file__).with_name("log4j2.properties")
 
 
@@ -42,27 +43,34 @@ def quiet_pyspark_loggers() -> None:
         logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
+def local_conf(state: Path, verbose: bool = False) -> dict[str, str]:
+    """Spark settings of every local run (Spark runner and SDP): a persistent Hive catalog under
+    `state`, every port on 127.0.0.1, no UI, quiet JVM logs unless verbose."""
+    java_options = f"-Dderby.system.home={state}"
+    if not verbose:
+        java_options += f" -Dlog4j2.configurationFile=file:{_LOG4J}"
+    return {
+        "spark.sql.catalogImplementation": "hive",
+        "spark.sql.warehouse.dir": str(state / "warehouse"),
+        "spark.hadoop.javax.jdo.option.ConnectionURL":
+            f"jdbc:derby:;databaseName={state / 'metastore_db'};create=true",
+        "spark.driver.extraJavaOptions": java_options,
+        "spark.driver.bindAddress": LOOPBACK,
+        "spark.driver.host": LOOPBACK,
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.shuffle.partitions": "4",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.streaming.schemaInference": "true",
+    }
+
+
 def local_session(state: Path, app_name: str = "ldp_engine", verbose: bool = False,
                   master: str = "local[*]") -> SparkSession:
     """A local session whose catalog survives restarts; every listening port binds 127.0.0.1."""
     state.mkdir(parents=True, exist_ok=True)
-    java_options = f"-Dderby.system.home={state}"
-    if not verbose:
-        java_options += f" -Dlog4j2.configurationFile=file:{_LOG4J}"
-    builder = (
-        SparkSession.builder.master(master).appName(app_name)
-        .config("spark.sql.warehouse.dir", str(state / "warehouse"))
-        .config("spark.hadoop.javax.jdo.option.ConnectionURL",
-                f"jdbc:derby:;databaseName={state / 'metastore_db'};create=true")
-        .config("spark.driver.extraJavaOptions", java_options)
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.streaming.schemaInference", "true")
-        .config("spark.scheduler.mode", "FAIR")
-        .enableHiveSupport()
-    )
+    builder = SparkSession.builder.master(master).appName(app_name)
+    for key, value in local_conf(state, verbose).items():
+        builder = builder.config(key, value)
+    builder = builder.config("spark.scheduler.mode", "FAIR").enableHiveSupport()
     return builder.getOrCreate()

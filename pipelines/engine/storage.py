@@ -19,7 +19,7 @@ from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructField, StructType
 
-from pipelines.quality.enforce import ERRORS, CheckedFrame, QualityFailure, QualityStats
+from pipelines.quality.enforce import ERRORS, CheckedFrame, QualityFailure, QualityStats, quarantine_config
 
 from .config import PipelineSettings, TableConfig
 from .errors import Problem
@@ -41,12 +41,6 @@ class WriteStats:
         quality = checked.stats(values) if checked else QualityStats()
         rows = int(values.get("rows", 0)) - quality.rows_quarantined - quality.rows_dropped
         return cls(rows_written=rows, quality=quality)
-
-
-def _quarantine_table(table: TableConfig) -> TableConfig:
-    return table.model_copy(update={
-        "name": f"{table.name}_quarantine", "table_properties": {},
-        "comment": f"Rows of {table.name} that failed an error-level check, with _errors and _warnings."})
 
 
 def _nullable(schema: StructType) -> StructType:
@@ -157,7 +151,7 @@ class TableStore:
         flagged = df.withColumn(QUARANTINE_FLAG, checked.has_errors)
         main_schema = _nullable(df.drop(ERRORS).schema)
         quarantine_schema = _nullable(df.schema)
-        quarantine = _quarantine_table(table)
+        quarantine = quarantine_config(table)
         if fmt in _ATOMIC_FORMATS:  # materialize once, then split the stored result
             staged = f"{table.name}__ldp_checked"
             self._save_in_place(staged, flagged, fmt, ())
@@ -241,7 +235,7 @@ class TableStore:
         if not checkpoint.exists() and self.exists(table.name):
             # The table was written in batch mode (or the checkpoint deleted): rebuild from scratch.
             log.info("no checkpoint for %s: rebuilding it from all input files", table.name)
-            for name in (table.name, _quarantine_table(table).name):
+            for name in (table.name, quarantine_config(table).name):
                 self.spark.sql(f"DROP TABLE IF EXISTS {self.fqn(name)}")
         before = self.count(table.name)
         if checked is None:
@@ -273,7 +267,7 @@ class TableStore:
                     raise self._failure(table, checked, values)
                 self._append(table, batch.where(~checked.has_errors).drop(ERRORS))
                 if checked.on_error == "quarantine":
-                    self._append(_quarantine_table(table), batch.where(checked.has_errors))
+                    self._append(quarantine_config(table), batch.where(checked.has_errors))
                 for key, value in values.items():
                     totals[key] = totals.get(key, 0) + int(value or 0)
             finally:
@@ -282,7 +276,7 @@ class TableStore:
         query = (checked.df.writeStream.foreachBatch(write_batch).trigger(availableNow=True)
                  .option("checkpointLocation", str(checkpoint)).start())
         query.awaitTermination()
-        for name in (table.name, _quarantine_table(table).name):  # foreachBatch wrote via a cloned
+        for name in (table.name, quarantine_config(table).name):  # foreachBatch wrote via a cloned
             if self.exists(name):                                # session: refresh this one's cache
                 self.spark.catalog.refreshTable(self.fqn(name))
         return WriteStats.observed(totals, checked)

@@ -7,6 +7,7 @@ The storage layer decides how to write it (one pass: main + quarantine from a si
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from unittest.mock import create_autospec
@@ -19,6 +20,7 @@ from pipelines.engine.errors import Problem, RunError
 from pipelines.engine.session import on_databricks
 
 from .checks import referenced_columns, table_checks
+from .native import native_expectations
 
 ERRORS = "_errors"
 WARNINGS = "_warnings"
@@ -83,18 +85,34 @@ class Expectations:
         self._engine: Any = None
         self._rules: dict[str, tuple[list[Any], list[dict[str, Any]]]] = {}
 
-    def apply(self, table: TableConfig, df: DataFrame) -> CheckedFrame | None:
+    def apply(self, table: TableConfig, df: DataFrame, analyze: bool = True) -> CheckedFrame | None:
+        """The checked frame, or None for a table without checks.
+
+        `analyze=False` builds it without looking at the DataFrame's schema, as a pipeline query
+        function must (LDP/SDP refuse analysis there): columns a check names are then resolved by the
+        pipeline itself, which fails the update naming the column, instead of DQX skipping the check.
+        """
         if not table.has_expectations:
             return None
         rules, checks = self._rules_for(table)
-        self._check_columns(table, df, checks)
-        df = strip_quality_columns(df)
-        checked = (self._apply_row_rules(df, rules) if all(_is_row_rule(r) for r in rules)
-                   else self.engine.apply_checks(df, rules))
+        if analyze:
+            self._check_columns(table, df, checks)
+            df = strip_quality_columns(df)
+        else:
+            df = without_columns(df, RESULT_COLUMNS)
+        if all(_is_row_rule(r) for r in rules):
+            checked = self._apply_row_rules(df, rules, analyze)
+        elif analyze:
+            checked = self.engine.apply_checks(df, rules)
+        else:
+            raise RunError(Problem(
+                "dataset-level checks (e.g. is_unique, aggregates) cannot run inside a pipeline query "
+                "function", file=str(self.config.path), table=table.name, key="expectations",
+                hint="use row-level checks for tables registered as pipeline datasets, or --runner spark"))
         specs = tuple(CheckSpec(rule.name, rule.criticality) for rule in rules)
         return CheckedFrame(checked, table.on_error, specs)
 
-    def _apply_row_rules(self, df: DataFrame, rules: list[Any]) -> DataFrame:
+    def _apply_row_rules(self, df: DataFrame, rules: list[Any], analyze: bool = True) -> DataFrame:
         """DQX's own per-check result (name, message, filter, skip handling) for each rule, assembled
         into `_errors`/`_warnings` only for rows where some check failed.
 
@@ -112,6 +130,8 @@ class Expectations:
                 engine_user_metadata=core.engine_user_metadata, run_time_overwrite=core.run_time_overwrite,
                 ref_dfs=None, suppress_skipped=core.suppress_skipped, rule_fingerprint=rule.rule_fingerprint,
                 rule_set_fingerprint=None, input_df=df, reference_cache={})
+            if not analyze:  # DQX resolves columns by analysis to skip invalid checks; not allowed here
+                manager.__dict__["skip_message"] = ""
             results[rule.criticality].append(manager.process(df).condition)
         columns = []
         for criticality, name in (("error", ERRORS), ("warn", WARNINGS)):
@@ -123,6 +143,16 @@ class Expectations:
             else:
                 columns.append(empty.alias(name))
         return df.select("*", *columns)
+
+    def native(self, table: TableConfig) -> dict[str, dict[str, str]]:
+        """The table's SQL-expressible checks, for native expectations: {criticality: {name: sql}}."""
+        from databricks.labs.dqx.checks_serializer import deserialize_checks
+
+        if not table.has_expectations:
+            return {"error": {}, "warn": {}}
+        checks = [c for c in table_checks(self.config, table) if not (c.get("check") or {}).get("for_each_column")]
+        names = [deserialize_checks([check])[0].name for check in checks]  # DQX's name when none is set
+        return native_expectations(checks, names)
 
     @property
     def engine(self) -> Any:
@@ -172,6 +202,20 @@ def _is_row_rule(rule: Any) -> bool:
     from databricks.labs.dqx.rule import DQRowRule
 
     return isinstance(rule, DQRowRule)
+
+
+def quarantine_config(table: TableConfig) -> TableConfig:
+    """The `{table}_quarantine` table: same partitioning, its own comment, no properties."""
+    return table.model_copy(update={
+        "name": f"{table.name}_quarantine", "table_properties": {},
+        "comment": f"Rows of {table.name} that failed an error-level check, with _errors and _warnings."})
+
+
+def without_columns(df: DataFrame, names: tuple[str, ...]) -> DataFrame:
+    """`df` minus the named columns, if present, without analyzing it: pipeline query functions may
+    not analyze, and Spark Connect resolves `drop` eagerly; a column regex is resolved lazily."""
+    alternatives = "|".join(re.escape(name) for name in names)
+    return df.select(df.colRegex(f"`^(?!({alternatives})$).+$`"))
 
 
 def strip_quality_columns(df: DataFrame) -> DataFrame:

@@ -4,10 +4,11 @@ from pyspark.sql import functions as F
 
 
 def customer_orders_gold(customers_silver: DataFrame, orders_silver: DataFrame) -> DataFrame:
-    counted = orders_silver.where(F.col("status").isin("paid", "shipped") & (F.col("amount") > 0))
+    counted = (orders_silver.where(F.col("status").isin("paid", "shipped") & (F.col("amount") > 0))
+               .select("customer_id", "order_id", "amount", "order_ts"))
     return (
         customers_silver.where(F.col("customer_id").isNotNull())
-        .join(counted.drop("country"), "customer_id", "left")
+        .join(counted, "customer_id", "left")
         .groupBy("customer_id", "name", "country")
         .agg(
             F.count("order_id").alias("orders"),

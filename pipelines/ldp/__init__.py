@@ -1,0 +1,1 @@
+"""Lakeflow / Spark Declarative Pipelines: registration, entry source, SDP and Databricks runners."""

@@ -1,0 +1,121 @@
+"""`ldp_engine --runner pipeline --pipeline-id ID`: start a Lakeflow pipeline update for the selection.
+
+A job's python_wheel_task is not a pipeline update: table definitions only take effect inside the
+pipeline whose `libraries` hold the entry source (pipelines/ldp_pipeline.py). So the wheel entry
+point validates and plans locally, asks the pipeline to refresh exactly the selected tables (the
+pipeline defines all of them), follows the update to its end and exits with the CLI's codes.
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from pipelines.engine.errors import Problem, UsageError
+from pipelines.engine.plan import Plan
+
+from .registrar import pipeline_datasets
+
+_FLOW_STATE = re.compile(r"\b(?:is|has) ([A-Z_]+)\b")
+_FLOW_TERMINAL = {"COMPLETED": "success", "FAILED": "failed", "SKIPPED": "skipped", "STOPPED": "failed",
+                  "EXCLUDED": "skipped"}
+_UPDATE_TERMINAL = {"COMPLETED", "FAILED", "CANCELED"}
+
+
+@dataclass
+class PipelineUpdate:
+    """One update of one pipeline through the workspace API; `sleep`/`echo` injectable for tests."""
+
+    client: Any  # databricks.sdk.WorkspaceClient
+    pipeline_id: str
+    poll_seconds: float = 10.0
+    sleep: Callable[[float], None] = time.sleep
+    echo: Callable[[str], None] = print
+    flows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _since: str | None = None  # timestamp of the newest event seen: each poll asks only for newer ones
+
+    def start(self, plan: Plan, full_refresh: bool) -> str:
+        """Start the update: the whole pipeline, or refresh (or fully refresh) only the selection."""
+        from databricks.sdk.errors import NotFound, PermissionDenied
+
+        try:
+            pipeline = self.client.pipelines.get(self.pipeline_id)
+        except (NotFound, PermissionDenied) as exc:
+            raise UsageError(Problem(f"pipeline {self.pipeline_id!r} cannot be used: {exc}",
+                                     key="--pipeline-id", value=self.pipeline_id,
+                                     hint="the id is in the pipeline's URL or `databricks pipelines list`"))
+        everything = len(plan.tables) == len(plan.config.tables)
+        selection = None if everything else pipeline_datasets(plan)
+        response = self.client.pipelines.start_update(
+            self.pipeline_id,
+            full_refresh=full_refresh if everything else None,
+            refresh_selection=None if full_refresh else selection,
+            full_refresh_selection=selection if full_refresh else None)
+        self.echo(f"started update {response.update_id} of pipeline {pipeline.name or self.pipeline_id}"
+                  + ("" if everything else f": refreshing {', '.join(selection or [])}"))
+        return str(response.update_id)
+
+    def follow(self, update_id: str) -> str:
+        """Poll until the update ends, printing its flows' progress; return its final state."""
+        seen: set[str] = set()
+        while True:
+            state = self.client.pipelines.get_update(self.pipeline_id, update_id).update.state
+            self._new_events(update_id, seen)
+            name = state.value if state is not None else "UNKNOWN"
+            if name in _UPDATE_TERMINAL:
+                return name
+            self.sleep(self.poll_seconds)
+
+    def _new_events(self, update_id: str, seen: set[str]) -> None:
+        newer = {"filter": f"timestamp >= '{self._since}'"} if self._since else {}
+        events = self.client.pipelines.list_pipeline_events(self.pipeline_id, order_by=["timestamp asc"],
+                                                            **newer)
+        for event in events:
+            if event.id in seen or event.origin is None or event.origin.update_id != update_id:
+                continue
+            seen.add(event.id)
+            self._since = event.timestamp or self._since
+            if event.event_type == "flow_progress" and event.origin.flow_name:
+                self._flow_progress(event)
+            elif event.level is not None and event.level.value == "ERROR":
+                self.echo(f"error: {event.message}")
+
+    def _flow_progress(self, event: Any) -> None:
+        name = event.origin.flow_name.replace("`", "").rsplit(".", 1)[-1]
+        flow = self.flows.setdefault(name, {"started": event.timestamp})
+        match = _FLOW_STATE.search(event.message or "")
+        if match and match.group(1) in _FLOW_TERMINAL:
+            flow["status"] = _FLOW_TERMINAL[match.group(1)]
+            flow["ended"] = event.timestamp
+            if flow["status"] == "failed":
+                flow["error"] = _error_text(event)
+        self.echo(f"{event.timestamp} {event.message}")
+
+    def summary(self, plan: Plan, update_id: str, state: str) -> dict[str, Any]:
+        tables = []
+        for table in plan.tables:
+            flow = self.flows.get(table.name, {})
+            status = flow.get("status") or ("success" if state == "COMPLETED" else "skipped")
+            tables.append({"name": table.name, "layer": table.layer, "status": status,
+                           "rows_written": None, "seconds": _seconds(flow), "error": flow.get("error")})
+        ok = state == "COMPLETED" and all(t["status"] == "success" for t in tables)
+        return {"status": "success" if ok else "failed", "runner": "pipeline", "pipeline_id": self.pipeline_id,
+                "update_id": update_id, "state": state, "tables": tables}
+
+
+def _error_text(event: Any) -> str:
+    if event.error is not None and event.error.exceptions:
+        return str(event.error.exceptions[0].message or event.message)
+    return str(event.message)
+
+
+def _seconds(flow: dict[str, Any]) -> float:
+    from datetime import datetime
+
+    try:
+        started = datetime.fromisoformat(str(flow["started"]).replace("Z", "+00:00"))
+        ended = datetime.fromisoformat(str(flow["ended"]).replace("Z", "+00:00"))
+    except (KeyError, ValueError):
+        return 0.0
+    return round((ended - started).total_seconds(), 3)

@@ -1,0 +1,56 @@
+"""What a pipeline's entry source runs: read the pipeline configuration, register the whole graph.
+
+Pipeline configuration keys (Databricks `configuration:` / spark-pipeline.yml `configuration:`):
+
+    ldp.config   path to config.yml                    (default: ./config.yml, else the bundled example)
+    ldp.mode     batch | streaming                     (default: batch)
+    ldp.tags     comma-separated tags, validated here  (refreshing a selection is the update's job)
+    ldp.match    all | any                             (default: all)
+    ldp.catalog / ldp.schema   overrides, as the CLI's --catalog/--schema
+
+Every table of the config is defined, whatever the tags: a pipeline that defined only a selection
+would drop the other tables. Tags choose what an update refreshes (`ldp_engine --runner pipeline`).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+from pipelines.engine.errors import UsageError
+from pipelines.engine.graph import Selection, split_names
+from pipelines.engine.project import default_config, load_project
+from pipelines.engine.session import on_databricks
+
+from .registrar import Registrar, pipeline_api
+
+log = logging.getLogger(__name__)
+CONF_PREFIX = "ldp."
+MODES = ("batch", "streaming")
+
+
+def setting(spark: SparkSession, key: str, default: str = "") -> str:
+    value = spark.conf.get(CONF_PREFIX + key, default)
+    return (value or default).strip()
+
+
+def register_pipeline(spark: SparkSession, dp: Any = None) -> Registrar:
+    """Load, validate and register the configured project's whole graph; return the registrar."""
+    mode = setting(spark, "mode", "batch")
+    if mode not in MODES:
+        raise UsageError(f"pipeline configuration ldp.mode={mode!r}: expected one of {', '.join(MODES)}")
+    match = setting(spark, "match", "all")
+    tags = split_names(setting(spark, "tags"))
+    config_path = setting(spark, "config") or str(default_config())
+    catalog, schema = setting(spark, "catalog") or None, setting(spark, "schema") or None
+    if tags:  # an unknown tag is an error here too, not a silently empty refresh
+        load_project(config_path, Selection(tags=tags, match=match), mode,  # type: ignore[arg-type]
+                     catalog=catalog, schema=schema)
+    project = load_project(config_path, Selection(), mode, check_all_modules=True,  # type: ignore[arg-type]
+                           catalog=catalog, schema=schema)
+    registrar = Registrar(spark, project.plan, project.functions, dp or pipeline_api(),
+                          auto_loader=on_databricks())
+    registrar.register()
+    log.info("registered %d tables of %s (%s mode)", len(project.plan.tables), config_path, mode)
+    return registrar

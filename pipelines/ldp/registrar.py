@@ -1,0 +1,151 @@
+"""The plan as pipeline datasets: `pyspark.pipelines` (or legacy `dlt`) definitions, nothing executed.
+
+Per table, the same transformation function the Spark runner calls, fed with its upstream tables
+read the pipeline's way (`spark.read.table(name)` inside the query function, so the runtime sees each
+dependency). Batch mode: materialized views. Streaming mode: tables with a file source become
+streaming tables (Auto Loader on Databricks), the tables downstream materialized views, as the Spark
+runner does. A table with checks becomes three datasets:
+
+    {name}__checked   temporary view: the transformation plus DQX's _errors/_warnings columns
+                      (plus native expectations where the runtime has them: event-log metrics)
+    {name}            rows without errors, with _warnings (drop: same; fail: a failing row fails it)
+    {name}_quarantine rows with errors, with _errors and _warnings (on_error: quarantine only)
+
+so the tables have exactly the Spark runner's contents and schemas on every runtime.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Callable
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from pipelines.engine.config import TableConfig
+from pipelines.engine.loader import Transformation, call_transformation
+from pipelines.engine.plan import Plan, TablePlan
+from pipelines.engine.sources import read_source
+from pipelines.quality.enforce import ERRORS, RESULT_COLUMNS, Expectations, quarantine_config, without_columns
+
+log = logging.getLogger(__name__)
+CHECKED_SUFFIX = "__checked"
+Query = Callable[[], DataFrame]
+
+
+def pipeline_api() -> ModuleType:
+    """`pyspark.pipelines` (Spark 4.1+, current Databricks runtimes), else the legacy `dlt` module."""
+    try:
+        from pyspark import pipelines as dp
+    except ImportError:  # older Databricks runtimes
+        import dlt as dp  # type: ignore[import-not-found,no-redef]
+    return dp
+
+
+def has_native_expectations(dp: Any) -> bool:
+    return callable(getattr(dp, "expect_all", None))
+
+
+def pipeline_datasets(plan: Plan) -> list[str]:
+    """Names of the tables a plan's selection refreshes (main and quarantine tables)."""
+    names = []
+    for table in plan.tables:
+        names.append(table.name)
+        if table.config.has_expectations and table.config.on_error == "quarantine":
+            names.append(quarantine_config(table.config).name)
+    return names
+
+
+@dataclass
+class Registrar:
+    """Defines every table of a plan through `dp`; `auto_loader` reads streamed files with cloudFiles."""
+
+    spark: SparkSession
+    plan: Plan
+    functions: dict[str, Transformation]
+    dp: Any
+    auto_loader: bool = False
+
+    def __post_init__(self) -> None:
+        self.expectations = Expectations(self.spark, self.plan.config)
+        self.native = has_native_expectations(self.dp)
+
+    def register(self) -> None:
+        for table in self.plan.tables:
+            self.register_table(table)
+
+    def register_table(self, table: TablePlan) -> None:
+        config = table.config
+        query = self._query(table)
+        if not config.has_expectations:
+            self._define(config, table.streaming, query)
+            return
+        checked_name = config.name + CHECKED_SUFFIX
+        self._define_checked(config, checked_name, query)
+        rows = self._reader(checked_name, table.streaming)
+        if config.on_error == "fail":
+            self._define(config, table.streaming, lambda: _fail_on_errors(rows(), config.name))
+        else:
+            self._define(config, table.streaming, lambda: without_columns(rows().where(F.col(ERRORS).isNull()), (ERRORS,)))
+        if config.on_error == "quarantine":
+            self._define(quarantine_config(config), table.streaming,
+                         lambda: rows().where(F.col(ERRORS).isNotNull()))
+
+    def _query(self, table: TablePlan) -> Query:
+        config, base_dir = table.config, self.plan.config.base_dir
+
+        def query() -> DataFrame:
+            inputs: dict[str, object] = {
+                dep: without_columns(self.spark.read.table(dep), RESULT_COLUMNS) for dep in config.depends_on}
+            if config.source is not None:
+                inputs["source"] = read_source(self.spark, config.source, base_dir, table.streaming,
+                                               auto_loader=self.auto_loader)
+            return call_transformation(self.functions[config.name], inputs, self.spark)  # type: ignore[return-value]
+
+        return query
+
+    def _define_checked(self, config: TableConfig, name: str, query: Query) -> None:
+        def checked() -> DataFrame:
+            result = self.expectations.apply(config, query(), analyze=False)
+            assert result is not None
+            return result.df
+
+        decorated: Callable[..., Any] = checked
+        if self.native:  # metrics of every SQL-expressible check in the event log; rows kept
+            native = self.expectations.native(config)
+            expectations = {**native["error"], **native["warn"]}
+            if expectations:
+                decorated = self.dp.expect_all(expectations)(decorated)
+        self.dp.temporary_view(name=name, comment=f"{config.name} with DQX results (_errors, _warnings)")(decorated)
+
+    def _define(self, config: TableConfig, streaming: bool, query: Query) -> None:
+        options: dict[str, Any] = {"name": config.name, "comment": config.comment}
+        if config.partition_cols:
+            options["partition_cols"] = list(config.partition_cols)
+        if config.table_properties:
+            options["table_properties"] = {k: str(v) for k, v in config.table_properties.items()}
+        fmt = config.format or self.plan.pipeline.format
+        if fmt:
+            options["format"] = fmt
+        decorator = self.dp.table if streaming else self.dp.materialized_view
+        decorator(**options)(_named(query, config.name))
+
+    def _reader(self, name: str, streaming: bool) -> Query:
+        return (lambda: self.spark.readStream.table(name)) if streaming else (lambda: self.spark.read.table(name))
+
+
+def _named(query: Query, name: str) -> Query:
+    """Flows are named after their function when no name is given; keep it readable in errors."""
+    query.__name__ = name
+    query.__qualname__ = name
+    return query
+
+
+def _fail_on_errors(rows: DataFrame, table: str) -> DataFrame:
+    """on_error: fail — the first row failing an error-level check fails the update, naming the checks."""
+    failure = F.raise_error(F.concat(
+        F.lit(f"table {table}: a row failed error-level check(s) "),
+        F.array_join(F.col(ERRORS)["name"], ", "),
+        F.lit(" and on_error is 'fail'")))
+    return without_columns(rows.where(F.when(F.col(ERRORS).isNotNull(), failure).isNull()), (ERRORS,))

@@ -1,0 +1,156 @@
+"""`ldp_engine --runner sdp`: the project as an open-source Spark Declarative Pipeline, run locally.
+
+Writes `spark-pipeline.yml` and the entry source under `{state}/sdp/`, then runs them with Spark's
+pipelines launcher (Spark Connect server on 127.0.0.1, its own persistent Hive catalog under
+`{state}/sdp/`, so reruns find their tables and checkpoints). The summary has the Spark runner's shape.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from pipelines.engine.errors import Problem, RunError
+from pipelines.engine.plan import Plan
+from pipelines.engine.session import LOOPBACK, local_conf
+from pipelines.quality.enforce import quarantine_config
+
+from . import sdp_driver
+from .registrar import pipeline_datasets
+
+ENTRY_SOURCE = Path(__file__).resolve().parent.parent / "ldp_pipeline.py"
+LAUNCHER = "org.apache.spark.deploy.SparkPipelines"
+
+
+@dataclass(frozen=True)
+class SdpRun:
+    plan: Plan
+    config_path: Path
+    state: Path  # the project's state folder; SDP keeps its own catalog in state/sdp
+    full_refresh: bool = False
+    verbose: bool = False
+
+    @property
+    def root(self) -> Path:
+        return self.state / "sdp"
+
+    def spec(self) -> dict[str, Any]:
+        selection = self.plan.selection
+        return {
+            "name": self.plan.pipeline.name,
+            "storage": (self.root / "storage").as_uri(),
+            "database": self.plan.pipeline.schema_name,
+            "configuration": {
+                "ldp.config": str(self.config_path.resolve()),
+                "ldp.mode": self.plan.mode,
+                "ldp.tags": ",".join(selection.tags),
+                "ldp.match": selection.match,
+                "ldp.schema": self.plan.pipeline.schema_name,
+            },
+            "libraries": [{"glob": {"include": f"definitions/{ENTRY_SOURCE.name}"}}],
+        }
+
+    def write(self) -> Path:
+        """The spec and entry source; regenerated each run so they follow config.yml."""
+        (self.root / "definitions").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ENTRY_SOURCE, self.root / "definitions" / ENTRY_SOURCE.name)
+        spec = self.root / "spark-pipeline.yml"
+        spec.write_text(yaml.safe_dump(self.spec(), sort_keys=False), encoding="utf-8")
+        return spec
+
+    def refresh(self) -> list[str]:
+        """Datasets this update refreshes: none listed means all of them."""
+        everything = len(self.plan.tables) == len(self.plan.config.tables)
+        if everything and not self.full_refresh:
+            return []
+        return pipeline_datasets(self.plan)
+
+    def command(self, dry_run: bool, result: Path) -> list[str]:
+        import pyspark
+
+        spark_home = Path(pyspark.__file__).resolve().parent
+        confs = {**local_conf(self.root, self.verbose), "spark.connect.grpc.binding.address": LOOPBACK}
+        args = [str(spark_home / "bin" / "spark-class"), LAUNCHER, str(Path(sdp_driver.__file__).resolve())]
+        for key, value in confs.items():
+            args += ["--conf", f"{key}={value}"]
+        datasets = self.refresh()
+        args += ["dry-run" if dry_run else "run", "--spec", str(self.write()), "--result", str(result),
+                 "--full-refresh" if self.full_refresh else "--refresh", ",".join(datasets),
+                 "--count", ",".join(self._counted())]
+        return args
+
+    def _counted(self) -> list[str]:
+        names = []
+        for table in self.plan.tables:
+            names.append(table.name)
+            if table.config.has_expectations and table.config.on_error == "quarantine":
+                names.append(quarantine_config(table.config).name)
+        return names
+
+    def environment(self) -> dict[str, str]:
+        import pyspark
+
+        env = dict(os.environ)
+        env.update(SPARK_HOME=str(Path(pyspark.__file__).resolve().parent), SPARK_LOCAL_IP=LOOPBACK,
+                   PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
+        return env
+
+    def execute(self, dry_run: bool = False, echo: Callable[[str], None] = print) -> dict[str, Any]:
+        """Run the pipeline; return the driver's raw result (status, datasets, rows)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        result = self.root / "last-result.json"
+        result.unlink(missing_ok=True)
+        process = subprocess.Popen(self.command(dry_run, result), env=self.environment(), cwd=self.root,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        tail: list[str] = []
+        assert process.stdout is not None
+        for line in process.stdout:
+            line = line.rstrip("\n")
+            tail = (tail + [line])[-40:]
+            if self.verbose:
+                echo(line)
+            elif line.startswith(sdp_driver.PROGRESS_PREFIX):
+                echo(line[len(sdp_driver.PROGRESS_PREFIX):])
+        code = process.wait()
+        if not result.is_file():
+            raise RunError(Problem(f"the Spark Declarative Pipelines process exited with code {code} "
+                                   "without a result", hint="last output:\n  " + "\n  ".join(tail[-15:])))
+        return json.loads(result.read_text(encoding="utf-8"))
+
+
+def summary(plan: Plan, raw: dict[str, Any]) -> dict[str, Any]:
+    """The Spark runner's summary shape from an SDP run: one entry per planned table."""
+    if raw.get("status") == "error":
+        raise RunError([Problem(text) for text in raw.get("errors", [])])
+    datasets, rows = raw.get("datasets", {}), raw.get("rows", {})
+    tables = []
+    for table in plan.tables:
+        flow = datasets.get(table.name, {})
+        quarantine = quarantine_config(table.config).name
+        status = flow.get("status", "skipped" if raw.get("status") != "success" else "success")
+        tables.append({
+            "name": table.name, "layer": table.layer, "status": status,
+            "rows_written": rows.get(table.name) or 0, "rows_quarantined": rows.get(quarantine) or 0,
+            "rows_dropped": 0, "checks": [], "seconds": flow.get("seconds", 0.0),
+            "error": flow.get("error") or (None if status == "success" else "not run"),
+        })
+    ok = raw.get("status") == "success" and all(t["status"] == "success" for t in tables)
+    result: dict[str, Any] = {"status": "success" if ok else "failed", "runner": "sdp", "tables": tables}
+    if raw.get("errors"):
+        result["errors"] = raw["errors"]
+    return result
+
+
+def dry_run_summary(raw: dict[str, Any]) -> dict[str, Any]:
+    if raw.get("status") == "error":
+        raise RunError([Problem(text) for text in raw.get("errors", [])])
+    return {"status": "valid" if raw.get("status") == "success" else "invalid", "runner": "sdp",
+            "errors": raw.get("errors", [])}
+
