@@ -166,7 +166,7 @@ def _run_pipeline_update(plan: Any, pipeline_id: str, full_refresh: bool, dry_ru
                          output_format: str) -> int:
     from databricks.sdk import WorkspaceClient
 
-    from pipelines.ldp.databricks import PipelineUpdate
+    from pipelines.ldp.update import PipelineUpdate
 
     if dry_run:
         from .render import plan_text

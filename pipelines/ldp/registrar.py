@@ -111,7 +111,7 @@ class Registrar:
             assert result is not None
             return result.df
 
-        decorated: Callable[..., Any] = checked
+        decorated: Callable[..., Any] = _named(checked, name)
         if self.native:  # metrics of every SQL-expressible check in the event log; rows kept
             native = self.expectations.native(config)
             expectations = {**native["error"], **native["warn"]}

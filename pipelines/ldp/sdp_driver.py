@@ -21,6 +21,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+if __name__ == "__main__":  # run as a script: its folder must not shadow top-level packages
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
 _FLOW_STATE = re.compile(r"^Flow '?`?([^'\s]+?)`?'? (?:is|has) ([A-Z_]+)")
 _FLOW_SKIPPED = re.compile(r"^Flow '?`?([^'\s]+?)`?'? SKIPPED")
 _TERMINAL = {"COMPLETED": "success", "FAILED": "failed", "SKIPPED": "skipped", "EXCLUDED": "excluded"}

@@ -1,0 +1,185 @@
+"""The example registered as pipeline datasets through the real `pyspark.pipelines` API.
+
+A capturing GraphElementRegistry records what the pipeline runtime would receive; calling each
+flow's function gives the DataFrame the runtime would materialize, compared with the Spark runner's.
+"""
+from __future__ import annotations
+
+import types
+from pathlib import Path
+
+import pytest
+from pyspark import pipelines as dp
+from pyspark.pipelines.graph_element_registry import GraphElementRegistry, graph_element_registration_context
+from pyspark.pipelines.output import MaterializedView, StreamingTable, TemporaryView
+
+from pipelines.engine.project import load_project
+from pipelines.engine.runner import SparkRunner
+from pipelines.engine.storage import TableStore
+from pipelines.ldp.registrar import Registrar
+from tests.comparison import assert_same_table
+
+
+class CapturingRegistry(GraphElementRegistry):
+    def __init__(self) -> None:
+        self.outputs: dict[str, object] = {}
+        self.flows: dict[str, object] = {}
+
+    def register_output(self, output) -> None:
+        self.outputs[output.name] = output
+
+    def register_flow(self, flow) -> None:
+        self.flows[flow.target] = flow
+
+    def register_auto_cdc_flow(self, flow) -> None:
+        self.flows[flow.target] = flow
+
+    def register_sql(self, sql_text, file_path) -> None:
+        raise AssertionError("the registrar defines datasets in Python only")
+
+
+def register(spark, config: Path, mode: str = "batch", api=dp, schema: str | None = None):
+    project = load_project(config, mode=mode, schema=schema)
+    registry = CapturingRegistry()
+    with graph_element_registration_context(registry):
+        Registrar(spark, project.plan, project.functions, api).register()
+    return project, registry
+
+
+def read_tables(flow_df) -> set[str]:
+    """Datasets a flow reads by name (the views standing in for them, outermost only): what the
+    pipeline runtime sees as its dependencies."""
+    plan = flow_df._jdf.queryExecution().analyzed().toString()
+    names, ancestors = set(), []  # (indent, is_view) of the lines above the current one in the tree
+    for line in plan.splitlines():
+        indent = len(line) - len(line.lstrip(" :+-"))
+        while ancestors and ancestors[-1][0] >= indent:
+            ancestors.pop()
+        is_view = line.lstrip(" :+-").startswith("View (`")
+        if is_view and not any(view for _, view in ancestors):
+            names.add(line.split("View (`", 1)[1].split("`", 1)[0])
+        ancestors.append((indent, is_view))
+    return names
+
+
+def test_example_becomes_materialized_views_with_quarantine_and_checked_views(spark, example_project):
+    _, registry = register(spark, example_project / "config.yml")
+    kinds = {name: type(output) for name, output in registry.outputs.items()}
+    assert kinds == {
+        "customers_bronze": MaterializedView, "orders_bronze": MaterializedView,
+        "customers_silver__checked": TemporaryView, "customers_silver": MaterializedView,
+        "customers_silver_quarantine": MaterializedView, "orders_silver__checked": TemporaryView,
+        "orders_silver": MaterializedView, "orders_silver_quarantine": MaterializedView,
+        "customers_gold": MaterializedView, "customer_orders_gold": MaterializedView}
+    orders = registry.outputs["orders_silver"]
+    assert orders.partition_cols == ["currency"] and orders.comment.startswith("Orders typed")
+    assert registry.outputs["orders_silver_quarantine"].partition_cols == ["currency"]
+    assert registry.outputs["customer_orders_gold"].table_properties == {"quality": "gold"}
+    assert set(registry.flows) == set(registry.outputs)
+
+
+def test_flows_read_their_upstream_tables_the_pipeline_way(spark, example_project):
+    _, registry = register(spark, example_project / "config.yml")
+    _materialize_as_views(spark, registry)
+    reads = {name: read_tables(flow.func()) for name, flow in registry.flows.items()}
+    assert reads["customers_bronze"] == set()  # files
+    assert reads["orders_silver__checked"] == {"orders_bronze", "customers_silver"}
+    assert reads["orders_silver"] == reads["orders_silver_quarantine"] == {"orders_silver__checked"}
+    assert reads["customer_orders_gold"] == {"customers_silver", "orders_silver"}
+
+
+def test_every_flow_gives_the_spark_runners_table(spark, example_project):
+    config = example_project / "config.yml"
+    project, registry = register(spark, config, schema="reg_cmp")
+    store = TableStore(spark, project.plan.pipeline, example_project / ".ldp")
+    result = SparkRunner(spark, project.plan, project.functions, store).run()
+    assert result.status == "success"
+    _materialize_as_views(spark, registry)
+    compared = [name for name, output in registry.outputs.items() if not isinstance(output, TemporaryView)]
+    for name in compared:
+        assert_same_table(spark.table(name), spark.table(f"reg_cmp.{name}"))
+    assert len(compared) == 8
+
+
+def test_streaming_mode_makes_file_sourced_tables_streaming_tables(spark, example_project):
+    _, registry = register(spark, example_project / "config.yml", mode="streaming")
+    assert isinstance(registry.outputs["orders_bronze"], StreamingTable)
+    assert isinstance(registry.outputs["customers_silver"], MaterializedView)
+    assert registry.flows["orders_bronze"].func().isStreaming
+
+
+def test_native_expectations_attach_where_the_runtime_has_them(spark, example_project):
+    """Databricks' `dp` has expect_all; SQL-expressible checks are attached to the checked view."""
+    attached: dict[str, dict[str, str]] = {}
+
+    def expect_all(expectations):
+        def decorate(function):
+            attached[function.__name__] = dict(expectations)
+            return function
+        return decorate
+
+    api = types.SimpleNamespace(**{n: getattr(dp, n) for n in ("materialized_view", "table", "temporary_view")},
+                                expect_all=expect_all)
+    _, registry = register(spark, example_project / "config.yml", api=api)
+    assert set(attached) == {"customers_silver__checked", "orders_silver__checked"}
+    assert attached["orders_silver__checked"] == {
+        "amount_not_null": "NOT coalesce((amount IS NULL), false)",
+        "amount_not_negative": "NOT coalesce((NOT (amount >= 0)), false)",
+        "customer_id_not_null": "NOT coalesce((customer_id IS NULL), false)",
+        "customer_known": "NOT coalesce((country IS NULL), false)",
+        "not_late": "NOT coalesce((NOT (NOT is_late)), false)"}
+    assert set(attached["customers_silver__checked"]) == {"customer_id_not_null", "email_not_null", "email_valid"}
+    assert attached["customers_silver__checked"]["email_valid"].startswith("NOT coalesce(((email IS NOT NULL) AND")
+    assert isinstance(registry.outputs["customers_silver__checked"], TemporaryView)
+
+
+def _materialize_as_views(spark, registry_or_flows) -> None:
+    """Evaluate the flows in definition order (topological), each visible to the next by its name."""
+    flows = registry_or_flows if isinstance(registry_or_flows, dict) else registry_or_flows.flows
+    for name, flow in flows.items():
+        flow.func().createOrReplaceTempView(name)
+
+
+@pytest.fixture(autouse=True)
+def _drop_views(spark):
+    yield
+    for view in spark.catalog.listTables():
+        if view.isTemporary:
+            spark.catalog.dropTempView(view.name)
+
+
+ON_ERROR_CONFIG = """
+pipeline: {{schema: reg_modes, transformations: ./transformations}}
+tables:
+  - name: raw
+    layer: bronze
+    source: {{type: files, format: csv, path: ./in, options: {{header: true, inferSchema: true}}}}
+  - name: clean
+    layer: silver
+    depends_on: [raw]
+    on_error: {on_error}
+    expectations:
+      - {{name: amount_positive, criticality: error, check: {{function: sql_expression, arguments: {{expression: "amount > 0"}}}}}}
+      - {{name: amount_small, criticality: warn, check: {{function: is_not_greater_than, arguments: {{column: amount, limit: 10}}}}}}
+"""
+
+
+@pytest.mark.parametrize("on_error", ["drop", "fail"])
+def test_framework_enforces_drop_and_fail_where_the_runtime_has_no_expectations(spark, tmp_path, on_error):
+    from tests.conftest import write_project
+
+    config = write_project(tmp_path, ON_ERROR_CONFIG.format(on_error=on_error), {
+        "bronze/raw.py": "def raw(source):\n    return source\n",
+        "silver/clean.py": "def clean(raw):\n    return raw\n"})
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in/a.csv").write_text("id,amount\n1,5\n2,-1\n3,50\n")
+    _, registry = register(spark, config)
+    assert "clean_quarantine" not in registry.outputs
+    _materialize_as_views(spark, {n: f for n, f in registry.flows.items() if n != "clean"})
+    clean = registry.flows["clean"].func()
+    if on_error == "drop":
+        kept = {r["id"]: [w["name"] for w in r["_warnings"] or []] for r in clean.collect()}
+        assert kept == {1: [], 3: ["amount_small"]} and "_errors" not in clean.columns
+    else:
+        with pytest.raises(Exception, match="table clean: a row failed error-level check.s. amount_positive"):
+            clean.collect()
