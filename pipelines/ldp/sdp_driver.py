@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import traceback
@@ -80,6 +81,21 @@ def count_rows(spark: Any, database: str, names: Iterable[str]) -> Iterator[tupl
             yield name, None
 
 
+def merge_launcher_conf(environ: dict[str, str] | Any = os.environ) -> None:
+    """Work around a PySpark 4.2 bug: the launcher hands `--conf` settings to the local Spark Connect
+    server in chunks of 10 (PYSPARK_REMOTE_INIT_CONF_0..n), but the server start keeps only the last
+    chunk, silently dropping the rest (the catalog location, the 127.0.0.1 binding...). Merging the
+    chunks into one before the session starts keeps them all."""
+    count = int(environ.get("PYSPARK_REMOTE_INIT_CONF_LEN", "0"))
+    if count <= 1:
+        return
+    merged: dict[str, str] = {}
+    for index in range(count):
+        merged.update(json.loads(environ.pop(f"PYSPARK_REMOTE_INIT_CONF_{index}")))
+    environ["PYSPARK_REMOTE_INIT_CONF_0"] = json.dumps(merged)
+    environ["PYSPARK_REMOTE_INIT_CONF_LEN"] = "1"
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from pyspark.pipelines.cli import load_pipeline_spec, register_definitions
     from pyspark.pipelines.spark_connect_graph_element_registry import SparkConnectGraphElementRegistry
@@ -88,6 +104,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     spec_path = Path(args.spec).resolve()
     spec = load_pipeline_spec(spec_path)
+    merge_launcher_conf()
     builder = SparkSession.builder.config("spark.sql.connect.serverStacktrace.enabled", "false")
     for key, value in spec.configuration.items():
         builder = builder.config(key, value)

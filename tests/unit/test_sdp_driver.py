@@ -1,0 +1,32 @@
+"""The SDP driver's pure parts: launcher settings merged, flow events read into table statuses."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+from pipelines.ldp.sdp_driver import FlowTracker, merge_launcher_conf
+
+
+def test_every_launcher_setting_chunk_survives():
+    env = {"PYSPARK_REMOTE_INIT_CONF_LEN": "2",
+           "PYSPARK_REMOTE_INIT_CONF_0": json.dumps({"spark.connect.grpc.binding.address": "127.0.0.1"}),
+           "PYSPARK_REMOTE_INIT_CONF_1": json.dumps({"spark.ui.enabled": "false"})}
+    merge_launcher_conf(env)
+    assert env == {"PYSPARK_REMOTE_INIT_CONF_LEN": "1", "PYSPARK_REMOTE_INIT_CONF_0": json.dumps(
+        {"spark.connect.grpc.binding.address": "127.0.0.1", "spark.ui.enabled": "false"})}
+
+
+def test_flow_events_become_statuses_durations_and_errors():
+    start = datetime(2026, 11, 23, 10, tzinfo=timezone.utc)
+    tracker = FlowTracker()
+    for seconds, message in [
+            (0, "Flow spark_catalog.retail.a is QUEUED."), (3, "Flow spark_catalog.retail.a is STARTING."),
+            (5, "Flow spark_catalog.retail.a has COMPLETED."),
+            (6, "Flow 'spark_catalog.retail.b' has FAILED.\nError: [UNRESOLVED_COLUMN] x"),
+            (7, "Flow 'spark_catalog.retail.b' has FAILED more than 2 times and will not be restarted."),
+            (8, "Flow 'spark_catalog.retail.c' SKIPPED due to upstream failure(s)."),
+            (9, "Run is FAILED.")]:
+        tracker.update(message, start + timedelta(seconds=seconds))
+    assert tracker.status == {"a": "success", "b": "failed", "c": "skipped"}
+    assert tracker.seconds["a"] == 2.0
+    assert tracker.errors == {"b": "[UNRESOLVED_COLUMN] x", "c": "upstream table failed"}
