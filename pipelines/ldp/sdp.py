@@ -83,16 +83,13 @@ class SdpRun:
         datasets = self.refresh()
         args += ["dry-run" if dry_run else "run", "--spec", str(self.write()), "--result", str(result),
                  "--full-refresh" if self.full_refresh else "--refresh", ",".join(datasets),
-                 "--count", ",".join(self._counted())]
+                 "--count", ",".join(pipeline_datasets(self.plan)),
+                 "--checked", ",".join(n for n in pipeline_datasets(self.plan) if self._has_checks(n))]
         return args
 
-    def _counted(self) -> list[str]:
-        names = []
-        for table in self.plan.tables:
-            names.append(table.name)
-            if table.config.has_expectations and table.config.on_error == "quarantine":
-                names.append(quarantine_config(table.config).name)
-        return names
+    def _has_checks(self, dataset: str) -> bool:
+        return any(t.config.has_expectations and dataset in (t.name, quarantine_config(t.config).name)
+                   for t in self.plan.tables)
 
     def environment(self) -> dict[str, str]:
         import pyspark
@@ -125,8 +122,19 @@ class SdpRun:
         return json.loads(result.read_text(encoding="utf-8"))
 
 
+def declared_checks(plan: Plan) -> dict[str, list[tuple[str, str]]]:
+    """{table: [(check name, criticality)]} of the named checks (unnamed ones get DQX's name, which
+    only a Spark session can derive; their failures still show in the tables' `_errors`)."""
+    from pipelines.quality.checks import table_checks
+
+    return {t.name: [(c["name"], c.get("criticality", "error")) for c in table_checks(plan.config, t.config)
+                     if c.get("name")] for t in plan.tables if t.config.has_expectations}
+
+
 def summary(plan: Plan, raw: dict[str, Any]) -> dict[str, Any]:
-    """The Spark runner's summary shape from an SDP run: one entry per planned table."""
+    """The Spark runner's summary shape from an SDP run: one entry per planned table, with per-check
+    failures counted from the stored results (on_error: drop removed its rows: error checks are null)."""
+    check_specs = declared_checks(plan)
     if raw.get("status") == "error":
         raise RunError([Problem(text) for text in raw.get("errors", [])])
     datasets, rows = raw.get("datasets", {}), raw.get("rows", {})
@@ -138,7 +146,9 @@ def summary(plan: Plan, raw: dict[str, Any]) -> dict[str, Any]:
         tables.append({
             "name": table.name, "layer": table.layer, "status": status,
             "rows_written": rows.get(table.name) or 0, "rows_quarantined": rows.get(quarantine) or 0,
-            "rows_dropped": 0, "checks": [], "seconds": flow.get("seconds", 0.0),
+            "rows_dropped": 0, "checks": _checks(table.config, check_specs.get(table.name, []),
+                                                 raw.get("failures", {})),
+            "seconds": flow.get("seconds", 0.0),
             "error": flow.get("error") or (None if status == "success" else "not run"),
         })
     ok = raw.get("status") == "success" and all(t["status"] == "success" for t in tables)
@@ -146,6 +156,14 @@ def summary(plan: Plan, raw: dict[str, Any]) -> dict[str, Any]:
     if raw.get("errors"):
         result["errors"] = raw["errors"]
     return result
+
+
+def _checks(config: Any, specs: list[tuple[str, str]], failures: dict[str, dict[str, int]]
+            ) -> list[dict[str, Any]]:
+    stored = [failures.get(config.name, {}), failures.get(quarantine_config(config).name, {})]
+    return [{"name": name, "criticality": criticality,
+             "failed": None if config.on_error == "drop" and criticality == "error"
+             else sum(counts.get(name, 0) for counts in stored)} for name, criticality in specs]
 
 
 def dry_run_summary(raw: dict[str, Any]) -> dict[str, Any]:

@@ -96,6 +96,25 @@ def merge_launcher_conf(environ: dict[str, str] | Any = os.environ) -> None:
     environ["PYSPARK_REMOTE_INIT_CONF_LEN"] = "1"
 
 
+def count_failures(spark: Any, database: str, names: Iterable[str]) -> dict[str, dict[str, int]]:
+    """Rows each check failed, per dataset, from the stored `_errors`/`_warnings` of failing rows only."""
+    from pyspark.sql import functions as F
+
+    counts: dict[str, dict[str, int]] = {}
+    for name in names:
+        try:
+            stored = spark.read.table(f"`{database}`.`{name}`")
+            results = [F.coalesce(c, F.array()) for c in ("_errors", "_warnings") if c in stored.columns]
+            failing = stored.where(" OR ".join(f"{c} IS NOT NULL" for c in ("_errors", "_warnings")
+                                               if c in stored.columns))
+            rows = (failing.select(F.explode(F.concat(*results)).alias("result"))
+                    .groupBy(F.col("result.name").alias("check")).count().collect())
+            counts[name] = {row["check"]: int(row["count"]) for row in rows}
+        except Exception:  # noqa: BLE001 - a table that was never written has no failures to report
+            continue
+    return counts
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from pyspark.pipelines.cli import load_pipeline_spec, register_definitions
     from pyspark.pipelines.spark_connect_graph_element_registry import SparkConnectGraphElementRegistry
@@ -134,6 +153,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                    "error": tracker.errors.get(name)} for name, status in tracker.status.items()}
         if args.command == "run":
             result["rows"] = dict(count_rows(spark, database, args.count))
+            result["failures"] = count_failures(spark, database, args.checked)
         return result
     finally:
         spark.stop()
@@ -147,8 +167,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--refresh", default="")
     parser.add_argument("--full-refresh", default="")
     parser.add_argument("--count", default="", help="datasets whose rows to count after the run")
+    parser.add_argument("--checked", default="", help="datasets whose check failures to count")
     args = parser.parse_args(argv)
-    for key in ("refresh", "full_refresh", "count"):
+    for key in ("refresh", "full_refresh", "count", "checked"):
         setattr(args, key, [n for n in getattr(args, key).split(",") if n])
     return args
 

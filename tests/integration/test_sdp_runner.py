@@ -75,6 +75,11 @@ def test_sdp_and_spark_runners_produce_identical_tables(spark, example_project, 
         "customers_silver": ("success", 12), "customers_gold": ("success", 4),
         "orders_silver": ("success", 15), "customer_orders_gold": ("success", 12)}
     assert {"name", "layer", "status", "rows_written", "rows_quarantined", "seconds"} <= set(summary["tables"][0])
+    by_name = {t["name"]: t for t in summary["tables"]}
+    assert (by_name["orders_silver"]["rows_quarantined"], by_name["customers_silver"]["rows_quarantined"]) == (3, 4)
+    assert {c["name"]: c["failed"] for c in by_name["orders_silver"]["checks"]} == {  # as the Spark runner's
+        "amount_not_null": 1, "amount_not_negative": 1, "customer_id_not_null": 1, "customer_known": 2,
+        "not_late": 1}
     assert listening and all(map(is_loopback, listening)), listening
 
     schema = f"cmp_{mode}"

@@ -30,3 +30,25 @@ def test_flow_events_become_statuses_durations_and_errors():
     assert tracker.status == {"a": "success", "b": "failed", "c": "skipped"}
     assert tracker.seconds["a"] == 2.0
     assert tracker.errors == {"b": "[UNRESOLVED_COLUMN] x", "c": "upstream table failed"}
+
+
+def test_sdp_summary_has_the_spark_runners_shape(example_project):
+    from pipelines.engine.graph import Selection
+    from pipelines.engine.project import load_project
+    from pipelines.ldp.sdp import summary
+
+    plan = load_project(example_project / "config.yml", Selection(select=("+customers_silver",))).plan
+    raw = {"status": "success",
+           "datasets": {"customers_bronze": {"status": "success", "seconds": 1.5, "error": None},
+                        "customers_silver": {"status": "failed", "seconds": 2.0, "error": "[X] boom"}},
+           "rows": {"customers_bronze": 17, "customers_silver": None},
+           "failures": {"customers_silver_quarantine": {"email_valid": 2, "customer_id_not_null": 1}}}
+    result = summary(plan, raw)
+    assert result["status"] == "failed" and result["runner"] == "sdp"
+    bronze, silver = result["tables"]
+    assert bronze == {"name": "customers_bronze", "layer": "bronze", "status": "success", "rows_written": 17,
+                      "rows_quarantined": 0, "rows_dropped": 0, "checks": [], "seconds": 1.5, "error": None}
+    assert (silver["status"], silver["error"], silver["rows_written"]) == ("failed", "[X] boom", 0)
+    assert silver["checks"] == [{"name": "customer_id_not_null", "criticality": "error", "failed": 1},
+                                {"name": "email_not_null", "criticality": "error", "failed": 0},
+                                {"name": "email_valid", "criticality": "error", "failed": 2}]
