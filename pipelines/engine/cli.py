@@ -128,16 +128,16 @@ def run(config: str | None, tags: str | None, match: str, select_: str | None, e
     project = load_project(_config_path(config), selection, mode,  # type: ignore[arg-type]
                            catalog=catalog, schema=schema)
     plan = project.plan
-    if runner == "pipeline":
-        if not pipeline_id:
-            raise UsageError("--runner pipeline needs --pipeline-id (or LDP_PIPELINE_ID)")
-        return _run_pipeline_update(plan, pipeline_id, full_refresh, dry_run, output_format)
-    if runner == "sdp":
+    if runner == "pipeline" and not pipeline_id:
+        raise UsageError("--runner pipeline needs --pipeline-id (or LDP_PIPELINE_ID)")
+    if runner == "sdp":  # its dry run resolves the pipeline graph too
         return _run_sdp(project, full_refresh, dry_run, output_format, state_dir, verbose)
     if dry_run:
         from .render import plan_text
         click.echo(json.dumps(plan.to_dict()) if output_format == "json" else plan_text(plan))
         return EXIT_OK
+    if runner == "pipeline":
+        return _run_pipeline_update(plan, str(pipeline_id), full_refresh, output_format)
     return _run_plan(project, output_format, max_parallel, fail_fast, state_dir, verbose)
 
 
@@ -162,16 +162,11 @@ def _run_sdp(project: Any, full_refresh: bool, dry_run: bool, output_format: str
     return _report(dry_run_summary(raw) if dry_run else summary(plan, raw), output_format)
 
 
-def _run_pipeline_update(plan: Any, pipeline_id: str, full_refresh: bool, dry_run: bool,
-                         output_format: str) -> int:
+def _run_pipeline_update(plan: Any, pipeline_id: str, full_refresh: bool, output_format: str) -> int:
     from databricks.sdk import WorkspaceClient
 
     from pipelines.ldp.update import PipelineUpdate
 
-    if dry_run:
-        from .render import plan_text
-        click.echo(json.dumps(plan.to_dict()) if output_format == "json" else plan_text(plan))
-        return EXIT_OK
     update = PipelineUpdate(WorkspaceClient(), pipeline_id, echo=lambda line: click.echo(line, err=True))
     update_id = update.start(plan, full_refresh)
     state = update.follow(update_id)
@@ -191,7 +186,7 @@ def _run_plan(project: Any, output_format: str, max_parallel: int, fail_fast: bo
     store = TableStore(spark, plan.pipeline, state)
     runner = SparkRunner(spark, plan, project.functions, store, max_parallel=max_parallel,
                          fail_fast=fail_fast, on_event=_progress)
-    return _report(runner.run().to_dict(), output_format)
+    return _report({**runner.run().to_dict(), "runner": "spark"}, output_format)
 
 
 def _progress(kind: str, result: Any) -> None:

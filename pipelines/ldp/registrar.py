@@ -87,7 +87,7 @@ class Registrar:
         if config.on_error == "fail":
             self._define(config, table.streaming, lambda: _fail_on_errors(rows(), config.name))
         else:
-            self._define(config, table.streaming, lambda: without_columns(rows().where(F.col(ERRORS).isNull()), (ERRORS,)))
+            self._define(config, table.streaming, lambda: _without_errors(rows()))
         if config.on_error == "quarantine":
             self._define(quarantine_config(config), table.streaming,
                          lambda: rows().where(F.col(ERRORS).isNotNull()))
@@ -142,10 +142,15 @@ def _named(query: Query, name: str) -> Query:
     return query
 
 
+def _without_errors(rows: DataFrame) -> DataFrame:
+    """The table's rows: those that passed every error-level check, keeping `_warnings`."""
+    return without_columns(rows.where(F.col(ERRORS).isNull()), (ERRORS,))
+
+
 def _fail_on_errors(rows: DataFrame, table: str) -> DataFrame:
     """on_error: fail — the first row failing an error-level check fails the update, naming the checks."""
     failure = F.raise_error(F.concat(
         F.lit(f"table {table}: a row failed error-level check(s) "),
         F.array_join(F.col(ERRORS)["name"], ", "),
         F.lit(" and on_error is 'fail'")))
-    return without_columns(rows.where(F.when(F.col(ERRORS).isNotNull(), failure).isNull()), (ERRORS,))
+    return _without_errors(rows.where(F.when(F.col(ERRORS).isNotNull(), failure).isNull()))
