@@ -49,6 +49,11 @@ class Plan:
         return tuple(t.name for t in self.tables)
 
     @property
+    def selects_everything(self) -> bool:
+        """Every table of the config is planned (so an update need not name a refresh selection)."""
+        return len(self.tables) == len(self.config.tables)
+
+    @property
     def pipeline(self) -> PipelineSettings:
         return self.config.pipeline
 

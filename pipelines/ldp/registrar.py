@@ -27,7 +27,8 @@ from pipelines.engine.config import TableConfig
 from pipelines.engine.loader import Transformation, call_transformation
 from pipelines.engine.plan import Plan, TablePlan
 from pipelines.engine.sources import read_source
-from pipelines.quality.enforce import ERRORS, RESULT_COLUMNS, Expectations, quarantine_config, without_columns
+from pipelines.quality.enforce import (ERRORS, Expectations, quarantine_config, strip_quality_columns,
+                                       without_columns)
 
 log = logging.getLogger(__name__)
 CHECKED_SUFFIX = "__checked"
@@ -47,14 +48,17 @@ def has_native_expectations(dp: Any) -> bool:
     return callable(getattr(dp, "expect_all", None))
 
 
+def table_datasets(table: TablePlan) -> list[str]:
+    """The stored datasets of one table: itself, and its quarantine table under on_error: quarantine."""
+    config = table.config
+    if config.has_expectations and config.on_error == "quarantine":
+        return [config.name, quarantine_config(config).name]
+    return [config.name]
+
+
 def pipeline_datasets(plan: Plan) -> list[str]:
     """Names of the tables a plan's selection refreshes (main and quarantine tables)."""
-    names = []
-    for table in plan.tables:
-        names.append(table.name)
-        if table.config.has_expectations and table.config.on_error == "quarantine":
-            names.append(quarantine_config(table.config).name)
-    return names
+    return [name for table in plan.tables for name in table_datasets(table)]
 
 
 @dataclass
@@ -97,7 +101,7 @@ class Registrar:
 
         def query() -> DataFrame:
             inputs: dict[str, object] = {
-                dep: without_columns(self.spark.read.table(dep), RESULT_COLUMNS) for dep in config.depends_on}
+                dep: strip_quality_columns(self.spark.read.table(dep)) for dep in config.depends_on}
             if config.source is not None:
                 inputs["source"] = read_source(self.spark, config.source, base_dir, table.streaming,
                                                auto_loader=self.auto_loader)

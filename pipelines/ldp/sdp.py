@@ -7,6 +7,7 @@ pipelines launcher (Spark Connect server on 127.0.0.1, its own persistent Hive c
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -23,8 +24,9 @@ from pipelines.engine.session import LOOPBACK, local_conf
 from pipelines.quality.enforce import quarantine_config
 
 from . import sdp_driver
-from .registrar import pipeline_datasets
+from .registrar import pipeline_datasets, table_datasets
 
+log = logging.getLogger(__name__)
 ENTRY_SOURCE = Path(__file__).resolve().parent.parent / "ldp_pipeline.py"
 LAUNCHER = "org.apache.spark.deploy.SparkPipelines"
 
@@ -67,8 +69,7 @@ class SdpRun:
 
     def refresh(self) -> list[str]:
         """Datasets this update refreshes: none listed means all of them."""
-        everything = len(self.plan.tables) == len(self.plan.config.tables)
-        if everything and not self.full_refresh:
+        if self.plan.selects_everything and not self.full_refresh:
             return []
         return pipeline_datasets(self.plan)
 
@@ -84,12 +85,9 @@ class SdpRun:
         args += ["dry-run" if dry_run else "run", "--spec", str(self.write()), "--result", str(result),
                  "--full-refresh" if self.full_refresh else "--refresh", ",".join(datasets),
                  "--count", ",".join(pipeline_datasets(self.plan)),
-                 "--checked", ",".join(n for n in pipeline_datasets(self.plan) if self._has_checks(n))]
+                 "--checked", ",".join(name for table in self.plan.tables if table.config.has_expectations
+                                       for name in table_datasets(table))]
         return args
-
-    def _has_checks(self, dataset: str) -> bool:
-        return any(t.config.has_expectations and dataset in (t.name, quarantine_config(t.config).name)
-                   for t in self.plan.tables)
 
     def environment(self) -> dict[str, str]:
         import pyspark
@@ -99,7 +97,7 @@ class SdpRun:
                    PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
         return env
 
-    def execute(self, dry_run: bool = False, echo: Callable[[str], None] = print) -> dict[str, Any]:
+    def execute(self, dry_run: bool = False, echo: Callable[[str], None] = log.info) -> dict[str, Any]:
         """Run the pipeline; return the driver's raw result (status, datasets, rows)."""
         self.root.mkdir(parents=True, exist_ok=True)
         result = self.root / "last-result.json"

@@ -14,9 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
+import logging
 import sys
-import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,15 +24,21 @@ from typing import Any, Iterable, Iterator
 if __name__ == "__main__":  # run as a script: its folder must not shadow top-level packages
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-_FLOW_STATE = re.compile(r"^Flow '?`?([^'\s]+?)`?'? (?:is|has) ([A-Z_]+)")
-_FLOW_SKIPPED = re.compile(r"^Flow '?`?([^'\s]+?)`?'? SKIPPED")
-_TERMINAL = {"COMPLETED": "success", "FAILED": "failed", "SKIPPED": "skipped", "EXCLUDED": "excluded"}
+from pipelines.ldp.flow_events import FLOW_STATUS, flow_in, state_in  # noqa: E402
+
 PROGRESS_PREFIX = "[sdp] "
+progress = logging.getLogger("ldp.sdp.progress")  # lines the runner always shows (prefixed)
+log = logging.getLogger("ldp.sdp")  # details it shows with --verbose only (unprefixed)
 
 
-def dataset_name(flow: str) -> str:
-    """`spark_catalog`.`retail`.`t` or spark_catalog.retail.t -> t."""
-    return flow.replace("`", "").rsplit(".", 1)[-1]
+def configure_logging() -> None:
+    """Both loggers to stderr, which the runner reads; progress lines carry PROGRESS_PREFIX."""
+    for logger, pattern in ((progress, PROGRESS_PREFIX + "%(message)s"), (log, "%(message)s")):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(pattern))
+        logger.handlers[:] = [handler]
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
 
 
 @dataclass
@@ -46,16 +51,13 @@ class FlowTracker:
     errors: dict[str, str] = field(default_factory=dict)
 
     def update(self, message: str, at: datetime) -> None:
-        skipped = _FLOW_SKIPPED.match(message)
-        match = skipped or _FLOW_STATE.match(message)
-        if not match:
+        name, state = flow_in(message), state_in(message)
+        if name is None or state is None:
             return
-        name = dataset_name(match.group(1))
-        state = "SKIPPED" if skipped else match.group(2)
         if state != "QUEUED":  # time from the start of work, not from waiting for upstream flows
             self.started.setdefault(name, at)
-        if state in _TERMINAL and self.status.get(name) != "failed":
-            self.status[name] = _TERMINAL[state]
+        if state in FLOW_STATUS and self.status.get(name) != "failed":
+            self.status[name] = FLOW_STATUS[state]
             self.seconds[name] = round((at - self.started[name]).total_seconds(), 3)
             if state == "FAILED" and "Error:" in message:
                 self.errors[name] = message.split("Error:", 1)[1].strip().splitlines()[0]
@@ -70,7 +72,7 @@ def follow(events: Iterable[dict[str, Any]], tracker: FlowTracker) -> None:
         event = result["pipeline_event_result"].event
         at = event.timestamp.ToDatetime().replace(tzinfo=timezone.utc)
         tracker.update(event.message, at)
-        print(f"{PROGRESS_PREFIX}{at:%H:%M:%S} {event.message}", file=sys.stderr, flush=True)
+        progress.info("%s %s", f"{at:%H:%M:%S}", event.message)
 
 
 def count_rows(spark: Any, database: str, names: Iterable[str]) -> Iterator[tuple[str, int | None]]:
@@ -139,7 +141,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         try:
             register_definitions(spec_path, registry, spec, spark, graph_id)
         except Exception as exc:  # noqa: BLE001 - the engine's own errors carry an exit code
-            traceback.print_exc()  # shown with --verbose
+            log.warning("registering the pipeline's definitions failed", exc_info=True)
             return {"status": "error", "exit_code": getattr(exc, "exit_code", 3),
                     "errors": [exc.render() if hasattr(exc, "render") else f"{type(exc).__name__}: {exc}"]}
         try:
@@ -176,6 +178,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
+    configure_logging()
     result = run(args)
     Path(args.result).write_text(json.dumps(result), encoding="utf-8")
     return 0

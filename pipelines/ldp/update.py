@@ -7,19 +7,19 @@ pipeline defines all of them), follows the update to its end and exits with the 
 """
 from __future__ import annotations
 
-import re
+import logging
 import time
+from datetime import datetime
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from pipelines.engine.errors import Problem, UsageError
 from pipelines.engine.plan import Plan
 
+from .flow_events import FLOW_STATUS, dataset_name, state_in
 from .registrar import pipeline_datasets
 
-_FLOW_STATE = re.compile(r"\b(?:is|has) ([A-Z_]+)\b")
-_FLOW_TERMINAL = {"COMPLETED": "success", "FAILED": "failed", "SKIPPED": "skipped", "STOPPED": "failed",
-                  "EXCLUDED": "skipped"}
+log = logging.getLogger(__name__)
 _UPDATE_TERMINAL = {"COMPLETED", "FAILED", "CANCELED"}
 
 
@@ -31,7 +31,7 @@ class PipelineUpdate:
     pipeline_id: str
     poll_seconds: float = 10.0
     sleep: Callable[[float], None] = time.sleep
-    echo: Callable[[str], None] = print
+    echo: Callable[[str], None] = log.info
     flows: dict[str, dict[str, Any]] = field(default_factory=dict)
     _since: str | None = None  # timestamp of the newest event seen: each poll asks only for newer ones
 
@@ -45,7 +45,7 @@ class PipelineUpdate:
             raise UsageError(Problem(f"pipeline {self.pipeline_id!r} cannot be used: {exc}",
                                      key="--pipeline-id", value=self.pipeline_id,
                                      hint="the id is in the pipeline's URL or `databricks pipelines list`"))
-        everything = len(plan.tables) == len(plan.config.tables)
+        everything = plan.selects_everything
         selection = None if everything else pipeline_datasets(plan)
         response = self.client.pipelines.start_update(
             self.pipeline_id,
@@ -82,11 +82,10 @@ class PipelineUpdate:
                 self.echo(f"error: {event.message}")
 
     def _flow_progress(self, event: Any) -> None:
-        name = event.origin.flow_name.replace("`", "").rsplit(".", 1)[-1]
-        flow = self.flows.setdefault(name, {"started": event.timestamp})
-        match = _FLOW_STATE.search(event.message or "")
-        if match and match.group(1) in _FLOW_TERMINAL:
-            flow["status"] = _FLOW_TERMINAL[match.group(1)]
+        flow = self.flows.setdefault(dataset_name(event.origin.flow_name), {"started": event.timestamp})
+        state = state_in(event.message or "")
+        if state in FLOW_STATUS:
+            flow["status"] = FLOW_STATUS[state]
             flow["ended"] = event.timestamp
             if flow["status"] == "failed":
                 flow["error"] = _error_text(event)
@@ -111,8 +110,6 @@ def _error_text(event: Any) -> str:
 
 
 def _seconds(flow: dict[str, Any]) -> float:
-    from datetime import datetime
-
     try:
         started = datetime.fromisoformat(str(flow["started"]).replace("Z", "+00:00"))
         ended = datetime.fromisoformat(str(flow["ended"]).replace("Z", "+00:00"))
