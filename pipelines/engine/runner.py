@@ -163,6 +163,7 @@ class SparkRunner:
         assert table.config.source is not None
         return read_source(self.spark, table.config.source, self.plan.config.base_dir, table.streaming)
 
+
 def _describe_error(exc: BaseException) -> str:
     """One readable line: Spark's error class and message, without the JVM stack trace."""
     text = str(exc).strip()

@@ -20,6 +20,7 @@ from pyspark.sql import SparkSession
 
 from pipelines.engine.errors import UsageError
 from pipelines.engine.graph import Selection, split_names
+from pipelines.engine.plan import build_plan
 from pipelines.engine.project import default_config, load_project
 from pipelines.engine.session import on_databricks
 
@@ -44,11 +45,10 @@ def register_pipeline(spark: SparkSession, dp: Any = None) -> Registrar:
     tags = split_names(setting(spark, "tags"))
     config_path = setting(spark, "config") or str(default_config())
     catalog, schema = setting(spark, "catalog") or None, setting(spark, "schema") or None
-    if tags:  # an unknown tag is an error here too, not a silently empty refresh
-        load_project(config_path, Selection(tags=tags, match=match), mode,  # type: ignore[arg-type]
-                     catalog=catalog, schema=schema)
     project = load_project(config_path, Selection(), mode, check_all_modules=True,  # type: ignore[arg-type]
                            catalog=catalog, schema=schema)
+    if tags:  # an unknown tag is an error here too, not a silently empty refresh (pure, no reload)
+        build_plan(project.config, Selection(tags=tags, match=match), mode)  # type: ignore[arg-type]
     registrar = Registrar(spark, project.plan, project.functions, dp or pipeline_api(),
                           auto_loader=on_databricks())
     registrar.register()

@@ -97,9 +97,7 @@ class Expectations:
         rules, checks = self._rules_for(table)
         if analyze:
             self._check_columns(table, df, checks)
-            df = strip_quality_columns(df)
-        else:
-            df = without_columns(df, RESULT_COLUMNS)
+        df = strip_quality_columns(df)
         if all(_is_row_rule(r) for r in rules):
             checked = self._apply_row_rules(df, rules, analyze)
         elif analyze:
@@ -220,5 +218,4 @@ def without_columns(df: DataFrame, names: tuple[str, ...]) -> DataFrame:
 
 def strip_quality_columns(df: DataFrame) -> DataFrame:
     """Upstream tables carry `_warnings`; transformations and checks downstream see business columns."""
-    present = [c for c in RESULT_COLUMNS if c in df.columns]
-    return df.drop(*present) if present else df
+    return without_columns(df, RESULT_COLUMNS)
