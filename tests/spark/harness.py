@@ -22,6 +22,38 @@ MODULES = {
 }
 
 
+# A project whose silver table carries DQX checks (quality and registrar tests)
+CHECKED_MODULES = {"bronze/raw.py": "def raw(source):\n    return source\n",
+                   "silver/clean.py": "def clean(raw):\n    return raw\n",
+                   "gold/report.py": "def report(clean):\n    return clean.groupBy().count()\n"}
+CHECKS = """
+      - {name: id_present, criticality: error, check: {function: is_not_null, arguments: {column: id}}}
+      - {name: amount_positive, criticality: error,
+         check: {function: sql_expression, arguments: {expression: "amount > 0"}}}
+      - {name: amount_small, criticality: warn,
+         check: {function: is_in_range, arguments: {column: amount, min_limit: 0, max_limit: 1000}}}
+      - {name: email_valid, criticality: warn,
+         check: {function: regex_match, arguments: {column: email, regex: '^[^@]+@[^@]+$'}}}
+"""
+
+
+def checked_config(on_error: str, checks: str = CHECKS) -> str:
+    """raw (csv files in ./in) -> clean, checked with `checks` under `on_error` -> report; schema SCHEMA."""
+    return f"""
+pipeline: {{schema: SCHEMA, transformations: ./transformations}}
+tables:
+  - name: raw
+    layer: bronze
+    source: {{type: files, format: csv, path: ./in, options: {{header: true, inferSchema: true}}}}
+  - name: clean
+    layer: silver
+    depends_on: [raw]
+    on_error: {on_error}
+    expectations:{checks}
+  - {{name: report, layer: gold, depends_on: [clean]}}
+"""
+
+
 def project_config(schema: str, extra: str = "") -> str:
     return f"""
 pipeline: {{schema: {schema}, transformations: ./transformations}}

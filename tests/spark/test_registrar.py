@@ -133,6 +133,26 @@ def test_native_expectations_attach_where_the_runtime_has_them(spark, example_pr
     assert isinstance(registry.outputs["customers_silver__checked"], TemporaryView)
 
 
+def test_entry_source_defines_every_table_whatever_the_tags(spark, example_project):
+    from pipelines.engine.errors import ConfigError
+    from pipelines.ldp.entry import register_pipeline
+
+    settings = {"ldp.config": str(example_project / "config.yml"), "ldp.tags": "gold"}
+    try:
+        for key, value in settings.items():
+            spark.conf.set(key, value)
+        registry = CapturingRegistry()
+        with graph_element_registration_context(registry):
+            register_pipeline(spark, dp)
+        assert {"customers_bronze", "customers_gold", "orders_silver_quarantine"} <= set(registry.outputs)
+        spark.conf.set("ldp.tags", "hourly")
+        with pytest.raises(ConfigError, match="hourly"), graph_element_registration_context(CapturingRegistry()):
+            register_pipeline(spark, dp)
+    finally:
+        for key in settings:
+            spark.conf.unset(key)
+
+
 def _materialize_as_views(spark, registry_or_flows) -> None:
     """Evaluate the flows in definition order (topological), each visible to the next by its name."""
     flows = registry_or_flows if isinstance(registry_or_flows, dict) else registry_or_flows.flows
@@ -148,34 +168,24 @@ def _drop_views(spark):
             spark.catalog.dropTempView(view.name)
 
 
-ON_ERROR_CONFIG = """
-pipeline: {{schema: reg_modes, transformations: ./transformations}}
-tables:
-  - name: raw
-    layer: bronze
-    source: {{type: files, format: csv, path: ./in, options: {{header: true, inferSchema: true}}}}
-  - name: clean
-    layer: silver
-    depends_on: [raw]
-    on_error: {on_error}
-    expectations:
-      - {{name: amount_positive, criticality: error, check: {{function: sql_expression, arguments: {{expression: "amount > 0"}}}}}}
-      - {{name: amount_small, criticality: warn, check: {{function: is_not_greater_than, arguments: {{column: amount, limit: 10}}}}}}
+ON_ERROR_CHECKS = """
+      - {name: amount_positive, criticality: error, check: {function: sql_expression, arguments: {expression: "amount > 0"}}}
+      - {name: amount_small, criticality: warn, check: {function: is_not_greater_than, arguments: {column: amount, limit: 10}}}
 """
 
 
 @pytest.mark.parametrize("on_error", ["drop", "fail"])
 def test_framework_enforces_drop_and_fail_where_the_runtime_has_no_expectations(spark, tmp_path, on_error):
     from tests.conftest import write_project
+    from tests.spark.harness import CHECKED_MODULES, checked_config
 
-    config = write_project(tmp_path, ON_ERROR_CONFIG.format(on_error=on_error), {
-        "bronze/raw.py": "def raw(source):\n    return source\n",
-        "silver/clean.py": "def clean(raw):\n    return raw\n"})
+    config = write_project(tmp_path, checked_config(on_error, ON_ERROR_CHECKS).replace("SCHEMA", "reg_modes"),
+                           CHECKED_MODULES)
     (tmp_path / "in").mkdir()
     (tmp_path / "in/a.csv").write_text("id,amount\n1,5\n2,-1\n3,50\n")
     _, registry = register(spark, config)
     assert "clean_quarantine" not in registry.outputs
-    _materialize_as_views(spark, {n: f for n, f in registry.flows.items() if n != "clean"})
+    _materialize_as_views(spark, {n: registry.flows[n] for n in ("raw", "clean__checked")})
     clean = registry.flows["clean"].func()
     if on_error == "drop":
         kept = {r["id"]: [w["name"] for w in r["_warnings"] or []] for r in clean.collect()}
