@@ -57,10 +57,10 @@ class CheckedFrame:
         """Aggregates for Observation: rows with errors, and rows failing each check."""
         columns = [F.count_if(self.has_errors).alias("dq_error_rows")]
         for index, check in enumerate(self.checks):
-            results = F.col(ERRORS if check.criticality == "error" else WARNINGS)
-            # only rows with results can have failed: look inside the array for those alone
-            failed = F.when(results.isNotNull(), F.exists(results, lambda r: r["name"] == F.lit(check.name)))
-            columns.append(F.count_if(F.coalesce(failed, F.lit(False))).alias(f"dq_check_{index}"))
+            names = F.col(ERRORS if check.criticality == "error" else WARNINGS)["name"]
+            # array_contains, not a lambda: lambdas are interpreted row by row (bench/dq_overhead.py)
+            failed = F.coalesce(F.array_contains(names, check.name), F.lit(False))
+            columns.append(F.count_if(failed).alias(f"dq_check_{index}"))
         return columns
 
     def stats(self, observed: dict[str, Any]) -> QualityStats:
@@ -99,7 +99,7 @@ class Expectations:
             self._check_columns(table, df, checks)
         df = strip_quality_columns(df)
         if all(_is_row_rule(r) for r in rules):
-            checked = self._apply_row_rules(df, rules, analyze)
+            checked = self._apply_row_rules(table, df, rules, analyze)
         elif analyze:
             checked = self.engine.apply_checks(df, rules)
         else:
@@ -110,37 +110,70 @@ class Expectations:
         specs = tuple(CheckSpec(rule.name, rule.criticality) for rule in rules)
         return CheckedFrame(checked, table.on_error, specs)
 
-    def _apply_row_rules(self, df: DataFrame, rules: list[Any], analyze: bool = True) -> DataFrame:
-        """DQX's own per-check result (name, message, filter, skip handling) for each rule, assembled
-        into `_errors`/`_warnings` only for rows where some check failed.
+    def _apply_row_rules(self, table: TableConfig, df: DataFrame, rules: list[Any], analyze: bool = True
+                         ) -> DataFrame:
+        """DQX's own per-check result (name, message, filter) for each rule, assembled into
+        `_errors`/`_warnings` only for rows where some check failed.
 
         DQX builds and compacts the result arrays for every row, twice per column; with a few percent
         failing rows, this halves the cost of checking (bench/dq_overhead.py). Same values, same schema.
+        DQX also resolves every check column and filter in an analysis of its own, and skips a check
+        that does not resolve (quarantining every row as "skipped"); here the checked frame is analyzed
+        once, and a check that does not resolve fails the table, naming the check.
         """
-        from databricks.labs.dqx.manager import DQRuleManager
         from databricks.labs.dqx.schema import dq_result_schema
+        from pyspark.errors import AnalysisException
 
-        core = self.engine._engine  # the DQEngineCore holding run_id and run metadata
-        results: dict[str, list[Column]] = {"error": [], "warn": []}
-        for rule in rules:
-            manager = DQRuleManager(
-                check=rule, df=df, spark=self.spark, run_id=core.run_id,
-                engine_user_metadata=core.engine_user_metadata, run_time_overwrite=core.run_time_overwrite,
-                ref_dfs=None, suppress_skipped=core.suppress_skipped, rule_fingerprint=rule.rule_fingerprint,
-                rule_set_fingerprint=None, input_df=df, reference_cache={})
-            if not analyze:  # DQX resolves columns by analysis to skip invalid checks; not allowed here
-                manager.__dict__["skip_message"] = ""
-            results[rule.criticality].append(manager.process(df).condition)
+        conditions = {rule.name: self._condition(table, df, rule) for rule in rules}
         columns = []
         for criticality, name in (("error", ERRORS), ("warn", WARNINGS)):
-            failed = results[criticality]
+            failed = [conditions[rule.name] for rule in rules if rule.criticality == criticality]
             empty = F.lit(None).cast(dq_result_schema)
             if failed:
                 any_failed = functools.reduce(lambda a, b: a | b, [r.isNotNull() for r in failed])
                 columns.append(F.when(any_failed, F.array_compact(F.array(*failed))).otherwise(empty).alias(name))
             else:
                 columns.append(empty.alias(name))
-        return df.select("*", *columns)
+        if not analyze:
+            return df.select("*", *columns)
+        try:
+            checked = df.select("*", *columns)
+            checked.schema  # a classic session analyzed it in select already; Spark Connect does it here
+            return checked
+        except AnalysisException:
+            raise RunError(self._unresolved(table, df, conditions)) from None
+
+    def _condition(self, table: TableConfig, df: DataFrame, rule: Any) -> Column:
+        """The rule's DQX result column: its result struct where the check failed, else null."""
+        from databricks.labs.dqx.manager import DQRuleManager
+
+        core = self.engine._engine  # the DQEngineCore holding run_id and run metadata
+        manager = DQRuleManager(
+            check=rule, df=df, spark=self.spark, run_id=core.run_id,
+            engine_user_metadata=core.engine_user_metadata, run_time_overwrite=core.run_time_overwrite,
+            ref_dfs=None, suppress_skipped=core.suppress_skipped, rule_fingerprint=rule.rule_fingerprint,
+            rule_set_fingerprint=None, input_df=df, reference_cache={})
+        if manager.has_unsafe_filter:  # DQX's guard against destructive SQL, no analysis needed
+            raise RunError(self._check_problem(table, rule.name, f"unsafe filter {rule.filter!r}"))
+        manager.__dict__["skip_message"] = ""  # no analysis per check: the checked frame is analyzed once
+        return manager.process(df).condition
+
+    def _unresolved(self, table: TableConfig, df: DataFrame, conditions: dict[str, Column]) -> list[Problem]:
+        """The checks that do not resolve on `df`, each with Spark's reason (the failure path only)."""
+        from pyspark.errors import AnalysisException
+
+        problems = []
+        for name, condition in conditions.items():
+            try:
+                df.select(condition).schema
+            except AnalysisException as error:
+                problems.append(self._check_problem(table, name, str(error).strip().splitlines()[0]))
+        return problems or [self._check_problem(table, ", ".join(conditions), "the checks do not resolve together")]
+
+    def _check_problem(self, table: TableConfig, check: str, reason: str) -> Problem:
+        return Problem(f"check '{check}' cannot be evaluated: {reason}", file=str(self.config.path),
+                       table=table.name, key="expectations",
+                       hint="fix the check's expression, filter or columns (`ldp_engine validate` checks the rest)")
 
     def native(self, table: TableConfig) -> dict[str, dict[str, str]]:
         """The table's SQL-expressible checks, for native expectations: {criticality: {name: sql}}."""

@@ -84,6 +84,20 @@ def test_check_on_a_missing_column_fails_before_writing(spark, project):
     assert not spark.catalog.tableExists(f"{harness.schema}.clean")
 
 
+def test_checks_that_do_not_resolve_fail_before_writing_naming_each_check(spark, project):
+    checks = ("\n      - {name: ok, check: {function: is_not_null, arguments: {column: id}}}"
+              "\n      - {name: bad_expression, check: {function: sql_expression, arguments: {expression: 'colour > 1'}}}"
+              "\n      - {name: bad_filter, filter: 'size > 2', check: {function: is_not_null, arguments: {column: id}}}\n")
+    harness = Harness(spark, project, MODULES, config=config("quarantine", checks))
+    tables, _ = harness.run()
+    error = tables["clean"].error
+    assert tables["clean"].status == "failed"
+    assert "check 'bad_expression' cannot be evaluated" in error and "colour" in error
+    assert "check 'bad_filter' cannot be evaluated" in error and "size" in error
+    assert "check 'ok'" not in error
+    assert not spark.catalog.tableExists(f"{harness.schema}.clean")
+
+
 def test_duplicate_check_names_fail_the_table(spark, project):
     checks = ("\n      - {check: {function: is_not_null, arguments: {column: id}}}"
               "\n      - {check: {function: is_not_null, for_each_column: [id, email]}}\n")
