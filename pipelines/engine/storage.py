@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructField, StructType
@@ -195,7 +196,7 @@ class TableStore:
         Otherwise register it under a staging name first, so a rejected CREATE (bad property,
         bad comment) fails before the old table is touched, then swap names."""
         name, staged = self.fqn(table.name), self.fqn(f"{table.name}__ldp_staged")
-        if not table.partition_cols and self.exists(table.name) and self.read(table.name).schema == schema:
+        if not table.partition_cols and self._schema(table.name) == schema:
             self._describe(table)  # first: a rejected property must not leave the table half-replaced
             self.spark.sql(f"ALTER TABLE {name} SET LOCATION '{_sql_str(location)}'")
             return
@@ -219,10 +220,17 @@ class TableStore:
             sql += f" TBLPROPERTIES ({_properties(table.table_properties)})"
         return sql
 
+    def _schema(self, name: str) -> StructType | None:
+        """The table's schema, None if there is no such table (one catalog request, not two)."""
+        try:
+            return self.read(name).schema
+        except AnalysisException:
+            return None
+
     def _describe(self, table: TableConfig) -> None:
         name = self.fqn(table.name)
-        if table.comment:
-            self.spark.sql(f"COMMENT ON TABLE {name} IS '{_sql_str(table.comment)}'")
+        if table.comment and self.spark.catalog.getTable(name.replace("`", "")).description != table.comment:
+            self.spark.sql(f"COMMENT ON TABLE {name} IS '{_sql_str(table.comment)}'")  # a metastore write
         if table.table_properties:
             self.spark.sql(f"ALTER TABLE {name} SET TBLPROPERTIES ({_properties(table.table_properties)})")
 
