@@ -88,6 +88,7 @@ def test_checks_that_do_not_resolve_fail_before_writing_naming_each_check(spark,
     checks = ("\n      - {name: ok, check: {function: is_not_null, arguments: {column: id}}}"
               "\n      - {name: bad_expression, check: {function: sql_expression, arguments: {expression: 'colour > 1'}}}"
               "\n      - {name: bad_filter, filter: 'size > 2', check: {function: is_not_null, arguments: {column: id}}}\n")
+    unsafe = "\n      - {name: unsafe, filter: 'id > 0 /* drop */', check: {function: is_not_null, arguments: {column: id}}}\n"
     harness = Harness(spark, project, MODULES, config=config("quarantine", checks))
     tables, _ = harness.run()
     error = tables["clean"].error
@@ -96,6 +97,9 @@ def test_checks_that_do_not_resolve_fail_before_writing_naming_each_check(spark,
     assert "check 'bad_filter' cannot be evaluated" in error and "size" in error
     assert "check 'ok'" not in error
     assert not spark.catalog.tableExists(f"{harness.schema}.clean")
+    harness = Harness(spark, project, MODULES, config=config("quarantine", unsafe))
+    tables, _ = harness.run()
+    assert "check 'unsafe' cannot be evaluated: unsafe filter 'id > 0 /* drop */'" in tables["clean"].error
 
 
 def test_duplicate_check_names_fail_the_table(spark, project):
