@@ -25,6 +25,7 @@ from pipelines.quality.enforce import ERRORS, CheckedFrame, QualityFailure, Qual
 from .config import PipelineSettings, TableConfig
 from .errors import Problem
 from .session import on_databricks
+from .sql import sql_literal
 
 log = logging.getLogger(__name__)
 _ATOMIC_FORMATS = {"delta", "iceberg"}
@@ -69,7 +70,11 @@ class TableStore:
         return table.format or self.settings.format or ("delta" if on_databricks() else "parquet")
 
     def exists(self, name: str) -> bool:
-        return self.spark.catalog.tableExists(self.fqn(name).replace("`", ""))
+        return self.spark.catalog.tableExists(self._catalog_name(name))
+
+    def _catalog_name(self, name: str) -> str:
+        """fqn without quotes, as the spark.catalog methods take it."""
+        return self.fqn(name).replace("`", "")
 
     def read(self, name: str) -> DataFrame:
         return self.spark.table(self.fqn(name))
@@ -198,14 +203,14 @@ class TableStore:
         name, staged = self.fqn(table.name), self.fqn(f"{table.name}__ldp_staged")
         if not table.partition_cols and self._schema(table.name) == schema:
             self._describe(table)  # first: a rejected property must not leave the table half-replaced
-            self.spark.sql(f"ALTER TABLE {name} SET LOCATION '{_sql_str(location)}'")
+            self.spark.sql(f"ALTER TABLE {name} SET LOCATION {sql_literal(location)}")
             return
         partitioned = f" PARTITIONED BY ({', '.join(f'`{c}`' for c in table.partition_cols)})" \
             if table.partition_cols else ""
         try:
             self.spark.sql(f"DROP TABLE IF EXISTS {staged}")
             self.spark.sql(f"CREATE TABLE {staged} ({schema.toDDL()}) USING {fmt}{partitioned} "
-                           f"LOCATION '{_sql_str(location)}'" + self._comment_and_properties(table))
+                           f"LOCATION {sql_literal(location)}" + self._comment_and_properties(table))
             if table.partition_cols:
                 self.spark.sql(f"ALTER TABLE {staged} RECOVER PARTITIONS")
         except BaseException:
@@ -215,7 +220,7 @@ class TableStore:
         self.spark.sql(f"ALTER TABLE {staged} RENAME TO {name}")
 
     def _comment_and_properties(self, table: TableConfig) -> str:
-        sql = f" COMMENT '{_sql_str(table.comment)}'" if table.comment else ""
+        sql = f" COMMENT {sql_literal(table.comment)}" if table.comment else ""
         if table.table_properties:
             sql += f" TBLPROPERTIES ({_properties(table.table_properties)})"
         return sql
@@ -229,8 +234,9 @@ class TableStore:
 
     def _describe(self, table: TableConfig) -> None:
         name = self.fqn(table.name)
-        if table.comment and self.spark.catalog.getTable(name.replace("`", "")).description != table.comment:
-            self.spark.sql(f"COMMENT ON TABLE {name} IS '{_sql_str(table.comment)}'")  # a metastore write
+        catalog = self.spark.catalog
+        if table.comment and catalog.getTable(self._catalog_name(table.name)).description != table.comment:
+            self.spark.sql(f"COMMENT ON TABLE {name} IS {sql_literal(table.comment)}")  # a metastore write
         if table.table_properties:
             self.spark.sql(f"ALTER TABLE {name} SET TBLPROPERTIES ({_properties(table.table_properties)})")
 
@@ -326,9 +332,5 @@ class TableStore:
                     shutil.rmtree(child, ignore_errors=True)
 
 
-def _sql_str(value: object) -> str:
-    return str(value).replace("\\", "\\\\").replace("'", "\\'")
-
-
 def _properties(properties: Mapping[str, object]) -> str:
-    return ", ".join(f"'{_sql_str(k)}' = '{_sql_str(v)}'" for k, v in properties.items())
+    return ", ".join(f"{sql_literal(k)} = {sql_literal(v)}" for k, v in properties.items())

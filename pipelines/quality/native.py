@@ -11,12 +11,9 @@ from __future__ import annotations
 import re
 from typing import Any, Callable, Mapping
 
+from pipelines.engine.sql import sql_literal
+
 _SIMPLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def sql_literal(value: object) -> str:
-    text = str(value).replace("\\", "\\\\").replace("'", "\\'")
-    return f"'{text}'"
 
 
 def _column(args: Mapping[str, Any]) -> str:

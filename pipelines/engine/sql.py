@@ -1,0 +1,8 @@
+"""SQL text the engine generates: string literals quoted once, the same way everywhere."""
+from __future__ import annotations
+
+
+def sql_literal(value: object) -> str:
+    """`value` as a quoted Spark SQL string literal (backslashes and quotes escaped)."""
+    text = str(value).replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{text}'"
