@@ -13,7 +13,7 @@ def read_source(spark: SparkSession, source: Source, base_dir: Path, streaming: 
                 auto_loader: bool = False) -> DataFrame:
     """Files in batch or as a stream (Auto Loader's `cloudFiles` on Databricks), or an existing table."""
     if isinstance(source, TableSource):
-        return spark.readStream.table(source.table) if streaming else spark.read.table(source.table)
+        return read_table(spark, source.table, streaming)
     assert isinstance(source, FilesSource)
     options = {k: str(v) for k, v in source.options.items()}
     reader: Any
@@ -25,3 +25,8 @@ def read_source(spark: SparkSession, source: Source, base_dir: Path, streaming: 
     if source.schema_ddl:
         reader = reader.schema(source.schema_ddl)
     return reader.load(source.resolved_path(base_dir))
+
+
+def read_table(spark: SparkSession, name: str, streaming: bool) -> DataFrame:
+    """A table as a batch or (reading only what is new) a stream."""
+    return spark.readStream.table(name) if streaming else spark.read.table(name)

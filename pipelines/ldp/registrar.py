@@ -15,6 +15,7 @@ so the tables have exactly the Spark runner's contents and schemas on every runt
 """
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from types import ModuleType
@@ -26,7 +27,7 @@ from pyspark.sql import functions as F
 from pipelines.engine.config import TableConfig
 from pipelines.engine.loader import Transformation, call_transformation
 from pipelines.engine.plan import Plan, TablePlan
-from pipelines.engine.sources import read_source
+from pipelines.engine.sources import read_source, read_table
 from pipelines.quality.enforce import (ERRORS, Expectations, quarantine_config, strip_quality_columns,
                                        without_columns)
 
@@ -87,7 +88,7 @@ class Registrar:
             return
         checked_name = config.name + CHECKED_SUFFIX
         self._define_checked(config, checked_name, query)
-        rows = self._reader(checked_name, table.streaming)
+        rows: Query = functools.partial(read_table, self.spark, checked_name, table.streaming)
         if config.on_error == "fail":
             self._define(config, table.streaming, lambda: _fail_on_errors(rows(), config.name))
         else:
@@ -134,9 +135,6 @@ class Registrar:
             options["format"] = fmt
         decorator = self.dp.table if streaming else self.dp.materialized_view
         decorator(**options)(_named(query, config.name))
-
-    def _reader(self, name: str, streaming: bool) -> Query:
-        return (lambda: self.spark.readStream.table(name)) if streaming else (lambda: self.spark.read.table(name))
 
 
 def _named(query: Query, name: str) -> Query:
