@@ -9,7 +9,7 @@ from chispa import assert_df_equality
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-RESULT_COLUMNS = ("_errors", "_warnings")
+from pipelines.quality.enforce import RESULT_COLUMNS
 
 
 def comparable(df: DataFrame) -> DataFrame:

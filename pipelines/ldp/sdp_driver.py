@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import logging
+import os
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -24,6 +24,7 @@ from typing import Any, Iterable, Iterator
 if __name__ == "__main__":  # run as a script: its folder must not shadow top-level packages
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
+from pipelines.engine.graph import split_names  # noqa: E402
 from pipelines.ldp.flow_events import FLOW_STATUS, flow_in, state_in  # noqa: E402
 
 PROGRESS_PREFIX = "[sdp] "
@@ -172,7 +173,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--checked", default="", help="datasets whose check failures to count")
     args = parser.parse_args(argv)
     for key in ("refresh", "full_refresh", "count", "checked"):
-        setattr(args, key, [n for n in getattr(args, key).split(",") if n])
+        setattr(args, key, list(split_names(getattr(args, key))))
     return args
 
 
