@@ -73,10 +73,10 @@ def find_cycles(graph: nx.DiGraph) -> list[list[str]]:
     return sorted(cycles)
 
 
-
 def split_names(value: str | None) -> tuple[str, ...]:
     """A comma-separated CLI or configuration value as names: `"a, b,"` -> ("a", "b")."""
     return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+
 
 @dataclass(frozen=True)
 class Selection:

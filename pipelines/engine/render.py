@@ -1,9 +1,10 @@
 """Human-readable views of plans, graphs and run results (the CLI prints them)."""
 from __future__ import annotations
 
+from typing import Any
+
 from .config import Config
 from .plan import Plan
-from typing import Any
 
 _LAYERS = ("bronze", "silver", "gold")
 
