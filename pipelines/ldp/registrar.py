@@ -15,21 +15,25 @@ so the tables have exactly the Spark runner's contents and schemas on every runt
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pipelines.engine.config import TableConfig
+from pipelines.engine.errors import EngineError
 from pipelines.engine.loader import Transformation, call_transformation
 from pipelines.engine.plan import Plan, TablePlan
 from pipelines.engine.sources import read_source, read_table
 from pipelines.quality.enforce import (ERRORS, Expectations, quarantine_config, strip_quality_columns,
                                        without_columns)
+
+from .query_errors import query_function_error
 
 log = logging.getLogger(__name__)
 CHECKED_SUFFIX = "__checked"
@@ -64,20 +68,23 @@ def pipeline_datasets(plan: Plan) -> list[str]:
 
 @dataclass
 class Registrar:
-    """Defines every table of a plan through `dp`; `auto_loader` reads streamed files with cloudFiles."""
+    """Defines every table of a plan through `dp`; `auto_loader` reads streamed files with cloudFiles;
+    `empty_sources` reads no source row (a dry run resolves every flow on empty inputs)."""
 
     spark: SparkSession
     plan: Plan
     functions: dict[str, Transformation]
     dp: Any
     auto_loader: bool = False
+    empty_sources: bool = False
 
     def __post_init__(self) -> None:
         self.expectations = Expectations(self.spark, self.plan.config)
         self.native = has_native_expectations(self.dp)
 
-    def register(self) -> None:
-        for table in self.plan.tables:
+    def register(self, tables: Iterable[TablePlan] | None = None) -> None:
+        """Define the given tables (default: every table of the plan)."""
+        for table in self.plan.tables if tables is None else tables:
             self.register_table(table)
 
     def register_table(self, table: TablePlan) -> None:
@@ -104,11 +111,25 @@ class Registrar:
             inputs: dict[str, object] = {
                 dep: strip_quality_columns(self.spark.read.table(dep)) for dep in config.depends_on}
             if config.source is not None:
-                inputs["source"] = read_source(self.spark, config.source, base_dir, table.streaming,
-                                               auto_loader=self.auto_loader)
-            return call_transformation(self.functions[config.name], inputs, self.spark)  # type: ignore[return-value]
+                source = read_source(self.spark, config.source, base_dir, table.streaming,
+                                     auto_loader=self.auto_loader)
+                inputs["source"] = source.where(F.lit(False)) if self.empty_sources else source
+            function = self.functions[config.name]
+            try:
+                return call_transformation(function, inputs, self.spark)  # type: ignore[return-value]
+            except EngineError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - told with the table, file and line at fault
+                raise query_function_error(config.name, function, exc) from exc
 
         return query
+
+    def batch_rows(self, table: TablePlan) -> DataFrame:
+        """What the table's flows compute, read in batch (streamed sources read whole), with DQX's
+        `_errors`/`_warnings` for a table with checks: to compare a stored table with its query."""
+        rows = self._query(dataclasses.replace(table, streaming=False))()
+        checked = self.expectations.apply(table.config, rows, analyze=False)
+        return rows if checked is None else checked.df
 
     def _define_checked(self, config: TableConfig, name: str, query: Query) -> None:
         def checked() -> DataFrame:

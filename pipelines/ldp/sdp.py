@@ -24,7 +24,7 @@ from pipelines.engine.session import LOOPBACK, local_conf
 from pipelines.quality.enforce import quarantine_config
 
 from . import sdp_driver
-from .registrar import pipeline_datasets, table_datasets
+from .registrar import table_datasets
 
 log = logging.getLogger(__name__)
 ENTRY_SOURCE = Path(__file__).resolve().parent.parent / "ldp_pipeline.py"
@@ -67,12 +67,6 @@ class SdpRun:
         spec.write_text(yaml.safe_dump(self.spec(), sort_keys=False), encoding="utf-8")
         return spec
 
-    def refresh(self) -> list[str]:
-        """Datasets this update refreshes: none listed means all of them."""
-        if self.plan.selects_everything and not self.full_refresh:
-            return []
-        return pipeline_datasets(self.plan)
-
     def command(self, dry_run: bool, result: Path) -> list[str]:
         import pyspark
 
@@ -81,13 +75,9 @@ class SdpRun:
         args = [str(spark_home / "bin" / "spark-class"), LAUNCHER, str(Path(sdp_driver.__file__).resolve())]
         for key, value in confs.items():
             args += ["--conf", f"{key}={value}"]
-        datasets = self.refresh()
         args += ["dry-run" if dry_run else "run", "--spec", str(self.write()), "--result", str(result),
-                 "--full-refresh" if self.full_refresh else "--refresh", ",".join(datasets),
-                 "--count", ",".join(pipeline_datasets(self.plan)),
-                 "--checked", ",".join(name for table in self.plan.tables if table.config.has_expectations
-                                       for name in table_datasets(table))]
-        return args
+                 "--tables", ",".join(self.plan.order)]
+        return args + (["--full-refresh"] if self.full_refresh else [])
 
     def environment(self) -> dict[str, str]:
         import pyspark
@@ -130,30 +120,49 @@ def declared_checks(plan: Plan) -> dict[str, list[tuple[str, str]]]:
 
 
 def summary(plan: Plan, raw: dict[str, Any]) -> dict[str, Any]:
-    """The Spark runner's summary shape from an SDP run: one entry per planned table, with per-check
-    failures counted from the stored results (on_error: drop removed its rows: error checks are null)."""
+    """The Spark runner's summary shape from an SDP run: one entry per planned table, with row counts
+    and per-check failures read from the stored tables (on_error: drop removed its rows: error checks
+    are null). A table holding fewer rows than its query gives from the stored inputs has failed,
+    whatever its flow reported: its rows were lost after (or while) it was written."""
     check_specs = declared_checks(plan)
     if raw.get("status") == "error":
         raise RunError([Problem(text) for text in raw.get("errors", [])])
-    datasets, rows = raw.get("datasets", {}), raw.get("rows", {})
+    datasets, rows, expected = raw.get("datasets", {}), raw.get("rows", {}), raw.get("expected", {})
     tables = []
     for table in plan.tables:
-        flow = datasets.get(table.name, {})
+        names = table_datasets(table)
+        flows = [datasets.get(name, {}) for name in names]
+        status = _table_status([flow.get("status") for flow in flows], raw.get("status") == "success")
+        error = next((flow["error"] for flow in flows if flow.get("error")), None)
+        if status == "success":
+            lost = [f"{name} holds {rows.get(name) or 0} row(s), fewer than the {expected[name]} its query "
+                    "gives from the stored inputs" for name in names
+                    if name in expected and (rows.get(name) or 0) < expected[name]]
+            if lost:
+                status, error = "failed", "; ".join(lost) + " (rows were lost after or while it was written)"
         quarantine = quarantine_config(table.config).name
-        status = flow.get("status", "skipped" if raw.get("status") != "success" else "success")
         tables.append({
             "name": table.name, "layer": table.layer, "status": status,
             "rows_written": rows.get(table.name) or 0, "rows_quarantined": rows.get(quarantine) or 0,
             "rows_dropped": 0, "checks": _checks(table.config, check_specs.get(table.name, []),
                                                  raw.get("failures", {})),
-            "seconds": flow.get("seconds", 0.0),
-            "error": flow.get("error") or (None if status == "success" else "not run"),
+            "seconds": flows[0].get("seconds", 0.0),
+            "error": error or (None if status == "success" else "not run"),
         })
     ok = raw.get("status") == "success" and all(t["status"] == "success" for t in tables)
     result: dict[str, Any] = {"status": "success" if ok else "failed", "runner": "sdp", "tables": tables}
     if raw.get("errors"):
         result["errors"] = raw["errors"]
     return result
+
+
+def _table_status(flow_statuses: list[str | None], run_succeeded: bool) -> str:
+    """A table succeeded when all its datasets did; a failure of any of them fails it."""
+    if "failed" in flow_statuses:
+        return "failed"
+    if flow_statuses and all(status == "success" for status in flow_statuses):
+        return "success"
+    return "skipped" if "skipped" in flow_statuses or not run_succeeded else "success"
 
 
 def _checks(config: Any, specs: list[tuple[str, str]], failures: dict[str, dict[str, int]]
@@ -165,8 +174,10 @@ def _checks(config: Any, specs: list[tuple[str, str]], failures: dict[str, dict[
 
 
 def dry_run_summary(raw: dict[str, Any]) -> dict[str, Any]:
+    """valid when every flow resolved and ran on empty inputs; else invalid, with each flow's error."""
     if raw.get("status") == "error":
         raise RunError([Problem(text) for text in raw.get("errors", [])])
-    return {"status": "valid" if raw.get("status") == "success" else "invalid", "runner": "sdp",
-            "errors": raw.get("errors", [])}
-
+    failed = [f"{name}: {flow.get('error') or flow['status']}" for name, flow in raw.get("datasets", {}).items()
+              if flow["status"] != "success"]
+    ok = raw.get("status") == "success" and not failed
+    return {"status": "valid" if ok else "invalid", "runner": "sdp", "errors": [*raw.get("errors", []), *failed]}

@@ -1,13 +1,26 @@
 """The Python side of a local Spark Declarative Pipelines run, started by Spark's own launcher
 (`spark-class org.apache.spark.deploy.SparkPipelines`, as `spark-pipelines` does) with Spark Connect.
 
-It does what `spark-pipelines run` does (load the spec, create the dataflow graph, import the entry
-source, start the run and stream its events), plus three things the stock CLI cannot: it creates the
-pipeline's schema first (the stock CLI fails on a missing one), it follows each flow's status, and
-after the run it counts each table's rows through the same session, writing a JSON result file for
-`ldp_engine --runner sdp`. Events go to stderr as they arrive.
+It loads the spec and the planned tables, then runs the plan **one level per dataflow graph**: the
+tables of a level are defined in a graph of their own and run, and the next level's graph is built
+only after that, reading the finished tables as plain catalog tables. A single graph of the whole
+plan is what `spark-pipelines run` does, and with pyspark 4.2 / 4.3 it is wrong in two ways:
 
-    python sdp_driver.py run|dry-run --spec SPEC --result FILE [--refresh a,b] [--full-refresh a,b]
+- Spark Connect analyzes some DataFrame operations eagerly when a flow is defined (`withColumn`,
+  `withColumnRenamed` try it first; `drop`, `dropDuplicates` require it). On a rerun, when the
+  upstream table already exists, that analysis succeeds and the flow's plan holds a resolved
+  relation instead of a name: the graph no longer sees the dependency (apache/spark#57897), runs the
+  flow at the same time as its upstream flow, which truncates the table first, and stores 0 rows.
+- On a first run, `drop`/`dropDuplicates` on a dataset of the same graph fail (TABLE_OR_VIEW_NOT_FOUND):
+  it does not exist yet when the flow is defined.
+
+Per level, every upstream table exists and is final when a flow is defined, so both are moot. Before
+anything runs, every query function is called once as a pipeline calls it, so a transformation that
+analyzes or collects fails before any table is written. After the run it counts each table's rows
+through the same session, checks that no table holds fewer rows than its query gives from the
+stored inputs, and writes a JSON result file for `ldp_engine --runner sdp`. Events go to stderr.
+
+    python sdp_driver.py run|dry-run --spec SPEC --result FILE --tables a,b,c [--full-refresh]
 """
 from __future__ import annotations
 
@@ -15,17 +28,20 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator
+from urllib.parse import urlparse
 
 if __name__ == "__main__":  # run as a script: its folder must not shadow top-level packages
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 from pipelines.engine.graph import split_names  # noqa: E402
 from pipelines.ldp.flow_events import FLOW_STATUS, flow_in, state_in  # noqa: E402
+from pipelines.ldp.registrar import table_datasets  # noqa: E402
 
 PROGRESS_PREFIX = "[sdp] "
 progress = logging.getLogger("ldp.sdp.progress")  # lines the runner always shows (prefixed)
@@ -84,6 +100,21 @@ def count_rows(spark: Any, database: str, names: Iterable[str]) -> Iterator[tupl
             yield name, None
 
 
+def expected_rows(registrar: Any, table: Any) -> dict[str, int]:
+    """Rows each dataset of a table should hold: its query over the stored inputs, counted once."""
+    from pyspark.sql import functions as F
+
+    from pipelines.quality.enforce import ERRORS
+
+    rows = registrar.batch_rows(table)
+    datasets = table_datasets(table)
+    if not table.config.has_expectations:
+        return {datasets[0]: rows.count()}
+    counts = rows.agg(F.count_if(F.col(ERRORS).isNull()).alias("valid"),
+                      F.count_if(F.col(ERRORS).isNotNull()).alias("invalid")).first()
+    return dict(zip(datasets, (int(counts["valid"]), int(counts["invalid"]))))
+
+
 def merge_launcher_conf(environ: dict[str, str] | Any = os.environ) -> None:
     """Work around a PySpark 4.2 bug: the launcher hands `--conf` settings to the local Spark Connect
     server in chunks of 10 (PYSPARK_REMOTE_INIT_CONF_0..n), but the server start keeps only the last
@@ -118,45 +149,198 @@ def count_failures(spark: Any, database: str, names: Iterable[str]) -> dict[str,
     return counts
 
 
+class ProbeRegistry:
+    """Calls every flow's query function the way a pipeline does at registration (inside the pipeline
+    analysis context), defining nothing: a function that analyzes or collects fails here, before any
+    table of the run is written."""
+
+    def __init__(self, spark: Any, graph_id: str):
+        self.spark, self.graph_id = spark, graph_id
+
+    def register_output(self, output: Any) -> None:
+        pass
+
+    def register_flow(self, flow: Any) -> None:
+        from pyspark.pipelines.add_pipeline_analysis_context import add_pipeline_analysis_context
+
+        with add_pipeline_analysis_context(spark=self.spark, dataflow_graph_id=self.graph_id,
+                                           flow_name=flow.name):
+            flow.func()
+
+    def register_auto_cdc_flow(self, flow: Any) -> None:
+        pass
+
+    def register_sql(self, sql_text: str, file_path: Path) -> None:
+        pass
+
+
+@dataclass
+class LevelRunner:
+    """Runs a plan's tables one level per dataflow graph (see the module docstring for why)."""
+
+    spark: Any
+    spec: Any
+    registrar: Any
+    full_refresh: bool
+    database: str
+    storage: str
+    tracker: FlowTracker = field(default_factory=FlowTracker)
+    errors: list[str] = field(default_factory=list)
+
+    def new_graph(self) -> str:
+        from pyspark.pipelines.spark_connect_pipeline import create_dataflow_graph
+
+        return create_dataflow_graph(self.spark, default_catalog=self.spec.catalog,
+                                     default_database=self.database, sql_conf=self.spec.configuration)
+
+    def define(self, registry: Any, tables: Iterable[Any]) -> None:
+        from pyspark.pipelines.graph_element_registry import graph_element_registration_context
+
+        with graph_element_registration_context(registry):
+            self.registrar.register(tables)
+
+    def probe(self) -> None:
+        """Every query function of the plan, called once; raises the first failure."""
+        self.define(ProbeRegistry(self.spark, self.new_graph()), self.registrar.plan.tables)
+
+    def dry_run(self) -> None:
+        """Resolve every flow as the run would, level by level, on empty inputs, in a scratch schema
+        and storage dropped afterwards. (One graph of the whole plan cannot be resolved before its
+        tables exist when a transformation uses drop/dropDuplicates: see the module docstring.)"""
+        real, scratch = self.database, f"{self.database}__ldp_dry_run"
+        self.spark.sql(f"DROP SCHEMA IF EXISTS `{scratch}` CASCADE")
+        self.spark.sql(f"CREATE SCHEMA `{scratch}`")
+        try:
+            for name in self.registrar.plan.existing_inputs:  # outside the selection: read, not run
+                self.spark.sql(f"CREATE VIEW `{scratch}`.`{name}` AS SELECT * FROM `{real}`.`{name}` WHERE false")
+            self.database, self.storage = scratch, self.storage.rstrip("/") + "/dry-run"
+            self.registrar.empty_sources = True
+            self.run()
+        finally:
+            self.spark.sql(f"DROP SCHEMA IF EXISTS `{scratch}` CASCADE")
+            shutil.rmtree(urlparse(self.storage).path, ignore_errors=True)
+            self.database, self.storage = real, self.storage.removesuffix("/dry-run")
+            self.registrar.empty_sources = False
+
+    def run(self) -> None:
+        plan = self.registrar.plan
+        unfinished: set[str] = set()  # failed or skipped: their downstream tables are skipped
+        for level in plan.levels:
+            ready = []
+            for table in (plan.table(name) for name in level):
+                blocked = [name for name in table.upstream_in_plan if name in unfinished]
+                if blocked:
+                    self._mark(table, "skipped", f"upstream table '{blocked[0]}' failed")
+                    unfinished.add(table.name)
+                else:
+                    ready.append(table)
+            graph_id, defined = self._define_level(ready)
+            unfinished.update(t.name for t in ready if t not in defined)
+            if defined:
+                datasets = [name for table in defined for name in table_datasets(table)]
+                self._start(graph_id, datasets if self.full_refresh else [])
+                unfinished.update(t.name for t in defined if not self._succeeded(t))
+
+    def _define_level(self, tables: list[Any]) -> tuple[str, list[Any]]:
+        """Define each table in a new graph; a table whose definition fails is failed, not run."""
+        from pyspark.pipelines.spark_connect_graph_element_registry import SparkConnectGraphElementRegistry
+
+        graph_id = self.new_graph()
+        registry = SparkConnectGraphElementRegistry(self.spark, graph_id)
+        defined = []
+        for table in tables:
+            try:
+                self.define(registry, [table])
+                defined.append(table)
+            except Exception as exc:  # noqa: BLE001 - reported on the table; others still run
+                log.debug("defining %s failed", table.name, exc_info=True)
+                self._mark(table, "failed", _describe(exc))
+        return graph_id, defined
+
+    def _start(self, graph_id: str, full_refresh: list[str]) -> None:
+        from pyspark.pipelines.spark_connect_pipeline import start_run
+
+        try:
+            follow(start_run(self.spark, graph_id, full_refresh=full_refresh, full_refresh_all=False,
+                             refresh=None, dry=False, storage=self.storage), self.tracker)
+        except Exception as exc:  # noqa: BLE001 - the run failed; flows say which
+            self.errors.append(str(exc).strip().splitlines()[0])
+
+    def _mark(self, table: Any, status: str, error: str) -> None:
+        self.tracker.status[table.name] = status
+        self.tracker.errors[table.name] = error
+
+    def _succeeded(self, table: Any) -> bool:
+        return all(self.tracker.status.get(name) == "success" for name in table_datasets(table))
+
+    def verify(self) -> dict[str, int]:
+        """Rows each dataset of every succeeded table should hold, from the stored inputs."""
+        expected: dict[str, int] = {}
+        for table in self.registrar.plan.tables:
+            if self._succeeded(table):
+                try:
+                    expected.update(expected_rows(self.registrar, table))
+                except Exception:  # noqa: BLE001 - nothing to compare with; the stored counts stand
+                    log.warning("could not recompute %s to verify it", table.name, exc_info=True)
+        return expected
+
+
+def _describe(exc: BaseException) -> str:
+    if hasattr(exc, "render"):
+        return exc.render()
+    text = str(exc).strip().split("JVM stacktrace")[0].strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+
+
+def load_registrar(spark: Any, spec: Any, tables: list[str]) -> Any:
+    """The Registrar of exactly the tables the CLI planned (same selection, so the same levels)."""
+    from pipelines.engine.graph import Selection
+    from pipelines.engine.project import load_project
+    from pipelines.ldp.registrar import Registrar, pipeline_api
+
+    settings = spec.configuration
+    project = load_project(settings["ldp.config"], Selection(select=tuple(tables)),
+                           settings.get("ldp.mode", "batch"), schema=settings.get("ldp.schema") or None)
+    return Registrar(spark, project.plan, project.functions, pipeline_api())
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from pyspark.pipelines.cli import load_pipeline_spec, register_definitions
-    from pyspark.pipelines.spark_connect_graph_element_registry import SparkConnectGraphElementRegistry
-    from pyspark.pipelines.spark_connect_pipeline import create_dataflow_graph, start_run
+    from pyspark.pipelines.cli import load_pipeline_spec
     from pyspark.sql import SparkSession
 
-    spec_path = Path(args.spec).resolve()
-    spec = load_pipeline_spec(spec_path)
+    from pipelines.ldp.registrar import pipeline_datasets
+
+    spec = load_pipeline_spec(Path(args.spec).resolve())
     merge_launcher_conf()
     builder = SparkSession.builder.config("spark.sql.connect.serverStacktrace.enabled", "false")
     for key, value in spec.configuration.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
-    tracker = FlowTracker()
-    result: dict[str, Any] = {"status": "success"}
     try:
-        database = spec.database or "default"
-        spark.sql(f"CREATE SCHEMA IF NOT EXISTS `{database}`")
-        graph_id = create_dataflow_graph(spark, default_catalog=spec.catalog, default_database=database,
-                                         sql_conf=spec.configuration)
-        registry = SparkConnectGraphElementRegistry(spark, graph_id)
+        spark.sql(f"CREATE SCHEMA IF NOT EXISTS `{spec.database or 'default'}`")
         try:
-            register_definitions(spec_path, registry, spec, spark, graph_id)
+            registrar = load_registrar(spark, spec, args.tables)
+            runner = LevelRunner(spark, spec, registrar, full_refresh=args.full_refresh,
+                                 database=spec.database or "default", storage=spec.storage)
+            runner.probe()
         except Exception as exc:  # noqa: BLE001 - the engine's own errors carry an exit code
-            log.warning("registering the pipeline's definitions failed", exc_info=True)
-            return {"status": "error", "exit_code": getattr(exc, "exit_code", 3),
-                    "errors": [exc.render() if hasattr(exc, "render") else f"{type(exc).__name__}: {exc}"]}
-        try:
-            follow(start_run(spark, graph_id, full_refresh=args.full_refresh, full_refresh_all=False,
-                             refresh=args.refresh, dry=args.command == "dry-run", storage=spec.storage),
-                   tracker)
-        except Exception as exc:  # noqa: BLE001 - the run failed; flows say which
-            result = {"status": "failed", "errors": [str(exc).strip().splitlines()[0]]}
+            log.warning("defining the pipeline's datasets failed", exc_info=True)
+            return {"status": "error", "exit_code": getattr(exc, "exit_code", 3), "errors": [_describe(exc)]}
+        runner.dry_run() if args.command == "dry-run" else runner.run()
+        tracker = runner.tracker
+        result: dict[str, Any] = {"status": "failed" if runner.errors else "success"}
+        if runner.errors:
+            result["errors"] = runner.errors
         result["datasets"] = {
             name: {"status": status, "seconds": tracker.seconds.get(name, 0.0),
                    "error": tracker.errors.get(name)} for name, status in tracker.status.items()}
         if args.command == "run":
-            result["rows"] = dict(count_rows(spark, database, args.count))
-            result["failures"] = count_failures(spark, database, args.checked)
+            datasets = pipeline_datasets(registrar.plan)
+            result["rows"] = dict(count_rows(spark, runner.database, datasets))
+            result["expected"] = runner.verify()
+            checked = [name for t in registrar.plan.tables if t.config.has_expectations
+                       for name in table_datasets(t)]
+            result["failures"] = count_failures(spark, runner.database, checked)
         return result
     finally:
         spark.stop()
@@ -167,13 +351,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("command", choices=["run", "dry-run"])
     parser.add_argument("--spec", required=True)
     parser.add_argument("--result", required=True)
-    parser.add_argument("--refresh", default="")
-    parser.add_argument("--full-refresh", default="")
-    parser.add_argument("--count", default="", help="datasets whose rows to count after the run")
-    parser.add_argument("--checked", default="", help="datasets whose check failures to count")
+    parser.add_argument("--tables", required=True, help="the planned tables, comma-separated")
+    parser.add_argument("--full-refresh", action="store_true", help="reset and recompute every table")
     args = parser.parse_args(argv)
-    for key in ("refresh", "full_refresh", "count", "checked"):
-        setattr(args, key, list(split_names(getattr(args, key))))
+    args.tables = list(split_names(args.tables))
     return args
 
 

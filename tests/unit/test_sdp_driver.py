@@ -52,3 +52,29 @@ def test_sdp_summary_has_the_spark_runners_shape(example_project):
     assert silver["checks"] == [{"name": "customer_id_not_null", "criticality": "error", "failed": 1},
                                 {"name": "email_not_null", "criticality": "error", "failed": 0},
                                 {"name": "email_valid", "criticality": "error", "failed": 2}]
+
+
+def test_a_table_holding_fewer_rows_than_its_query_gives_is_not_a_success(example_project):
+    """The rerun bug's signature (apache/spark#57897): every flow COMPLETED, the stored silver table
+    is empty. Row counts come from the stored tables, and a shortfall against the query over the
+    stored inputs fails the table, whatever its flows reported."""
+    from pipelines.engine.graph import Selection
+    from pipelines.engine.project import load_project
+    from pipelines.ldp.sdp import summary
+
+    plan = load_project(example_project / "config.yml", Selection(select=("+customers_silver",))).plan
+    completed = {"status": "success", "seconds": 1.0, "error": None}
+    raw = {"status": "success",
+           "datasets": {name: completed for name in
+                        ("customers_bronze", "customers_silver", "customers_silver_quarantine")},
+           "rows": {"customers_bronze": 17, "customers_silver": 0, "customers_silver_quarantine": 4},
+           "expected": {"customers_bronze": 17, "customers_silver": 12, "customers_silver_quarantine": 4}}
+    result = summary(plan, raw)
+    assert result["status"] == "failed"
+    bronze, silver = result["tables"]
+    assert (bronze["status"], bronze["rows_written"]) == ("success", 17)
+    assert (silver["status"], silver["rows_written"]) == ("failed", 0)
+    assert silver["error"].startswith("customers_silver holds 0 row(s), fewer than the 12 its query gives")
+
+    raw["rows"]["customers_silver"] = 12  # the same run with the rows in place is a success
+    assert summary(plan, raw)["status"] == "success"

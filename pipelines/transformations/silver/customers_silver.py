@@ -4,7 +4,6 @@ from pyspark.sql import functions as F
 
 
 def customers_silver(customers_bronze: DataFrame) -> DataFrame:
-    columns = ["customer_id", "name", "email", "country", "signup_date", "updated_at"]
     latest_first = Window.partitionBy("customer_id").orderBy(F.col("updated_at").desc())
     return (
         customers_bronze
@@ -18,5 +17,5 @@ def customers_silver(customers_bronze: DataFrame) -> DataFrame:
         )
         .withColumn("_rank", F.row_number().over(latest_first))
         .where("_rank = 1")
-        .select(*columns)  # not .drop(): Spark Connect resolves drop eagerly (see README)
+        .drop("_rank")
     )

@@ -1,5 +1,5 @@
 """Orders typed and de-duplicated, enriched with the customer's country."""
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 
@@ -15,12 +15,7 @@ def orders_silver(orders_bronze: DataFrame, customers_silver: DataFrame) -> Data
             F.lower("status").alias("status"),
             F.to_date(F.regexp_extract("_source_file", r"(\d{4}-\d{2}-\d{2})", 1)).alias("landed_on"),
         )
-    )
-    first_landed = Window.partitionBy("order_id").orderBy("landed_on", "order_ts")
-    orders = (  # de-duplicate; not dropDuplicates(): Spark Connect resolves it eagerly (see README)
-        orders.withColumn("_rank", F.row_number().over(first_landed))
-        .where("_rank = 1")
-        .select("order_id", "customer_id", "amount", "currency", "order_ts", "status", "landed_on")
+        .dropDuplicates(["order_id"])  # the duplicates in the landing files are identical rows
     )
     countries = customers_silver.select("customer_id", "country")
     return (
