@@ -168,8 +168,12 @@ def load_config(path: str | Path) -> Config:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(Problem("config file not found", file=str(path))) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(Problem(
+            f"the config file is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})",
+            file=str(path), hint="save it as UTF-8")) from None
     except OSError as exc:
-        raise ConfigError(Problem(f"cannot read config file: {exc.strerror}", file=str(path))) from None
+        raise ConfigError(Problem(f"cannot read config file: {exc.strerror or exc}", file=str(path))) from None
     return parse_config(text, path)
 
 

@@ -18,20 +18,23 @@ from pipelines.engine.errors import ConfigError, Problem
 _CHECK_DUMP = re.compile(r"\s*(Check details)?:?\s*\{'.*\}", re.S)  # DQX repeats the whole check
 
 
-def expectations_path(config: Config, table: TableConfig) -> Path | None:
-    return (config.base_dir / table.expectations_file).resolve() if table.expectations_file else None
-
-
 def table_checks(config: Config, table: TableConfig) -> list[dict[str, Any]]:
     """Inline expectations followed by those of expectations_file; raise ConfigError if unreadable."""
     checks = [dict(check) for check in table.expectations]
-    path = expectations_path(config, table)
-    if path is not None:
+    if table.expectations_file:
+        path = config.base_dir / table.expectations_file
         try:
+            path = path.resolve()
             loaded = yaml_rs.loads(path.read_text(encoding="utf-8"), parse_datetime=False)
         except FileNotFoundError:
             raise ConfigError(Problem("expectations file not found", file=str(config.path),
                                       table=table.name, key="expectations_file", value=str(path))) from None
+        except (OSError, ValueError) as exc:  # a folder, no permission, a name too long, not UTF-8...
+            reason = getattr(exc, "strerror", None) or (
+                "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc))
+            raise ConfigError(Problem(f"cannot read expectations file: {reason}", file=str(config.path),
+                                      table=table.name, key="expectations_file",
+                                      value=_short_path(path))) from None
         except yaml_rs.YAMLDecodeError as exc:
             raise ConfigError(Problem(f"invalid YAML in expectations file: {exc}", file=str(path),
                                       table=table.name)) from None
@@ -42,6 +45,11 @@ def table_checks(config: Config, table: TableConfig) -> list[dict[str, Any]]:
                                       file=str(path), table=table.name))
         checks += loaded
     return checks
+
+
+def _short_path(path: Path) -> str:
+    text = str(path)
+    return text if len(text) <= 200 else text[:200] + "..."
 
 
 def validate_expectations(config: Config, tables: list[TableConfig] | tuple[TableConfig, ...]
