@@ -38,6 +38,7 @@ setup(
         "networkx>=3",
         "pydantic>=2.5",
         "click>=8.1",
+        "filelock>=3.12",
         "databricks-sdk>=0.50",
         "databricks-labs-dqx>=0.17,<0.18",
     ],

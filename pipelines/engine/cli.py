@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -18,8 +19,11 @@ import click
 from .errors import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME, EngineError, UsageError
 from .graph import Selection, split_names
 from .project import default_config
+from .state_lock import state_lock
 
 log = logging.getLogger("ldp_engine")
+EXIT_INTERRUPTED = 130  # as a shell reports SIGINT
+HARD_EXIT = "ldp.hard_exit"  # context flag: threads are stuck in user code, exit without joining them
 CONFIG_ENV = "LDP_CONFIG"
 
 
@@ -37,7 +41,8 @@ def _config_path(value: str | None) -> Path:
 
 
 def handle_errors(command: Callable[..., int]) -> Callable[..., None]:
-    """Map the engine's exceptions to exit codes and readable messages."""
+    """Map the engine's exceptions to exit codes and readable messages. With `--format json`, stdout
+    carries exactly one JSON object on every path: the command's own, or `{"status", "errors"}`."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> None:
@@ -45,34 +50,43 @@ def handle_errors(command: Callable[..., int]) -> Callable[..., None]:
         logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         as_json = kwargs.get("output_format") == "json"
+
+        def fail(code: int, status: str, errors: list[str], message: str) -> int:
+            if as_json:
+                click.echo(json.dumps({"status": status, "errors": errors}))
+            click.echo(f"error: {message}", err=True)
+            return code
+
         try:
             code = command(*args, **kwargs)
         except EngineError as exc:
             if verbose:
                 log.exception("error")
-            if as_json:
-                click.echo(json.dumps({"status": "invalid" if exc.exit_code == EXIT_CONFIG else "error",
-                                       "errors": [p.render() for p in exc.problems]}))
-            click.echo(f"error: {exc.render()}", err=True)
-            code = exc.exit_code
-        except KeyboardInterrupt:  # pragma: no cover - interactive
-            click.echo("interrupted", err=True)
-            code = 130
+            code = fail(exc.exit_code, "invalid" if exc.exit_code == EXIT_CONFIG else "error",
+                        [p.render() for p in exc.problems], exc.render())
+        except KeyboardInterrupt:
+            code = fail(EXIT_INTERRUPTED, "interrupted", ["interrupted"], "interrupted")
         except Exception as exc:  # noqa: BLE001 - an unexpected failure is a run-time failure
             if verbose:
                 log.exception("unexpected error")
-            click.echo(f"error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-                       + ("" if verbose else " (run with --verbose for details)"), err=True)
-            code = EXIT_RUNTIME
+            text = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            code = fail(EXIT_RUNTIME, "error", [text],
+                        text + ("" if verbose else " (run with --verbose for details)"))
+        if click.get_current_context().meta.get(HARD_EXIT):
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
         sys.exit(code)
 
     return wrapper
 
 
-config_option = click.option("--config", "config", type=click.Path(dir_okay=False),
+config_option = click.option("--config", "config", type=click.Path(),
                              envvar=CONFIG_ENV, help="Path to config.yml [default: ./config.yml, "
                              "else the example shipped in the wheel; env LDP_CONFIG].")
 verbose_option = click.option("--verbose", "-v", is_flag=True, help="Show logs and tracebacks.")
+wait_option = click.option("--wait", type=click.FloatRange(min=0), default=0, show_default=True,
+                           help="Seconds to wait while another run holds the state folder, then exit 3.")
 
 
 def format_option(*choices: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -105,21 +119,25 @@ def cli() -> None:
 @click.option("--full-refresh", is_flag=True,
               help="sdp/pipeline: reset the selected tables (streaming checkpoints included) and recompute.")
 @click.option("--dry-run", is_flag=True, help="Print the plan without starting Spark "
-              "(with --runner sdp: resolve the pipeline graph with `spark-pipelines dry-run`).")
+              "(with --runner sdp: resolve every flow on empty inputs in a scratch schema).")
 @format_option("text", "json")
 @click.option("--max-parallel", type=click.IntRange(min=1), default=4, show_default=True,
               help="Tables that may run at the same time.")
 @click.option("--fail-fast", is_flag=True, help="Stop starting tables after the first failure.")
+@click.option("--table-timeout", type=click.FloatRange(min=0, min_open=True),
+              help="Fail a table still running after this many seconds (spark runner); its downstream "
+                   "tables are skipped, independent ones finish.")
 @click.option("--catalog", help="Override pipeline.catalog (Databricks), e.g. per bundle target.")
 @click.option("--schema", help="Override pipeline.schema.")
 @click.option("--state-dir", type=click.Path(file_okay=False),
               help="Local warehouse, metastore and checkpoints [default: ./.ldp; env LDP_STATE_DIR].")
+@wait_option
 @verbose_option
 @handle_errors
 def run(config: str | None, tags: str | None, match: str, select_: str | None, exclude: str | None,
         mode: str, runner: str, pipeline_id: str | None, full_refresh: bool, dry_run: bool,
-        output_format: str, max_parallel: int, fail_fast: bool, catalog: str | None, schema: str | None,
-        state_dir: str | None, verbose: bool) -> int:
+        output_format: str, max_parallel: int, fail_fast: bool, table_timeout: float | None,
+        catalog: str | None, schema: str | None, state_dir: str | None, wait: float, verbose: bool) -> int:
     """Select, order and materialize tables (the default command)."""
     from .project import load_project
 
@@ -130,15 +148,19 @@ def run(config: str | None, tags: str | None, match: str, select_: str | None, e
     plan = project.plan
     if runner == "pipeline" and not pipeline_id:
         raise UsageError("--runner pipeline needs --pipeline-id (or LDP_PIPELINE_ID)")
-    if runner == "sdp":  # its dry run resolves the pipeline graph too
-        return _run_sdp(project, full_refresh, dry_run, output_format, state_dir, verbose)
-    if dry_run:
+    if runner == "pipeline" and not dry_run:
+        return _run_pipeline_update(plan, str(pipeline_id), full_refresh, output_format)
+    if dry_run and runner != "sdp":  # the SDP dry run resolves the pipeline graph, on its catalog
         from .render import plan_text
         click.echo(json.dumps(plan.to_dict()) if output_format == "json" else plan_text(plan))
         return EXIT_OK
-    if runner == "pipeline":
-        return _run_pipeline_update(plan, str(pipeline_id), full_refresh, output_format)
-    return _run_plan(project, output_format, max_parallel, fail_fast, state_dir, verbose)
+    from .session import state_dir as resolve_state
+
+    state = resolve_state(state_dir)
+    with state_lock(state, wait):
+        if runner == "sdp":
+            return _run_sdp(project, full_refresh, dry_run, output_format, state, verbose)
+        return _run_plan(project, output_format, max_parallel, fail_fast, table_timeout, state, verbose)
 
 
 def _report(summary: dict[str, Any], output_format: str) -> int:
@@ -148,14 +170,12 @@ def _report(summary: dict[str, Any], output_format: str) -> int:
     return EXIT_OK if summary["status"] in ("success", "valid") else EXIT_RUNTIME
 
 
-def _run_sdp(project: Any, full_refresh: bool, dry_run: bool, output_format: str, state_dir: str | None,
+def _run_sdp(project: Any, full_refresh: bool, dry_run: bool, output_format: str, state: Path,
              verbose: bool) -> int:
     from pipelines.ldp.sdp import SdpRun, dry_run_summary, summary
 
-    from .session import state_dir as resolve_state
-
     plan = project.plan
-    sdp = SdpRun(plan, plan.config.path, resolve_state(state_dir), full_refresh=full_refresh, verbose=verbose)
+    sdp = SdpRun(plan, plan.config.path, state, full_refresh=full_refresh, verbose=verbose)
     click.echo(f"Starting Spark Declarative Pipelines for {len(plan.tables)} table(s) "
                f"({plan.mode} mode, state in {sdp.root})...", err=True)
     raw = sdp.execute(dry_run=dry_run, echo=lambda line: click.echo(line, err=True))
@@ -174,19 +194,21 @@ def _run_pipeline_update(plan: Any, pipeline_id: str, full_refresh: bool, output
 
 
 def _run_plan(project: Any, output_format: str, max_parallel: int, fail_fast: bool,
-              state_dir: str | None, verbose: bool) -> int:
+              table_timeout: float | None, state: Path, verbose: bool) -> int:
     from .runner import SparkRunner
-    from .session import get_spark, state_dir as resolve_state
+    from .session import get_spark
     from .storage import TableStore
 
     plan = project.plan
-    state = resolve_state(state_dir)
     click.echo(f"Starting Spark for {len(plan.tables)} table(s) ({plan.mode} mode)...", err=True)
     spark = get_spark(state, app_name=plan.pipeline.name, verbose=verbose)
     store = TableStore(spark, plan.pipeline, state)
     runner = SparkRunner(spark, plan, project.functions, store, max_parallel=max_parallel,
-                         fail_fast=fail_fast, on_event=_progress)
-    return _report({**runner.run().to_dict(), "runner": "spark"}, output_format)
+                         fail_fast=fail_fast, on_event=_progress, table_timeout=table_timeout)
+    code = _report({**runner.run().to_dict(), "runner": "spark"}, output_format)
+    if runner.abandoned:  # a transformation stuck in Python cannot be stopped: end the process
+        click.get_current_context().meta[HARD_EXIT] = True
+    return code
 
 
 def _progress(kind: str, result: Any) -> None:
@@ -248,10 +270,11 @@ def rules() -> None:
 @click.option("--write", "write_to", is_flag=True,
               help="Write the checks to the table's expectations_file (default: print them).")
 @click.option("--state-dir", type=click.Path(file_okay=False), help="Local state folder (see run).")
+@wait_option
 @verbose_option
 @handle_errors
 def generate(config: str | None, table_name: str, criticality: str, write_to: bool,
-             state_dir: str | None, verbose: bool) -> int:
+             state_dir: str | None, wait: float, verbose: bool) -> int:
     """Profile a table's current data and propose DQX checks as YAML, for review."""
     from pipelines.quality.generate import propose_checks, to_yaml, write_checks_file
 
@@ -268,15 +291,16 @@ def generate(config: str | None, table_name: str, criticality: str, write_to: bo
     if write_to and not table.expectations_file:
         raise ConfigError(Problem("--write needs the table to declare expectations_file", table=table_name,
                                   file=str(loaded.path), key="expectations_file"))
-    state = resolve_state(state_dir)
-    spark = get_spark(state, verbose=verbose)
-    store = TableStore(spark, loaded.pipeline, state)
-    if not store.exists(table_name):
-        raise RunError(Problem(f"table {store.fqn(table_name)} does not exist yet; run it first",
-                               table=table_name))
     from pipelines.quality.enforce import strip_quality_columns
 
-    checks = propose_checks(spark, strip_quality_columns(store.read(table_name)), criticality)
+    state = resolve_state(state_dir)
+    with state_lock(state, wait):
+        spark = get_spark(state, verbose=verbose)
+        store = TableStore(spark, loaded.pipeline, state)
+        if not store.exists(table_name):
+            raise RunError(Problem(f"table {store.fqn(table_name)} does not exist yet; run it first",
+                                   table=table_name))
+        checks = propose_checks(spark, strip_quality_columns(store.read(table_name)), criticality)
     if write_to:
         target = (loaded.base_dir / str(table.expectations_file)).resolve()
         write_checks_file(target, checks, table_name)
