@@ -2,11 +2,15 @@
 
 Per table: read inputs → call the transformation → write (batch overwrite or streaming append).
 A failed table skips its downstream tables; independent branches still finish, unless fail_fast.
+A table running longer than `table_timeout` seconds fails and is abandoned: its Spark jobs are
+interrupted on Spark Connect (on a classic session they run to their end), and nothing it still
+computes reaches the catalog.
 """
 from __future__ import annotations
 
 import logging
 import time
+import uuid
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Literal
@@ -20,7 +24,7 @@ from .errors import EngineError, Problem, RunError
 from .loader import Transformation, call_transformation
 from .plan import Plan, TablePlan
 from .sources import read_source
-from .storage import TableStore
+from .storage import TableStore, WriteStats
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +65,7 @@ class SparkRunner:
 
     def __init__(self, spark: SparkSession, plan: Plan, functions: dict[str, Transformation],
                  store: TableStore, max_parallel: int = 4, fail_fast: bool = False,
-                 on_event: EventHandler | None = None):
+                 on_event: EventHandler | None = None, table_timeout: float | None = None):
         self.spark = spark
         self.plan = plan
         self.functions = functions
@@ -70,6 +74,10 @@ class SparkRunner:
         self.fail_fast = fail_fast
         self.on_event = on_event or (lambda kind, result: None)
         self.expectations = Expectations(spark, plan.config)
+        self.table_timeout = table_timeout
+        self.abandoned: set[str] = set()  # timed-out tables: their threads must not write or report
+        self._run_tag = f"ldp-{uuid.uuid4().hex[:12]}"
+        self._connect = type(spark).__module__.startswith("pyspark.sql.connect")
 
     def run(self) -> RunResult:
         self.store.ensure_schema()
@@ -80,27 +88,44 @@ class SparkRunner:
         graph.add_edges_from((dep, t.name) for t in self.plan.tables for dep in t.upstream_in_plan)
         waiting = {name: graph.in_degree(name) for name in results}
         stop = False
-        with ThreadPoolExecutor(self.max_parallel, thread_name_prefix="ldp") as pool:
-            running: dict[Future[None], str] = {}
+        pool = ThreadPoolExecutor(self.max_parallel, thread_name_prefix="ldp")
+        running: dict[Future[None], str] = {}
+        deadlines: dict[Future[None], float] = {}
 
-            def submit_ready() -> None:
-                for name in self.plan.order:  # plan order keeps submission deterministic
-                    if waiting[name] == 0 and results[name].status == "pending" and not stop:
-                        results[name].status = "running"
-                        running[pool.submit(self._run_table, self.plan.table(name), results[name])] = name
+        def submit_ready() -> None:
+            for name in self.plan.order:  # plan order keeps submission deterministic
+                if waiting[name] == 0 and results[name].status == "pending" and not stop:
+                    results[name].status = "running"
+                    future = pool.submit(self._run_table, self.plan.table(name), results[name])
+                    running[future] = name
+                    if self.table_timeout:
+                        deadlines[future] = time.monotonic() + self.table_timeout
 
+        def finished(name: str) -> None:
+            nonlocal stop
+            if results[name].status == "success":
+                for child in graph.successors(name):
+                    waiting[child] -= 1
+            else:
+                self._skip(nx.descendants(graph, name), results, f"upstream table '{name}' failed")
+                stop = stop or self.fail_fast
+
+        try:
             submit_ready()
             while running:
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                timeout = max(0.0, min(deadlines.values()) - time.monotonic()) if deadlines else None
+                done, _ = wait(running, timeout=timeout, return_when=FIRST_COMPLETED)
                 for future in done:
+                    deadlines.pop(future, None)
+                    finished(running.pop(future))
+                for future in [f for f, at in deadlines.items() if at <= time.monotonic() and not f.done()]:
                     name = running.pop(future)
-                    if results[name].status == "success":
-                        for child in graph.successors(name):
-                            waiting[child] -= 1
-                    else:
-                        self._skip(nx.descendants(graph, name), results, f"upstream table '{name}' failed")
-                        stop = stop or self.fail_fast
+                    deadlines.pop(future)
+                    self._abandon(name, results[name])
+                    finished(name)
                 submit_ready()
+        finally:
+            pool.shutdown(wait=not self.abandoned, cancel_futures=True)
         if stop:
             pending = [n for n, r in results.items() if r.status == "pending"]
             self._skip(pending, results, "not started: --fail-fast stopped the run")
@@ -124,30 +149,62 @@ class SparkRunner:
                 hint=f"run it first or widen the selection, e.g. --select +{readers[name][0]}")
                 for name in missing])
 
+    def _abandon(self, name: str, result: TableResult) -> None:
+        """A table past its timeout: failed now; its Spark jobs cancelled; its thread may not write."""
+        self.abandoned.add(name)
+        if self._connect:  # classic Spark 4.2 cancels nothing here, or leaves a UDF task hanging
+            self.spark.interruptTag(self._table_tag(name))
+        result.status = "failed"
+        result.seconds = float(self.table_timeout or 0)
+        result.error = (f"timed out after {self.table_timeout:g} s (--table-timeout); its Spark jobs were "
+                        "cancelled and nothing it computed was written")
+        self.on_event("failed", result)
+
+    def _table_tag(self, name: str) -> str:
+        return f"{self._run_tag}-{name}"
+
     def _run_table(self, table: TablePlan, result: TableResult) -> None:
         started = time.perf_counter()
         self.on_event("started", result)
+        tag = self._table_tag(table.name)
+        if self._connect:
+            self.spark.addTag(tag)
+        stats: WriteStats | None = None
+        error: str | None = None
         try:
-            df = self._compute(table)
-            checked = self.expectations.apply(table.config, df)
-            if df.isStreaming:
-                stats = self.store.append_stream(table.config, df, checked)
-            else:
-                stats = self.store.overwrite(table.config, df, checked)
+            stats = self._materialize(table)
+        except EngineError as exc:  # the engine's own, already readable
+            error = exc.render()
+        except Exception as exc:  # noqa: BLE001 - a table's failure is reported, not raised
+            log.debug("table %s failed", table.name, exc_info=True)
+            error = _describe_error(exc)
+        finally:
+            if self._connect:
+                self.spark.removeTag(tag)
+        if table.name in self.abandoned:  # already reported as timed out
+            return
+        if stats is not None:
             result.rows_written = stats.rows_written
             result.rows_quarantined = stats.quality.rows_quarantined
             result.rows_dropped = stats.quality.rows_dropped
             result.checks = stats.quality.checks
-            result.status = "success"
-        except EngineError as exc:  # the engine's own, already readable
-            result.status = "failed"
-            result.error = exc.render()
-        except Exception as exc:  # noqa: BLE001 - a table's failure is reported, not raised
-            log.debug("table %s failed", table.name, exc_info=True)
-            result.status = "failed"
-            result.error = _describe_error(exc)
+        result.status, result.error = ("success", None) if error is None else ("failed", error)
         result.seconds = round(time.perf_counter() - started, 3)
         self.on_event("finished" if result.status == "success" else "failed", result)
+
+    def _materialize(self, table: TablePlan) -> WriteStats:
+        df = self._compute(table)
+        self._still_wanted(table.name)
+        checked = self.expectations.apply(table.config, df)
+        if df.isStreaming:
+            return self.store.append_stream(table.config, df, checked)
+        return self.store.overwrite(table.config, df, checked,
+                                    accept=lambda: self._still_wanted(table.name))
+
+    def _still_wanted(self, name: str) -> None:
+        """Raise once the run gave up on the table (timed out): nothing of it may be written."""
+        if name in self.abandoned:
+            raise TimeoutError(f"table {name} was abandoned after --table-timeout")
 
     def _compute(self, table: TablePlan) -> DataFrame:
         inputs: dict[str, object] = {dep: strip_quality_columns(self.store.read(dep))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -67,8 +68,11 @@ def local_conf(state: Path, verbose: bool = False) -> dict[str, str]:
 
 def local_session(state: Path, app_name: str = "ldp_engine", verbose: bool = False,
                   master: str = "local[*]") -> SparkSession:
-    """A local session whose catalog survives restarts; every listening port binds 127.0.0.1."""
+    """A local session whose catalog survives restarts; every listening port binds 127.0.0.1.
+    Python UDF workers run this interpreter (Spark's default, `python3` on PATH, may lack pyspark's
+    dependencies, and a worker that cannot start leaves its task waiting)."""
     state.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.master(master).appName(app_name)
     for key, value in local_conf(state, verbose).items():
         builder = builder.config(key, value)

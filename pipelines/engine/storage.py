@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
+from urllib.parse import urlparse
 
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, Observation, SparkSession
@@ -87,59 +88,60 @@ class TableStore:
 
     # -- batch ---------------------------------------------------------------------------------
 
-    def overwrite(self, table: TableConfig, df: DataFrame, checked: CheckedFrame | None = None
-                  ) -> WriteStats:
+    def overwrite(self, table: TableConfig, df: DataFrame, checked: CheckedFrame | None = None,
+                  accept: Callable[[], None] | None = None) -> WriteStats:
         """Replace the table (and its quarantine table) with `df`, evaluating checks in the same pass.
 
         Rows written and per-check failures are counted by an Observation during the write itself.
+        `accept` may raise once the data is written, before the catalog points at it (the run gave
+        up on the table meanwhile): the new version is discarded and the old one stays.
         """
         observation = Observation(f"write_{table.name}_{uuid.uuid4().hex[:8]}")
         source = checked.df if checked is not None else df
         metrics = [F.count(F.lit(1)).alias("rows")] + (checked.metrics() if checked else [])
         observed = source.observe(observation, *metrics)
         fmt = self.format_of(table)
+        accept = accept or (lambda: None)
         if checked is None:
-            self._write_table(table, fmt, observed)
+            self._write_table(table, fmt, observed, accept)
         elif checked.on_error == "drop":
-            self._write_table(table, fmt, observed.where(~checked.has_errors).drop(ERRORS))
+            self._write_table(table, fmt, observed.where(~checked.has_errors).drop(ERRORS), accept)
         elif checked.on_error == "fail":
-            self._write_unless_errors(table, fmt, observed, checked, observation)
+            self._write_unless_errors(table, fmt, observed, checked, observation, accept)
         else:
-            self._write_with_quarantine(table, fmt, observed, checked)
+            self._write_with_quarantine(table, fmt, observed, checked, accept)
         self.reset_checkpoint(table.name)
         return WriteStats.observed(observation.get, checked)
 
-    def _write_table(self, table: TableConfig, fmt: str, df: DataFrame,
-                     accept: Callable[[], None] | None = None) -> None:
+    def _write_table(self, table: TableConfig, fmt: str, df: DataFrame, accept: Callable[[], None]) -> None:
         """Write a new version; `accept` may raise after the data is written and before the catalog
-        points at it (the new version is then discarded and the old table stays)."""
+        points at it (the new version is then discarded and the old table stays). An in-place
+        (atomic-format) write cannot be undone: `accept` is asked before it starts."""
         if fmt in _ATOMIC_FORMATS:
+            accept()
             self._save_in_place(table.name, df, fmt, table.partition_cols)
             self._describe(table)
             return
         version = self._write_version(table.name, df, table.partition_cols, fmt)
-        try:
-            if accept is not None:
-                accept()
-        except BaseException:
-            shutil.rmtree(version, ignore_errors=True)
-            raise
+        _accept_or_discard(version, accept)
+        previous = self._current_version(table.name)
         self._register(table, fmt, version, _nullable(df.schema))
-        self._drop_other_versions(table.name, keep=version)
+        self._drop_other_versions(table.name, keep=version, previous=previous)
 
     def _write_unless_errors(self, table: TableConfig, fmt: str, df: DataFrame, checked: CheckedFrame,
-                             observation: Observation) -> None:
+                             observation: Observation, accept: Callable[[], None]) -> None:
         """on_error: fail — a row failing an error-level check fails the table; nothing is replaced."""
         if fmt in _ATOMIC_FORMATS:  # cannot undo an in-place write: count first (a second pass)
             failing = checked.df.where(checked.has_errors).limit(1).count()
             if failing:
                 raise self._failure(table, checked, checked.df.agg(*checked.metrics()).first().asDict())
-            self._write_table(table, fmt, df.drop(ERRORS))
+            self._write_table(table, fmt, df.drop(ERRORS), accept)
             return
 
         def no_error_rows() -> None:  # counted by the observation during the write
             if observation.get.get("dq_error_rows", 0):
                 raise self._failure(table, checked, observation.get)
+            accept()
 
         self._write_table(table, fmt, df.drop(ERRORS), accept=no_error_rows)
 
@@ -151,7 +153,7 @@ class TableStore:
             "on_error is 'fail', so the table was not written", table=table.name, key="on_error"))
 
     def _write_with_quarantine(self, table: TableConfig, fmt: str, df: DataFrame,
-                               checked: CheckedFrame) -> None:
+                               checked: CheckedFrame, accept: Callable[[], None]) -> None:
         """One computation, one write: rows are partitioned by a quarantine flag, and the main and
         quarantine tables are registered on the two halves, each with its own columns."""
         flagged = df.withColumn(QUARANTINE_FLAG, checked.has_errors)
@@ -159,6 +161,7 @@ class TableStore:
         quarantine_schema = _nullable(df.schema)
         quarantine = quarantine_config(table)
         if fmt in _ATOMIC_FORMATS:  # materialize once, then split the stored result
+            accept()
             staged = f"{table.name}__ldp_checked"
             self._save_in_place(staged, flagged, fmt, ())
             stored = self.read(staged)
@@ -170,12 +173,14 @@ class TableStore:
             self._describe(table)
             return
         version = self._write_version(table.name, flagged, (QUARANTINE_FLAG, *table.partition_cols), fmt)
+        _accept_or_discard(version, accept)
         halves = {flag: version / f"{QUARANTINE_FLAG}={flag}" for flag in ("false", "true")}
         for half in halves.values():
             half.mkdir(exist_ok=True)  # an empty half is still a valid (empty) table
+        previous = self._current_version(table.name)
         self._register(quarantine, fmt, halves["true"], quarantine_schema)
         self._register(table, fmt, halves["false"], main_schema)
-        self._drop_other_versions(table.name, keep=version)
+        self._drop_other_versions(table.name, keep=version, previous=previous)
         self._drop_other_versions(quarantine.name, keep=version)
 
     def _save_in_place(self, name: str, df: DataFrame, fmt: str, partition_cols: tuple[str, ...]) -> None:
@@ -324,12 +329,37 @@ class TableStore:
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         return self._table_root(name) / f"{kind}-{stamp}-{uuid.uuid4().hex[:8]}"
 
-    def _drop_other_versions(self, name: str, keep: Path) -> None:
+    def _current_version(self, name: str) -> Path | None:
+        """The version folder the catalog points at now (a read planned just before a swap reads
+        it, so it is kept until the next write), None if the table is new or elsewhere."""
+        try:
+            rows = self.spark.sql(f"DESCRIBE TABLE EXTENDED {self.fqn(name)}").where(
+                "col_name = 'Location'").collect()
+        except AnalysisException:
+            return None
+        location = Path(urlparse(rows[0]["data_type"]).path) if rows else None
+        root = self._table_root(name)
+        while location is not None and location.parent != location and location.parent != root:
+            location = location.parent
+        return location if location is not None and location.parent == root else None
+
+    def _drop_other_versions(self, name: str, keep: Path, previous: Path | None = None) -> None:
+        """Remove every version folder but `keep` and `previous` (the one just replaced): a failed or
+        killed write's leftovers go, readers of the replaced version finish."""
         root = self._table_root(name)
         if root.is_dir():
             for child in root.iterdir():
-                if child != keep:
+                if child not in (keep, previous):
                     shutil.rmtree(child, ignore_errors=True)
+
+
+def _accept_or_discard(version: Path, accept: Callable[[], None]) -> None:
+    """Ask `accept` about a written version; if it refuses, the version folder goes."""
+    try:
+        accept()
+    except BaseException:
+        shutil.rmtree(version, ignore_errors=True)
+        raise
 
 
 def _properties(properties: Mapping[str, object]) -> str:

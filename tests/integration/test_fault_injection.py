@@ -1,0 +1,119 @@
+"""Faults injected into real runs (real processes, real signals, real Spark; no mocks): two runs on
+one state folder, a run killed with SIGKILL mid-write, a transformation stuck past --table-timeout."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import write_project
+
+CONFIG = """
+pipeline: {schema: faults, transformations: ./transformations}
+tables:
+  - {name: raw, layer: bronze, source: {type: files, format: csv, path: ./in, options: {header: true, inferSchema: true}}}
+  - {name: clean, layer: silver, depends_on: [raw]}
+  - {name: other, layer: silver, depends_on: [raw]}
+  - {name: report, layer: gold, depends_on: [clean]}
+"""
+MODULES = {
+    "bronze/raw.py": "def raw(source):\n    return source\n",
+    "silver/clean.py": "def clean(raw):\n    return raw.where('amount > 0')\n",
+    "silver/other.py": "def other(raw):\n    return raw.groupBy('id').count()\n",
+    "gold/report.py": "def report(clean):\n    return clean.groupBy().sum('amount')\n",
+}
+SLOW_WRITE = ("def clean(raw, spark):  # ~100M rows: a write that lasts well past the kill\n"
+              "    return raw.where('amount > 0').crossJoin(spark.range(4_000_000).withColumnRenamed('id', 'n'))\n")
+STUCK = "import time\ndef clean(raw):\n    time.sleep(600)\n    return raw\n"
+
+
+def project(root: Path, modules: dict[str, str] = MODULES) -> Path:
+    write_project(root, CONFIG, modules)
+    (root / "in").mkdir(exist_ok=True)
+    (root / "in" / "day1.csv").write_text("id,amount\n" + "".join(f"{i},{i % 7 - 1}\n" for i in range(40)))
+    return root
+
+
+def ldp_engine(root: Path, *args: str, **options) -> subprocess.Popen:
+    command = [str(Path(sys.executable).with_name("ldp_engine")), "--format", "json", *args]
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
+    return subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, **options)
+
+
+def finish(process: subprocess.Popen, timeout: float = 600) -> tuple[int, dict, str]:
+    stdout, stderr = process.communicate(timeout=timeout)
+    return process.returncode, json.loads(stdout), stderr
+
+
+def wait_for(predicate, timeout: float = 300, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def versions(root: Path, table: str) -> list[Path]:
+    folder = root / ".ldp/tables/faults" / table
+    return sorted(folder.iterdir()) if folder.is_dir() else []
+
+
+def test_a_second_run_on_the_same_state_folder_gets_a_clear_answer_and_can_wait(tmp_path):
+    """The reproduction: two runs a few seconds apart used to crash the second one inside Hive's
+    metastore, printing nothing on stdout with --format json."""
+    root = project(tmp_path)
+    first = ldp_engine(root)
+    wait_for(lambda: (root / ".ldp/ldp.lock.json").exists(), what="the first run to take the lock")
+    code, summary, stderr = finish(ldp_engine(root), timeout=60)
+    assert code == 3 and summary["status"] == "error", stderr
+    [error] = summary["errors"]
+    assert f"in use by process {first.pid}" in error and "--wait SECONDS" in error
+    assert "HiveException" not in stderr and "Traceback" not in stderr
+    waiting = ldp_engine(root, "--wait", "600")
+    assert finish(first)[0] == 0
+    code, summary, stderr = finish(waiting)
+    assert code == 0 and summary["status"] == "success", stderr
+
+
+def test_a_run_killed_mid_write_leaves_the_previous_version_and_the_next_run_recovers(spark, tmp_path):
+    root = project(tmp_path)
+    assert finish(ldp_engine(root))[0] == 0
+    [previous] = versions(root, "clean")
+    expected = sorted(map(tuple, spark.read.parquet(str(previous)).collect()))
+
+    write_project(root, CONFIG, {**MODULES, "silver/clean.py": SLOW_WRITE})
+    killed = ldp_engine(root, "--select", "clean")
+    wait_for(lambda: len(versions(root, "clean")) == 2 or killed.poll() is not None, what="the new version")
+    assert killed.poll() is None, killed.communicate()
+    time.sleep(1)  # well inside the write
+    os.kill(killed.pid, signal.SIGKILL)
+    killed.wait()
+    # the catalog still points at the previous version, complete
+    assert previous.exists()
+    assert sorted(map(tuple, spark.read.parquet(str(previous)).collect())) == expected
+
+    write_project(root, CONFIG, MODULES)
+    code, summary, stderr = finish(ldp_engine(root))
+    assert code == 0, stderr
+    assert {t["name"]: t["rows_written"] for t in summary["tables"]}["clean"] == len(expected)
+    for table in ("raw", "clean", "other", "report"):  # the current and the replaced version only
+        assert len(versions(root, table)) == 2, versions(root, table)
+    assert previous in versions(root, "clean")  # the killed run's partial version is gone
+    assert not list((root / ".ldp/warehouse").glob("**/*__ldp_staged*"))
+    assert not (root / ".ldp/ldp.lock.json").exists()
+
+
+def test_a_stuck_transformation_times_out_and_the_run_ends(tmp_path):
+    root = project(tmp_path, {**MODULES, "silver/clean.py": STUCK})
+    started = time.monotonic()
+    code, summary, stderr = finish(ldp_engine(root, "--table-timeout", "5"), timeout=300)
+    assert time.monotonic() - started < 120  # not the transformation's 600 s
+    assert code == 3, stderr
+    tables = {t["name"]: t for t in summary["tables"]}
+    assert tables["clean"]["status"] == "failed" and "timed out after 5 s" in tables["clean"]["error"]
+    assert tables["report"]["status"] == "skipped"
+    assert tables["other"]["status"] == "success" and tables["raw"]["status"] == "success"
