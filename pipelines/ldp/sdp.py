@@ -1,8 +1,10 @@
 """`ldp_engine --runner sdp`: the project as an open-source Spark Declarative Pipeline, run locally.
 
-Writes `spark-pipeline.yml` and the entry source under `{state}/sdp/`, then runs them with Spark's
-pipelines launcher (Spark Connect server on 127.0.0.1, its own persistent Hive catalog under
-`{state}/sdp/`, so reruns find their tables and checkpoints). The summary has the Spark runner's shape.
+Writes `spark-pipeline.yml` (storage, schema, configuration) and the entry source under
+`{state}/sdp/`, then runs our driver (`sdp_driver.py`: the planned tables, one level per dataflow
+graph) with Spark's pipelines launcher (Spark Connect server on 127.0.0.1, its own persistent Hive
+catalog under `{state}/sdp/`, so reruns find their tables and checkpoints). The entry source stays
+beside the spec for `spark-pipelines run` by hand; the summary has the Spark runner's shape.
 """
 from __future__ import annotations
 
