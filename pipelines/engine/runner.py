@@ -156,8 +156,8 @@ class SparkRunner:
             self.spark.interruptTag(self._table_tag(name))
         result.status = "failed"
         result.seconds = float(self.table_timeout or 0)
-        result.error = (f"timed out after {self.table_timeout:g} s (--table-timeout); its Spark jobs were "
-                        "cancelled and nothing it computed was written")
+        result.error = (f"timed out after {self.table_timeout:g} s (--table-timeout); nothing it computes "
+                        "from now on is written")
         self.on_event("failed", result)
 
     def _table_tag(self, name: str) -> str:
