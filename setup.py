@@ -30,7 +30,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10,<3.13",
     packages=find_packages(include=["pipelines", "pipelines.*"]),
-    package_data={"pipelines.engine": ["log4j2.properties"]},
+    package_data={"pipelines.catalog": ["log4j2.properties"]},
     cmdclass={"build_py": BuildWithExample},
     install_requires=[
         "pyyaml>=6",

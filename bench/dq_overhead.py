@@ -22,9 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pyspark.sql import functions as F  # noqa: E402
 
-from pipelines.engine.config import PipelineSettings, TableConfig  # noqa: E402
-from pipelines.engine.session import local_session  # noqa: E402
-from pipelines.engine.storage import TableStore  # noqa: E402
+from pipelines.core.config import PipelineSettings, TableConfig  # noqa: E402
+from pipelines.catalog.session import local_session  # noqa: E402
+from pipelines.catalog.storage import TableStore  # noqa: E402
 from pipelines.quality.enforce import Expectations  # noqa: E402
 
 CHECKS = [
@@ -74,7 +74,7 @@ def main() -> None:
         store.ensure_schema()
         table = TableConfig(name="orders", layer="silver", expectations=tuple(CHECKS))
         plain = table.model_copy(update={"name": "orders_unchecked", "expectations": ()})
-        from pipelines.engine.config import Config
+        from pipelines.core.config import Config
         expectations = Expectations(spark, Config(tables=(table,), path=tmp / "config.yml"))
         engine = expectations.engine
 

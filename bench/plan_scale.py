@@ -22,9 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipelines.engine.config import load_config  # noqa: E402
-from pipelines.engine.loader import load_transformations  # noqa: E402
-from pipelines.engine.plan import build_plan  # noqa: E402
+from pipelines.core.config import load_config  # noqa: E402
+from pipelines.core.loader import load_transformations  # noqa: E402
+from pipelines.core.plan import build_plan  # noqa: E402
 
 LAYERS = ("bronze", "silver", "gold")
 

@@ -16,8 +16,8 @@ from typing import Any, Callable
 
 import click
 
-from .errors import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME, EngineError, UsageError
-from .graph import Selection, split_names
+from pipelines.core.errors import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME, EngineError, UsageError
+from pipelines.core.graph import Selection, split_names
 from .project import default_config
 from .state_lock import state_lock
 
@@ -154,7 +154,7 @@ def run(config: str | None, tags: str | None, match: str, select_: str | None, e
         from .render import plan_text
         click.echo(json.dumps(plan.to_dict()) if output_format == "json" else plan_text(plan))
         return EXIT_OK
-    from .session import state_dir as resolve_state
+    from pipelines.catalog.session import state_dir as resolve_state
 
     state = resolve_state(state_dir)
     with state_lock(state, wait):
@@ -174,8 +174,11 @@ def _run_sdp(project: Any, full_refresh: bool, dry_run: bool, output_format: str
              verbose: bool) -> int:
     from pipelines.ldp.sdp import SdpRun, dry_run_summary, summary
 
+    from . import sdp_driver
+
     plan = project.plan
-    sdp = SdpRun(plan, plan.config.path, state, full_refresh=full_refresh, verbose=verbose)
+    sdp = SdpRun(plan, plan.config.path, state, Path(sdp_driver.__file__), full_refresh=full_refresh,
+                 verbose=verbose)
     click.echo(f"Starting Spark Declarative Pipelines for {len(plan.tables)} table(s) "
                f"({plan.mode} mode, state in {sdp.root})...", err=True)
     raw = sdp.execute(dry_run=dry_run, echo=lambda line: click.echo(line, err=True))
@@ -195,9 +198,9 @@ def _run_pipeline_update(plan: Any, pipeline_id: str, full_refresh: bool, output
 
 def _run_plan(project: Any, output_format: str, max_parallel: int, fail_fast: bool,
               table_timeout: float | None, state: Path, verbose: bool) -> int:
-    from .runner import SparkRunner
-    from .session import get_spark
-    from .storage import TableStore
+    from pipelines.runners.spark import SparkRunner
+    from pipelines.catalog.session import get_spark
+    from pipelines.catalog.storage import TableStore
 
     plan = project.plan
     click.echo(f"Starting Spark for {len(plan.tables)} table(s) ({plan.mode} mode)...", err=True)
@@ -249,7 +252,7 @@ def validate(config: str | None, output_format: str, verbose: bool) -> int:
 @handle_errors
 def graph(config: str | None, output_format: str, verbose: bool) -> int:
     """Print the dependency graph (layers as subgraphs, tags shown)."""
-    from .config import load_config
+    from pipelines.core.config import load_config
     from .render import dot, mermaid
 
     loaded = load_config(_config_path(config))
@@ -278,10 +281,10 @@ def generate(config: str | None, table_name: str, criticality: str, write_to: bo
     """Profile a table's current data and propose DQX checks as YAML, for review."""
     from pipelines.quality.generate import propose_checks, to_yaml, write_checks_file
 
-    from .config import load_config
-    from .errors import ConfigError, Problem, RunError
-    from .session import get_spark, state_dir as resolve_state
-    from .storage import TableStore
+    from pipelines.core.config import load_config
+    from pipelines.core.errors import ConfigError, Problem, RunError
+    from pipelines.catalog.session import get_spark, state_dir as resolve_state
+    from pipelines.catalog.storage import TableStore
 
     loaded = load_config(_config_path(config))
     if table_name not in loaded.by_name:

@@ -10,13 +10,13 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from .config import Config, PipelineSettings, load_config, with_lines
-from .errors import ConfigError, Problem, UsageError
-from .graph import Selection
+from pipelines.core.config import Config, PipelineSettings, load_config, with_lines
+from pipelines.core.errors import ConfigError, Problem, UsageError
+from pipelines.core.graph import Selection
 from pipelines.quality.checks import validate_expectations
 
-from .loader import Transformation, load_transformations
-from .plan import Mode, Plan, build_plan
+from pipelines.core.loader import Transformation, load_transformations
+from pipelines.core.plan import Mode, Plan, build_plan
 
 
 @dataclass(frozen=True)

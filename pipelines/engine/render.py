@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .config import Config
-from .plan import Plan
+from pipelines.core.config import Config
+from pipelines.core.plan import Plan
 
 _LAYERS = ("bronze", "silver", "gold")
 

@@ -17,7 +17,7 @@ from typing import Iterator
 
 from filelock import FileLock, Timeout
 
-from .errors import Problem, RunError
+from pipelines.core.errors import Problem, RunError
 
 LOCK_FILE = "ldp.lock"
 HOLDER_FILE = "ldp.lock.json"

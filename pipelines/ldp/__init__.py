@@ -1,1 +1,2 @@
-"""Lakeflow / Spark Declarative Pipelines: registration, entry source, SDP and Databricks runners."""
+"""Lakeflow / Spark Declarative Pipelines runners: registration (plan → pipeline datasets), the local
+SDP runner (one dataflow graph per plan level) and Databricks pipeline updates."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import traceback
 from typing import Callable
 
-from pipelines.engine.errors import EngineError, Problem, RunError
+from pipelines.core.errors import EngineError, Problem, RunError
 
 # DataFrame members that analyze the plan (look at its schema) or run it.
 ANALYZING = frozenset({"columns", "schema", "dtypes", "printSchema", "explain", "isEmpty", "inputFiles",

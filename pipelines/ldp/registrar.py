@@ -25,11 +25,11 @@ from typing import Any, Callable, Iterable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from pipelines.engine.config import TableConfig
-from pipelines.engine.errors import EngineError
-from pipelines.engine.loader import Transformation, call_transformation
-from pipelines.engine.plan import Plan, TablePlan
-from pipelines.engine.sources import read_source, read_table
+from pipelines.core.config import TableConfig
+from pipelines.core.errors import EngineError
+from pipelines.core.loader import Transformation, call_transformation
+from pipelines.core.plan import Plan, TablePlan
+from pipelines.catalog.sources import read_source, read_table
 from pipelines.quality.enforce import (ERRORS, Expectations, quarantine_config, strip_quality_columns,
                                        without_columns)
 

@@ -20,12 +20,12 @@ from typing import Any, Callable
 
 import yaml
 
-from pipelines.engine.errors import Problem, RunError
-from pipelines.engine.plan import Plan
-from pipelines.engine.session import LOOPBACK, local_conf
+from pipelines.core.errors import Problem, RunError
+from pipelines.core.plan import Plan
+from pipelines.catalog.session import LOOPBACK, local_conf
 from pipelines.quality.enforce import quarantine_config
 
-from . import sdp_driver
+from .sdp_levels import PROGRESS_PREFIX
 from .registrar import table_datasets
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,7 @@ class SdpRun:
     plan: Plan
     config_path: Path
     state: Path  # the project's state folder; SDP keeps its own catalog in state/sdp
+    driver: Path  # the script the launcher runs (pipelines/engine/sdp_driver.py)
     full_refresh: bool = False
     verbose: bool = False
 
@@ -74,7 +75,7 @@ class SdpRun:
 
         spark_home = Path(pyspark.__file__).resolve().parent
         confs = {**local_conf(self.root, self.verbose), "spark.connect.grpc.binding.address": LOOPBACK}
-        args = [str(spark_home / "bin" / "spark-class"), LAUNCHER, str(Path(sdp_driver.__file__).resolve())]
+        args = [str(spark_home / "bin" / "spark-class"), LAUNCHER, str(self.driver.resolve())]
         for key, value in confs.items():
             args += ["--conf", f"{key}={value}"]
         args += ["dry-run" if dry_run else "run", "--spec", str(self.write()), "--result", str(result),
@@ -103,8 +104,8 @@ class SdpRun:
             tail = (tail + [line])[-40:]
             if self.verbose:
                 echo(line)
-            elif line.startswith(sdp_driver.PROGRESS_PREFIX):
-                echo(line[len(sdp_driver.PROGRESS_PREFIX):])
+            elif line.startswith(PROGRESS_PREFIX):
+                echo(line[len(PROGRESS_PREFIX):])
         code = process.wait()
         if not result.is_file():
             raise RunError(Problem(f"the Spark Declarative Pipelines process exited with code {code} "

@@ -13,8 +13,8 @@ from datetime import datetime
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from pipelines.engine.errors import Problem, UsageError
-from pipelines.engine.plan import Plan
+from pipelines.core.errors import Problem, UsageError
+from pipelines.core.plan import Plan
 
 from .flow_events import FLOW_STATUS, dataset_name, state_in
 from .registrar import pipeline_datasets

@@ -12,8 +12,8 @@ from typing import Any
 
 import yaml_rs
 
-from pipelines.engine.config import Config, TableConfig
-from pipelines.engine.errors import ConfigError, Problem
+from pipelines.core.config import Config, TableConfig
+from pipelines.core.errors import ConfigError, Problem
 
 _CHECK_DUMP = re.compile(r"\s*(Check details)?:?\s*\{'.*\}", re.S)  # DQX repeats the whole check
 

@@ -15,9 +15,9 @@ from unittest.mock import create_autospec
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from pipelines.engine.config import Config, TableConfig
-from pipelines.engine.errors import Problem, RunError
-from pipelines.engine.session import on_databricks
+from pipelines.core.config import Config, TableConfig
+from pipelines.core.errors import Problem, RunError
+from pipelines.catalog.session import on_databricks
 
 from .checks import referenced_columns, table_checks
 from .native import native_expectations

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
-    from pipelines.engine.session import local_session
+    from pipelines.catalog.session import local_session
 
     session = local_session(tmp_path_factory.mktemp("ldp_spark"), app_name="pytest", master="local[2]")
     yield session

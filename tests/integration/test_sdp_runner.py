@@ -16,8 +16,8 @@ import psutil
 import pytest
 
 from pipelines.engine.project import load_project
-from pipelines.engine.runner import SparkRunner
-from pipelines.engine.storage import TableStore
+from pipelines.runners.spark import SparkRunner
+from pipelines.catalog.storage import TableStore
 from tests.comparison import assert_same_table
 from tests.conftest import write_project
 

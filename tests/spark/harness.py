@@ -4,10 +4,10 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-from pipelines.engine.graph import Selection
+from pipelines.core.graph import Selection
 from pipelines.engine.project import load_project
-from pipelines.engine.runner import SparkRunner
-from pipelines.engine.storage import TableStore
+from pipelines.runners.spark import SparkRunner
+from pipelines.catalog.storage import TableStore
 from tests.conftest import write_project
 
 _schemas = itertools.count()

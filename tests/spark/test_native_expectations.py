@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from pyspark.sql import functions as F
 
-from pipelines.engine.config import TableConfig
+from pipelines.core.config import TableConfig
 from pipelines.quality.enforce import ERRORS, Expectations
 from pipelines.quality.native import expectation_sql
 
@@ -54,6 +54,6 @@ def test_checks_without_an_exact_sql_form_are_left_to_the_framework():
 
 
 def _config(tmp_path, table):
-    from pipelines.engine.config import Config
+    from pipelines.core.config import Config
 
     return Config(tables=(table,), path=tmp_path / "config.yml")

@@ -14,8 +14,8 @@ from pyspark.pipelines.graph_element_registry import GraphElementRegistry, graph
 from pyspark.pipelines.output import MaterializedView, StreamingTable, TemporaryView
 
 from pipelines.engine.project import load_project
-from pipelines.engine.runner import SparkRunner
-from pipelines.engine.storage import TableStore
+from pipelines.runners.spark import SparkRunner
+from pipelines.catalog.storage import TableStore
 from pipelines.ldp.registrar import Registrar
 from tests.comparison import assert_same_table
 
@@ -134,8 +134,8 @@ def test_native_expectations_attach_where_the_runtime_has_them(spark, example_pr
 
 
 def test_entry_source_defines_every_table_whatever_the_tags(spark, example_project):
-    from pipelines.engine.errors import ConfigError
-    from pipelines.ldp.entry import register_pipeline
+    from pipelines.core.errors import ConfigError
+    from pipelines.engine.entry import register_pipeline
 
     settings = {"ldp.config": str(example_project / "config.yml"), "ldp.tags": "gold"}
     try:

@@ -6,8 +6,8 @@ import threading
 import pytest
 from chispa import assert_df_equality
 
-from pipelines.engine.errors import RunError
-from pipelines.engine.graph import Selection
+from pipelines.core.errors import RunError
+from pipelines.core.graph import Selection
 from tests.conftest import write_project
 from tests.spark.harness import MODULES, Harness, add_file, project_config
 

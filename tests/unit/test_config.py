@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.engine.config import FilesSource, TableSource, load_config, parse_config
-from pipelines.engine.errors import ConfigError
+from pipelines.core.config import FilesSource, TableSource, load_config, parse_config
+from pipelines.core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 

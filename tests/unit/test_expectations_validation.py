@@ -5,7 +5,7 @@ import pytest
 from click.testing import CliRunner
 
 from pipelines.engine.cli import cli
-from pipelines.engine.errors import ConfigError
+from pipelines.core.errors import ConfigError
 from pipelines.engine.project import load_project
 from tests.conftest import write_project
 

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.engine.config import load_config, parse_config
-from pipelines.engine.errors import ConfigError
-from pipelines.engine.graph import Selection
-from pipelines.engine.plan import build_plan
+from pipelines.core.config import load_config, parse_config
+from pipelines.core.errors import ConfigError
+from pipelines.core.graph import Selection
+from pipelines.core.plan import build_plan
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = load_config(REPO / "config.yml")

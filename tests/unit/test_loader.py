@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.engine.config import load_config
-from pipelines.engine.errors import ConfigError
-from pipelines.engine.loader import call_transformation, load_transformations
+from pipelines.core.config import load_config
+from pipelines.core.errors import ConfigError
+from pipelines.core.loader import call_transformation, load_transformations
 from pipelines.engine.project import load_project
 from tests.conftest import write_project
 

@@ -12,8 +12,8 @@ from databricks.sdk.service.pipelines import (
     StartUpdateResponse, UpdateInfo, UpdateInfoState)
 
 from pipelines.engine.cli import cli
-from pipelines.engine.errors import UsageError
-from pipelines.engine.graph import Selection
+from pipelines.core.errors import UsageError
+from pipelines.core.graph import Selection
 from pipelines.engine.project import load_project
 from pipelines.ldp.update import PipelineUpdate
 

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from pipelines.engine import cli as cli_module
 from pipelines.engine.cli import cli
-from pipelines.engine.errors import EXIT_CONFIG, EXIT_RUNTIME
+from pipelines.core.errors import EXIT_CONFIG, EXIT_RUNTIME
 from pipelines.engine.state_lock import StateBusy, state_lock
 
 REPO = Path(__file__).resolve().parents[2]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
-from pipelines.ldp.sdp_driver import FlowTracker, merge_launcher_conf
+from pipelines.ldp.sdp_levels import FlowTracker, merge_launcher_conf
 
 
 def test_every_launcher_setting_chunk_survives():
@@ -33,7 +33,7 @@ def test_flow_events_become_statuses_durations_and_errors():
 
 
 def test_sdp_summary_has_the_spark_runners_shape(example_project):
-    from pipelines.engine.graph import Selection
+    from pipelines.core.graph import Selection
     from pipelines.engine.project import load_project
     from pipelines.ldp.sdp import summary
 
@@ -58,7 +58,7 @@ def test_a_table_holding_fewer_rows_than_its_query_gives_is_not_a_success(exampl
     """The rerun bug's signature (apache/spark#57897): every flow COMPLETED, the stored silver table
     is empty. Row counts come from the stored tables, and a shortfall against the query over the
     stored inputs fails the table, whatever its flows reported."""
-    from pipelines.engine.graph import Selection
+    from pipelines.core.graph import Selection
     from pipelines.engine.project import load_project
     from pipelines.ldp.sdp import summary
 

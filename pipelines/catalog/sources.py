@@ -6,7 +6,7 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
-from .config import FilesSource, Source, TableSource
+from pipelines.core.config import FilesSource, Source, TableSource
 
 
 def read_source(spark: SparkSession, source: Source, base_dir: Path, streaming: bool,

@@ -23,10 +23,10 @@ from pyspark.sql.types import StructField, StructType
 
 from pipelines.quality.enforce import ERRORS, CheckedFrame, QualityFailure, QualityStats, quarantine_config
 
-from .config import PipelineSettings, TableConfig
-from .errors import Problem
+from pipelines.core.config import PipelineSettings, TableConfig
+from pipelines.core.errors import Problem
 from .session import on_databricks
-from .sql import sql_literal
+from pipelines.core.sql import sql_literal
 
 log = logging.getLogger(__name__)
 _ATOMIC_FORMATS = {"delta", "iceberg"}

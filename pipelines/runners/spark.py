@@ -20,11 +20,11 @@ from pyspark.sql import DataFrame, SparkSession
 
 from pipelines.quality.enforce import Expectations, strip_quality_columns
 
-from .errors import EngineError, Problem, RunError
-from .loader import Transformation, call_transformation
-from .plan import Plan, TablePlan
-from .sources import read_source
-from .storage import TableStore, WriteStats
+from pipelines.core.errors import EngineError, Problem, RunError
+from pipelines.core.loader import Transformation, call_transformation
+from pipelines.core.plan import Plan, TablePlan
+from pipelines.catalog.sources import read_source
+from pipelines.catalog.storage import TableStore, WriteStats
 
 log = logging.getLogger(__name__)
 

@@ -18,13 +18,13 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from pipelines.engine.errors import UsageError
-from pipelines.engine.graph import Selection, split_names
-from pipelines.engine.plan import build_plan
+from pipelines.core.errors import UsageError
+from pipelines.core.graph import Selection, split_names
+from pipelines.core.plan import build_plan
 from pipelines.engine.project import default_config, load_project
-from pipelines.engine.session import on_databricks
+from pipelines.catalog.session import on_databricks
 
-from .registrar import Registrar, pipeline_api
+from pipelines.ldp.registrar import Registrar, pipeline_api
 
 log = logging.getLogger(__name__)
 CONF_PREFIX = "ldp."

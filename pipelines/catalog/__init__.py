@@ -1,0 +1,2 @@
+"""Catalog mechanics: the Spark session, reading sources, and writing tables (versioned, failure-safe
+rewrites, streaming appends, checkpoints). No data-quality policy lives here."""

@@ -1,0 +1,5 @@
+"""The pure core: config, graph, plan, transformation loading, errors and the run result model.
+
+Nothing here imports Spark, so planning (`validate`, `--dry-run`) runs in milliseconds, and every
+other package may depend on it.
+"""

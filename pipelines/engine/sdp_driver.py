@@ -1,0 +1,101 @@
+"""The process `ldp_engine --runner sdp` starts through Spark's own launcher (`spark-class
+org.apache.spark.deploy.SparkPipelines`, as `spark-pipelines` does): it loads the project's planned
+tables, runs them level by level (`pipelines.ldp.sdp_levels`) and writes a JSON result file.
+
+    python sdp_driver.py run|dry-run --spec SPEC --result FILE --tables a,b,c [--full-refresh]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+if __name__ == "__main__":  # run as a script: its folder must not shadow top-level packages
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+from pipelines.core.graph import Selection, split_names  # noqa: E402
+from pipelines.engine.project import load_project  # noqa: E402
+from pipelines.ldp.registrar import Registrar, pipeline_api, pipeline_datasets, table_datasets  # noqa: E402
+from pipelines.ldp.sdp_levels import (LevelRunner, configure_logging, count_failures, count_rows,  # noqa: E402
+                                      log, merge_launcher_conf)
+
+
+def _describe(exc: BaseException) -> str:
+    if hasattr(exc, "render"):
+        return exc.render()
+    text = str(exc).strip().split("JVM stacktrace")[0].strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+
+
+def load_registrar(spark: Any, spec: Any, tables: list[str]) -> Any:
+    """The Registrar of exactly the tables the CLI planned (same selection, so the same levels)."""
+    settings = spec.configuration
+    project = load_project(settings["ldp.config"], Selection(select=tuple(tables)),
+                           settings.get("ldp.mode", "batch"), schema=settings.get("ldp.schema") or None)
+    return Registrar(spark, project.plan, project.functions, pipeline_api())
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from pyspark.pipelines.cli import load_pipeline_spec
+    from pyspark.sql import SparkSession
+
+    spec = load_pipeline_spec(Path(args.spec).resolve())
+    merge_launcher_conf()
+    builder = SparkSession.builder.config("spark.sql.connect.serverStacktrace.enabled", "false")
+    for key, value in spec.configuration.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    try:
+        spark.sql(f"CREATE SCHEMA IF NOT EXISTS `{spec.database or 'default'}`")
+        try:
+            registrar = load_registrar(spark, spec, args.tables)
+            runner = LevelRunner(spark, spec, registrar, full_refresh=args.full_refresh,
+                                 database=spec.database or "default", storage=spec.storage)
+            runner.probe()
+        except Exception as exc:  # noqa: BLE001 - the engine's own errors carry an exit code
+            log.warning("defining the pipeline's datasets failed", exc_info=True)
+            return {"status": "error", "exit_code": getattr(exc, "exit_code", 3), "errors": [_describe(exc)]}
+        runner.dry_run() if args.command == "dry-run" else runner.run()
+        tracker = runner.tracker
+        result: dict[str, Any] = {"status": "failed" if runner.errors else "success"}
+        if runner.errors:
+            result["errors"] = runner.errors
+        result["datasets"] = {
+            name: {"status": status, "seconds": tracker.seconds.get(name, 0.0),
+                   "error": tracker.errors.get(name)} for name, status in tracker.status.items()}
+        if args.command == "run":
+            datasets = pipeline_datasets(registrar.plan)
+            result["rows"] = dict(count_rows(spark, runner.database, datasets))
+            result["expected"] = runner.verify()
+            checked = [name for t in registrar.plan.tables if t.config.has_expectations
+                       for name in table_datasets(t)]
+            result["failures"] = count_failures(spark, runner.database, checked)
+        return result
+    finally:
+        spark.stop()
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="sdp_driver")
+    parser.add_argument("command", choices=["run", "dry-run"])
+    parser.add_argument("--spec", required=True)
+    parser.add_argument("--result", required=True)
+    parser.add_argument("--tables", required=True, help="the planned tables, comma-separated")
+    parser.add_argument("--full-refresh", action="store_true", help="reset and recompute every table")
+    args = parser.parse_args(argv)
+    args.tables = list(split_names(args.tables))
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(sys.argv[1:] if argv is None else argv)
+    configure_logging()
+    result = run(args)
+    Path(args.result).write_text(json.dumps(result), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
