@@ -45,7 +45,8 @@ setup(
     extras_require={
         # On Databricks the runtime provides Spark; locally install [local].
         "local": ["pyspark[pipelines]==4.2.0", "pandas<3", "delta-spark==4.4.1"],
-        "dev": ["pytest>=8", "chispa>=0.10", "hypothesis>=6.100", "psutil>=5.9", "databricks-bundles>=0.260", "setuptools>=70", "wheel"],
+        "dev": ["pytest>=8", "chispa>=0.10", "hypothesis>=6.100", "psutil>=5.9", "databricks-bundles>=0.260",
+                "import-linter>=2.1", "setuptools>=70", "wheel"],
     },
     entry_points={
         "console_scripts": ["ldp_engine = pipelines.ldp_engine:main"],

@@ -26,6 +26,7 @@ from pipelines.core.config import PipelineSettings, TableConfig  # noqa: E402
 from pipelines.catalog.session import local_session  # noqa: E402
 from pipelines.catalog.storage import TableStore  # noqa: E402
 from pipelines.quality.enforce import Expectations  # noqa: E402
+from pipelines.quality.materialize import Materializer  # noqa: E402
 
 CHECKS = [
     {"name": "id_not_null", "criticality": "error", "check": {"function": "is_not_null", "arguments": {"column": "id"}}},
@@ -77,17 +78,18 @@ def main() -> None:
         from pipelines.core.config import Config
         expectations = Expectations(spark, Config(tables=(table,), path=tmp / "config.yml"))
         engine = expectations.engine
+        materializer = Materializer(store, expectations)
 
         def source():
             return spark.read.parquet(str(tmp / "input"))
 
         def unchecked() -> None:
-            store.overwrite(plain, source())
+            store.write_table(plain, source())
 
         results: dict[str, object] = {}
 
         def checked() -> None:
-            stats = store.overwrite(table, source(), expectations.apply(table, source()))
+            stats = materializer.materialize(table, source())
             results["checked"] = (stats.rows_written, stats.quality.rows_quarantined)
 
         def anchor() -> None:

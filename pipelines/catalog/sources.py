@@ -1,12 +1,38 @@
-"""Reading a table's declared source, shared by every runner so they all read it the same way."""
+"""What a transformation reads, shared by every runner so they all read it the same way: its upstream
+tables and its declared source."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from pipelines.core.config import FilesSource, Source, TableSource
+from pipelines.core.plan import TablePlan
+from pipelines.core.vocabulary import RESULT_COLUMNS
+
+
+def transformation_inputs(spark: SparkSession, table: TablePlan, base_dir: Path,
+                          read: Callable[[str], DataFrame], auto_loader: bool = False,
+                          empty_sources: bool = False) -> dict[str, object]:
+    """The transformation's arguments: each upstream table by name, with business columns only
+    (upstream tables carry DQX's `_warnings`), and `source` if the table declares one
+    (`empty_sources`: no row of it, for a dry run that resolves every query on empty inputs)."""
+    inputs: dict[str, object] = {dep: without_columns(read(dep), RESULT_COLUMNS)
+                                 for dep in table.config.depends_on}
+    if table.config.source is not None:
+        source = read_source(spark, table.config.source, base_dir, table.streaming, auto_loader)
+        inputs["source"] = source.where(F.lit(False)) if empty_sources else source
+    return inputs
+
+
+def without_columns(df: DataFrame, names: tuple[str, ...]) -> DataFrame:
+    """`df` minus the named columns, if present, without analyzing it: pipeline query functions may
+    not analyze, and Spark Connect resolves `drop` eagerly; a column regex is resolved lazily."""
+    alternatives = "|".join(re.escape(name) for name in names)
+    return df.select(df.colRegex(f"`^(?!({alternatives})$).+$`"))
 
 
 def read_source(spark: SparkSession, source: Source, base_dir: Path, streaming: bool,

@@ -13,37 +13,32 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Callable, Mapping
 from urllib.parse import urlparse
 
 from pyspark.errors import AnalysisException
-from pyspark.sql import DataFrame, Observation, SparkSession
-from pyspark.sql import functions as F
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructField, StructType
 
-from pipelines.quality.enforce import ERRORS, CheckedFrame, QualityFailure, QualityStats, quarantine_config
-
 from pipelines.core.config import PipelineSettings, TableConfig
-from pipelines.core.errors import Problem
-from .session import on_databricks
 from pipelines.core.sql import sql_literal
+
+from .session import on_databricks
 
 log = logging.getLogger(__name__)
 _ATOMIC_FORMATS = {"delta", "iceberg"}
-QUARANTINE_FLAG = "_ldp_quarantined"
+Accept = Callable[[], None]  # raises to refuse a written version
 
 
-@dataclass(frozen=True)
-class WriteStats:
-    rows_written: int
-    quality: QualityStats
+def configured_format(table: TableConfig, settings: PipelineSettings) -> str | None:
+    """The format config.yml asks for: the table's, else the pipeline's; None if neither says."""
+    return table.format or settings.format
 
-    @classmethod
-    def observed(cls, values: dict[str, Any], checked: CheckedFrame | None) -> "WriteStats":
-        """From observed counts: rows kept in the table = rows seen - quarantined - dropped."""
-        quality = checked.stats(values) if checked else QualityStats()
-        rows = int(values.get("rows", 0)) - quality.rows_quarantined - quality.rows_dropped
-        return cls(rows_written=rows, quality=quality)
+
+def table_format(table: TableConfig, settings: PipelineSettings) -> str:
+    """The format a table is written in: as configured, else Delta on Databricks and parquet locally
+    (no Delta jars here), which is also what a pipeline runtime picks when none is configured."""
+    return configured_format(table, settings) or ("delta" if on_databricks() else "parquet")
 
 
 def _nullable(schema: StructType) -> StructType:
@@ -68,7 +63,7 @@ class TableStore:
         self.spark.sql(f"CREATE SCHEMA IF NOT EXISTS {prefix}`{self.settings.schema_name}`")
 
     def format_of(self, table: TableConfig) -> str:
-        return table.format or self.settings.format or ("delta" if on_databricks() else "parquet")
+        return table_format(table, self.settings)
 
     def exists(self, name: str) -> bool:
         return self.spark.catalog.tableExists(self._catalog_name(name))
@@ -88,35 +83,27 @@ class TableStore:
 
     # -- batch ---------------------------------------------------------------------------------
 
-    def overwrite(self, table: TableConfig, df: DataFrame, checked: CheckedFrame | None = None,
-                  accept: Callable[[], None] | None = None) -> WriteStats:
-        """Replace the table (and its quarantine table) with `df`, evaluating checks in the same pass.
+    def can_discard(self, table: TableConfig) -> bool:
+        """Whether a written version can still be refused (`accept` runs after the data is written):
+        true for file formats (a version folder), false for Delta/Iceberg (written in place)."""
+        return self.format_of(table) not in _ATOMIC_FORMATS
 
-        Rows written and per-check failures are counted by an Observation during the write itself.
-        `accept` may raise once the data is written, before the catalog points at it (the run gave
-        up on the table meanwhile): the new version is discarded and the old one stays.
-        """
-        observation = Observation(f"write_{table.name}_{uuid.uuid4().hex[:8]}")
-        source = checked.df if checked is not None else df
-        metrics = [F.count(F.lit(1)).alias("rows")] + (checked.metrics() if checked else [])
-        observed = source.observe(observation, *metrics)
-        fmt = self.format_of(table)
-        accept = accept or (lambda: None)
-        if checked is None:
-            self._write_table(table, fmt, observed, accept)
-        elif checked.on_error == "drop":
-            self._write_table(table, fmt, observed.where(~checked.has_errors).drop(ERRORS), accept)
-        elif checked.on_error == "fail":
-            self._write_unless_errors(table, fmt, observed, checked, observation, accept)
-        else:
-            self._write_with_quarantine(table, fmt, observed, checked, accept)
+    def write_table(self, table: TableConfig, df: DataFrame, accept: Accept | None = None) -> None:
+        """Replace the table with `df`; a failed write leaves the previous version readable.
+
+        `accept` may raise once the data is written, before the catalog points at it (the new version
+        is then discarded and the old one stays); for a format written in place it is asked before."""
+        self._write_table(table, self.format_of(table), df, accept or _accept_all)
         self.reset_checkpoint(table.name)
-        return WriteStats.observed(observation.get, checked)
 
-    def _write_table(self, table: TableConfig, fmt: str, df: DataFrame, accept: Callable[[], None]) -> None:
-        """Write a new version; `accept` may raise after the data is written and before the catalog
-        points at it (the new version is then discarded and the old table stays). An in-place
-        (atomic-format) write cannot be undone: `accept` is asked before it starts."""
+    def write_split(self, table: TableConfig, df: DataFrame, flag: str, other: TableConfig,
+                    main_drop: tuple[str, ...] = (), accept: Accept | None = None) -> None:
+        """One computation, two tables: rows where the boolean column `flag` is false replace `table`
+        (without `main_drop`), rows where it is true replace `other`; both swap together."""
+        self._write_split(table, self.format_of(table), df, flag, other, main_drop, accept or _accept_all)
+        self.reset_checkpoint(table.name)
+
+    def _write_table(self, table: TableConfig, fmt: str, df: DataFrame, accept: Accept) -> None:
         if fmt in _ATOMIC_FORMATS:
             accept()
             self._save_in_place(table.name, df, fmt, table.partition_cols)
@@ -128,60 +115,34 @@ class TableStore:
         self._register(table, fmt, version, _nullable(df.schema))
         self._drop_other_versions(table.name, keep=version, previous=previous)
 
-    def _write_unless_errors(self, table: TableConfig, fmt: str, df: DataFrame, checked: CheckedFrame,
-                             observation: Observation, accept: Callable[[], None]) -> None:
-        """on_error: fail — a row failing an error-level check fails the table; nothing is replaced."""
-        if fmt in _ATOMIC_FORMATS:  # cannot undo an in-place write: count first (a second pass)
-            failing = checked.df.where(checked.has_errors).limit(1).count()
-            if failing:
-                raise self._failure(table, checked, checked.df.agg(*checked.metrics()).first().asDict())
-            self._write_table(table, fmt, df.drop(ERRORS), accept)
-            return
-
-        def no_error_rows() -> None:  # counted by the observation during the write
-            if observation.get.get("dq_error_rows", 0):
-                raise self._failure(table, checked, observation.get)
-            accept()
-
-        self._write_table(table, fmt, df.drop(ERRORS), accept=no_error_rows)
-
-    def _failure(self, table: TableConfig, checked: CheckedFrame, values: dict[str, Any]) -> Exception:
-        failed = [f"{c['name']}: {c['failed']}" for c in checked.stats(values).checks
-                  if c["failed"] and c["criticality"] == "error"]
-        return QualityFailure(Problem(
-            f"{values.get('dq_error_rows')} row(s) failed error-level checks ({', '.join(failed)}); "
-            "on_error is 'fail', so the table was not written", table=table.name, key="on_error"))
-
-    def _write_with_quarantine(self, table: TableConfig, fmt: str, df: DataFrame,
-                               checked: CheckedFrame, accept: Callable[[], None]) -> None:
-        """One computation, one write: rows are partitioned by a quarantine flag, and the main and
-        quarantine tables are registered on the two halves, each with its own columns."""
-        flagged = df.withColumn(QUARANTINE_FLAG, checked.has_errors)
-        main_schema = _nullable(df.drop(ERRORS).schema)
-        quarantine_schema = _nullable(df.schema)
-        quarantine = quarantine_config(table)
+    def _write_split(self, table: TableConfig, fmt: str, df: DataFrame, flag: str, other: TableConfig,
+                     main_drop: tuple[str, ...], accept: Accept) -> None:
+        """Rows are partitioned by the flag in one write, and the two tables are registered on the
+        two halves, each with its own columns."""
+        main_schema = _nullable(df.drop(flag, *main_drop).schema)
+        other_schema = _nullable(df.drop(flag).schema)
         if fmt in _ATOMIC_FORMATS:  # materialize once, then split the stored result
             accept()
             staged = f"{table.name}__ldp_checked"
-            self._save_in_place(staged, flagged, fmt, ())
+            self._save_in_place(staged, df, fmt, ())
             stored = self.read(staged)
-            self._save_in_place(table.name, stored.where(f"NOT {QUARANTINE_FLAG}").select(
+            self._save_in_place(table.name, stored.where(f"NOT `{flag}`").select(
                 *main_schema.fieldNames()), fmt, table.partition_cols)
-            self._save_in_place(quarantine.name, stored.where(QUARANTINE_FLAG).select(
-                *quarantine_schema.fieldNames()), fmt, table.partition_cols)
+            self._save_in_place(other.name, stored.where(f"`{flag}`").select(
+                *other_schema.fieldNames()), fmt, other.partition_cols)
             self.spark.sql(f"DROP TABLE IF EXISTS {self.fqn(staged)}")
             self._describe(table)
             return
-        version = self._write_version(table.name, flagged, (QUARANTINE_FLAG, *table.partition_cols), fmt)
+        version = self._write_version(table.name, df, (flag, *table.partition_cols), fmt)
         _accept_or_discard(version, accept)
-        halves = {flag: version / f"{QUARANTINE_FLAG}={flag}" for flag in ("false", "true")}
+        halves = {value: version / f"{flag}={value}" for value in ("false", "true")}
         for half in halves.values():
             half.mkdir(exist_ok=True)  # an empty half is still a valid (empty) table
         previous = self._current_version(table.name)
-        self._register(quarantine, fmt, halves["true"], quarantine_schema)
+        self._register(other, fmt, halves["true"], other_schema)
         self._register(table, fmt, halves["false"], main_schema)
         self._drop_other_versions(table.name, keep=version, previous=previous)
-        self._drop_other_versions(quarantine.name, keep=version)
+        self._drop_other_versions(other.name, keep=version)
 
     def _save_in_place(self, name: str, df: DataFrame, fmt: str, partition_cols: tuple[str, ...]) -> None:
         writer = df.write.format(fmt).mode("overwrite").option("overwriteSchema", "true")
@@ -247,60 +208,54 @@ class TableStore:
 
     # -- streaming -----------------------------------------------------------------------------
 
-    def append_stream(self, table: TableConfig, stream: DataFrame, checked: CheckedFrame | None = None
-                      ) -> WriteStats:
-        """Process what is new since the last run (availableNow) and append it."""
+    def append_stream(self, table: TableConfig, stream: DataFrame) -> int:
+        """Process what is new since the last run (availableNow) and append it; the rows appended."""
+        checkpoint = self._stream_checkpoint(table, ())
+        before = self.count(table.name)
+        writer = stream.writeStream.format(self.format_of(table))
+        if table.partition_cols:
+            writer = writer.partitionBy(*table.partition_cols)
+        if self.format_of(table) not in _ATOMIC_FORMATS and not self.exists(table.name):
+            writer = writer.option("path", str(self._fresh_stream_location(table.name)))
+        query = (writer.trigger(availableNow=True).outputMode("append")
+                 .option("checkpointLocation", str(checkpoint)).toTable(self.fqn(table.name)))
+        query.awaitTermination()
+        self._describe(table)  # toTable cannot set a comment or properties; idempotent
+        return self.count(table.name) - before
+
+    def for_each_batch(self, table: TableConfig, stream: DataFrame, handle: Callable[[DataFrame], None],
+                       companions: tuple[TableConfig, ...] = ()) -> None:
+        """Hand each new micro-batch (persisted) to `handle`, which appends it where it belongs with
+        `append`; `companions` are tables written alongside (rebuilt with it). At-least-once delivery,
+        as with foreachBatch."""
+        checkpoint = self._stream_checkpoint(table, companions)
+
+        def each(batch: DataFrame, batch_id: int) -> None:
+            batch = batch.persist()
+            try:
+                handle(batch)
+            finally:
+                batch.unpersist()
+
+        query = (stream.writeStream.foreachBatch(each).trigger(availableNow=True)
+                 .option("checkpointLocation", str(checkpoint)).start())
+        query.awaitTermination()
+        for written in (table, *companions):  # foreachBatch wrote via a cloned session: refresh
+            if self.exists(written.name):     # this one's cache
+                self.spark.catalog.refreshTable(self.fqn(written.name))
+        self._describe(table)
+
+    def _stream_checkpoint(self, table: TableConfig, companions: tuple[TableConfig, ...]) -> Path:
         checkpoint = self.checkpoint_dir(table.name)
         if not checkpoint.exists() and self.exists(table.name):
             # The table was written in batch mode (or the checkpoint deleted): rebuild from scratch.
             log.info("no checkpoint for %s: rebuilding it from all input files", table.name)
-            for name in (table.name, quarantine_config(table).name):
+            for name in (table.name, *(c.name for c in companions)):
                 self.spark.sql(f"DROP TABLE IF EXISTS {self.fqn(name)}")
-        before = self.count(table.name)
-        if checked is None:
-            writer = stream.writeStream.format(self.format_of(table))
-            if table.partition_cols:
-                writer = writer.partitionBy(*table.partition_cols)
-            if self.format_of(table) not in _ATOMIC_FORMATS and not self.exists(table.name):
-                writer = writer.option("path", str(self._fresh_stream_location(table.name)))
-            query = (writer.trigger(availableNow=True).outputMode("append")
-                     .option("checkpointLocation", str(checkpoint)).toTable(self.fqn(table.name)))
-            query.awaitTermination()
-            self._describe(table)  # toTable cannot set a comment or properties; idempotent
-            return WriteStats(rows_written=self.count(table.name) - before, quality=QualityStats())
-        stats = self._append_checked_stream(table, checked, checkpoint)
-        self._describe(table)
-        return stats
+        return checkpoint
 
-    def _append_checked_stream(self, table: TableConfig, checked: CheckedFrame, checkpoint: Path
-                               ) -> WriteStats:
-        """Each micro-batch is checked once (persisted), then its valid rows are appended to the table
-        and its failing rows to the quarantine table. Delivery is at-least-once, as with foreachBatch."""
-        totals: dict[str, int] = {}
-
-        def write_batch(batch: DataFrame, batch_id: int) -> None:
-            batch = batch.persist()
-            try:
-                values = batch.agg(F.count(F.lit(1)).alias("rows"), *checked.metrics()).first().asDict()
-                if checked.on_error == "fail" and values["dq_error_rows"]:
-                    raise self._failure(table, checked, values)
-                self._append(table, batch.where(~checked.has_errors).drop(ERRORS))
-                if checked.on_error == "quarantine":
-                    self._append(quarantine_config(table), batch.where(checked.has_errors))
-                for key, value in values.items():
-                    totals[key] = totals.get(key, 0) + int(value or 0)
-            finally:
-                batch.unpersist()
-
-        query = (checked.df.writeStream.foreachBatch(write_batch).trigger(availableNow=True)
-                 .option("checkpointLocation", str(checkpoint)).start())
-        query.awaitTermination()
-        for name in (table.name, quarantine_config(table).name):  # foreachBatch wrote via a cloned
-            if self.exists(name):                                # session: refresh this one's cache
-                self.spark.catalog.refreshTable(self.fqn(name))
-        return WriteStats.observed(totals, checked)
-
-    def _append(self, table: TableConfig, df: DataFrame) -> None:
+    def append(self, table: TableConfig, df: DataFrame) -> None:
+        """Append rows (a micro-batch) to the table, creating it on first use."""
         fmt = self.format_of(table)
         writer = df.write.format(fmt).mode("append")
         if table.partition_cols:
@@ -353,7 +308,11 @@ class TableStore:
                     shutil.rmtree(child, ignore_errors=True)
 
 
-def _accept_or_discard(version: Path, accept: Callable[[], None]) -> None:
+def _accept_all() -> None:
+    """Every written version is accepted."""
+
+
+def _accept_or_discard(version: Path, accept: Accept) -> None:
     """Ask `accept` about a written version; if it refuses, the version folder goes."""
     try:
         accept()

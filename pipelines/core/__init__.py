@@ -3,3 +3,5 @@
 Nothing here imports Spark, so planning (`validate`, `--dry-run`) runs in milliseconds, and every
 other package may depend on it.
 """
+
+__all__ = ["config", "errors", "graph", "loader", "plan", "results", "seam", "sql", "vocabulary"]  # public modules; the rest is internal

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ._gc import paused_gc
 from .errors import ConfigError, Problem
+from .vocabulary import OnError
 
 Layer = Literal["bronze", "silver", "gold"]
 LAYER_RANK: Mapping[str, int] = {"bronze": 0, "silver": 1, "gold": 2}
@@ -95,7 +96,7 @@ class TableConfig(_Model):
     format: str | None = None
     expectations: tuple[dict[str, Any], ...] = ()
     expectations_file: str | None = None
-    on_error: Literal["quarantine", "drop", "fail"] = "quarantine"
+    on_error: OnError = OnError.QUARANTINE
 
     @property
     def has_expectations(self) -> bool:

@@ -79,3 +79,14 @@ class RunError(EngineError):
     """A table failed while running (exit 3)."""
 
     exit_code = EXIT_RUNTIME
+
+
+def describe_error(exc: BaseException) -> str:
+    """One readable line for a failure: the engine's own errors as they render, anything else as its
+    type and message, without a JVM stack trace (the first line only when the message is long)."""
+    if isinstance(exc, EngineError):
+        return exc.render()
+    text = str(exc).strip().split("JVM stacktrace")[0].strip()
+    lines = text.splitlines()
+    message = lines[0] if len(text) > 500 and lines else text
+    return f"{type(exc).__name__}: {message}"

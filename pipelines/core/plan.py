@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
-from .config import Config, FilesSource, PipelineSettings, TableConfig
 import networkx as nx
 
-from .graph import Selection, cycle_problems, dependency_graph, select_tables, topological_levels
 from ._gc import paused_gc
+from .config import Config, FilesSource, PipelineSettings, TableConfig
 from .errors import ConfigError
+from .graph import Selection, cycle_problems, dependency_graph, select_tables, topological_levels
 
 Mode = Literal["batch", "streaming"]
 
@@ -44,9 +45,13 @@ class Plan:
     levels: tuple[tuple[str, ...], ...]
     existing_inputs: tuple[str, ...] = field(default=())
 
-    @property
+    @cached_property
     def order(self) -> tuple[str, ...]:
         return tuple(t.name for t in self.tables)
+
+    @cached_property
+    def _by_name(self) -> dict[str, TablePlan]:
+        return {t.name: t for t in self.tables}
 
     @property
     def selects_everything(self) -> bool:
@@ -58,7 +63,16 @@ class Plan:
         return self.config.pipeline
 
     def table(self, name: str) -> TablePlan:
-        return next(t for t in self.tables if t.name == name)
+        return self._by_name[name]
+
+    @cached_property
+    def successors(self) -> dict[str, tuple[str, ...]]:
+        """The planned tables that read each planned table, in plan order."""
+        found: dict[str, list[str]] = {name: [] for name in self.order}
+        for table in self.tables:
+            for upstream in table.upstream_in_plan:
+                found[upstream].append(table.name)
+        return {name: tuple(children) for name, children in found.items()}
 
     def to_dict(self) -> dict[str, Any]:
         return {

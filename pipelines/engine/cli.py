@@ -18,6 +18,9 @@ import click
 
 from pipelines.core.errors import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME, EngineError, UsageError
 from pipelines.core.graph import Selection, split_names
+from pipelines.core.results import RunResult
+from pipelines.core.seam import Consumers
+
 from .project import default_config
 from .state_lock import state_lock
 
@@ -149,7 +152,9 @@ def run(config: str | None, tags: str | None, match: str, select_: str | None, e
     if runner == "pipeline" and not pipeline_id:
         raise UsageError("--runner pipeline needs --pipeline-id (or LDP_PIPELINE_ID)")
     if runner == "pipeline" and not dry_run:
-        return _run_pipeline_update(plan, str(pipeline_id), full_refresh, output_format)
+        from pipelines.catalog.session import state_dir as resolve_state
+
+        return _run_pipeline_update(plan, str(pipeline_id), full_refresh, output_format, resolve_state(state_dir))
     if dry_run and runner != "sdp":  # the SDP dry run resolves the pipeline graph, on its catalog
         from .render import plan_text
         click.echo(json.dumps(plan.to_dict()) if output_format == "json" else plan_text(plan))
@@ -163,15 +168,31 @@ def run(config: str | None, tags: str | None, match: str, select_: str | None, e
         return _run_plan(project, output_format, max_parallel, fail_fast, table_timeout, state, verbose)
 
 
-def _report(summary: dict[str, Any], output_format: str) -> int:
+def _report(run: RunResult, output_format: str) -> int:
     from .render import summary_text
 
-    click.echo(json.dumps(summary) if output_format == "json" else summary_text(summary))
-    return EXIT_OK if summary["status"] in ("success", "valid") else EXIT_RUNTIME
+    click.echo(json.dumps(run.to_dict()) if output_format == "json" else summary_text(run))
+    return EXIT_OK if run.succeeded else EXIT_RUNTIME
+
+
+def _consumers(plan: Any, state: Path) -> Consumers:
+    """Every consumer of finished tables and runs (the after-table seam)."""
+    from pipelines.consumers.run_record import RunRecord
+
+    return Consumers([RunRecord(state / "runs", plan)])
+
+
+def _finish(run: RunResult, consumers: Consumers, output_format: str) -> int:
+    code = _report(run, output_format)
+    for consumer in consumers.consumers:
+        if getattr(consumer, "path", None):
+            click.echo(f"{consumer.name.replace('_', ' ')}: {consumer.path}", err=True)
+    return code
 
 
 def _run_sdp(project: Any, full_refresh: bool, dry_run: bool, output_format: str, state: Path,
              verbose: bool) -> int:
+    from pipelines.core.seam import replay
     from pipelines.ldp.sdp import SdpRun, dry_run_summary, summary
 
     from . import sdp_driver
@@ -182,33 +203,42 @@ def _run_sdp(project: Any, full_refresh: bool, dry_run: bool, output_format: str
     click.echo(f"Starting Spark Declarative Pipelines for {len(plan.tables)} table(s) "
                f"({plan.mode} mode, state in {sdp.root})...", err=True)
     raw = sdp.execute(dry_run=dry_run, echo=lambda line: click.echo(line, err=True))
-    return _report(dry_run_summary(raw) if dry_run else summary(plan, raw), output_format)
+    if dry_run:
+        return _report(dry_run_summary(raw), output_format)
+    consumers = _consumers(plan, state)
+    return _finish(replay(plan, summary(plan, raw), consumers, sdp.reader()), consumers, output_format)
 
 
-def _run_pipeline_update(plan: Any, pipeline_id: str, full_refresh: bool, output_format: str) -> int:
+def _run_pipeline_update(plan: Any, pipeline_id: str, full_refresh: bool, output_format: str,
+                         state: Path) -> int:
     from databricks.sdk import WorkspaceClient
 
+    from pipelines.core.seam import replay
     from pipelines.ldp.update import PipelineUpdate
 
     update = PipelineUpdate(WorkspaceClient(), pipeline_id, echo=lambda line: click.echo(line, err=True))
     update_id = update.start(plan, full_refresh)
-    state = update.follow(update_id)
-    return _report(update.summary(plan, update_id, state), output_format)
+    final_state = update.follow(update_id)
+    consumers = _consumers(plan, state)
+    run = replay(plan, update.summary(plan, update_id, final_state), consumers, update.reader(plan))
+    return _finish(run, consumers, output_format)
 
 
 def _run_plan(project: Any, output_format: str, max_parallel: int, fail_fast: bool,
               table_timeout: float | None, state: Path, verbose: bool) -> int:
-    from pipelines.runners.spark import SparkRunner
     from pipelines.catalog.session import get_spark
     from pipelines.catalog.storage import TableStore
+    from pipelines.runners.spark import SparkRunner
 
     plan = project.plan
     click.echo(f"Starting Spark for {len(plan.tables)} table(s) ({plan.mode} mode)...", err=True)
     spark = get_spark(state, app_name=plan.pipeline.name, verbose=verbose)
     store = TableStore(spark, plan.pipeline, state)
+    consumers = _consumers(plan, state)
     runner = SparkRunner(spark, plan, project.functions, store, max_parallel=max_parallel,
-                         fail_fast=fail_fast, on_event=_progress, table_timeout=table_timeout)
-    code = _report({**runner.run().to_dict(), "runner": "spark"}, output_format)
+                         fail_fast=fail_fast, on_event=_progress, table_timeout=table_timeout,
+                         consumers=consumers)
+    code = _finish(runner.run(), consumers, output_format)
     if runner.abandoned:  # a transformation stuck in Python cannot be stopped: end the process
         click.get_current_context().meta[HARD_EXIT] = True
     return code

@@ -1,10 +1,9 @@
 """Human-readable views of plans, graphs and run results (the CLI prints them)."""
 from __future__ import annotations
 
-from typing import Any
-
 from pipelines.core.config import Config
 from pipelines.core.plan import Plan
+from pipelines.core.results import RunResult
 
 _LAYERS = ("bronze", "silver", "gold")
 
@@ -56,26 +55,27 @@ def dot(config: Config) -> str:
     return "\n".join(lines)
 
 
-def summary_text(summary: dict[str, Any]) -> str:
-    """A run summary (any runner's `--format json` dict) as a table plus failed checks and problems."""
-    if "tables" not in summary:  # a dry run of a pipeline: only a verdict and its problems
-        return "\n".join([f"{summary['status'].upper()}", *[f"  {e}" for e in summary.get("errors", [])]])
-    tables = summary["tables"]
+def summary_text(run: RunResult) -> str:
+    """A run result (any runner) as a table plus failed checks and problems."""
+    if run.dry_run:  # a dry run of a pipeline: only a verdict and its problems
+        return "\n".join([run.status.upper(), *[f"  {e}" for e in run.errors]])
     header = ("table", "layer", "status", "rows", "quarantined", "dropped", "seconds")
-    rows = [(t["name"], t["layer"], t["status"], _count(t.get("rows_written")), _count(t.get("rows_quarantined")),
-             _count(t.get("rows_dropped")), f"{t.get('seconds') or 0:.1f}") for t in tables]
+    rows = [(t.name, t.layer, t.status.value, _count(t.rows_written), _count(t.rows_quarantined),
+             _count(t.rows_dropped), f"{t.seconds or 0:.1f}") for t in run.tables]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     lines = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
     lines += [fmt.format(*row) for row in rows]
-    failed_checks = [f"  {t['name']}.{c['name']} ({c['criticality']}): {c['failed']} row(s)"
-                     for t in tables for c in t.get("checks", []) if c["failed"]]
+    failed_checks = [f"  {t.name}.{c.name} ({c.criticality}): {c.failed} row(s)"
+                     for t in run.tables for c in t.checks or [] if c.failed]
     if failed_checks:
         lines += ["", "Failed checks:", *failed_checks]
-    errors = [f"  {t['name']}: {t['error']}" for t in tables if t.get("error")]
-    errors += [f"  {e}" for e in summary.get("errors", [])]
+    errors = [f"  {t.name}: {t.error}" for t in run.tables if t.error]
+    errors += [f"  {t.name}: {consumer} failed: {error}" for t in run.tables
+               for consumer, error in t.consumer_errors.items()]
+    errors += [f"  {e}" for e in run.errors]
     if errors:
         lines += ["", "Problems:", *errors]
-    ok = sum(t["status"] == "success" for t in tables)
-    lines += ["", f"{summary['status'].upper()}: {ok}/{len(tables)} table(s) succeeded"]
+    ok = sum(t.succeeded for t in run.tables)
+    lines += ["", f"{run.status.upper()}: {ok}/{len(run.tables)} table(s) succeeded"]
     return "\n".join(lines)

@@ -15,18 +15,12 @@ from typing import Any
 if __name__ == "__main__":  # run as a script: its folder must not shadow top-level packages
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
+from pipelines.core.errors import describe_error  # noqa: E402
 from pipelines.core.graph import Selection, split_names  # noqa: E402
 from pipelines.engine.project import load_project  # noqa: E402
 from pipelines.ldp.registrar import Registrar, pipeline_api, pipeline_datasets, table_datasets  # noqa: E402
 from pipelines.ldp.sdp_levels import (LevelRunner, configure_logging, count_failures, count_rows,  # noqa: E402
                                       log, merge_launcher_conf)
-
-
-def _describe(exc: BaseException) -> str:
-    if hasattr(exc, "render"):
-        return exc.render()
-    text = str(exc).strip().split("JVM stacktrace")[0].strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
 
 
 def load_registrar(spark: Any, spec: Any, tables: list[str]) -> Any:
@@ -56,7 +50,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             runner.probe()
         except Exception as exc:  # noqa: BLE001 - the engine's own errors carry an exit code
             log.warning("defining the pipeline's datasets failed", exc_info=True)
-            return {"status": "error", "exit_code": getattr(exc, "exit_code", 3), "errors": [_describe(exc)]}
+            return {"status": "error", "exit_code": getattr(exc, "exit_code", 3), "errors": [describe_error(exc)]}
         runner.dry_run() if args.command == "dry-run" else runner.run()
         tracker = runner.tracker
         result: dict[str, Any] = {"status": "failed" if runner.errors else "success"}

@@ -25,13 +25,14 @@ from typing import Any, Callable, Iterable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from pipelines.catalog.sources import read_table, transformation_inputs, without_columns
+from pipelines.catalog.storage import configured_format
 from pipelines.core.config import TableConfig
 from pipelines.core.errors import EngineError
 from pipelines.core.loader import Transformation, call_transformation
 from pipelines.core.plan import Plan, TablePlan
-from pipelines.catalog.sources import read_source, read_table
-from pipelines.quality.enforce import (ERRORS, Expectations, quarantine_config, strip_quality_columns,
-                                       without_columns)
+from pipelines.core.vocabulary import ERRORS, OnError
+from pipelines.quality.enforce import Expectations, quarantine_config
 
 from .query_errors import query_function_error
 
@@ -56,7 +57,7 @@ def has_native_expectations(dp: Any) -> bool:
 def table_datasets(table: TablePlan) -> list[str]:
     """The stored datasets of one table: itself, and its quarantine table under on_error: quarantine."""
     config = table.config
-    if config.has_expectations and config.on_error == "quarantine":
+    if config.has_expectations and config.on_error is OnError.QUARANTINE:
         return [config.name, quarantine_config(config).name]
     return [config.name]
 
@@ -96,24 +97,20 @@ class Registrar:
         checked_name = config.name + CHECKED_SUFFIX
         self._define_checked(config, checked_name, query)
         rows: Query = functools.partial(read_table, self.spark, checked_name, table.streaming)
-        if config.on_error == "fail":
+        if config.on_error is OnError.FAIL:
             self._define(config, table.streaming, lambda: _fail_on_errors(rows(), config.name))
         else:
             self._define(config, table.streaming, lambda: _without_errors(rows()))
-        if config.on_error == "quarantine":
+        if config.on_error is OnError.QUARANTINE:
             self._define(quarantine_config(config), table.streaming,
                          lambda: rows().where(F.col(ERRORS).isNotNull()))
 
     def _query(self, table: TablePlan) -> Query:
-        config, base_dir = table.config, self.plan.config.base_dir
+        config = table.config
 
         def query() -> DataFrame:
-            inputs: dict[str, object] = {
-                dep: strip_quality_columns(self.spark.read.table(dep)) for dep in config.depends_on}
-            if config.source is not None:
-                source = read_source(self.spark, config.source, base_dir, table.streaming,
-                                     auto_loader=self.auto_loader)
-                inputs["source"] = source.where(F.lit(False)) if self.empty_sources else source
+            inputs = transformation_inputs(self.spark, table, self.plan.config.base_dir, self.spark.read.table,
+                                           auto_loader=self.auto_loader, empty_sources=self.empty_sources)
             function = self.functions[config.name]
             try:
                 return call_transformation(function, inputs, self.spark)  # type: ignore[return-value]
@@ -140,7 +137,7 @@ class Registrar:
         decorated: Callable[..., Any] = _named(checked, name)
         if self.native:  # metrics of every SQL-expressible check in the event log; rows kept
             native = self.expectations.native(config)
-            expectations = {**native["error"], **native["warn"]}
+            expectations = {name: sql for level in native.values() for name, sql in level.items()}
             if expectations:
                 decorated = self.dp.expect_all(expectations)(decorated)
         self.dp.temporary_view(name=name, comment=f"{config.name} with DQX results (_errors, _warnings)")(decorated)
@@ -151,7 +148,7 @@ class Registrar:
             options["partition_cols"] = list(config.partition_cols)
         if config.table_properties:
             options["table_properties"] = {k: str(v) for k, v in config.table_properties.items()}
-        fmt = config.format or self.plan.pipeline.format
+        fmt = configured_format(config, self.plan.pipeline)  # else the runtime's default, as the Spark runner's
         if fmt:
             options["format"] = fmt
         decorator = self.dp.table if streaming else self.dp.materialized_view

@@ -4,7 +4,7 @@ Writes `spark-pipeline.yml` (storage, schema, configuration) and the entry sourc
 `{state}/sdp/`, then runs our driver (`sdp_driver.py`: the planned tables, one level per dataflow
 graph) with Spark's pipelines launcher (Spark Connect server on 127.0.0.1, its own persistent Hive
 catalog under `{state}/sdp/`, so reruns find their tables and checkpoints). The entry source stays
-beside the spec for `spark-pipelines run` by hand; the summary has the Spark runner's shape.
+beside the spec for `spark-pipelines run` by hand; the run result has the Spark runner's shape.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -22,7 +23,9 @@ import yaml
 
 from pipelines.core.errors import Problem, RunError
 from pipelines.core.plan import Plan
-from pipelines.catalog.session import LOOPBACK, local_conf
+from pipelines.core.results import CheckResult, RunResult, TableResult
+from pipelines.core.vocabulary import Criticality, OnError, TableStatus
+from pipelines.catalog.session import LOOPBACK, get_spark, local_conf
 from pipelines.quality.enforce import quarantine_config
 
 from .sdp_levels import PROGRESS_PREFIX
@@ -90,6 +93,18 @@ class SdpRun:
                    PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
         return env
 
+    def reader(self) -> Callable[[str], Any]:
+        """`read(name)` for after-table consumers: the stored table in this pipeline's catalog, through a
+        local session on `{state}/sdp`, started on the first read only (most consumers never read)."""
+        session: list[Any] = []
+
+        def read(name: str) -> Any:
+            if not session:
+                session.append(get_spark(self.root, app_name=f"{self.plan.pipeline.name}-consumers"))
+            return session[0].table(f"`{self.plan.pipeline.schema_name}`.`{name}`")
+
+        return read
+
     def execute(self, dry_run: bool = False, echo: Callable[[str], None] = log.info) -> dict[str, Any]:
         """Run the pipeline; return the driver's raw result (status, datasets, rows)."""
         self.root.mkdir(parents=True, exist_ok=True)
@@ -118,69 +133,68 @@ def declared_checks(plan: Plan) -> dict[str, list[tuple[str, str]]]:
     only a Spark session can derive; their failures still show in the tables' `_errors`)."""
     from pipelines.quality.checks import table_checks
 
-    return {t.name: [(c["name"], c.get("criticality", "error")) for c in table_checks(plan.config, t.config)
+    return {t.name: [(c["name"], c.get("criticality", Criticality.ERROR.value)) for c in table_checks(plan.config, t.config)
                      if c.get("name")] for t in plan.tables if t.config.has_expectations}
 
 
-def summary(plan: Plan, raw: dict[str, Any]) -> dict[str, Any]:
-    """The Spark runner's summary shape from an SDP run: one entry per planned table, with row counts
-    and per-check failures read from the stored tables (on_error: drop removed its rows: error checks
-    are null). A table holding fewer rows than its query gives from the stored inputs has failed,
-    whatever its flow reported: its rows were lost after (or while) it was written."""
+def summary(plan: Plan, raw: dict[str, Any]) -> RunResult:
+    """The run result of an SDP run: one entry per planned table, with row counts and per-check
+    failures read from the stored tables (on_error: drop removed its rows: error checks are null).
+    A table holding fewer rows than its query gives from the stored inputs has failed, whatever its
+    flow reported: its rows were lost after (or while) it was written."""
     check_specs = declared_checks(plan)
     if raw.get("status") == "error":
         raise RunError([Problem(text) for text in raw.get("errors", [])])
     datasets, rows, expected = raw.get("datasets", {}), raw.get("rows", {}), raw.get("expected", {})
-    tables = []
+    run = RunResult("sdp", errors=list(raw.get("errors", [])))
     for table in plan.tables:
         names = table_datasets(table)
         flows = [datasets.get(name, {}) for name in names]
         status = _table_status([flow.get("status") for flow in flows], raw.get("status") == "success")
         error = next((flow["error"] for flow in flows if flow.get("error")), None)
-        if status == "success":
+        if status is TableStatus.SUCCESS:
             lost = [f"{name} holds {rows.get(name) or 0} row(s), fewer than the {expected[name]} its query "
                     "gives from the stored inputs" for name in names
                     if name in expected and (rows.get(name) or 0) < expected[name]]
             if lost:
-                status, error = "failed", "; ".join(lost) + " (rows were lost after or while it was written)"
+                status, error = TableStatus.FAILED, "; ".join(lost) + " (rows were lost after or while it was written)"
         quarantine = quarantine_config(table.config).name
-        tables.append({
-            "name": table.name, "layer": table.layer, "status": status,
-            "rows_written": rows.get(table.name) or 0, "rows_quarantined": rows.get(quarantine) or 0,
-            "rows_dropped": 0, "checks": _checks(table.config, check_specs.get(table.name, []),
-                                                 raw.get("failures", {})),
-            "seconds": flows[0].get("seconds", 0.0),
-            "error": error or (None if status == "success" else "not run"),
-        })
-    ok = raw.get("status") == "success" and all(t["status"] == "success" for t in tables)
-    result: dict[str, Any] = {"status": "success" if ok else "failed", "runner": "sdp", "tables": tables}
-    if raw.get("errors"):
-        result["errors"] = raw["errors"]
-    return result
+        run.tables.append(TableResult(
+            table.name, table.layer, status, rows_written=rows.get(table.name) or 0,
+            rows_quarantined=rows.get(quarantine) or 0, rows_dropped=0,
+            checks=_checks(table.config, check_specs.get(table.name, []), raw.get("failures", {})),
+            seconds=flows[0].get("seconds", 0.0),
+            error=error or (None if status is TableStatus.SUCCESS else "not run")))
+    if raw.get("status") != "success" and not run.errors:
+        run.errors.append("the pipeline run did not complete")
+    run.finished_at = time.time()
+    return run
 
 
-def _table_status(flow_statuses: list[str | None], run_succeeded: bool) -> str:
+def _table_status(flow_statuses: list[str | None], run_succeeded: bool) -> TableStatus:
     """A table succeeded when all its datasets did; a failure of any of them fails it."""
     if "failed" in flow_statuses:
-        return "failed"
+        return TableStatus.FAILED
     if flow_statuses and all(status == "success" for status in flow_statuses):
-        return "success"
-    return "skipped" if "skipped" in flow_statuses or not run_succeeded else "success"
+        return TableStatus.SUCCESS
+    return TableStatus.SKIPPED if "skipped" in flow_statuses or not run_succeeded else TableStatus.SUCCESS
 
 
 def _checks(config: Any, specs: list[tuple[str, str]], failures: dict[str, dict[str, int]]
-            ) -> list[dict[str, Any]]:
+            ) -> list[CheckResult]:
     stored = [failures.get(config.name, {}), failures.get(quarantine_config(config).name, {})]
-    return [{"name": name, "criticality": criticality,
-             "failed": None if config.on_error == "drop" and criticality == "error"
-             else sum(counts.get(name, 0) for counts in stored)} for name, criticality in specs]
+    return [CheckResult(name, Criticality(criticality),
+                        None if config.on_error is OnError.DROP and criticality == Criticality.ERROR
+                        else sum(counts.get(name, 0) for counts in stored)) for name, criticality in specs]
 
 
-def dry_run_summary(raw: dict[str, Any]) -> dict[str, Any]:
+def dry_run_summary(raw: dict[str, Any]) -> RunResult:
     """valid when every flow resolved and ran on empty inputs; else invalid, with each flow's error."""
     if raw.get("status") == "error":
         raise RunError([Problem(text) for text in raw.get("errors", [])])
     failed = [f"{name}: {flow.get('error') or flow['status']}" for name, flow in raw.get("datasets", {}).items()
               if flow["status"] != "success"]
-    ok = raw.get("status") == "success" and not failed
-    return {"status": "valid" if ok else "invalid", "runner": "sdp", "errors": [*raw.get("errors", []), *failed]}
+    errors = [*raw.get("errors", []), *failed]
+    if raw.get("status") != "success" and not errors:
+        errors.append("the dry run did not complete")
+    return RunResult("sdp", errors=errors, dry_run=True)

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 from urllib.parse import urlparse
 
+from pipelines.core.errors import describe_error
 from pipelines.ldp.flow_events import FLOW_STATUS, flow_in, state_in
 from pipelines.ldp.registrar import table_datasets
 
@@ -248,7 +249,7 @@ class LevelRunner:
                 defined.append(table)
             except Exception as exc:  # noqa: BLE001 - reported on the table; others still run
                 log.debug("defining %s failed", table.name, exc_info=True)
-                self._mark(table, "failed", _describe(exc))
+                self._mark(table, "failed", describe_error(exc))
         return graph_id, defined
 
     def _start(self, graph_id: str, full_refresh: list[str]) -> None:

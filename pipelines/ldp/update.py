@@ -15,6 +15,8 @@ from typing import Any, Callable
 
 from pipelines.core.errors import Problem, UsageError
 from pipelines.core.plan import Plan
+from pipelines.core.results import RunResult, TableResult
+from pipelines.core.vocabulary import TableStatus
 
 from .flow_events import FLOW_STATUS, dataset_name, state_in
 from .registrar import pipeline_datasets
@@ -91,16 +93,32 @@ class PipelineUpdate:
                 flow["error"] = _error_text(event)
         self.echo(f"{event.timestamp} {event.message}")
 
-    def summary(self, plan: Plan, update_id: str, state: str) -> dict[str, Any]:
-        tables = []
+    def summary(self, plan: Plan, update_id: str, state: str) -> RunResult:
+        """The run result of a finished update: row counts are not in its events (left null/out)."""
+        run = RunResult("pipeline", details={"pipeline_id": self.pipeline_id, "update_id": update_id,
+                                             "state": state})
         for table in plan.tables:
             flow = self.flows.get(table.name, {})
             status = flow.get("status") or ("success" if state == "COMPLETED" else "skipped")
-            tables.append({"name": table.name, "layer": table.layer, "status": status,
-                           "rows_written": None, "seconds": _seconds(flow), "error": flow.get("error")})
-        ok = state == "COMPLETED" and all(t["status"] == "success" for t in tables)
-        return {"status": "success" if ok else "failed", "runner": "pipeline", "pipeline_id": self.pipeline_id,
-                "update_id": update_id, "state": state, "tables": tables}
+            run.tables.append(TableResult(table.name, table.layer, TableStatus(status), rows_written=None,
+                                          rows_quarantined=None, rows_dropped=None, checks=None,
+                                          seconds=_seconds(flow), error=flow.get("error")))
+        if state != "COMPLETED" and all(t.succeeded for t in run.tables):
+            run.errors.append(f"the update ended {state}")
+        run.finished_at = time.time()
+        return run
+
+    def reader(self, plan: Plan) -> Callable[[str], Any]:
+        """`read(name)` for after-table consumers: the stored table, through the job's own session
+        (a wheel task on Databricks has one), opened on the first read only."""
+        def read(name: str) -> Any:
+            from pyspark.sql import SparkSession
+
+            spark = SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
+            parts = [p for p in (plan.pipeline.catalog, plan.pipeline.schema_name, name) if p]
+            return spark.table(".".join(f"`{part}`" for part in parts))
+
+        return read
 
 
 def _error_text(event: Any) -> str:

@@ -1,4 +1,7 @@
 """Data quality with DQX: checks declared per table, validated before Spark starts, enforced in one pass.
 
-The runner only sees `Expectations.apply(table, df) -> CheckedFrame`; DQX stays inside this package.
+A runner only asks `Materializer.materialize(table, df)` (the policy: quarantine, drop, fail) and, for
+pipeline datasets, `Expectations.apply`; DQX stays inside this package, its internals in `dqx_adapter`.
 """
+
+__all__ = ["checks", "enforce", "materialize", "native", "generate", "offline", "dqx_adapter"]  # public modules

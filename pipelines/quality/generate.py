@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 from pyspark.sql import DataFrame, SparkSession
 
-from .enforce import workspace_client
+from .offline import workspace_client
 
 
 def propose_checks(spark: SparkSession, df: DataFrame, criticality: str = "error",

@@ -12,6 +12,7 @@ import re
 from typing import Any, Callable, Mapping
 
 from pipelines.core.sql import sql_literal
+from pipelines.core.vocabulary import Criticality
 
 _SIMPLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -85,13 +86,13 @@ def expectation_sql(check: Mapping[str, Any]) -> str | None:
     return f"NOT coalesce(({fails}), false)"
 
 
-def native_expectations(checks: list[dict[str, Any]], names: list[str]) -> dict[str, dict[str, str]]:
-    """Translatable checks grouped by criticality: {"error": {name: sql}, "warn": {...}}.
+def native_expectations(checks: list[dict[str, Any]], names: list[str]) -> dict[Criticality, dict[str, str]]:
+    """Translatable checks grouped by criticality: {Criticality.ERROR: {name: sql}, Criticality.WARN: {...}}.
 
     `names` are the checks' effective names (DQX derives one when a check has none), in order."""
-    grouped: dict[str, dict[str, str]] = {"error": {}, "warn": {}}
+    grouped: dict[Criticality, dict[str, str]] = {level: {} for level in Criticality}
     for check, name in zip(checks, names):
         sql = expectation_sql(check)
         if sql is not None:
-            grouped[check.get("criticality", "error")][name] = sql
+            grouped[Criticality(check.get("criticality", Criticality.ERROR))][name] = sql
     return grouped

@@ -1,63 +1,35 @@
 """The Spark runner: executes a Plan on a session, tables in parallel as soon as their inputs are ready.
 
-Per table: read inputs → call the transformation → write (batch overwrite or streaming append).
-A failed table skips its downstream tables; independent branches still finish, unless fail_fast.
-A table running longer than `table_timeout` seconds fails and is abandoned: its Spark jobs are
-interrupted on Spark Connect (on a classic session they run to their end), and nothing it still
-computes reaches the catalog.
+Per table: read inputs → call the transformation → materialize it under its data-quality policy
+(`pipelines.quality`) → hand it to the after-table consumers. Scheduling (ready queue, failures
+skipping downstream tables, --fail-fast, --table-timeout) is `schedule.run_plan`. A table running
+longer than `table_timeout` seconds fails and is abandoned: its Spark jobs are interrupted on Spark
+Connect (on a classic session they run to their end), and nothing it still computes reaches the catalog.
 """
 from __future__ import annotations
 
 import logging
 import time
 import uuid
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Literal
+from typing import Callable
 
-import networkx as nx
 from pyspark.sql import DataFrame, SparkSession
 
-from pipelines.quality.enforce import Expectations, strip_quality_columns
-
-from pipelines.core.errors import EngineError, Problem, RunError
+from pipelines.catalog.sources import transformation_inputs
+from pipelines.catalog.storage import TableStore
+from pipelines.core.errors import Problem, RunError, describe_error
 from pipelines.core.loader import Transformation, call_transformation
 from pipelines.core.plan import Plan, TablePlan
-from pipelines.catalog.sources import read_source
-from pipelines.catalog.storage import TableStore, WriteStats
+from pipelines.core.results import RunResult, TableResult
+from pipelines.core.seam import Consumers
+from pipelines.core.vocabulary import TableStatus
+from pipelines.quality.enforce import Expectations
+from pipelines.quality.materialize import Materializer, WriteStats
+
+from .schedule import run_plan
 
 log = logging.getLogger(__name__)
-
-Status = Literal["success", "failed", "skipped"]
-EventHandler = Callable[[str, "TableResult"], None]
-
-
-@dataclass
-class TableResult:
-    name: str
-    layer: str
-    status: Status | Literal["pending", "running"] = "pending"
-    rows_written: int = 0
-    rows_quarantined: int = 0
-    rows_dropped: int = 0
-    checks: list[dict[str, Any]] = field(default_factory=list)
-    seconds: float = 0.0
-    error: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class RunResult:
-    tables: list[TableResult] = field(default_factory=list)
-
-    @property
-    def status(self) -> Literal["success", "failed"]:
-        return "success" if all(t.status == "success" for t in self.tables) else "failed"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "tables": [t.to_dict() for t in self.tables]}
+EventHandler = Callable[[str, TableResult], None]
 
 
 class SparkRunner:
@@ -65,7 +37,8 @@ class SparkRunner:
 
     def __init__(self, spark: SparkSession, plan: Plan, functions: dict[str, Transformation],
                  store: TableStore, max_parallel: int = 4, fail_fast: bool = False,
-                 on_event: EventHandler | None = None, table_timeout: float | None = None):
+                 on_event: EventHandler | None = None, table_timeout: float | None = None,
+                 consumers: Consumers | None = None):
         self.spark = spark
         self.plan = plan
         self.functions = functions
@@ -73,8 +46,9 @@ class SparkRunner:
         self.max_parallel = max(1, max_parallel)
         self.fail_fast = fail_fast
         self.on_event = on_event or (lambda kind, result: None)
-        self.expectations = Expectations(spark, plan.config)
+        self.materializer = Materializer(store, Expectations(spark, plan.config))
         self.table_timeout = table_timeout
+        self.consumers = consumers or Consumers()
         self.abandoned: set[str] = set()  # timed-out tables: their threads must not write or report
         self._run_tag = f"ldp-{uuid.uuid4().hex[:12]}"
         self._connect = type(spark).__module__.startswith("pyspark.sql.connect")
@@ -82,61 +56,12 @@ class SparkRunner:
     def run(self) -> RunResult:
         self.store.ensure_schema()
         self._check_existing_inputs()
-        results = {t.name: TableResult(t.name, t.layer) for t in self.plan.tables}
-        graph = nx.DiGraph()
-        graph.add_nodes_from(results)
-        graph.add_edges_from((dep, t.name) for t in self.plan.tables for dep in t.upstream_in_plan)
-        waiting = {name: graph.in_degree(name) for name in results}
-        stop = False
-        pool = ThreadPoolExecutor(self.max_parallel, thread_name_prefix="ldp")
-        running: dict[Future[None], str] = {}
-        deadlines: dict[Future[None], float] = {}
-
-        def submit_ready() -> None:
-            for name in self.plan.order:  # plan order keeps submission deterministic
-                if waiting[name] == 0 and results[name].status == "pending" and not stop:
-                    results[name].status = "running"
-                    future = pool.submit(self._run_table, self.plan.table(name), results[name])
-                    running[future] = name
-                    if self.table_timeout:
-                        deadlines[future] = time.monotonic() + self.table_timeout
-
-        def finished(name: str) -> None:
-            nonlocal stop
-            if results[name].status == "success":
-                for child in graph.successors(name):
-                    waiting[child] -= 1
-            else:
-                self._skip(nx.descendants(graph, name), results, f"upstream table '{name}' failed")
-                stop = stop or self.fail_fast
-
-        try:
-            submit_ready()
-            while running:
-                timeout = max(0.0, min(deadlines.values()) - time.monotonic()) if deadlines else None
-                done, _ = wait(running, timeout=timeout, return_when=FIRST_COMPLETED)
-                for future in done:
-                    deadlines.pop(future, None)
-                    finished(running.pop(future))
-                for future in [f for f, at in deadlines.items() if at <= time.monotonic() and not f.done()]:
-                    name = running.pop(future)
-                    deadlines.pop(future)
-                    self._abandon(name, results[name])
-                    finished(name)
-                submit_ready()
-        finally:
-            pool.shutdown(wait=not self.abandoned, cancel_futures=True)
-        if stop:
-            pending = [n for n, r in results.items() if r.status == "pending"]
-            self._skip(pending, results, "not started: --fail-fast stopped the run")
-        return RunResult([results[name] for name in self.plan.order])
-
-    def _skip(self, names: Any, results: dict[str, TableResult], reason: str) -> None:
-        for name in sorted(names):
-            if results[name].status == "pending":
-                results[name].status = "skipped"
-                results[name].error = reason
-                self.on_event("skipped", results[name])
+        run = RunResult("spark", [TableResult(t.name, t.layer) for t in self.plan.tables])
+        run_plan(self.plan, self._run_table, {t.name: t for t in run.tables}, self.max_parallel,
+                 self.fail_fast, self.table_timeout, self.on_event, self._abandon)
+        run.finished_at = time.time()
+        self.consumers.run_finished(run)
+        return run
 
     def _check_existing_inputs(self) -> None:
         missing = [name for name in self.plan.existing_inputs if not self.store.exists(name)]
@@ -149,16 +74,12 @@ class SparkRunner:
                 hint=f"run it first or widen the selection, e.g. --select +{readers[name][0]}")
                 for name in missing])
 
-    def _abandon(self, name: str, result: TableResult) -> None:
-        """A table past its timeout: failed now; its Spark jobs cancelled; its thread may not write."""
+    def _abandon(self, name: str) -> None:
+        """A table past its timeout (the scheduler reports it failed): its thread may not write, and
+        its Spark jobs are cancelled where the session can."""
         self.abandoned.add(name)
         if self._connect:  # classic Spark 4.2 cancels nothing here, or leaves a UDF task hanging
             self.spark.interruptTag(self._table_tag(name))
-        result.status = "failed"
-        result.seconds = float(self.table_timeout or 0)
-        result.error = (f"timed out after {self.table_timeout:g} s (--table-timeout); nothing it computes "
-                        "from now on is written")
-        self.on_event("failed", result)
 
     def _table_tag(self, name: str) -> str:
         return f"{self._run_tag}-{name}"
@@ -173,11 +94,9 @@ class SparkRunner:
         error: str | None = None
         try:
             stats = self._materialize(table)
-        except EngineError as exc:  # the engine's own, already readable
-            error = exc.render()
         except Exception as exc:  # noqa: BLE001 - a table's failure is reported, not raised
             log.debug("table %s failed", table.name, exc_info=True)
-            error = _describe_error(exc)
+            error = describe_error(exc)
         finally:
             if self._connect:
                 self.spark.removeTag(tag)
@@ -188,18 +107,16 @@ class SparkRunner:
             result.rows_quarantined = stats.quality.rows_quarantined
             result.rows_dropped = stats.quality.rows_dropped
             result.checks = stats.quality.checks
-        result.status, result.error = ("success", None) if error is None else ("failed", error)
+        result.status, result.error = (TableStatus.SUCCESS, None) if error is None else (TableStatus.FAILED, error)
         result.seconds = round(time.perf_counter() - started, 3)
-        self.on_event("finished" if result.status == "success" else "failed", result)
+        if result.succeeded:
+            self.consumers.table_written(table, result, lambda: self.store.read(table.name))
+        self.on_event("finished" if result.succeeded else "failed", result)
 
     def _materialize(self, table: TablePlan) -> WriteStats:
         df = self._compute(table)
         self._still_wanted(table.name)
-        checked = self.expectations.apply(table.config, df)
-        if df.isStreaming:
-            return self.store.append_stream(table.config, df, checked)
-        return self.store.overwrite(table.config, df, checked,
-                                    accept=lambda: self._still_wanted(table.name))
+        return self.materializer.materialize(table.config, df, accept=lambda: self._still_wanted(table.name))
 
     def _still_wanted(self, name: str) -> None:
         """Raise once the run gave up on the table (timed out): nothing of it may be written."""
@@ -207,25 +124,8 @@ class SparkRunner:
             raise TimeoutError(f"table {name} was abandoned after --table-timeout")
 
     def _compute(self, table: TablePlan) -> DataFrame:
-        inputs: dict[str, object] = {dep: strip_quality_columns(self.store.read(dep))
-                                     for dep in table.config.depends_on}
-        if table.config.source is not None:
-            inputs["source"] = self._read_source(table)
+        inputs = transformation_inputs(self.spark, table, self.plan.config.base_dir, self.store.read)
         df = call_transformation(self.functions[table.name], inputs, self.spark)
         if not isinstance(df, DataFrame):
             raise TypeError(f"the transformation returned {type(df).__name__}, expected a DataFrame")
         return df
-
-    def _read_source(self, table: TablePlan) -> DataFrame:
-        assert table.config.source is not None
-        return read_source(self.spark, table.config.source, self.plan.config.base_dir, table.streaming)
-
-
-def _describe_error(exc: BaseException) -> str:
-    """One readable line: Spark's error class and message, without the JVM stack trace."""
-    text = str(exc).strip()
-    first = text.splitlines()[0] if text else ""
-    if "JVM stacktrace" in text:
-        text = text.split("JVM stacktrace")[0].strip()
-    message = first if len(text) > 500 else text
-    return f"{type(exc).__name__}: {message}"

@@ -21,7 +21,7 @@ def ids(df) -> set:
 
 
 def failed_counts(result) -> dict[str, int]:
-    return {c["name"]: c["failed"] for c in result.checks}
+    return {c.name: c.failed for c in result.checks}
 
 
 def test_quarantine_splits_rows_disjointly_and_completely(spark, project):
@@ -31,7 +31,7 @@ def test_quarantine_splits_rows_disjointly_and_completely(spark, project):
     clean = tables["clean"]
     assert (clean.rows_written, clean.rows_quarantined, clean.rows_dropped) == (3, 2, 0)
     assert failed_counts(clean) == {"id_present": 1, "amount_positive": 1, "amount_small": 2, "email_valid": 1}
-    assert {c["criticality"] for c in clean.checks} == {"error", "warn"}
+    assert {c.criticality for c in clean.checks} == {"error", "warn"}
     main, quarantine = harness.table("clean"), harness.table("clean_quarantine")
     assert ids(main) == {1, 4, 5} and ids(quarantine) == {2, None}
     assert main.count() + quarantine.count() == 5  # nothing lost, nothing duplicated

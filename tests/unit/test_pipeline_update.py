@@ -80,7 +80,7 @@ def test_follow_polls_until_the_update_ends_and_reports_each_flow(example_projec
         call("p1", order_by=["timestamp asc"], filter="timestamp >= '2026-11-23T10:00:05Z'"),
         call("p1", order_by=["timestamp asc"], filter="timestamp >= '2026-11-23T10:00:05Z'")]
     assert sum("customers_bronze" in line for line in lines) == 2  # each event printed once
-    summary = update.summary(the_plan, "u1", state)
+    summary = update.summary(the_plan, "u1", state).to_dict()
     assert summary["status"] == "success"
     assert summary["tables"] == [{"name": "customers_bronze", "layer": "bronze", "status": "success",
                                   "rows_written": None, "seconds": 5.0, "error": None}]
@@ -91,7 +91,7 @@ def test_a_failed_flow_fails_the_summary_with_its_error(example_project):
                     level="ERROR")]
     w = client(["FAILED"], events)
     update = PipelineUpdate(w, "p1", sleep=lambda s: None, echo=lambda line: None)
-    summary = update.summary(plan(example_project, select=("customers_silver",)), "u1", update.follow("u1"))
+    summary = update.summary(plan(example_project, select=("customers_silver",)), "u1", update.follow("u1")).to_dict()
     assert summary["status"] == "failed" and summary["state"] == "FAILED"
     assert summary["tables"][0]["status"] == "failed"
     assert summary["tables"][0]["error"] == "Flow 'customers_silver' has FAILED."

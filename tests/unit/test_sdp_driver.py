@@ -43,7 +43,7 @@ def test_sdp_summary_has_the_spark_runners_shape(example_project):
                         "customers_silver": {"status": "failed", "seconds": 2.0, "error": "[X] boom"}},
            "rows": {"customers_bronze": 17, "customers_silver": None},
            "failures": {"customers_silver_quarantine": {"email_valid": 2, "customer_id_not_null": 1}}}
-    result = summary(plan, raw)
+    result = summary(plan, raw).to_dict()
     assert result["status"] == "failed" and result["runner"] == "sdp"
     bronze, silver = result["tables"]
     assert bronze == {"name": "customers_bronze", "layer": "bronze", "status": "success", "rows_written": 17,
@@ -69,7 +69,7 @@ def test_a_table_holding_fewer_rows_than_its_query_gives_is_not_a_success(exampl
                         ("customers_bronze", "customers_silver", "customers_silver_quarantine")},
            "rows": {"customers_bronze": 17, "customers_silver": 0, "customers_silver_quarantine": 4},
            "expected": {"customers_bronze": 17, "customers_silver": 12, "customers_silver_quarantine": 4}}
-    result = summary(plan, raw)
+    result = summary(plan, raw).to_dict()
     assert result["status"] == "failed"
     bronze, silver = result["tables"]
     assert (bronze["status"], bronze["rows_written"]) == ("success", 17)
@@ -77,4 +77,4 @@ def test_a_table_holding_fewer_rows_than_its_query_gives_is_not_a_success(exampl
     assert silver["error"].startswith("customers_silver holds 0 row(s), fewer than the 12 its query gives")
 
     raw["rows"]["customers_silver"] = 12  # the same run with the rows in place is a success
-    assert summary(plan, raw)["status"] == "success"
+    assert summary(plan, raw).to_dict()["status"] == "success"

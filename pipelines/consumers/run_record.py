@@ -1,0 +1,52 @@
+"""A JSON record of every run under the state folder: `{state}/runs/{run_id}.json`.
+
+The first consumer of the after-table seam: it notes each table as it is written and, when the run
+ends, writes the run's summary (the documented JSON) with its id, start and end, the plan it ran and
+the order in which tables were written. Written to a temporary file and renamed, so a reader never
+sees half a record; the newest record is also `latest.json`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from pipelines.core.plan import Plan, TablePlan
+from pipelines.core.results import RunResult, TableResult
+from pipelines.core.seam import Read
+
+
+class RunRecord:
+    name = "run_record"
+
+    def __init__(self, folder: Path, plan: Plan):
+        self.folder = folder
+        self.plan = plan
+        self.written: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self.path: Path | None = None  # set once the record is written
+
+    def on_table_written(self, table: TablePlan, result: TableResult, read: Read) -> None:
+        with self._lock:
+            self.written.append({"name": table.name, "at": time.time(), "rows_written": result.rows_written})
+
+    def on_run_finished(self, run: RunResult) -> None:
+        record = {
+            "run_id": run.run_id, "started_at": run.started_at, "finished_at": run.finished_at or time.time(),
+            "pipeline": self.plan.pipeline.name, "mode": self.plan.mode, "config": str(self.plan.config.path),
+            "selection": list(self.plan.order), "written": self.written, "summary": run.to_dict(),
+        }
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"{run.run_id}.json"
+        _write_atomically(path, json.dumps(record, indent=1))
+        _write_atomically(self.folder / "latest.json", json.dumps(record, indent=1))
+        self.path = path
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)

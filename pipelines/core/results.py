@@ -1,0 +1,101 @@
+"""One typed result for every runner: what happened to each table, and to the run.
+
+The Spark runner fills it as tables finish; the SDP and Databricks-pipeline runners build it from
+what their update reported. `to_dict` is the documented JSON summary; a count a runner cannot know is
+None: `rows_written` is then null, and `rows_quarantined`, `rows_dropped`, `checks` are left out.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from .vocabulary import Criticality, TableStatus
+
+
+def new_run_id() -> str:
+    """Sortable by start time, unique across processes: 20261123T220501Z-3f9c2a1b."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Rows that failed one check in one write (None: not countable, e.g. dropped by the pipeline)."""
+
+    name: str
+    criticality: Criticality
+    failed: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "criticality": self.criticality.value, "failed": self.failed}
+
+
+@dataclass
+class TableResult:
+    name: str
+    layer: str
+    status: TableStatus = TableStatus.PENDING
+    rows_written: int | None = 0
+    rows_quarantined: int | None = 0
+    rows_dropped: int | None = 0
+    checks: list[CheckResult] | None = field(default_factory=list)
+    seconds: float = 0.0
+    error: str | None = None
+    consumer_errors: dict[str, str] = field(default_factory=dict)  # after-table consumers that failed here
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status is TableStatus.SUCCESS
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "layer": self.layer, "status": self.status.value,
+                               "rows_written": self.rows_written}
+        if self.rows_quarantined is not None:
+            out["rows_quarantined"] = self.rows_quarantined
+        if self.rows_dropped is not None:
+            out["rows_dropped"] = self.rows_dropped
+        if self.checks is not None:
+            out["checks"] = [check.to_dict() for check in self.checks]
+        out.update(seconds=self.seconds, error=self.error)
+        if self.consumer_errors:
+            out["consumers"] = dict(self.consumer_errors)
+        return out
+
+
+@dataclass
+class RunResult:
+    """A run (or, with `dry_run`, a resolution of the pipeline graph on empty inputs).
+
+    `details` are the runner's own identifiers (a pipeline update's ids and final state); `errors`
+    are problems of the run as a whole, including consumers that failed on it."""
+
+    runner: str
+    tables: list[TableResult] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    dry_run: bool = False
+    run_id: str = field(default_factory=new_run_id)
+    started_at: float = field(default_factory=time.time)
+    finished_at: float | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return not self.errors and all(t.succeeded and not t.consumer_errors for t in self.tables)
+
+    @property
+    def status(self) -> str:
+        if self.dry_run:
+            return "valid" if self.succeeded else "invalid"
+        return "success" if self.succeeded else "failed"
+
+    def table(self, name: str) -> TableResult:
+        return next(t for t in self.tables if t.name == name)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"status": self.status, "runner": self.runner, **self.details}
+        if not self.dry_run:
+            out["tables"] = [t.to_dict() for t in self.tables]
+        if self.errors or self.dry_run:
+            out["errors"] = list(self.errors)
+        return out

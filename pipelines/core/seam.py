@@ -1,0 +1,70 @@
+"""The after-table seam: what consumes a finished table and a finished run.
+
+Monitors, sinks, the run inventory and the run report plug in here, never into a runner. Every runner
+calls the same two methods: the Spark runner as each table is written (in its worker thread), the SDP
+and Databricks-pipeline runners after their update, for each table it wrote (`replay`). `read`
+returns the stored table as a DataFrame, opened only if a consumer asks for it.
+
+A consumer's failure is its own: it is recorded on the table (or the run) it failed on, the run then
+ends as failed, and the tables stay as written.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Callable, Iterable, Protocol, runtime_checkable
+
+from .errors import describe_error
+from .plan import Plan, TablePlan
+from .results import RunResult, TableResult
+
+log = logging.getLogger(__name__)
+Read = Callable[[], Any]  # () -> the stored table (a DataFrame)
+
+
+@runtime_checkable
+class Consumer(Protocol):
+    name: str
+
+    def on_table_written(self, table: TablePlan, result: TableResult, read: Read) -> None:
+        """A table was written and succeeded; `result` holds its counts."""
+
+    def on_run_finished(self, run: RunResult) -> None:
+        """Every table of the run has its final status."""
+
+
+class Consumers:
+    """Fans each event out to every consumer, in order, isolating their failures."""
+
+    def __init__(self, consumers: Iterable[Consumer] = ()):
+        self.consumers = list(consumers)
+        self._lock = threading.Lock()  # Spark runner workers report concurrently
+
+    def table_written(self, table: TablePlan, result: TableResult, read: Read) -> None:
+        for consumer in self.consumers:
+            try:
+                consumer.on_table_written(table, result, read)
+            except Exception as exc:  # noqa: BLE001 - reported on the table, never raised into the runner
+                log.debug("consumer %s failed on %s", consumer.name, table.name, exc_info=True)
+                with self._lock:
+                    result.consumer_errors[consumer.name] = describe_error(exc)
+
+    def run_finished(self, run: RunResult) -> None:
+        for consumer in self.consumers:
+            try:
+                consumer.on_run_finished(run)
+            except Exception as exc:  # noqa: BLE001 - reported on the run
+                log.debug("consumer %s failed on the run", consumer.name, exc_info=True)
+                run.errors.append(f"{consumer.name}: {describe_error(exc)}")
+
+
+def replay(plan: Plan, run: RunResult, consumers: Consumers, read: Callable[[str], Any]) -> RunResult:
+    """For runners that learn the outcome after their update: every succeeded table, in plan order,
+    then the run. `read(name)` opens a stored table."""
+    for table in plan.tables:
+        result = run.table(table.name)
+        if result.succeeded:
+            consumers.table_written(table, result, lambda name=table.name: read(name))
+    consumers.run_finished(run)
+    return run
+

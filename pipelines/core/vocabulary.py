@@ -1,0 +1,39 @@
+"""The engine's words as types: check criticality, what happens to failing rows, a table's status,
+and the names of DQX's result columns every runner writes."""
+from __future__ import annotations
+
+from enum import Enum
+
+ERRORS = "_errors"  # DQX's result columns: failed error-level checks, failed warn-level checks
+WARNINGS = "_warnings"
+RESULT_COLUMNS = (ERRORS, WARNINGS)
+
+
+class _Word(str, Enum):
+    """A string enum: compares equal to, formats and serializes as its value."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class Criticality(_Word):
+    """DQX's criticality: an `error` check decides the row's fate, a `warn` check only records."""
+
+    ERROR = "error"
+    WARN = "warn"
+
+
+class OnError(_Word):
+    """What a table does with rows failing an error-level check."""
+
+    QUARANTINE = "quarantine"  # keep them apart, in {table}_quarantine, with their _errors
+    DROP = "drop"  # leave them out, counted
+    FAIL = "fail"  # fail the table; the previous version stays
+
+
+class TableStatus(_Word):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+    SKIPPED = "skipped"
