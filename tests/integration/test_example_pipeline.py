@@ -36,6 +36,11 @@ def test_example_batch_then_rerun_gives_the_same_counts(spark, example_project):
     assert {"name", "layer", "status", "rows_written", "rows_quarantined", "checks", "seconds",
             "error"} <= set(first["tables"][0])
     assert rows(run_cli(example_project, "--mode", "batch")) == rows(first)
+    records = sorted((example_project / ".ldp" / "runs").glob("2*.json"))  # one JSON record per run
+    assert len(records) == 2
+    record = json.loads(records[0].read_text())
+    assert record["summary"] == first and record["pipeline"] == "retail_demo"
+    assert {w["name"] for w in record["written"]} == set(rows(first))  # every table, as it was written
     assert spark.table("retail.customers_silver").where("customer_id = 'C003'").first()["email"] == \
         "alan.turing@example.com"
 
