@@ -116,6 +116,18 @@ def test_sdp_and_spark_runners_produce_identical_tables_on_every_rerun(spark, ex
         assert {t["name"]: (t["status"], t["rows_written"]) for t in rerun["tables"]} == {
             name: rows for name, rows in EXAMPLE_ROWS.items() if name in selected}, args
         assert_same_as_spark_runner()
+    # The after-table seam after an SDP update: a run record per run, and a reader of the stored tables.
+    records = list((example_project / ".ldp" / "runs").glob("2*.json"))
+    assert len(records) == 1 + len(reruns if mode == "batch" else reruns[:1] + reruns[2:])
+    assert json.loads((example_project / ".ldp/runs/latest.json").read_text())["summary"] == rerun
+    read = ("from pathlib import Path\nfrom pipelines.engine.project import load_project\n"
+            "from pipelines.ldp.sdp import SdpRun\n"
+            f"plan = load_project('config.yml', mode='{mode}').plan\n"
+            "read = SdpRun(plan, Path('config.yml'), Path('.ldp').resolve(), Path('unused')).reader()\n"
+            "print(read('customers_silver').count(), read('orders_silver').count())\n")
+    proc = subprocess.run([sys.executable, "-c", read], cwd=example_project, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0 and proc.stdout.split()[-2:] == ["12", "15"], proc.stderr[-2000:]
 
 
 EVERYDAY = """

@@ -123,3 +123,28 @@ def test_cli_pipeline_runner_end_to_end_exit_codes(example_project, monkeypatch)
         "p1", full_refresh=None, full_refresh_selection=None,
         refresh_selection=["customer_orders_gold", "customers_gold"])
     assert '"state": "FAILED"' in result.stdout
+
+
+def test_after_the_update_consumers_get_each_succeeded_table_then_the_run(example_project):
+    from pipelines.core.seam import Consumers, replay
+
+    events = [event("customers_bronze", "Flow 'customers_bronze' is COMPLETED.", "2026-11-23T10:00:05Z"),
+              event("customers_silver", "Flow 'customers_silver' has FAILED.", "2026-11-23T10:00:06Z",
+                    level="ERROR")]
+    update = PipelineUpdate(client(["FAILED"], events), "p1", sleep=lambda s: None, echo=lambda line: None)
+    the_plan = plan(example_project, select=("+customers_silver",))
+    seen: list[tuple[str, object]] = []
+
+    class Recorder:
+        name = "recorder"
+
+        def on_table_written(self, table, result, read):
+            seen.append((table.name, read()))
+
+        def on_run_finished(self, run):
+            seen.append(("run", run.status))
+
+    run = replay(the_plan, update.summary(the_plan, "u1", update.follow("u1")), Consumers([Recorder()]),
+                 read=lambda name: f"stored {name}")
+    assert seen == [("customers_bronze", "stored customers_bronze"), ("run", "failed")]
+    assert run.to_dict()["tables"][1]["status"] == "failed"
