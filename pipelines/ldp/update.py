@@ -47,6 +47,7 @@ class PipelineUpdate:
             raise UsageError(Problem(f"pipeline {self.pipeline_id!r} cannot be used: {exc}",
                                      key="--pipeline-id", value=self.pipeline_id,
                                      hint="the id is in the pipeline's URL or `databricks pipelines list`"))
+        self._check_mode(pipeline, plan)
         everything = plan.selects_everything
         selection = None if everything else pipeline_datasets(plan)
         response = self.client.pipelines.start_update(
@@ -57,6 +58,18 @@ class PipelineUpdate:
         self.echo(f"started update {response.update_id} of pipeline {pipeline.name or self.pipeline_id}"
                   + ("" if everything else f": refreshing {', '.join(selection or [])}"))
         return str(response.update_id)
+
+    def _check_mode(self, pipeline: Any, plan: Plan) -> None:
+        """The pipeline's tables are batch or streaming as deployed (its `ldp.mode`): a different
+        --mode would be ignored by the update, so it stops the run before anything starts."""
+        configuration = (pipeline.spec.configuration if pipeline.spec is not None else None) or {}
+        deployed = configuration.get("ldp.mode", "batch")
+        if deployed != plan.mode:
+            raise UsageError(Problem(
+                f"pipeline {pipeline.name or self.pipeline_id!r} is deployed with ldp.mode={deployed}, "
+                f"but --mode {plan.mode} was asked: its update would run in {deployed} mode",
+                key="--mode", value=plan.mode,
+                hint=f"run with --mode {deployed}, or deploy the bundle with --var mode={plan.mode}"))
 
     def follow(self, update_id: str) -> str:
         """Poll until the update ends, printing its flows' progress; return its final state."""

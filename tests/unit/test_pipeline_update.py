@@ -148,3 +148,23 @@ def test_after_the_update_consumers_get_each_succeeded_table_then_the_run(exampl
                  read=lambda name: f"stored {name}")
     assert seen == [("customers_bronze", "stored customers_bronze"), ("run", "failed")]
     assert run.to_dict()["tables"][1]["status"] == "failed"
+
+
+@pytest.mark.parametrize("deployed", ["streaming", None])
+def test_a_mode_the_pipeline_is_not_deployed_with_stops_before_the_update(example_project, deployed):
+    from databricks.sdk.service.pipelines import PipelineSpec
+
+    w = client(["COMPLETED"])
+    configuration = {"ldp.mode": deployed} if deployed else {"ldp.config": "/x/config.yml"}
+    w.pipelines.get.return_value = GetPipelineResponse(
+        pipeline_id="p1", name="retail_demo [dev]", spec=PipelineSpec(configuration=configuration))
+    update = PipelineUpdate(w, "p1", sleep=lambda s: None, echo=lambda line: None)
+    asked = "batch" if deployed == "streaming" else "streaming"
+    the_plan = load_project(example_project / "config.yml", Selection(), asked).plan
+    with pytest.raises(UsageError, match=f"deployed with ldp.mode={deployed or 'batch'}, but --mode {asked}"):
+        update.start(the_plan, full_refresh=False)
+    assert w.pipelines.get.call_args_list == [call("p1")]
+    w.pipelines.start_update.assert_not_called()
+    streaming = load_project(example_project / "config.yml", Selection(), "streaming").plan
+    if deployed == "streaming":  # the matching mode starts the update
+        assert update.start(streaming, full_refresh=False) == "u1"
