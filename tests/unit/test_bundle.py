@@ -60,3 +60,88 @@ def test_job_starts_an_update_of_the_bundles_pipeline_with_the_wheel():
     assert "--tags" in args
     wheel = spec["environments"][0]["spec"]["dependencies"][0]
     assert (path.parent / wheel).parent.resolve() == REPO / "dist"
+
+
+# -- the bundle per target, offline (tests/unit/bundle_checks.py) ---------------------------------
+
+import shutil  # noqa: E402
+
+import pytest  # noqa: E402
+
+from . import bundle_checks as checks  # noqa: E402
+
+
+def bundle_copy(tmp_path: Path) -> Path:
+    shutil.copy2(REPO / "databricks.yml", tmp_path / "databricks.yml")
+    for folder in ("targets", "workflows"):
+        shutil.copytree(REPO / folder, tmp_path / folder)
+    return tmp_path
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+@pytest.mark.parametrize("target", sorted(checks.TARGETS))
+def test_each_target_validates_against_the_cli_schema_and_the_typed_models(target):
+    assert checks.schema_problems(checks.combined(REPO)) == []
+    deployed = checks.for_target(REPO, target)
+    assert checks.schema_problems(deployed) == []
+    for spec in deployed["resources"]["jobs"].values():
+        Job.from_dict(spec)
+    for spec in deployed["resources"]["pipelines"].values():
+        Pipeline.from_dict(spec)
+
+
+def test_the_flow_rules_and_every_reference_hold():
+    assert checks.flow_problems(REPO) == []
+    assert checks.reference_problems(REPO) == []
+    targets = checks.combined(REPO)["targets"]
+    assert targets["prod"]["variables"]["schedule_pause_status"] == "UNPAUSED"
+    assert targets["sandbox"]["variables"]["schedule_pause_status"] == "PAUSED"
+    assert "${workspace.current_user.short_name}" in targets["sandbox"]["variables"]["schema"]
+
+
+def test_the_job_passes_tags_and_mode_with_their_defaults_and_tells_failures():
+    job = checks.for_target(REPO, "prod")["resources"]["jobs"]["ldp_daily"]
+    args = job["tasks"][0]["python_wheel_task"]["parameters"]
+    assert args[:4] == ["--tags", "{{job.parameters.tags}}", "--mode", "{{job.parameters.mode}}"]
+    defaults = {p["name"]: p["default"] for p in job["parameters"]}
+    variables = checks.combined(REPO)["variables"]
+    assert defaults == {"tags": "${var.tags}", "mode": "${var.mode}"}
+    assert (variables["tags"]["default"], variables["mode"]["default"]) == ("daily", "batch")
+    pipeline = checks.combined(REPO)["resources"]["pipelines"]["ldp_pipeline"]
+    assert pipeline["configuration"]["ldp.mode"] == "${var.mode}"  # the job's --mode is checked against it
+    assert job["email_notifications"]["on_failure"] == ["${var.failure_email}"]
+    assert job["webhook_notifications"]["on_failure"] == [{"id": "${var.teams_destination_id}"}]
+
+
+BROKEN = {  # (file, old, new) -> the check that must report it
+    "schema": [("workflows/daily_job.yml", "      schedule:\n", "      schedules:\n"),
+               ("workflows/ldp_pipeline.yml", "      serverless: true\n", "      serverless: true\n      servreless: true\n"),
+               ("targets/prod.yml", "        level: CAN_VIEW\n", "        level: CAN_LOOK\n")],
+    "flow": [("targets/prod.yml", "    mode: production\n", "    mode: development\n"),
+             ("targets/staging.yml", "  staging:\n", "  stage:\n"),
+             ("targets/staging.yml", "    mode: production\n", "    mode: production\n    default: true\n"),
+             ("targets/staging.yml", "      service_principal_name: ${var.sp_id}\n", "      user_name: someone@example.com\n"),
+             ("targets/sandbox.yml", "/${bundle.git_branch}", "")],
+    "references": [("workflows/daily_job.yml", "${var.failure_email}", "${var.failure_mail}"),
+                   ("workflows/daily_job.yml", "${resources.pipelines.ldp_pipeline.id}",
+                    "${resources.pipelines.ldp_pipe.id}"),
+                   ("databricks.yml", "  - workflows/*.yml\n", "  - workflows/*.yml\n  - resources/*.yml\n")],
+}
+
+
+@pytest.mark.parametrize("check, file, old, new", [(c, *case) for c, cases in BROKEN.items() for case in cases])
+def test_a_broken_bundle_fails_its_check(tmp_path, check, file, old, new):
+    root = bundle_copy(tmp_path)
+    edit(root / file, old, new)
+    if check == "schema":
+        problems = [p for target in checks.TARGETS for p in checks.schema_problems(checks.for_target(root, target))]
+    elif check == "flow":
+        problems = checks.flow_problems(root)
+    else:
+        problems = checks.reference_problems(root)
+    assert problems, f"{file}: {old!r} -> {new!r} went unnoticed"
