@@ -16,7 +16,7 @@ def test_wheel_contains_the_default_config_and_entry_points(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"pipelines/_bundled/config.yml", "pipelines/_bundled/expectations/orders_silver.yml",
             "pipelines/_bundled/data/landing/orders/orders_2026-11-01.json",
-            "pipelines/transformations/silver/orders_silver.py", "pipelines/engine/log4j2.properties",
+            "pipelines/transformations/silver/orders_silver.py", "pipelines/catalog/log4j2.properties",
             "pipelines/ldp_pipeline.py", "pipelines/engine/sdp_driver.py", "pipelines/ldp/registrar.py"} <= names
     entry_points = zipfile.ZipFile(wheel).read(
         next(n for n in names if n.endswith("entry_points.txt"))).decode()
