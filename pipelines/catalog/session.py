@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Mapping
 
 from pyspark.sql import SparkSession
 
@@ -67,14 +68,15 @@ def local_conf(state: Path, verbose: bool = False) -> dict[str, str]:
 
 
 def local_session(state: Path, app_name: str = "ldp_engine", verbose: bool = False,
-                  master: str = "local[*]") -> SparkSession:
+                  master: str = "local[*]", extra_conf: Mapping[str, str] | None = None) -> SparkSession:
     """A local session whose catalog survives restarts; every listening port binds 127.0.0.1.
     Python UDF workers run this interpreter (Spark's default, `python3` on PATH, may lack pyspark's
-    dependencies, and a worker that cannot start leaves its task waiting)."""
+    dependencies, and a worker that cannot start leaves its task waiting). `extra_conf` adds settings,
+    e.g. a Spark Connect server other processes read through."""
     state.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.master(master).appName(app_name)
-    for key, value in local_conf(state, verbose).items():
+    for key, value in {**local_conf(state, verbose), **(extra_conf or {})}.items():
         builder = builder.config(key, value)
     builder = builder.config("spark.scheduler.mode", "FAIR").enableHiveSupport()
     return builder.getOrCreate()
