@@ -80,6 +80,10 @@ def test_actionlint_fails_on_a_broken_workflow(tmp_path, old, new, finding):
     assert result.returncode == 1 and finding in result.stdout, result.stdout
 
 
+NODE24 = {"actions/checkout": 6, "actions/setup-python": 6, "actions/setup-java": 5, "actions/github-script": 8,
+          "googleapis/release-please-action": 5}  # the first major of each that runs on node24
+
+
 def flow_problems(root: Path) -> list[str]:
     """The triggers and job graph the DataOps flow relies on (README "Deploy")."""
     problems = []
@@ -114,6 +118,10 @@ def flow_problems(root: Path) -> list[str]:
             for step in job.get("steps", []):
                 if "${{ github.event." in step.get("run", ""):
                     problems.append(f"{path.name}: job {job_name} interpolates github.event in run: (use env:)")
+                action, _, ref = step.get("uses", "").partition("@")
+                if action in NODE24 and not (ref.startswith("v") and ref[1:].split(".")[0].isdigit()
+                                             and int(ref[1:].split(".")[0]) >= NODE24[action]):
+                    problems.append(f"{path.name}: {action}@{ref} predates its node24 release v{NODE24[action]}")
     return problems
 
 
@@ -128,6 +136,7 @@ def test_the_workflows_have_the_triggers_and_job_graph_of_the_flow():
     ("production.yml", "  release:\n    types: [published]\n", ""),
     ("staging.yml", "run: .venv/bin/python -m pytest tests/staging -v -rs",
      "run: echo ${{ github.event.head_commit.message }}"),
+    ("release-please.yml", "googleapis/release-please-action@v5", "googleapis/release-please-action@v4"),
 ])
 def test_a_workflow_that_breaks_the_flow_is_caught(tmp_path, name, old, new):
     shutil.copytree(WORKFLOWS, tmp_path, dirs_exist_ok=True)
