@@ -79,3 +79,16 @@ def summary_text(run: RunResult) -> str:
     ok = sum(t.succeeded for t in run.tables)
     lines += ["", f"{run.status.upper()}: {ok}/{len(run.tables)} table(s) succeeded"]
     return "\n".join(lines)
+
+
+def rows_text(columns: list[str], rows: list[dict[str, object]], width: int = 40) -> str:
+    """Rows as an aligned text table; long values are cut to `width` characters."""
+    def cell(value: object) -> str:
+        text = "null" if value is None else str(value)
+        return text if len(text) <= width else text[: width - 1] + "…"
+
+    body = [[cell(row.get(name)) for name in columns] for row in rows]
+    widths = [max([len(name), *(len(r[i]) for r in body)]) for i, name in enumerate(columns)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    lines = [fmt.format(*columns), fmt.format(*("-" * w for w in widths)), *(fmt.format(*r) for r in body)]
+    return "\n".join(line.rstrip() for line in lines + [f"({len(rows)} row(s))"])
