@@ -1,0 +1,117 @@
+"""The local snapshot profile against values computed independently with numpy / pandas on the same
+rows: exact counts and moments; quantiles within percentile_approx's rank error; frequent items; and a
+fixed number of Spark jobs whatever the number of columns."""
+from __future__ import annotations
+
+import math
+import random
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.monitors.profile import PROFILE_SCHEMA, TABLE_ROW, ProfileOptions, profile
+
+WINDOW = (datetime(2026, 11, 23), datetime(2026, 11, 24))
+
+
+def fixture_rows(n: int = 2_000, seed: int = 3) -> pd.DataFrame:
+    rng = random.Random(seed)
+    return pd.DataFrame({
+        "qty": [None if i % 17 == 0 else rng.randint(-3, 50) for i in range(n)],
+        "amount": [None if i % 11 == 0 else (0.0 if i % 13 == 0 else rng.gauss(100, 25)) for i in range(n)],
+        "country": [None if i % 9 == 0 else rng.choice(["PT", "ES", "FR", "DE", "PT", "PT"]) for i in range(n)],
+        "vip": [rng.random() < 0.2 for _ in range(n)],
+    })
+
+
+@pytest.fixture(scope="module")
+def profiled(spark):
+    rows = fixture_rows()
+    df = spark.createDataFrame(rows.astype(object).where(rows.notna(), None),
+                               "qty int, amount double, country string, vip boolean")
+    result = profile(spark, df, WINDOW)
+    return rows, {r["column_name"]: r.asDict(recursive=True) for r in result.collect()}, result
+
+
+def test_the_profile_has_databricks_schema_and_one_row_per_column_plus_the_table(profiled):
+    rows, by_column, result = profiled
+    assert result.schema == PROFILE_SCHEMA
+    assert set(by_column) == {"qty", "amount", "country", "vip", TABLE_ROW}
+    table = by_column[TABLE_ROW]
+    assert table["count"] == len(rows) and table["non_null_columns"] == ["qty", "amount", "country", "vip"]
+    assert all(r["log_type"] == "INPUT" and r["window"]["start"] == WINDOW[0] for r in by_column.values())
+
+
+@pytest.mark.parametrize("column", ["qty", "amount"])
+def test_numeric_metrics_equal_numpy(profiled, column):
+    rows, by_column, _ = profiled
+    values = rows[column].dropna().astype(float).to_numpy()
+    got = by_column[column]
+    assert got["count"] == len(rows)
+    assert got["num_nulls"] == rows[column].isna().sum()
+    assert got["percent_null"] == pytest.approx(100 * rows[column].isna().mean())
+    assert got["num_zeros"] == int((values == 0).sum())
+    assert got["min"] == values.min() and got["max"] == values.max()
+    assert got["avg"] == pytest.approx(values.mean(), rel=1e-12)
+    assert got["stddev"] == pytest.approx(values.std(ddof=1), rel=1e-9)
+    assert got["distinct_count"] == pytest.approx(len(np.unique(values)), rel=0.05)
+    for p, q in zip((0.0, 0.25, 0.5, 0.75, 1.0), got["quantiles"]):  # percentile_approx's rank bound
+        below, at_most = (values < q).mean(), (values <= q).mean()
+        assert below - 1e-4 <= p <= at_most + 1e-4, (p, q)
+    assert got["median"] == got["quantiles"][2]
+
+
+def test_string_and_boolean_metrics_equal_pandas(profiled):
+    rows, by_column, _ = profiled
+    country = by_column["country"]
+    present = rows["country"].dropna()
+    assert country["num_nulls"] == rows["country"].isna().sum()
+    assert (country["min_length"], country["max_length"], country["avg_length"]) == (2.0, 2.0, 2.0)
+    counts = present.value_counts()
+    expected = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    assert [(i["item"], i["count"]) for i in country["frequent_items"]] == expected
+    assert country["distinct_count"] == 4 and country["min"] is None
+    vip = by_column["vip"]
+    assert {i["item"]: i["count"] for i in vip["frequent_items"]} == {
+        "true": int(rows["vip"].sum()), "false": int((~rows["vip"]).sum())}
+
+
+def test_nan_is_counted_apart_from_nulls(spark):
+    df = spark.createDataFrame([(1.0,), (float("nan"),), (None,), (0.0,)], "x double")
+    [x] = [r for r in profile(spark, df, WINDOW).collect() if r["column_name"] == "x"]
+    assert (x["num_nan"], x["num_nulls"], x["num_zeros"], x["percent_nan"]) == (1, 1, 1, 25.0)
+
+
+def scans_of(spark, columns: int, rows: int = 20_000) -> tuple[int, int]:
+    """(input scans, Spark jobs) of profiling a table of `columns` columns. Every column derives from
+    one Python UDF that counts its calls in an accumulator, so calls / rows = times the input was
+    scanned; the status tracker counts jobs (both SparkContext APIs: test-only, classic session)."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import LongType
+
+    context = spark.sparkContext
+    calls = context.accumulator(0)
+
+    def tick(value):
+        calls.add(1)
+        return value
+
+    ticked = spark.range(rows).withColumn("t", F.udf(tick, LongType())("id"))
+    numeric = [f"(t * {i}) % 97 AS n{i}" for i in range(columns - columns // 5)]
+    strings = [f"CAST(t % {i + 3} AS STRING) AS s{i}" for i in range(columns // 5)]
+    df = ticked.selectExpr(*numeric, *strings)
+    group = f"profile-{random.random()}"
+    context.setJobGroup(group, "profile")
+    try:
+        profile(spark, df, WINDOW, ProfileOptions(top_k=5)).collect()
+    finally:
+        context.setLocalProperty("spark.jobGroup.id", None)
+    return calls.value // rows, len(context.statusTracker().getJobIdsForGroup(group))
+
+
+def test_profiling_scans_the_input_twice_whatever_the_number_of_columns(spark):
+    narrow, broad = scans_of(spark, 5), scans_of(spark, 100)
+    assert narrow[0] == broad[0] == 2, (narrow, broad)  # one fused aggregation, one melt + group-by
+    assert narrow[1] == broad[1], (narrow, broad)  # and no job per column (the rest read shuffles)
