@@ -1,7 +1,8 @@
-"""The Python side of a local Spark Declarative Pipelines run, started by Spark's own launcher
-(`spark-class org.apache.spark.deploy.SparkPipelines`, as `spark-pipelines` does) with Spark Connect.
+"""How a local Spark Declarative Pipelines run executes a plan, inside the driver process
+(`pipelines/engine/sdp_driver.py`, started by Spark's own launcher `spark-class
+org.apache.spark.deploy.SparkPipelines`, as `spark-pipelines` does, with Spark Connect).
 
-It loads the spec and the planned tables, then runs the plan **one level per dataflow graph**: the
+Given the spec and the planned tables, it runs the plan **one level per dataflow graph**: the
 tables of a level are defined in a graph of their own and run, and the next level's graph is built
 only after that, reading the finished tables as plain catalog tables. A single graph of the whole
 plan is what `spark-pipelines run` does, and with pyspark 4.2 / 4.3 it is wrong in two ways:

@@ -3,7 +3,6 @@ rows: exact counts and moments; quantiles within percentile_approx's rank error;
 fixed number of Spark jobs whatever the number of columns."""
 from __future__ import annotations
 
-import math
 import random
 from datetime import datetime
 
