@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ._gc import paused_gc
 from .errors import ConfigError, Problem
+from .monitoring import MonitorConfig, MonitoringSettings, monitor_problems, with_defaults
 from .vocabulary import OnError
 
 Layer = Literal["bronze", "silver", "gold"]
@@ -97,6 +98,7 @@ class TableConfig(_Model):
     expectations: tuple[dict[str, Any], ...] = ()
     expectations_file: str | None = None
     on_error: OnError = OnError.QUARANTINE
+    monitor: MonitorConfig | None = None
 
     @property
     def has_expectations(self) -> bool:
@@ -144,6 +146,7 @@ class Config(_Model):
 
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     tables: tuple[TableConfig, ...]
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     path: Path = Path("config.yml")
 
     @property
@@ -152,6 +155,10 @@ class Config(_Model):
 
     def table(self, name: str) -> TableConfig:
         return self.by_name[name]
+
+    @property
+    def monitoring_schema(self) -> str:
+        return self.monitoring.output_schema or f"{self.pipeline.schema_name}_monitoring"
 
     @cached_property
     def by_name(self) -> dict[str, TableConfig]:
@@ -194,12 +201,13 @@ def _parse(text: str, path: Path) -> Config:
     if not isinstance(raw, dict):
         raise ConfigError(Problem("the top level must be a mapping with a 'tables:' list",
                                   file=str(path), value=_short(raw)))
+    raw = with_defaults(raw)
     try:
         config = Config.model_validate({**raw, "path": path})
     except ValidationError as exc:
         problems = [_problem_from_pydantic(err, raw, str(path)) for err in exc.errors()]
         raise ConfigError(with_lines(problems, text)) from None
-    problems = _duplicate_names(config)
+    problems = _duplicate_names(config) + monitor_problems(config)
     if not config.tables:
         problems.append(Problem("lists no tables", file=str(path), key="tables"))
     if problems:

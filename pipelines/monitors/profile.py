@@ -1,9 +1,9 @@
-"""A snapshot profile of a DataFrame in Databricks data profiling's `{table}_profile_metrics` schema.
+"""The profile of a DataFrame in Databricks data profiling's `{table}_profile_metrics` schema.
 
-Fast by construction: whatever the number of columns, the input is scanned by **two** queries — one
-fused aggregation (counts, nulls, zeros, NaN, moments, lengths, min / max, distinct and quantile
-sketches for every column at once) and one melt + group-by for the frequent items of the string and
-boolean columns. The per-column loop of DQX's profiler or ydata-profiling (one job per column) is
+Fast by construction: whatever the number of columns, windows and slices, the input is scanned by
+**two** queries — one fused aggregation (counts, nulls, zeros, NaN, moments, lengths, min / max,
+distinct and quantile sketches for every column at once) and one melt + group-by for the frequent
+items of the string and boolean columns; windows and slices are grouping sets of both. The per-column loop of DQX's profiler or ydata-profiling (one job per column) is
 what this avoids (bench/profile_cost.py). Rows are assembled on the driver from the two results.
 
 Approximations (documented bounds): `quantiles` and `median` come from `percentile_approx` with
@@ -23,7 +23,7 @@ from pyspark.sql import types as T
 from pyspark.sql.window import Window
 
 TABLE_ROW = ":table"
-QUANTILES = (0.0, 0.25, 0.5, 0.75, 1.0)
+QUANTILES = tuple(i / 100 for i in range(101))  # percentiles: drift of numeric columns uses them
 _NUMERIC = (T.ByteType, T.ShortType, T.IntegerType, T.LongType, T.FloatType, T.DoubleType, T.DecimalType)
 _FREQUENT = (T.StringType, T.BooleanType)
 
@@ -66,23 +66,107 @@ PROFILE_SCHEMA = T.StructType([
 class ProfileOptions:
     quantiles: tuple[float, ...] = QUANTILES
     accuracy: int = 10_000  # percentile_approx: rank error <= rows / accuracy
-    top_k: int = 10  # frequent items kept per column
+    top_k: int = 20  # frequent items kept per column (drift of categorical columns is computed on them)
     monitor_version: int = 0
 
 
+@dataclass(frozen=True)
+class Grouping:
+    """The windows and slices of a profile. Snapshot: one window (the run's), unsliced and per slice.
+    Time series: one window per period of each granularity, from `timestamp_col`, unsliced and per
+    slice. All are grouping sets of the same two queries: more windows or slices never add a scan."""
+
+    timestamp_col: str | None = None
+    granularities: tuple[str, ...] = ()
+    slicing_exprs: tuple[str, ...] = ()
+
+
+GroupKey = tuple[Any, ...]  # (granularity, window start, window end, slice_key, slice_value)
+
+
 def profile(spark: SparkSession, df: DataFrame, window: tuple[datetime, datetime],
-            options: ProfileOptions = ProfileOptions()) -> DataFrame:
-    """The snapshot profile of `df` for one window: one row per column and one `:table` row."""
+            options: ProfileOptions = ProfileOptions(), grouping: Grouping = Grouping()) -> DataFrame:
+    """The profile of `df`: per window and slice, one row per column and one `:table` row. `window`
+    is the snapshot's window (time series take theirs from the data)."""
     fields = [f for f in df.schema.fields if not f.name.startswith("_")]  # not DQX's result columns
+    keyed, keys = _with_keys(df, grouping)
     aggregates = [c for i, f in enumerate(fields) for c in _aggregates(i, f, options)]
-    stats = df.agg(F.count(F.lit(1)).alias("n"), *aggregates).first().asDict()
-    frequent = _frequent_items(df, [f for f in fields if isinstance(f.dataType, _FREQUENT)], options.top_k)
-    rows = [_column_row(i, f, stats, frequent.get(f.name)) for i, f in enumerate(fields)]
-    rows.append(_table_row(fields, stats))
-    base = {"window": {"start": window[0], "end": window[1]}, "log_type": "INPUT",
-            "logging_table_commit_version": None, "monitor_version": options.monitor_version,
-            "granularity": None, "slice_key": None, "slice_value": None}
-    return spark.createDataFrame([{**base, **row} for row in rows], PROFILE_SCHEMA)
+    stats = _grouped(keyed, keys).agg(F.count(F.lit(1)).alias("n"), *_flags(keys), *aggregates).collect()
+    frequent = _frequent_items(keyed, keys, grouping, [f for f in fields if isinstance(f.dataType, _FREQUENT)],
+                               options.top_k, window)
+    rows = []
+    for found in stats:
+        group = _group_of(found, keys, grouping, window)
+        if group is None:  # rows without a timestamp belong to no window
+            continue
+        values = found.asDict()
+        base = {"window": {"start": group[1], "end": group[2]}, "log_type": "INPUT",
+                "logging_table_commit_version": None, "monitor_version": options.monitor_version,
+                "granularity": group[0], "slice_key": group[3], "slice_value": group[4]}
+        rows += [{**base, **_column_row(i, f, values, frequent.get((group, f.name)))} for i, f in enumerate(fields)]
+        rows.append({**base, **_table_row(fields, values)})
+    return spark.createDataFrame(rows, PROFILE_SCHEMA)
+
+
+def _with_keys(df: DataFrame, grouping: Grouping) -> tuple[DataFrame, list[str]]:
+    """`df` plus one window column per granularity (`__w{i}`) and one column per slice (`__s{j}`)."""
+    keys: dict[str, Column] = {}
+    if grouping.granularities:
+        timestamp = F.col(f"`{grouping.timestamp_col}`").cast("timestamp")
+        keys.update({f"__w{i}": _window(timestamp, g) for i, g in enumerate(grouping.granularities)})
+    keys.update({f"__s{j}": F.expr(e).cast("string") for j, e in enumerate(grouping.slicing_exprs)})
+    return (df.withColumns(keys) if keys else df), list(keys)
+
+
+def _window(timestamp: Column, granularity: str) -> Column:
+    """Databricks' aggregation windows: fixed periods from the epoch (weeks start on Monday), calendar
+    months and years. Arithmetic, not `F.window`, which allows one window expression per query."""
+    amount, unit = int(granularity.split()[0]), granularity.split()[1].rstrip("s")
+    if unit in ("month", "year"):
+        start = F.date_trunc(unit, timestamp)
+        return F.struct(start.alias("start"), (start + F.expr(f"INTERVAL 1 {unit.upper()}")).alias("end"))
+    seconds = amount * _SECONDS[unit]
+    offset = 4 * 86_400 if unit == "week" else 0  # 1970-01-01 was a Thursday; the next Monday is 4 days on
+    start_seconds = F.floor((F.unix_seconds(timestamp) - offset) / seconds) * seconds + offset
+    return F.struct(F.timestamp_seconds(start_seconds).alias("start"),
+                    F.timestamp_seconds(start_seconds + seconds).alias("end"))
+
+
+_SECONDS = {"minute": 60, "hour": 3_600, "day": 86_400, "week": 7 * 86_400}
+
+
+def _grouping_sets(keys: list[str]) -> list[list[str]]:
+    """Each window column alone and with each slice (snapshot: the whole table, and each slice)."""
+    windows = [k for k in keys if k.startswith("__w")] or [None]
+    slices = [k for k in keys if k.startswith("__s")]
+    return [[w] if w else [] for w in windows] + [[w, s] if w else [s] for w in windows for s in slices]
+
+
+def _grouped(df: DataFrame, keys: list[str], *always: str) -> Any:
+    if not keys:
+        return df.groupBy(*always)
+    return df.groupingSets([[*always, *keys_set] for keys_set in _grouping_sets(keys)], *always, *keys)
+
+
+def _flags(keys: list[str]) -> list[Column]:
+    """Which keys a result row is grouped by (Spark's grouping(): 0 = grouped by it)."""
+    return [F.grouping(key).alias(f"{key}_g") for key in keys]
+
+
+def _group_of(row: Any, keys: list[str], grouping: Grouping, snapshot: tuple[datetime, datetime]) -> GroupKey | None:
+    granularity, start, end = None, snapshot[0], snapshot[1]
+    slice_key = slice_value = None
+    for key in keys:
+        if row[f"{key}_g"] != 0:
+            continue
+        index = int(key[3:])
+        if key.startswith("__w"):
+            if row[key] is None:
+                return None
+            granularity, start, end = grouping.granularities[index], row[key]["start"], row[key]["end"]
+        else:
+            slice_key, slice_value = grouping.slicing_exprs[index], row[key]
+    return granularity, start, end, slice_key, slice_value
 
 
 def _aggregates(index: int, field: T.StructField, options: ProfileOptions) -> list[Column]:
@@ -106,19 +190,25 @@ def _aggregates(index: int, field: T.StructField, options: ProfileOptions) -> li
     return out
 
 
-def _frequent_items(df: DataFrame, fields: list[T.StructField], top_k: int) -> dict[str, list[dict[str, Any]]]:
-    """One melt + group-by over every string / boolean column: the `top_k` most frequent values each."""
+def _frequent_items(df: DataFrame, keys: list[str], grouping: Grouping, fields: list[T.StructField], top_k: int,
+                    snapshot: tuple[datetime, datetime]) -> dict[tuple[GroupKey, str], list[dict[str, Any]]]:
+    """One melt + group-by over every string / boolean column: the `top_k` most frequent values of
+    each, per window and slice."""
     if not fields:
         return {}
-    melted = df.select(F.explode(F.array(*[
+    melted = df.select(*keys, F.explode(F.array(*[
         F.struct(F.lit(f.name).alias("column_name"), F.col(f"`{f.name}`").cast("string").alias("item"))
-        for f in fields])).alias("cell")).select("cell.*").where(F.col("item").isNotNull())
-    counted = melted.groupBy("column_name", "item").count()
+        for f in fields])).alias("cell")).select(*keys, "cell.*").where(F.col("item").isNotNull())
+    counted = _grouped(melted, keys, "column_name", "item").agg(
+        F.count(F.lit(1)).alias("count"), *_flags(keys))
+    partition = ["column_name", *keys, *(f"{key}_g" for key in keys)]
     ranked = counted.withColumn("rank", F.row_number().over(
-        Window.partitionBy("column_name").orderBy(F.desc("count"), F.asc("item"))))
-    found: dict[str, list[dict[str, Any]]] = {}
-    for row in ranked.where(F.col("rank") <= top_k).orderBy("column_name", "rank").collect():
-        found.setdefault(row["column_name"], []).append({"item": row["item"], "count": row["count"]})
+        Window.partitionBy(*partition).orderBy(F.desc("count"), F.asc("item"))))
+    found: dict[tuple[GroupKey, str], list[dict[str, Any]]] = {}
+    for row in ranked.where(F.col("rank") <= top_k).orderBy("rank").collect():
+        group = _group_of(row, keys, grouping, snapshot)
+        if group is not None:
+            found.setdefault((group, row["column_name"]), []).append({"item": row["item"], "count": row["count"]})
     return found
 
 

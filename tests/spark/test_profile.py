@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.monitors.profile import PROFILE_SCHEMA, TABLE_ROW, ProfileOptions, profile
+from pipelines.monitors.profile import PROFILE_SCHEMA, TABLE_ROW, Grouping, ProfileOptions, profile
 
 WINDOW = (datetime(2026, 11, 23), datetime(2026, 11, 24))
 
@@ -56,10 +56,11 @@ def test_numeric_metrics_equal_numpy(profiled, column):
     assert got["avg"] == pytest.approx(values.mean(), rel=1e-12)
     assert got["stddev"] == pytest.approx(values.std(ddof=1), rel=1e-9)
     assert got["distinct_count"] == pytest.approx(len(np.unique(values)), rel=0.05)
-    for p, q in zip((0.0, 0.25, 0.5, 0.75, 1.0), got["quantiles"]):  # percentile_approx's rank bound
+    assert len(got["quantiles"]) == len(ProfileOptions().quantiles) == 101
+    for p, q in zip(ProfileOptions().quantiles, got["quantiles"]):  # percentile_approx's rank bound
         below, at_most = (values < q).mean(), (values <= q).mean()
         assert below - 1e-4 <= p <= at_most + 1e-4, (p, q)
-    assert got["median"] == got["quantiles"][2]
+    assert got["median"] == got["quantiles"][50]
 
 
 def test_string_and_boolean_metrics_equal_pandas(profiled):
@@ -83,7 +84,7 @@ def test_nan_is_counted_apart_from_nulls(spark):
     assert (x["num_nan"], x["num_nulls"], x["num_zeros"], x["percent_nan"]) == (1, 1, 1, 25.0)
 
 
-def scans_of(spark, columns: int, rows: int = 20_000) -> tuple[int, int]:
+def scans_of(spark, columns: int, rows: int = 20_000, grouping: Grouping = Grouping()) -> tuple[int, int]:
     """(input scans, Spark jobs) of profiling a table of `columns` columns. Every column derives from
     one Python UDF that counts its calls in an accumulator, so calls / rows = times the input was
     scanned; the status tracker counts jobs (both SparkContext APIs: test-only, classic session)."""
@@ -100,11 +101,11 @@ def scans_of(spark, columns: int, rows: int = 20_000) -> tuple[int, int]:
     ticked = spark.range(rows).withColumn("t", F.udf(tick, LongType())("id"))
     numeric = [f"(t * {i}) % 97 AS n{i}" for i in range(columns - columns // 5)]
     strings = [f"CAST(t % {i + 3} AS STRING) AS s{i}" for i in range(columns // 5)]
-    df = ticked.selectExpr(*numeric, *strings)
+    df = ticked.selectExpr(*numeric, *strings, "TIMESTAMP'2026-11-01' + make_interval(0, 0, 0, 0, id % 100) AS ts")
     group = f"profile-{random.random()}"
     context.setJobGroup(group, "profile")
     try:
-        profile(spark, df, WINDOW, ProfileOptions(top_k=5)).collect()
+        profile(spark, df, WINDOW, ProfileOptions(top_k=5), grouping).collect()
     finally:
         context.setLocalProperty("spark.jobGroup.id", None)
     return calls.value // rows, len(context.statusTracker().getJobIdsForGroup(group))
@@ -114,3 +115,44 @@ def test_profiling_scans_the_input_twice_whatever_the_number_of_columns(spark):
     narrow, broad = scans_of(spark, 5), scans_of(spark, 100)
     assert narrow[0] == broad[0] == 2, (narrow, broad)  # one fused aggregation, one melt + group-by
     assert narrow[1] == broad[1], (narrow, broad)  # and no job per column (the rest read shuffles)
+
+
+def test_time_series_windows_and_slices_equal_pandas_groupby(spark):
+    """One row per (granularity, window, slice, column): daily and weekly (Monday) windows, unsliced and
+    sliced by an expression, each equal to pandas grouping the same rows."""
+    rng = random.Random(5)
+    rows = pd.DataFrame({
+        "ts": [datetime(2026, 11, 1 + rng.randint(0, 20), rng.randint(0, 23)) for _ in range(600)],
+        "amount": [rng.choice([None, 0.0, rng.uniform(1, 9)]) for _ in range(600)],
+        "country": [rng.choice(["PT", "ES", None]) for _ in range(600)],
+    })
+    df = spark.createDataFrame(rows.astype(object).where(rows.notna(), None), "ts timestamp, amount double, country string")
+    grouping = Grouping("ts", ("1 day", "1 week"), ("country",))
+    got = [r.asDict(recursive=True) for r in profile(spark, df, WINDOW, grouping=grouping).collect()]
+    index = {(r["granularity"], r["window"]["start"], r["slice_key"], r["slice_value"], r["column_name"]): r
+             for r in got}
+    assert len(index) == len(got)  # one row per key
+    rows["day"] = rows["ts"].dt.floor("D")
+    rows["week"] = rows["ts"].dt.to_period("W-SUN").dt.start_time  # weeks starting on Monday
+    for granularity, period in (("1 day", "day"), ("1 week", "week")):
+        for start, part in rows.groupby(period):
+            table = index[(granularity, start.to_pydatetime(), None, None, TABLE_ROW)]
+            assert table["count"] == len(part)
+            amount = index[(granularity, start.to_pydatetime(), None, None, "amount")]
+            assert amount["num_nulls"] == part["amount"].isna().sum()
+            assert amount["num_zeros"] == (part["amount"] == 0).sum()
+            assert amount["avg"] == pytest.approx(part["amount"].mean())
+            for country, sliced in part.dropna(subset=["country"]).groupby("country"):
+                row = index[(granularity, start.to_pydatetime(), "country", country, "amount")]
+                assert row["count"] == len(sliced) and row["num_nulls"] == sliced["amount"].isna().sum()
+                items = index[(granularity, start.to_pydatetime(), "country", country, "country")]["frequent_items"]
+                assert items == [{"item": country, "count": len(sliced)}]
+    assert {r["granularity"] for r in got} == {"1 day", "1 week"}
+    weeks = {r["window"]["start"] for r in got if r["granularity"] == "1 week"}
+    assert all(start.weekday() == 0 for start in weeks)
+
+
+def test_windows_and_slices_add_no_scan(spark):
+    plain = scans_of(spark, 10)
+    grouped = scans_of(spark, 10, grouping=Grouping("ts", ("1 day", "1 month"), ("s0", "n1 > 50")))
+    assert plain[0] == grouped[0] == 2, (plain, grouped)
