@@ -41,6 +41,7 @@ setup(
         "filelock>=3.12",
         "databricks-sdk>=0.50",
         "databricks-labs-dqx>=0.17,<0.18",
+        "scipy>=1.11",  # drift tests (KS, chi-squared) and distances
     ],
     extras_require={
         # On Databricks the runtime provides Spark; locally install [local].

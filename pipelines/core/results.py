@@ -43,6 +43,7 @@ class TableResult:
     seconds: float = 0.0
     error: str | None = None
     consumer_errors: dict[str, str] = field(default_factory=dict)  # after-table consumers that failed here
+    monitor: dict[str, Any] | None = None  # the monitor's outcome: profile rows and fired alerts
 
     @property
     def succeeded(self) -> bool:
@@ -57,7 +58,7 @@ class TableResult:
             out["rows_dropped"] = self.rows_dropped
         if self.checks is not None:
             out["checks"] = [check.to_dict() for check in self.checks]
-        out.update(seconds=self.seconds, error=self.error)
+        out.update(seconds=self.seconds, error=self.error, monitor=self.monitor)
         if self.consumer_errors:
             out["consumers"] = dict(self.consumer_errors)
         return out

@@ -6,7 +6,11 @@ and Databricks-pipeline runners after their update, for each table it wrote (`re
 returns the stored table as a DataFrame, opened only if a consumer asks for it.
 
 A consumer's failure is its own: it is recorded on the table (or the run) it failed on, the run then
-ends as failed, and the tables stay as written.
+ends as failed, and the tables stay as written. Two deliberate verdicts go further: `before_write`
+may refuse a table before it is written (the Spark runner asks; e.g. a monitor naming a column the
+output lacks), and `TableFailed` fails a written table (e.g. a monitor alert with `on_alert: fail`):
+the Spark runner then skips its downstream tables; runners that replay after their update have
+already refreshed them, and only mark the table failed.
 """
 from __future__ import annotations
 
@@ -17,9 +21,14 @@ from typing import Any, Callable, Iterable, Protocol, runtime_checkable
 from .errors import describe_error
 from .plan import Plan, TablePlan
 from .results import RunResult, TableResult
+from .vocabulary import TableStatus
 
 log = logging.getLogger(__name__)
 Read = Callable[[], Any]  # () -> the stored table (a DataFrame)
+
+
+class TableFailed(Exception):
+    """Raised by a consumer to fail the (written) table it was handed; the message says why."""
 
 
 @runtime_checkable
@@ -40,10 +49,20 @@ class Consumers:
         self.consumers = list(consumers)
         self._lock = threading.Lock()  # Spark runner workers report concurrently
 
+    def before_write(self, table: TablePlan, columns: list[str]) -> None:
+        """Let consumers refuse a table's output before it is written (they raise; nothing is written)."""
+        for consumer in self.consumers:
+            check = getattr(consumer, "before_write", None)
+            if check is not None:
+                check(table, columns)
+
     def table_written(self, table: TablePlan, result: TableResult, read: Read) -> None:
         for consumer in self.consumers:
             try:
                 consumer.on_table_written(table, result, read)
+            except TableFailed as exc:
+                with self._lock:
+                    result.status, result.error = TableStatus.FAILED, f"{consumer.name}: {exc}"
             except Exception as exc:  # noqa: BLE001 - reported on the table, never raised into the runner
                 log.debug("consumer %s failed on %s", consumer.name, table.name, exc_info=True)
                 with self._lock:

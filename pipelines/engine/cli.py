@@ -175,11 +175,16 @@ def _report(run: RunResult, output_format: str) -> int:
     return EXIT_OK if run.succeeded else EXIT_RUNTIME
 
 
-def _consumers(plan: Any, state: Path) -> Consumers:
-    """Every consumer of finished tables and runs (the after-table seam)."""
+def _consumers(plan: Any, state: Path, catalog_state: Path | None = None) -> Consumers:
+    """Every consumer of finished tables and runs (the after-table seam). `catalog_state` is where the
+    runner's catalog keeps its tables (the SDP runner has its own), for the monitors' metric tables."""
+    from pipelines.consumers.monitor import MonitorConsumer
     from pipelines.consumers.run_record import RunRecord
 
-    return Consumers([RunRecord(state / "runs", plan)])
+    consumers: list[Any] = []
+    if any(t.config.monitor for t in plan.tables):
+        consumers.append(MonitorConsumer(plan, catalog_state or state))
+    return Consumers([*consumers, RunRecord(state / "runs", plan)])
 
 
 def _finish(run: RunResult, consumers: Consumers, output_format: str) -> int:
@@ -205,7 +210,7 @@ def _run_sdp(project: Any, full_refresh: bool, dry_run: bool, output_format: str
     raw = sdp.execute(dry_run=dry_run, echo=lambda line: click.echo(line, err=True))
     if dry_run:
         return _report(dry_run_summary(raw), output_format)
-    consumers = _consumers(plan, state)
+    consumers = _consumers(plan, state, sdp.root)
     return _finish(replay(plan, summary(plan, raw), consumers, sdp.reader()), consumers, output_format)
 
 

@@ -1,6 +1,9 @@
 """Human-readable views of plans, graphs and run results (the CLI prints them)."""
 from __future__ import annotations
 
+import json
+from datetime import date, datetime
+
 from pipelines.core.config import Config
 from pipelines.core.plan import Plan
 from pipelines.core.results import RunResult
@@ -70,6 +73,11 @@ def summary_text(run: RunResult) -> str:
                      for t in run.tables for c in t.checks or [] if c.failed]
     if failed_checks:
         lines += ["", "Failed checks:", *failed_checks]
+    alerts = [f"  {t.name}: {a['metric']}({a['column']}) = {a['value']:.4g} {a['op']} {a['threshold']:g}"
+              + (f" [{a['drift_type'].lower()} drift]" if a.get("drift_type") else "")
+              for t in run.tables for a in (t.monitor or {}).get("alerts", [])]
+    if alerts:
+        lines += ["", "Monitor alerts:", *alerts]
     errors = [f"  {t.name}: {t.error}" for t in run.tables if t.error]
     errors += [f"  {t.name}: {consumer} failed: {error}" for t in run.tables
                for consumer, error in t.consumer_errors.items()]
@@ -84,7 +92,7 @@ def summary_text(run: RunResult) -> str:
 def rows_text(columns: list[str], rows: list[dict[str, object]], width: int = 40) -> str:
     """Rows as an aligned text table; long values are cut to `width` characters."""
     def cell(value: object) -> str:
-        text = "null" if value is None else str(value)
+        text = "null" if value is None else _plain(value)
         return text if len(text) <= width else text[: width - 1] + "…"
 
     body = [[cell(row.get(name)) for name in columns] for row in rows]
@@ -92,3 +100,12 @@ def rows_text(columns: list[str], rows: list[dict[str, object]], width: int = 40
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     lines = [fmt.format(*columns), fmt.format(*("-" * w for w in widths)), *(fmt.format(*r) for r in body)]
     return "\n".join(line.rstrip() for line in lines + [f"({len(rows)} row(s))"])
+
+
+def _plain(value: object) -> str:
+    """A value as a reader writes it: timestamps in ISO form, structs and arrays as compact JSON."""
+    if isinstance(value, (datetime, date)):
+        return value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, default=_plain, separators=(",", ":"), ensure_ascii=False)
+    return str(value)

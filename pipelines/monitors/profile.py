@@ -62,6 +62,34 @@ PROFILE_SCHEMA = T.StructType([
 ])
 
 
+_STAT_TEST = T.StructType([T.StructField("statistic", T.DoubleType()), T.StructField("pvalue", T.DoubleType())])
+DRIFT_SCHEMA = T.StructType([
+    T.StructField("window", PROFILE_SCHEMA["window"].dataType),
+    T.StructField("granularity", T.StringType()),
+    T.StructField("monitor_version", T.LongType()),
+    T.StructField("slice_key", T.StringType()),
+    T.StructField("slice_value", T.StringType()),
+    T.StructField("column_name", T.StringType()),
+    T.StructField("data_type", T.StringType()),
+    T.StructField("window_cmp", PROFILE_SCHEMA["window"].dataType),
+    T.StructField("drift_type", T.StringType()),
+    T.StructField("count_delta", T.LongType()),
+    T.StructField("avg_delta", T.DoubleType()),
+    T.StructField("percent_null_delta", T.DoubleType()),
+    T.StructField("percent_zeros_delta", T.DoubleType()),
+    T.StructField("percent_distinct_delta", T.DoubleType()),
+    T.StructField("non_null_columns_delta", T.StructType([T.StructField("added", T.IntegerType()),
+                                                          T.StructField("missing", T.IntegerType())])),
+    T.StructField("js_distance", T.DoubleType()),
+    T.StructField("ks_test", _STAT_TEST),
+    T.StructField("wasserstein_distance", T.DoubleType()),
+    T.StructField("population_stability_index", T.DoubleType()),
+    T.StructField("chi_squared_test", _STAT_TEST),
+    T.StructField("tv_distance", T.DoubleType()),
+    T.StructField("l_infinity_distance", T.DoubleType()),
+])
+
+
 @dataclass(frozen=True)
 class ProfileOptions:
     quantiles: tuple[float, ...] = QUANTILES
@@ -86,6 +114,12 @@ GroupKey = tuple[Any, ...]  # (granularity, window start, window end, slice_key,
 
 def profile(spark: SparkSession, df: DataFrame, window: tuple[datetime, datetime],
             options: ProfileOptions = ProfileOptions(), grouping: Grouping = Grouping()) -> DataFrame:
+    """The profile of `df` as a DataFrame in Databricks' schema (see `profile_rows`)."""
+    return spark.createDataFrame(profile_rows(df, window, options, grouping), PROFILE_SCHEMA)
+
+
+def profile_rows(df: DataFrame, window: tuple[datetime, datetime], options: ProfileOptions = ProfileOptions(),
+                 grouping: Grouping = Grouping()) -> list[dict[str, Any]]:
     """The profile of `df`: per window and slice, one row per column and one `:table` row. `window`
     is the snapshot's window (time series take theirs from the data)."""
     fields = [f for f in df.schema.fields if not f.name.startswith("_")]  # not DQX's result columns
@@ -105,7 +139,7 @@ def profile(spark: SparkSession, df: DataFrame, window: tuple[datetime, datetime
                 "granularity": group[0], "slice_key": group[3], "slice_value": group[4]}
         rows += [{**base, **_column_row(i, f, values, frequent.get((group, f.name)))} for i, f in enumerate(fields)]
         rows.append({**base, **_table_row(fields, values)})
-    return spark.createDataFrame(rows, PROFILE_SCHEMA)
+    return rows
 
 
 def _with_keys(df: DataFrame, grouping: Grouping) -> tuple[DataFrame, list[str]]:
