@@ -188,7 +188,7 @@ def monitor_problems(config: Any) -> list[Problem]:
             continue
         for key in _NEEDS.get(monitor.profile, ()):
             if not getattr(monitor, key):
-                problem(f"a {monitor.profile} profile needs '{key}'", f"monitor.{key}")
+                problem(f"profile: {monitor.profile} needs '{key}'", f"monitor.{key}")
         if monitor.profile == "snapshot":
             for key in ("timestamp_col", "granularities", "prediction_col", "label_col", "model_id_col",
                         "problem_type"):
