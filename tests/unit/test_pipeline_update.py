@@ -83,7 +83,7 @@ def test_follow_polls_until_the_update_ends_and_reports_each_flow(example_projec
     summary = update.summary(the_plan, "u1", state).to_dict()
     assert summary["status"] == "success"
     assert summary["tables"] == [{"name": "customers_bronze", "layer": "bronze", "status": "success",
-                                  "rows_written": None, "seconds": 5.0, "error": None}]
+                                  "rows_written": None, "seconds": 5.0, "error": None, "monitor": None}]
 
 
 def test_a_failed_flow_fails_the_summary_with_its_error(example_project):

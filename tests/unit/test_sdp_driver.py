@@ -47,7 +47,8 @@ def test_sdp_summary_has_the_spark_runners_shape(example_project):
     assert result["status"] == "failed" and result["runner"] == "sdp"
     bronze, silver = result["tables"]
     assert bronze == {"name": "customers_bronze", "layer": "bronze", "status": "success", "rows_written": 17,
-                      "rows_quarantined": 0, "rows_dropped": 0, "checks": [], "seconds": 1.5, "error": None}
+                      "rows_quarantined": 0, "rows_dropped": 0, "checks": [], "seconds": 1.5, "error": None,
+                      "monitor": None}
     assert (silver["status"], silver["error"], silver["rows_written"]) == ("failed", "[X] boom", 0)
     assert silver["checks"] == [{"name": "customer_id_not_null", "criticality": "error", "failed": 1},
                                 {"name": "email_not_null", "criticality": "error", "failed": 0},
