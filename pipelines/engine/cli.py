@@ -5,29 +5,21 @@ User mistakes are printed as messages, never as tracebacks (unless --verbose).
 """
 from __future__ import annotations
 
-import functools
 import json
-import logging
-import os
-import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
-from pipelines.core.errors import EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME, EngineError, UsageError
+from pipelines.core.errors import EXIT_OK, EXIT_RUNTIME, UsageError
 from pipelines.core.graph import Selection, split_names
 from pipelines.core.results import RunResult
 from pipelines.core.seam import Consumers
 
-from .project import default_config
+from .options import (HARD_EXIT, config_option, config_path, format_option, handle_errors, verbose_option,
+                      wait_option)
 from .state_lock import state_lock
-
-log = logging.getLogger("ldp_engine")
-EXIT_INTERRUPTED = 130  # as a shell reports SIGINT
-HARD_EXIT = "ldp.hard_exit"  # context flag: threads are stuck in user code, exit without joining them
-CONFIG_ENV = "LDP_CONFIG"
 
 
 class DefaultRunGroup(click.Group):
@@ -37,64 +29,6 @@ class DefaultRunGroup(click.Group):
         if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h", "--version")):
             args = ["run", *args]
         return super().parse_args(ctx, args)
-
-
-def _config_path(value: str | None) -> Path:
-    return Path(value) if value else default_config()
-
-
-def handle_errors(command: Callable[..., int]) -> Callable[..., None]:
-    """Map the engine's exceptions to exit codes and readable messages. With `--format json`, stdout
-    carries exactly one JSON object on every path: the command's own, or `{"status", "errors"}`."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> None:
-        verbose = kwargs.get("verbose", False)
-        logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        as_json = kwargs.get("output_format") == "json"
-
-        def fail(code: int, status: str, errors: list[str], message: str) -> int:
-            if as_json:
-                click.echo(json.dumps({"status": status, "errors": errors}))
-            click.echo(f"error: {message}", err=True)
-            return code
-
-        try:
-            code = command(*args, **kwargs)
-        except EngineError as exc:
-            if verbose:
-                log.exception("error")
-            code = fail(exc.exit_code, "invalid" if exc.exit_code == EXIT_CONFIG else "error",
-                        [p.render() for p in exc.problems], exc.render())
-        except KeyboardInterrupt:
-            code = fail(EXIT_INTERRUPTED, "interrupted", ["interrupted"], "interrupted")
-        except Exception as exc:  # noqa: BLE001 - an unexpected failure is a run-time failure
-            if verbose:
-                log.exception("unexpected error")
-            text = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-            code = fail(EXIT_RUNTIME, "error", [text],
-                        text + ("" if verbose else " (run with --verbose for details)"))
-        if click.get_current_context().meta.get(HARD_EXIT):
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code)
-        sys.exit(code)
-
-    return wrapper
-
-
-config_option = click.option("--config", "config", type=click.Path(),
-                             envvar=CONFIG_ENV, help="Path to config.yml [default: ./config.yml, "
-                             "else the example shipped in the wheel; env LDP_CONFIG].")
-verbose_option = click.option("--verbose", "-v", is_flag=True, help="Show logs and tracebacks.")
-wait_option = click.option("--wait", type=click.FloatRange(min=0), default=0, show_default=True,
-                           help="Seconds to wait while another run holds the state folder, then exit 3.")
-
-
-def format_option(*choices: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    return click.option("--format", "output_format", type=click.Choice(choices), default=choices[0],
-                        show_default=True, help="Output format (json: only JSON on stdout).")
 
 
 @click.group(cls=DefaultRunGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -146,7 +80,7 @@ def run(config: str | None, tags: str | None, match: str, select_: str | None, e
 
     selection = Selection(tags=split_names(tags), match=match, select=split_names(select_),  # type: ignore[arg-type]
                           exclude=split_names(exclude))
-    project = load_project(_config_path(config), selection, mode,  # type: ignore[arg-type]
+    project = load_project(config_path(config), selection, mode,  # type: ignore[arg-type]
                            catalog=catalog, schema=schema)
     plan = project.plan
     if runner == "pipeline" and not pipeline_id:
@@ -271,7 +205,7 @@ def validate(config: str | None, output_format: str, verbose: bool) -> int:
     """Check config.yml, the dependency graph and every transformation module."""
     from .project import load_project
 
-    project = load_project(_config_path(config), check_all_modules=True)
+    project = load_project(config_path(config), check_all_modules=True)
     count = len(project.config.tables)
     if output_format == "json":
         click.echo(json.dumps({"status": "valid", "tables": count, "config": str(project.config.path)}))
@@ -290,7 +224,7 @@ def graph(config: str | None, output_format: str, verbose: bool) -> int:
     from pipelines.core.config import load_config
     from .render import dot, mermaid
 
-    loaded = load_config(_config_path(config))
+    loaded = load_config(config_path(config))
     click.echo(mermaid(loaded) if output_format == "mermaid" else dot(loaded))
     return EXIT_OK
 
@@ -321,7 +255,7 @@ def generate(config: str | None, table_name: str, criticality: str, write_to: bo
     from pipelines.catalog.session import get_spark, state_dir as resolve_state
     from pipelines.catalog.storage import TableStore
 
-    loaded = load_config(_config_path(config))
+    loaded = load_config(config_path(config))
     if table_name not in loaded.by_name:
         raise ConfigError(Problem("--table names an unknown table", file=str(loaded.path), value=table_name,
                                   hint=f"tables: {', '.join(t.name for t in loaded.tables)}"))
@@ -371,7 +305,7 @@ def show(name: str, config: str | None, where: str | None, columns: str | None, 
 
     from .render import rows_text
 
-    loaded = load_config(_config_path(config))
+    loaded = load_config(config_path(config))
     state = resolve_state(state_dir)
     with state_lock(state, wait):
         spark = get_spark(state, verbose=verbose)
@@ -407,3 +341,13 @@ def show(name: str, config: str | None, where: str | None, columns: str | None, 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point (`ldp_engine`)."""
     cli.main(args=argv, prog_name="ldp_engine")
+
+
+def _register_subcommands() -> None:
+    """Command groups kept in their own modules (they import this one's options)."""
+    from .monitors_cli import monitors
+
+    cli.add_command(monitors)
+
+
+_register_subcommands()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pipelines.engine import cli as cli_module
+from pipelines.engine.options import EXIT_INTERRUPTED
 from pipelines.engine.cli import cli
 from pipelines.core.errors import EXIT_CONFIG, EXIT_RUNTIME
 from pipelines.engine.state_lock import StateBusy, state_lock
@@ -61,7 +61,7 @@ def test_unexpected_failures_and_interrupts_still_print_one_json_object(monkeypa
 
     monkeypatch.setattr("pipelines.engine.project.load_project", interrupted)
     result = invoke("run", "--dry-run", "--format", "json", "--config", str(REPO / "config.yml"))
-    assert result.exit_code == cli_module.EXIT_INTERRUPTED
+    assert result.exit_code == EXIT_INTERRUPTED
     assert json.loads(result.stdout) == {"status": "interrupted", "errors": ["interrupted"]}
 
 

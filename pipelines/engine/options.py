@@ -1,0 +1,80 @@
+"""What every `ldp_engine` command shares: the error handler that maps exceptions to exit codes, and
+the common options."""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from pipelines.core.errors import EXIT_CONFIG, EXIT_RUNTIME, EngineError
+
+from .project import default_config
+
+log = logging.getLogger("ldp_engine")
+EXIT_INTERRUPTED = 130  # as a shell reports SIGINT
+HARD_EXIT = "ldp.hard_exit"  # context flag: threads are stuck in user code, exit without joining them
+CONFIG_ENV = "LDP_CONFIG"
+
+
+def config_path(value: str | None) -> Path:
+    return Path(value) if value else default_config()
+
+
+def handle_errors(command: Callable[..., int]) -> Callable[..., None]:
+    """Map the engine's exceptions to exit codes and readable messages. With `--format json`, stdout
+    carries exactly one JSON object on every path: the command's own, or `{"status", "errors"}`."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        verbose = kwargs.get("verbose", False)
+        logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        as_json = kwargs.get("output_format") == "json"
+
+        def fail(code: int, status: str, errors: list[str], message: str) -> int:
+            if as_json:
+                click.echo(json.dumps({"status": status, "errors": errors}))
+            click.echo(f"error: {message}", err=True)
+            return code
+
+        try:
+            code = command(*args, **kwargs)
+        except EngineError as exc:
+            if verbose:
+                log.exception("error")
+            code = fail(exc.exit_code, "invalid" if exc.exit_code == EXIT_CONFIG else "error",
+                        [p.render() for p in exc.problems], exc.render())
+        except KeyboardInterrupt:
+            code = fail(EXIT_INTERRUPTED, "interrupted", ["interrupted"], "interrupted")
+        except Exception as exc:  # noqa: BLE001 - an unexpected failure is a run-time failure
+            if verbose:
+                log.exception("unexpected error")
+            text = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            code = fail(EXIT_RUNTIME, "error", [text],
+                        text + ("" if verbose else " (run with --verbose for details)"))
+        if click.get_current_context().meta.get(HARD_EXIT):
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+        sys.exit(code)
+
+    return wrapper
+
+
+config_option = click.option("--config", "config", type=click.Path(),
+                             envvar=CONFIG_ENV, help="Path to config.yml [default: ./config.yml, "
+                             "else the example shipped in the wheel; env LDP_CONFIG].")
+verbose_option = click.option("--verbose", "-v", is_flag=True, help="Show logs and tracebacks.")
+wait_option = click.option("--wait", type=click.FloatRange(min=0), default=0, show_default=True,
+                           help="Seconds to wait while another run holds the state folder, then exit 3.")
+
+
+def format_option(*choices: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option("--format", "output_format", type=click.Choice(choices), default=choices[0],
+                        show_default=True, help="Output format (json: only JSON on stdout).")
