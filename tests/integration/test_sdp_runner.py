@@ -15,9 +15,11 @@ from pathlib import Path
 import psutil
 import pytest
 
+from pipelines.catalog.storage import TableStore
+from pipelines.consumers.monitor import MonitorConsumer
+from pipelines.core.seam import Consumers
 from pipelines.engine.project import load_project
 from pipelines.runners.spark import SparkRunner
-from pipelines.catalog.storage import TableStore
 from tests.comparison import assert_same_table
 from tests.conftest import write_project
 
@@ -59,7 +61,8 @@ def ldp_engine(*args: str) -> list[str]:
 def spark_runner_tables(spark, project_dir: Path, mode: str, schema: str | None) -> None:
     project = load_project(project_dir / "config.yml", mode=mode, schema=schema)
     store = TableStore(spark, project.plan.pipeline, project_dir / ".ldp-spark")
-    result = SparkRunner(spark, project.plan, project.functions, store).run()
+    monitor = MonitorConsumer(project.plan, project_dir / ".ldp-spark")
+    result = SparkRunner(spark, project.plan, project.functions, store, consumers=Consumers([monitor])).run()
     assert result.status == "success", result.to_dict()
 
 
@@ -76,6 +79,18 @@ def run_sdp(project_dir: Path, *args: str) -> dict:
     summary = json.loads(proc.stdout)
     assert summary["status"] == "success" and summary["runner"] == "sdp", summary
     return summary
+
+
+def comparable(rows: list[dict]) -> list[str]:
+    """Metric rows as sorted JSON, floats to 9 digits (sums may add up in another order)."""
+    def rounded(value):
+        if isinstance(value, float):
+            return round(value, 9)
+        if isinstance(value, dict):
+            return {k: rounded(v) for k, v in value.items()}
+        return [rounded(v) for v in value] if isinstance(value, list) else value
+
+    return sorted(json.dumps(rounded(row), sort_keys=True) for row in rows)
 
 
 EXAMPLE_ROWS = {"customers_bronze": ("success", 17), "orders_bronze": ("success", 19),
@@ -124,10 +139,18 @@ def test_sdp_and_spark_runners_produce_identical_tables_on_every_rerun(spark, ex
             "from pipelines.ldp.sdp import SdpRun\n"
             f"plan = load_project('config.yml', mode='{mode}').plan\n"
             "read = SdpRun(plan, Path('config.yml'), Path('.ldp').resolve(), Path('unused')).reader()\n"
-            "print(read('customers_silver').count(), read('orders_silver').count())\n")
+            "print(read('customers_silver').count(), read('orders_silver').count())\n"
+            "metrics = read('orders_silver').sparkSession.table('retail_monitoring.orders_silver_profile_metrics')\n"
+            "import json\n"
+            "print(json.dumps([r.asDict(recursive=True) for r in metrics.collect()], default=str))\n")
     proc = subprocess.run([sys.executable, "-c", read], cwd=example_project, capture_output=True, text=True,
                           timeout=600)
-    assert proc.returncode == 0 and proc.stdout.split()[-2:] == ["12", "15"], proc.stderr[-2000:]
+    lines = proc.stdout.splitlines()
+    assert proc.returncode == 0 and lines[-2].split() == ["12", "15"], proc.stderr[-2000:]
+    # the time-series monitor of orders_silver: the same profile rows as the Spark runner's
+    spark_metrics = [r.asDict(recursive=True) for r in
+                     spark.table(f"{schema}_monitoring.orders_silver_profile_metrics").collect()]
+    assert comparable(json.loads(lines[-1])) == comparable(json.loads(json.dumps(spark_metrics, default=str)))
 
 
 EVERYDAY = """
