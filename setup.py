@@ -39,7 +39,7 @@ setup(
         "pydantic>=2.5",
         "click>=8.1",
         "filelock>=3.12",
-        "databricks-sdk>=0.50",
+        "databricks-sdk>=0.156",  # w.data_quality (monitors)
         "databricks-labs-dqx>=0.17,<0.18",
         "scipy>=1.11",  # drift tests (KS, chi-squared) and distances
     ],

@@ -13,12 +13,12 @@ from typing import Any
 import click
 
 from pipelines.core.errors import EXIT_OK, EXIT_RUNTIME, UsageError
-from pipelines.core.graph import Selection, split_names
+from pipelines.core.graph import split_names
 from pipelines.core.results import RunResult
 from pipelines.core.seam import Consumers
 
-from .options import (HARD_EXIT, config_option, config_path, format_option, handle_errors, verbose_option,
-                      wait_option)
+from .options import (HARD_EXIT, config_option, config_path, format_option, handle_errors, selection,
+                      selection_options, verbose_option, wait_option)
 from .state_lock import state_lock
 
 
@@ -42,11 +42,7 @@ def cli() -> None:
 
 @cli.command()
 @config_option
-@click.option("--tags", help="Comma-separated tags; a table must carry all of them (see --match).")
-@click.option("--match", type=click.Choice(["all", "any"]), default="all", show_default=True,
-              help="all: a table needs every tag (AND); any: at least one (OR).")
-@click.option("--select", "select_", help="Comma-separated table names; '+name' adds its upstream.")
-@click.option("--exclude", help="Comma-separated table names to leave out.")
+@selection_options
 @click.option("--mode", type=click.Choice(["batch", "streaming"]), default="batch", show_default=True,
               help="batch recomputes tables; streaming appends only new source files.")
 @click.option("--runner", type=click.Choice(["spark", "sdp", "pipeline"]), default="spark", show_default=True,
@@ -78,9 +74,7 @@ def run(config: str | None, tags: str | None, match: str, select_: str | None, e
     """Select, order and materialize tables (the default command)."""
     from .project import load_project
 
-    selection = Selection(tags=split_names(tags), match=match, select=split_names(select_),  # type: ignore[arg-type]
-                          exclude=split_names(exclude))
-    project = load_project(config_path(config), selection, mode,  # type: ignore[arg-type]
+    project = load_project(config_path(config), selection(tags, match, select_, exclude), mode,  # type: ignore[arg-type]
                            catalog=catalog, schema=schema)
     plan = project.plan
     if runner == "pipeline" and not pipeline_id:

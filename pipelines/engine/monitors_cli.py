@@ -1,7 +1,8 @@
-"""`ldp_engine monitors plan | apply | coverage`: the config's monitors on Databricks data profiling.
+"""`ldp_engine monitors validate | plan | apply | coverage`: the config's monitors on Databricks data
+profiling, for the selected tables (the run's selection options).
 
-`validate` already checks every monitor and the policy; these commands talk to the workspace (auth from
-the environment, as the Databricks CLI's), print what they do, and never delete a monitor.
+`validate` is offline unless `--check-workspace`; the others talk to the workspace (auth from the
+environment, as the Databricks CLI's). Nothing is deleted unless `apply --delete-orphans` says so.
 """
 from __future__ import annotations
 
@@ -10,11 +11,10 @@ from typing import Any
 
 import click
 
-from pipelines.core.errors import EXIT_OK, EXIT_RUNTIME, Problem, UsageError
+from pipelines.core.errors import EXIT_OK, EXIT_RUNTIME, ConfigError, Problem, UsageError
 
-from .options import config_path, config_option, format_option, handle_errors, verbose_option
-
-catalog_option = click.option("--catalog", help="Unity Catalog catalog of the tables [default: pipeline.catalog].")
+from .options import (config_option, config_path, format_option, handle_errors, selection, selection_options,
+                      verbose_option)
 
 
 def workspace_client() -> Any:
@@ -24,24 +24,68 @@ def workspace_client() -> Any:
     return WorkspaceClient()
 
 
-def _provisioner(config: str | None, catalog: str | None) -> Any:
+def target_options(command: Any) -> Any:
+    """The config, the selection, and where the tables are."""
+    for option in (click.option("--schema", help="Override pipeline.schema."),
+                   click.option("--catalog", help="Unity Catalog catalog of the tables [default: pipeline.catalog]."),
+                   selection_options, config_option):
+        command = option(command)
+    return command
+
+
+def _selected(config: str | None, catalog: str | None, schema: str | None, tags: str | None, match: str,
+              select_: str | None, exclude: str | None) -> tuple[Any, list[Any]]:
+    """The validated config (policy included) and the selected tables; no Spark, no module import."""
     from pipelines.core.config import load_config
+    from pipelines.core.plan import build_plan
+
+    from .project import with_target
+
+    loaded = with_target(load_config(config_path(config)), catalog, schema)
+    plan = build_plan(loaded, selection(tags, match, select_, exclude))
+    return loaded, [t.config for t in plan.tables]
+
+
+def _provisioner(loaded: Any, tables: list[Any]) -> Any:
     from pipelines.monitors.provision import Provisioner
 
-    loaded = load_config(config_path(config))
-    catalog = catalog or loaded.pipeline.catalog
-    if not catalog:
+    if not loaded.pipeline.catalog:
         raise UsageError(Problem("monitors live in Unity Catalog: pass --catalog or set pipeline.catalog",
                                  file=str(loaded.path), key="pipeline.catalog"))
-    return Provisioner(workspace_client(), loaded, catalog)
+    return Provisioner(workspace_client(), loaded, loaded.pipeline.catalog, tables)
 
 
 @click.group()
 def monitors() -> None:
-    """Provision the config's profiling monitors on Databricks and check their coverage."""
+    """Validate, provision and check the config's profiling monitors on Databricks."""
 
 
-def _show_plan(changes: list[Any], output_format: str, **extra: Any) -> None:
+@monitors.command("validate")
+@target_options
+@click.option("--check-workspace", is_flag=True, help="Also check that each table and the columns its "
+              "monitor names exist in the workspace.")
+@format_option("text", "json")
+@verbose_option
+@handle_errors
+def validate(config: str | None, catalog: str | None, schema: str | None, tags: str | None, match: str,
+             select_: str | None, exclude: str | None, check_workspace: bool, output_format: str,
+             verbose: bool) -> int:
+    """Every selected monitor and the monitoring policy (exit 1 naming each problem)."""
+    loaded, tables = _selected(config, catalog, schema, tags, match, select_, exclude)
+    if check_workspace:
+        problems = _provisioner(loaded, tables).check_workspace()
+        if problems:
+            raise ConfigError([Problem(p.message, file=str(loaded.path), table=p.table, key=p.key, value=p.value,
+                                       hint=p.hint) for p in problems])
+    monitored = [t.name for t in tables if t.monitor is not None]
+    if output_format == "json":
+        click.echo(json.dumps({"status": "valid", "monitors": monitored}))
+    else:
+        click.echo(f"OK: {len(monitored)} monitor(s) valid" + (f": {', '.join(monitored)}" if monitored else ""))
+    return EXIT_OK
+
+
+def _show(changes: list[Any], output_format: str, **extra: Any) -> None:
     if output_format == "json":
         click.echo(json.dumps({"changes": [c.to_dict() for c in changes], **extra}))
         return
@@ -49,53 +93,56 @@ def _show_plan(changes: list[Any], output_format: str, **extra: Any) -> None:
         fields = f" ({', '.join(change.fields)})" if change.fields else ""
         click.echo(f"{change.action:<9} {change.table}{fields}")
     if not changes:
-        click.echo("no table of this pipeline declares a monitor")
+        click.echo("no selected table declares or has a monitor")
 
 
 @monitors.command("plan")
-@config_option
-@catalog_option
+@target_options
 @format_option("text", "json")
 @verbose_option
 @handle_errors
-def plan(config: str | None, catalog: str | None, output_format: str, verbose: bool) -> int:
-    """What `apply` would create or update, field by field."""
-    _show_plan(_provisioner(config, catalog).plan(), output_format)
+def plan(config: str | None, catalog: str | None, schema: str | None, tags: str | None, match: str,
+         select_: str | None, exclude: str | None, output_format: str, verbose: bool) -> int:
+    """What `apply` would do per table: create, update (field diff), unchanged, orphan, no-table."""
+    _show(_provisioner(*_selected(config, catalog, schema, tags, match, select_, exclude)).plan(), output_format)
     return EXIT_OK
 
 
 @monitors.command("apply")
-@config_option
-@catalog_option
-@click.option("--yes", is_flag=True, help="Apply the plan (without it, print the plan and apply nothing).")
-@click.option("--refresh", is_flag=True, help="Start a refresh of every created or updated monitor.")
+@target_options
+@click.option("--confirm", is_flag=True, help="Apply the plan (without it: print the plan, change nothing, exit 2).")
+@click.option("--refresh", is_flag=True, help="Start a refresh of every selected monitor.")
+@click.option("--delete-orphans", is_flag=True, help="Delete monitors on selected tables that no longer declare one.")
 @format_option("text", "json")
 @verbose_option
 @handle_errors
-def apply(config: str | None, catalog: str | None, yes: bool, refresh: bool, output_format: str,
-          verbose: bool) -> int:
-    """Create or update the declared monitors (never deletes one)."""
-    provisioner = _provisioner(config, catalog)
+def apply(config: str | None, catalog: str | None, schema: str | None, tags: str | None, match: str,
+          select_: str | None, exclude: str | None, confirm: bool, refresh: bool, delete_orphans: bool,
+          output_format: str, verbose: bool) -> int:
+    """Create and update the declared monitors; exit 3 if a monitored table does not exist yet."""
+    provisioner = _provisioner(*_selected(config, catalog, schema, tags, match, select_, exclude))
     changes = provisioner.plan()
-    if not yes:
-        _show_plan(changes, output_format, applied=False)
-        raise UsageError("nothing applied: review the plan above, then pass --yes")
-    provisioner.apply(changes, refresh=refresh)
-    _show_plan(changes, output_format, applied=True)
-    if output_format == "text":
-        click.echo(f"applied {sum(c.action != 'unchanged' for c in changes)} change(s)", err=True)
+    if not confirm:
+        _show(changes, output_format, applied=False)
+        raise UsageError("nothing applied: review the plan, then pass --confirm")
+    provisioner.apply(changes, refresh=refresh, delete_orphans=delete_orphans)
+    _show(changes, output_format, applied=True)
+    waiting = [c.table for c in changes if c.action == "no-table"]
+    if waiting:
+        click.echo(f"error: not monitored yet, the table does not exist: {', '.join(waiting)}", err=True)
+        return EXIT_RUNTIME
     return EXIT_OK
 
 
 @monitors.command("coverage")
-@config_option
-@catalog_option
+@target_options
 @format_option("text", "json")
 @verbose_option
 @handle_errors
-def coverage(config: str | None, catalog: str | None, output_format: str, verbose: bool) -> int:
+def coverage(config: str | None, catalog: str | None, schema: str | None, tags: str | None, match: str,
+             select_: str | None, exclude: str | None, output_format: str, verbose: bool) -> int:
     """Monitored, unmonitored, stale and orphaned: exit 3 unless coverage is complete."""
-    found = _provisioner(config, catalog).coverage()
+    found = _provisioner(*_selected(config, catalog, schema, tags, match, select_, exclude)).coverage()
     if output_format == "json":
         click.echo(json.dumps({"complete": found.complete, **found.to_dict()}))
     else:

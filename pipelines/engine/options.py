@@ -78,3 +78,26 @@ wait_option = click.option("--wait", type=click.FloatRange(min=0), default=0, sh
 def format_option(*choices: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return click.option("--format", "output_format", type=click.Choice(choices), default=choices[0],
                         show_default=True, help="Output format (json: only JSON on stdout).")
+
+
+_SELECTION_OPTIONS = (
+    click.option("--tags", help="Comma-separated tags; a table must carry all of them (see --match)."),
+    click.option("--match", type=click.Choice(["all", "any"]), default="all", show_default=True,
+                 help="all: a table needs every tag (AND); any: at least one (OR)."),
+    click.option("--select", "select_", help="Comma-separated table names; '+name' adds its upstream."),
+    click.option("--exclude", help="Comma-separated table names to leave out."),
+)
+
+
+def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--tags, --match, --select, --exclude (read them with `selection`)."""
+    for option in reversed(_SELECTION_OPTIONS):
+        command = option(command)
+    return command
+
+
+def selection(tags: str | None, match: str, select_: str | None, exclude: str | None) -> Any:
+    from pipelines.core.graph import Selection, split_names
+
+    return Selection(tags=split_names(tags), match=match, select=split_names(select_),  # type: ignore[arg-type]
+                     exclude=split_names(exclude))

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Iterable, Literal
 
 from databricks.sdk import WorkspaceClient
-from databricks.sdk.errors import NotFound
+from databricks.sdk.errors import DatabricksError, NotFound
 from databricks.sdk.service import dataquality as dq
 
 from pipelines.core.config import Config, TableConfig
+from pipelines.core.errors import Problem, RunError
 from pipelines.core.monitoring import MonitorConfig
 
 OBJECT_TYPE = "table"
+_RAISE = object()
 MANAGED_FIELDS = ("output_schema_id", "snapshot", "time_series", "inference_log", "slicing_exprs",
                   "baseline_table_name", "schedule", "notification_settings")
 
@@ -29,9 +31,9 @@ class Change:
     """What `apply` would do to one table's monitor."""
 
     table: str  # catalog.schema.table
-    action: Literal["create", "update", "unchanged"]
-    object_id: str
-    monitor: dq.Monitor
+    action: Literal["create", "update", "unchanged", "orphan", "no-table"]
+    object_id: str | None
+    monitor: dq.Monitor | None  # the wanted monitor (None for an orphan or a table not created yet)
     fields: tuple[str, ...] = ()  # updated fields of data_profiling_config
 
     def to_dict(self) -> dict[str, Any]:
@@ -56,53 +58,107 @@ class Coverage:
 
 
 class Provisioner:
-    """Monitors of one pipeline's tables in `catalog`."""
+    """Monitors of the selected tables of one pipeline, in `catalog`."""
 
-    def __init__(self, w: WorkspaceClient, config: Config, catalog: str):
+    def __init__(self, w: WorkspaceClient, config: Config, catalog: str, tables: Iterable[TableConfig] | None = None):
         self.w = w
         self.config = config
         self.catalog = catalog
+        self.tables = list(config.tables if tables is None else tables)
 
     def full_name(self, name: str) -> str:
         return f"{self.catalog}.{self.config.pipeline.schema_name}.{name}"
 
-    def plan(self) -> list[Change]:
-        """One change per monitored table: create, update (with the fields that differ) or unchanged."""
-        output_schema_id = self.w.schemas.get(f"{self.catalog}.{self.config.monitoring_schema}").schema_id
-        changes = []
-        for table in self.config.tables:
+    def check_workspace(self) -> list[Problem]:
+        """Each monitored table exists with the columns its monitor names, and so does its baseline."""
+        problems = []
+        for table in self.tables:
             if table.monitor is None:
                 continue
+            info = self._table(table.name)
+            if info is None:
+                problems.append(Problem(f"{self.full_name(table.name)} does not exist in the workspace",
+                                        table=table.name, key="monitor", hint="run the pipeline first"))
+                continue
+            columns = [c.name for c in info.columns or []]
+            for key, column in table.monitor.columns_named().items():
+                if column not in columns:
+                    problems.append(Problem(f"the table has no column '{column}'", table=table.name,
+                                            key=f"monitor.{key}", value=column, hint=f"columns: {', '.join(columns)}"))
+            baseline = self._baseline_name(table.monitor)
+            if baseline and self._call(table.name, self.w.tables.get, baseline, missing=None) is None:
+                problems.append(Problem(f"the baseline table {baseline} does not exist", table=table.name,
+                                        key="monitor.baseline_table", value=table.monitor.baseline_table))
+        return problems
+
+    def plan(self) -> list[Change]:
+        """Per selected table: create, update (with the fields that differ) or unchanged for declared
+        monitors; `orphan` for a monitor on a table that no longer declares one; `no-table` for a
+        monitored table not created yet. Mutates nothing."""
+        output_schema_id = self.w.schemas.get(f"{self.catalog}.{self.config.monitoring_schema}").schema_id
+        changes = []
+        for table in self.tables:
             full_name = self.full_name(table.name)
-            object_id = self.w.tables.get(full_name).table_id
+            info = self._table(table.name)
+            if info is None:
+                if table.monitor is not None:
+                    changes.append(Change(full_name, "no-table", None, None))
+                continue
+            object_id = str(info.table_id)
+            current = self._call(table.name, self.w.data_quality.get_monitor, OBJECT_TYPE, object_id, missing=None)
+            if table.monitor is None:
+                if current is not None:
+                    changes.append(Change(full_name, "orphan", object_id, None))
+                continue
             wanted = dq.Monitor(object_type=OBJECT_TYPE, object_id=object_id,
                                 data_profiling_config=self.profiling_config(table, output_schema_id))
-            try:
-                current = self.w.data_quality.get_monitor(OBJECT_TYPE, object_id)
-            except NotFound:
+            if current is None:
                 changes.append(Change(full_name, "create", object_id, wanted))
                 continue
             differ = _differences(current.data_profiling_config, wanted.data_profiling_config)
             changes.append(Change(full_name, "update" if differ else "unchanged", object_id, wanted, differ))
         return changes
 
-    def apply(self, changes: list[Change], refresh: bool = False) -> None:
+    def apply(self, changes: list[Change], refresh: bool = False, delete_orphans: bool = False) -> None:
         for change in changes:
+            name = change.table.rpartition(".")[2]
             if change.action == "create":
-                self.w.data_quality.create_monitor(change.monitor)
+                self._call(name, self.w.data_quality.create_monitor, change.monitor)
             elif change.action == "update":
-                mask = ",".join(f"data_profiling_config.{name}" for name in change.fields)
-                self.w.data_quality.update_monitor(OBJECT_TYPE, change.object_id, change.monitor, mask)
-            if refresh and change.action != "unchanged":
-                self.w.data_quality.create_refresh(OBJECT_TYPE, change.object_id,
-                                                   dq.Refresh(object_type=OBJECT_TYPE, object_id=change.object_id))
+                mask = ",".join(f"data_profiling_config.{field_}" for field_ in change.fields)
+                self._call(name, self.w.data_quality.update_monitor, OBJECT_TYPE, change.object_id, change.monitor,
+                           mask)
+            elif change.action == "orphan" and delete_orphans:
+                self._call(name, self.w.data_quality.delete_monitor, OBJECT_TYPE, change.object_id)
+            if refresh and change.action in ("create", "update", "unchanged"):
+                self._call(name, self.w.data_quality.create_refresh, OBJECT_TYPE, change.object_id,
+                           dq.Refresh(object_type=OBJECT_TYPE, object_id=str(change.object_id)))
+
+    def _table(self, name: str) -> Any:
+        """The table's Unity Catalog entry, None if it does not exist."""
+        return self._call(name, self.w.tables.get, self.full_name(name), missing=None)
+
+    def _call(self, table: str, method: Any, *args: Any, missing: Any = _RAISE) -> Any:
+        """One workspace request for `table`: `NotFound` is `missing` where that means "absent"; any
+        other error (auth, rate limit, ...) stops the command naming the table (exit 3)."""
+        try:
+            return method(*args)
+        except NotFound:
+            if missing is _RAISE:
+                raise
+            return missing
+        except DatabricksError as exc:
+            raise RunError(Problem(f"{type(exc).__name__}: {exc}", table=table,
+                                   hint="nothing after this request was sent")) from None
+
+    def _baseline_name(self, monitor: MonitorConfig) -> str | None:
+        baseline = monitor.baseline_table
+        return self.full_name(baseline) if baseline and baseline in self.config.by_name else baseline
 
     def profiling_config(self, table: TableConfig, output_schema_id: str) -> dq.DataProfilingConfig:
         monitor: MonitorConfig = table.monitor  # type: ignore[assignment]
         granularities = [_granularity(g) for g in monitor.granularities]
-        baseline = monitor.baseline_table
-        if baseline and baseline in self.config.by_name:
-            baseline = self.full_name(baseline)
+        baseline = self._baseline_name(monitor)
         profile: dict[str, Any] = {}
         if monitor.profile == "snapshot":
             profile["snapshot"] = dq.SnapshotConfig()
@@ -126,30 +182,30 @@ class Provisioner:
             **profile)
 
     def coverage(self, now: float | None = None) -> Coverage:
-        """Every table of the pipeline: monitored or not (where declared or required), stale, and
-        metric tables left behind by dropped tables."""
+        """The selected tables: monitored, declared but not monitored, stale; and metric tables left
+        behind by tables that are gone. Errors are per table, never counted as "unmonitored"."""
         now = time.time() if now is None else now
         result = Coverage()
         schema = self.config.pipeline.schema_name
         existing = {t.name for t in self.w.tables.list(catalog_name=self.catalog, schema_name=schema)}
-        for table in self.config.tables:
+        for table in self.tables:
             full_name = self.full_name(table.name)
             if table.name not in existing:
                 if table.monitor is not None:
                     result.unmonitored.append(full_name)
                 continue
             try:
-                object_id = self.w.tables.get(full_name).table_id
+                object_id = str(self.w.tables.get(full_name).table_id)
                 self.w.data_quality.get_monitor(OBJECT_TYPE, object_id)
+                why = self._staleness(object_id, now)
             except NotFound:
                 if table.monitor is not None:
                     result.unmonitored.append(full_name)
                 continue
-            except Exception as exc:  # noqa: BLE001 - an API error is reported, never taken for "unmonitored"
+            except DatabricksError as exc:  # auth, rate limit...: an error, never "unmonitored"
                 result.errors[full_name] = f"{type(exc).__name__}: {exc}"
                 continue
             result.monitored.append(full_name)
-            why = self._staleness(object_id, now)
             if why:
                 result.stale[full_name] = why
         metric_tables = self.w.tables.list(catalog_name=self.catalog, schema_name=self.config.monitoring_schema)

@@ -1,5 +1,5 @@
-"""`ldp_engine monitors plan | apply | coverage`: the exact Databricks data-profiling requests, with an
-autospec'd WorkspaceClient (the only fake: the workspace API)."""
+"""`ldp_engine monitors validate | plan | apply | coverage`: the exact Databricks data-profiling requests,
+with an autospec'd WorkspaceClient (the only fake: the workspace API)."""
 from __future__ import annotations
 
 import json
@@ -8,9 +8,9 @@ from unittest.mock import call, create_autospec
 import pytest
 from click.testing import CliRunner
 from databricks.sdk import WorkspaceClient
-from databricks.sdk.errors import NotFound, PermissionDenied
+from databricks.sdk.errors import NotFound, PermissionDenied, TooManyRequests
 from databricks.sdk.service import dataquality as dq
-from databricks.sdk.service.catalog import SchemaInfo, SchemasAPI, TableInfo, TablesAPI
+from databricks.sdk.service.catalog import ColumnInfo, SchemaInfo, SchemasAPI, TableInfo, TablesAPI
 
 from pipelines.engine import monitors_cli
 from pipelines.engine.cli import cli
@@ -33,10 +33,12 @@ tables:
     layer: silver
   - name: revenue
     layer: gold
+    tags: [finance]
     depends_on: [orders]
     monitor: {}
 """
 IDS = {"main.retail.orders": "t-orders", "main.retail.revenue": "t-revenue", "main.retail.orders_baseline": "t-base"}
+COLUMNS = {"t-orders": ["order_id", "order_ts", "currency", "amount"], "t-revenue": ["total"], "t-base": ["x"]}
 
 
 def workspace(monitors: dict[str, dq.Monitor | Exception]) -> WorkspaceClient:
@@ -45,7 +47,13 @@ def workspace(monitors: dict[str, dq.Monitor | Exception]) -> WorkspaceClient:
     w.tables = create_autospec(TablesAPI, instance=True)
     w.data_quality = create_autospec(dq.DataQualityAPI, instance=True)
     w.schemas.get.return_value = SchemaInfo(schema_id="s-mon", full_name="main.retail_mon")
-    w.tables.get.side_effect = lambda full_name: TableInfo(full_name=full_name, table_id=IDS[full_name])
+    def get_table(full_name):
+        if full_name not in IDS:
+            raise NotFound(f"Table '{full_name}' does not exist.")
+        return TableInfo(full_name=full_name, table_id=IDS[full_name],
+                         columns=[ColumnInfo(name=c) for c in COLUMNS[IDS[full_name]]])
+
+    w.tables.get.side_effect = get_table
 
     def get_monitor(object_type, object_id):
         found = monitors.get(object_id, NotFound("no monitor"))
@@ -95,15 +103,16 @@ def test_plan_creates_missing_monitors_and_updates_only_the_fields_that_differ(p
         {"table": "main.retail.orders", "action": "update", "fields": ["slicing_exprs"]},
         {"table": "main.retail.revenue", "action": "create", "fields": []}]}
     w.schemas.get.assert_called_once_with("main.retail_mon")
-    assert w.tables.get.call_args_list == [call("main.retail.orders"), call("main.retail.revenue")]
+    assert w.tables.get.call_args_list == [call("main.retail.orders"), call("main.retail.orders_baseline"),
+                                           call("main.retail.revenue")]
     w.data_quality.create_monitor.assert_not_called()
     w.data_quality.update_monitor.assert_not_called()
 
 
-def test_apply_without_yes_applies_nothing_and_exits_2(project, monkeypatch):
+def test_apply_without_confirm_applies_nothing_and_exits_2(project, monkeypatch):
     w = workspace({})
     result = invoke(monkeypatch, w, "apply", "--config", str(project))
-    assert result.exit_code == 2 and "pass --yes" in result.output
+    assert result.exit_code == 2 and "pass --confirm" in result.output
     assert "create    main.retail.orders" in result.output
     w.data_quality.create_monitor.assert_not_called()
 
@@ -113,7 +122,7 @@ def test_apply_sends_exactly_the_planned_requests(project, monkeypatch):
     current.data_profiling_config.slicing_exprs = ["country"]
     current.data_profiling_config.schedule.pause_status = dq.CronSchedulePauseStatus.CRON_SCHEDULE_PAUSE_STATUS_UNPAUSED  # read-only
     w = workspace({"t-orders": current})
-    result = invoke(monkeypatch, w, "apply", "--config", str(project), "--yes", "--refresh")
+    result = invoke(monkeypatch, w, "apply", "--config", str(project), "--confirm", "--refresh")
     assert result.exit_code == 0, result.output
     w.data_quality.update_monitor.assert_called_once_with(
         "table", "t-orders", expected_orders(), "data_profiling_config.slicing_exprs")
@@ -126,10 +135,74 @@ def test_apply_sends_exactly_the_planned_requests(project, monkeypatch):
 
 def test_an_unchanged_monitor_gets_no_request(project, monkeypatch):
     w = workspace({"t-orders": expected_orders(), "t-revenue": expected_revenue()})
-    result = invoke(monkeypatch, w, "apply", "--config", str(project), "--yes")
+    result = invoke(monkeypatch, w, "apply", "--config", str(project), "--confirm")
     assert result.exit_code == 0 and "unchanged main.retail.orders" in result.output
     w.data_quality.create_monitor.assert_not_called()
     w.data_quality.update_monitor.assert_not_called()
+    w.data_quality.create_refresh.assert_not_called()
+
+
+def test_a_monitor_the_config_no_longer_declares_is_an_orphan_deleted_only_when_asked(project, monkeypatch):
+    stale = dq.Monitor(object_type="table", object_id="t-base", data_profiling_config=dq.DataProfilingConfig(
+        output_schema_id="s-mon", snapshot=dq.SnapshotConfig()))
+    w = workspace({"t-orders": expected_orders(), "t-revenue": expected_revenue(), "t-base": stale})
+    result = invoke(monkeypatch, w, "plan", "--config", str(project))
+    assert "orphan    main.retail.orders_baseline" in result.output
+    invoke(monkeypatch, w, "apply", "--config", str(project), "--confirm")
+    w.data_quality.delete_monitor.assert_not_called()
+    invoke(monkeypatch, w, "apply", "--config", str(project), "--confirm", "--delete-orphans")
+    w.data_quality.delete_monitor.assert_called_once_with("table", "t-base")
+
+
+def test_the_selection_limits_the_requests_to_the_selected_tables(project, monkeypatch):
+    w = workspace({})
+    result = invoke(monkeypatch, w, "apply", "--config", str(project), "--tags", "finance", "--confirm")
+    assert result.exit_code == 0, result.output
+    assert w.tables.get.call_args_list == [call("main.retail.revenue")]
+    w.data_quality.create_monitor.assert_called_once_with(expected_revenue())
+
+
+def test_a_table_not_created_yet_is_planned_as_no_table_and_apply_exits_3(project, monkeypatch):
+    del IDS["main.retail.revenue"]
+    try:
+        w = workspace({"t-orders": expected_orders()})
+        assert "no-table  main.retail.revenue" in invoke(monkeypatch, w, "plan", "--config", str(project)).output
+        result = invoke(monkeypatch, w, "apply", "--config", str(project), "--confirm")
+        assert result.exit_code == 3 and "the table does not exist: main.retail.revenue" in result.output
+    finally:
+        IDS["main.retail.revenue"] = "t-revenue"
+
+
+@pytest.mark.parametrize("error", [PermissionDenied("User lacks MANAGE on the table"),
+                                   TooManyRequests("rate limit exceeded")])
+def test_an_auth_or_rate_limit_error_exits_3_naming_the_table_and_is_never_taken_for_no_monitor(
+        project, monkeypatch, error):
+    w = workspace({"t-orders": error})
+    result = invoke(monkeypatch, w, "apply", "--config", str(project), "--confirm")
+    assert result.exit_code == 3, result.output
+    assert f"table 'orders': {type(error).__name__}: {error}" in result.output
+    w.data_quality.create_monitor.assert_not_called()
+
+
+def test_validate_is_offline_and_check_workspace_names_missing_columns(project, monkeypatch):
+    w = workspace({})
+    result = invoke(monkeypatch, w, "validate", "--config", str(project), "--format", "json")
+    assert result.exit_code == 0 and json.loads(result.output) == {"status": "valid", "monitors": ["orders", "revenue"]}
+    assert w.mock_calls == []  # offline
+    COLUMNS["t-orders"].remove("order_ts")
+    try:
+        result = invoke(monkeypatch, w, "validate", "--config", str(project), "--check-workspace")
+    finally:
+        COLUMNS["t-orders"].append("order_ts")
+    assert result.exit_code == 1
+    assert "table 'orders', key 'monitor.timestamp_col': the table has no column 'order_ts'" in result.output
+
+
+def test_policy_and_validation_errors_exit_1_without_a_traceback(tmp_path, monkeypatch):
+    (tmp_path / "config.yml").write_text(CONFIG.replace("monitoring: {", "monitoring: {policy: {required: [owner]}, "))
+    result = invoke(monkeypatch, workspace({}), "validate", "--config", str(tmp_path / "config.yml"))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "table 'orders', key 'monitor.owner': the monitoring policy requires 'owner'" in result.output
 
 
 def test_coverage_separates_unmonitored_from_errors_and_finds_stale_and_orphans(project, monkeypatch):
