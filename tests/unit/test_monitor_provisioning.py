@@ -3,6 +3,7 @@ with an autospec'd WorkspaceClient (the only fake: the workspace API)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from unittest.mock import call, create_autospec
 
 import pytest
@@ -228,3 +229,29 @@ def test_a_pipeline_without_a_catalog_is_a_usage_error(tmp_path, monkeypatch):
     (tmp_path / "config.yml").write_text(CONFIG.replace("catalog: main, ", ""))
     result = invoke(monkeypatch, workspace({}), "plan", "--config", str(tmp_path / "config.yml"))
     assert result.exit_code == 2 and "pass --catalog or set pipeline.catalog" in result.output
+
+
+def test_the_bundle_jobs_monitors_task_runs_with_its_own_parameters(monkeypatch):
+    """The job's second task, placeholders filled in as Databricks would, on the repository's config."""
+    import yaml
+
+    repo = Path(__file__).resolve().parents[2]
+    job = yaml.safe_load((repo / "workflows/daily_job.yml").read_text())["resources"]["jobs"]["ldp_daily"]
+    [task] = [t for t in job["tasks"] if t["task_key"] == "monitors"]
+    filled = {"{{job.parameters.tags}}": "daily", "${var.catalog}": "main", "${var.schema}": "retail_prod",
+              "${workspace.file_path}/config.yml": str(repo / "config.yml")}
+    args = [filled.get(a, a) for a in task["python_wheel_task"]["parameters"]]
+    w = create_autospec(WorkspaceClient, instance=True)
+    w.schemas = create_autospec(SchemasAPI, instance=True)
+    w.tables = create_autospec(TablesAPI, instance=True)
+    w.data_quality = create_autospec(dq.DataQualityAPI, instance=True)
+    w.schemas.get.return_value = SchemaInfo(schema_id="s-mon")
+    w.tables.get.side_effect = lambda full_name: TableInfo(full_name=full_name, table_id=f"id-{full_name}")
+    w.data_quality.get_monitor.side_effect = NotFound("no monitor")
+    monkeypatch.setattr(monitors_cli, "workspace_client", lambda: w)
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    w.schemas.get.assert_called_once_with("main.retail_prod_monitoring")
+    created = sorted(c.args[0].object_id for c in w.data_quality.create_monitor.call_args_list)
+    assert created == [f"id-main.retail_prod.{t}" for t in ("customer_orders_gold", "customers_gold", "orders_silver")]
+    assert w.data_quality.create_refresh.call_count == 3
