@@ -34,11 +34,13 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--columns", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--driver-memory", default="4g", help="summary() of 100 columns needs more than 1g")
     args = parser.parse_args()
     strings = max(1, args.columns // 4)
     numeric = args.columns - strings
     with tempfile.TemporaryDirectory() as tmp:
-        spark = local_session(Path(tmp) / "state", app_name="profile_cost", master="local[2]")
+        spark = local_session(Path(tmp) / "state", app_name="profile_cost", master="local[2]",
+                              extra_conf={"spark.driver.memory": args.driver_memory})
         data = Path(tmp) / "data"
         spark.range(args.rows).selectExpr(
             *[f"CASE WHEN id % {i + 7} = 0 THEN NULL ELSE (id * {i + 1}) % {1000 + i} / 10.0 END AS n{i}"

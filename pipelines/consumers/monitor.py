@@ -28,6 +28,8 @@ from pipelines.core.results import RunResult, TableResult
 from pipelines.core.seam import Read, TableFailed
 from pipelines.monitors.alerts import describe, fired_alerts
 from pipelines.monitors.drift import against_baseline, consecutive
+from pipelines.monitors.model_quality import FIELDS as MODEL_FIELDS
+from pipelines.monitors.model_quality import ModelQuality
 from pipelines.monitors.profile import DRIFT_SCHEMA, PROFILE_SCHEMA, Grouping, ProfileOptions, profile_rows
 
 Row = dict[str, Any]
@@ -52,29 +54,40 @@ class MonitorConsumer:
         self._schema_ready = threading.Lock()
         self._stores: dict[int, TableStore] = {}
 
-    def before_write(self, table: TablePlan, columns: list[str]) -> None:
-        """Refuse an output lacking a column the monitor names (before it is written, where the runner asks)."""
+    def before_write(self, table: TablePlan, output: DataFrame) -> None:
+        """Refuse an output lacking a column the monitor names, or on which a slicing expression does
+        not resolve (before it is written, where the runner asks; analysis only, no Spark job)."""
         monitor = table.config.monitor
         if monitor is None:
             return
+        columns = output.columns
         missing = [f"{key} '{column}'" for key, column in monitor.columns_named().items() if column not in columns]
         if missing:
             raise ValueError(f"the monitor names column(s) the table lacks: {', '.join(missing)}; "
                              f"available: {', '.join(columns)}")
+        for expression in monitor.slicing_exprs:
+            try:
+                output.select(F.expr(expression)).schema
+            except Exception as exc:  # noqa: BLE001 - Spark's analysis error, shown in short
+                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise ValueError(f"the monitor's slicing expression {expression!r} does not resolve on the "
+                                 f"table: {reason}; available columns: {', '.join(columns)}") from None
 
     def on_table_written(self, table: TablePlan, result: TableResult, read: Read) -> None:
         monitor = table.config.monitor
         if monitor is None:
             return
         df: DataFrame = read()
-        self.before_write(table, df.columns)
+        self.before_write(table, df)
         store = self._store(df.sparkSession)
         window = (self.started, self.started)  # Databricks: a snapshot's window is the refresh's instant
         grouping = Grouping(monitor.timestamp_col, monitor.granularities, _slices(monitor))
-        new = profile_rows(df, window, self.options, grouping)
+        model = _model(monitor)
+        new = profile_rows(df, window, self.options, grouping, model)
         baseline = self._baseline(store, monitor, window)
         drift = consecutive(new, self._previous(store, table.name, new)) + against_baseline(new, baseline)
-        _replace_windows(store, profile_table(table.name), PROFILE_SCHEMA, new + baseline, profile=True)
+        schema = StructType(PROFILE_SCHEMA.fields + (MODEL_FIELDS if model else []))
+        _replace_windows(store, profile_table(table.name), schema, new + baseline, profile=True)
         _replace_windows(store, drift_table(table.name), DRIFT_SCHEMA, drift, profile=False)
         fired = fired_alerts(monitor, new, drift)
         result.monitor = {"profile_rows": len(new), "drift_rows": len(drift), "alerts": fired}
@@ -151,8 +164,15 @@ def _superseded(rows: list[Row], profile: bool) -> Column:
 
 def _slices(monitor: MonitorConfig) -> tuple[str, ...]:
     """Inference profiles are also sliced by model, as Databricks' are."""
-    extra = (f"`{monitor.model_id_col}`",) if monitor.profile == "inference" and monitor.model_id_col else ()
+    extra = (monitor.model_id_col,) if monitor.profile == "inference" and monitor.model_id_col else ()
     return tuple(monitor.slicing_exprs) + extra
+
+
+def _model(monitor: MonitorConfig) -> ModelQuality | None:
+    """An inference profile with labels measures the model's quality."""
+    if monitor.profile != "inference" or not monitor.label_col:
+        return None
+    return ModelQuality(str(monitor.problem_type), str(monitor.prediction_col), monitor.label_col)
 
 
 def _now() -> datetime:

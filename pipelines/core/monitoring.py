@@ -23,6 +23,9 @@ GRANULARITIES = ("5 minutes", "30 minutes", "1 hour", "1 day", "1 week", "2 week
 PROFILE_METRICS = ("count", "num_nulls", "percent_null", "num_zeros", "percent_zeros", "num_nan", "percent_nan",
                    "min", "max", "avg", "stddev", "median", "distinct_count", "percent_distinct", "min_length",
                    "avg_length", "max_length")
+MODEL_METRICS = ("accuracy_score", "precision.macro", "precision.weighted", "recall.macro", "recall.weighted",
+                 "f1_score.macro", "f1_score.weighted", "mean_squared_error", "root_mean_squared_error",
+                 "mean_average_error", "mean_absolute_percentage_error", "r2_score")  # inference, on `:table`
 DRIFT_METRICS = ("count_delta", "avg_delta", "percent_null_delta", "percent_zeros_delta", "percent_distinct_delta",
                  "non_null_columns_delta.added", "non_null_columns_delta.missing", "js_distance",
                  "ks_test.statistic", "ks_test.pvalue", "chi_squared_test.statistic", "chi_squared_test.pvalue",
@@ -47,11 +50,12 @@ class Alert(_Model):
     @field_validator("metric")
     @classmethod
     def _known_metric(cls, value: str) -> str:
-        if value not in PROFILE_METRICS + DRIFT_METRICS:
-            fields = [m for m in DRIFT_METRICS if m.startswith(value + ".")]
+        if value not in PROFILE_METRICS + MODEL_METRICS + DRIFT_METRICS:
+            fields = [m for m in MODEL_METRICS + DRIFT_METRICS if m.startswith(value + ".")]
             if fields:
                 raise ValueError(f"{value!r} is a struct; name one of its fields: {', '.join(fields)}")
             raise ValueError(f"unknown metric {value!r}; profile metrics: {', '.join(PROFILE_METRICS)}; "
+                             f"model metrics (inference): {', '.join(MODEL_METRICS)}; "
                              f"drift metrics: {', '.join(DRIFT_METRICS)}")
         return value
 

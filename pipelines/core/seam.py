@@ -49,12 +49,13 @@ class Consumers:
         self.consumers = list(consumers)
         self._lock = threading.Lock()  # Spark runner workers report concurrently
 
-    def before_write(self, table: TablePlan, columns: list[str]) -> None:
-        """Let consumers refuse a table's output before it is written (they raise; nothing is written)."""
+    def before_write(self, table: TablePlan, output: Any) -> None:
+        """Let consumers refuse a table's output (a DataFrame, not computed yet) before it is written:
+        they raise, and nothing is written."""
         for consumer in self.consumers:
             check = getattr(consumer, "before_write", None)
             if check is not None:
-                check(table, columns)
+                check(table, output)
 
     def table_written(self, table: TablePlan, result: TableResult, read: Read) -> None:
         for consumer in self.consumers:

@@ -24,6 +24,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.window import Window
 
+from .model_quality import PAIRS, ModelQuality
+
 TABLE_ROW = ":table"
 QUANTILES = tuple(i / 100 for i in range(101))  # percentiles: drift of numeric columns uses them
 _NUMERIC = (T.ByteType, T.ShortType, T.IntegerType, T.LongType, T.FloatType, T.DoubleType, T.DecimalType)
@@ -123,16 +125,18 @@ def profile(spark: SparkSession, df: DataFrame, window: tuple[datetime, datetime
 
 
 def profile_rows(df: DataFrame, window: tuple[datetime, datetime], options: ProfileOptions = ProfileOptions(),
-                 grouping: Grouping = Grouping()) -> list[dict[str, Any]]:
-    """The profile of `df`: per window and slice, one row per column and one `:table` row. `window`
-    is the snapshot's window (time series take theirs from the data)."""
+                 grouping: Grouping = Grouping(), model: ModelQuality | None = None) -> list[dict[str, Any]]:
+    """The profile of `df`: per window and slice, one row per column and one `:table` row (with the
+    model's quality for an inference profile). `window` is the snapshot's window (time series take
+    theirs from the data)."""
     fields = [f for f in df.schema.fields if not f.name.startswith("_")]  # not DQX's result columns
     keyed, keys = _with_keys(df, grouping)
     kll = options.quantile_sketch == "kll" or (options.quantile_sketch == "auto" and _has_kll(df.sparkSession))
     aggregates = [c for i, f in enumerate(fields) for c in _aggregates(i, f, options, kll)]
+    aggregates += model.aggregates() if model else []
     stats = _grouped(keyed, keys).agg(F.count(F.lit(1)).alias("n"), *_flags(keys), *aggregates).collect()
     frequent = _frequent_items(keyed, keys, grouping, [f for f in fields if isinstance(f.dataType, _FREQUENT)],
-                               options.top_k, window)
+                               options.top_k, window, model.pair_cells() if model else [])
     rows = []
     for found in stats:
         group = _group_of(found, keys, grouping, window)
@@ -143,7 +147,10 @@ def profile_rows(df: DataFrame, window: tuple[datetime, datetime], options: Prof
                 "logging_table_commit_version": None, "monitor_version": options.monitor_version,
                 "granularity": group[0], "slice_key": group[3], "slice_value": group[4]}
         rows += [{**base, **_column_row(i, f, values, frequent.get((group, f.name)))} for i, f in enumerate(fields)]
-        rows.append({**base, **_table_row(fields, values)})
+        table = {**base, **_table_row(fields, values)}
+        if model:
+            table.update(model.metrics(values, frequent.get((group, PAIRS))))
+        rows.append(table)
     return rows
 
 
@@ -209,9 +216,10 @@ def _group_of(row: Any, keys: list[str], grouping: Grouping, snapshot: tuple[dat
 
 
 def _has_kll(spark: SparkSession) -> bool:
-    """KLL sketch aggregates arrived in Spark 4.1 (Databricks runtimes on 4.0 lack them)."""
+    """KLL sketch aggregates arrived in Spark 4.1 (Databricks runtimes on 4.0 lack them), in the
+    server and in the client."""
     major, minor = (int(part) for part in spark.version.split(".")[:2])
-    return (major, minor) >= (4, 1)
+    return (major, minor) >= (4, 1) and hasattr(F, "kll_sketch_agg_double")
 
 
 def _quantiles(value: Column, ranks: list[float], options: ProfileOptions, kll: bool) -> Column:
@@ -242,21 +250,23 @@ def _aggregates(index: int, field: T.StructField, options: ProfileOptions, kll: 
 
 
 def _frequent_items(df: DataFrame, keys: list[str], grouping: Grouping, fields: list[T.StructField], top_k: int,
-                    snapshot: tuple[datetime, datetime]) -> dict[tuple[GroupKey, str], list[dict[str, Any]]]:
+                    snapshot: tuple[datetime, datetime], pairs: list[Column]
+                    ) -> dict[tuple[GroupKey, str], list[dict[str, Any]]]:
     """One melt + group-by over every string / boolean column: the `top_k` most frequent values of
-    each, per window and slice."""
-    if not fields:
+    each, per window and slice; and every (label, prediction) pair of an inference profile."""
+    cells = [F.struct(F.lit(f.name).alias("column_name"), F.col(f"`{f.name}`").cast("string").alias("item"))
+             for f in fields] + pairs
+    if not cells:
         return {}
-    melted = df.select(*keys, F.explode(F.array(*[
-        F.struct(F.lit(f.name).alias("column_name"), F.col(f"`{f.name}`").cast("string").alias("item"))
-        for f in fields])).alias("cell")).select(*keys, "cell.*").where(F.col("item").isNotNull())
+    melted = df.select(*keys, F.explode(F.array(*cells)).alias("cell")).select(*keys, "cell.*") \
+        .where(F.col("item").isNotNull())
     counted = _grouped(melted, keys, "column_name", "item").agg(
         F.count(F.lit(1)).alias("count"), *_flags(keys))
     partition = ["column_name", *keys, *(f"{key}_g" for key in keys)]
     ranked = counted.withColumn("rank", F.row_number().over(
         Window.partitionBy(*partition).orderBy(F.desc("count"), F.asc("item"))))
     found: dict[tuple[GroupKey, str], list[dict[str, Any]]] = {}
-    for row in ranked.where(F.col("rank") <= top_k).orderBy("rank").collect():
+    for row in ranked.where((F.col("rank") <= top_k) | (F.col("column_name") == PAIRS)).orderBy("rank").collect():
         group = _group_of(row, keys, grouping, snapshot)
         if group is not None:
             found.setdefault((group, row["column_name"]), []).append({"item": row["item"], "count": row["count"]})

@@ -115,7 +115,7 @@ class SparkRunner:
 
     def _materialize(self, table: TablePlan) -> WriteStats:
         df = self._compute(table)
-        self.consumers.before_write(table, df.columns)
+        self.consumers.before_write(table, df)
         self._still_wanted(table.name)
         return self.materializer.materialize(table.config, df, accept=lambda: self._still_wanted(table.name))
 

@@ -142,3 +142,12 @@ def test_a_monitor_naming_a_column_the_output_lacks_fails_the_table_before_it_is
     assert tables["clean"].status == "failed" and "timestamp_col 'event_time'" in error
     assert "available: id, amount, country, ts" in error
     assert not spark.catalog.tableExists(f"{harness.schema}.clean")
+
+
+def test_a_slicing_expression_that_does_not_resolve_fails_the_table_before_it_is_written(spark, tmp_path):
+    harness = Harness(spark, tmp_path, MODULES, config=config("{slicing_exprs: [contry]}"))
+    land(tmp_path, "1.csv", DAY1)
+    tables, _ = run(harness)
+    assert tables["clean"].status == "failed"
+    assert "slicing expression 'contry' does not resolve on the table" in tables["clean"].error
+    assert not spark.catalog.tableExists(f"{harness.schema}.clean")

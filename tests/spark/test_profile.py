@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.monitors.profile import PROFILE_SCHEMA, TABLE_ROW, Grouping, ProfileOptions, profile
+from pipelines.monitors.profile import PROFILE_SCHEMA, TABLE_ROW, Grouping, ProfileOptions, profile, profile_rows
 
 WINDOW = (datetime(2026, 11, 23), datetime(2026, 11, 24))
 
@@ -176,3 +176,45 @@ def test_an_all_null_or_all_nan_column_has_no_quantiles(spark):
     df = spark.createDataFrame([(None, float("nan")), (None, float("nan"))], "a double, b double")
     rows = {r["column_name"]: r for r in profile(spark, df, WINDOW).collect()}
     assert rows["a"]["quantiles"] is None and rows["b"]["quantiles"] is None and rows["b"]["num_nan"] == 2
+
+
+def test_model_quality_of_an_inference_profile_equals_scikit_learn_per_window_and_model(spark):
+    from sklearn import metrics
+
+    from pipelines.monitors.model_quality import ModelQuality
+
+    rng = np.random.default_rng(3)
+    n = 3_000
+    rows = pd.DataFrame({"ts": [datetime(2026, 11, 1 + int(d)) for d in rng.integers(0, 3, n)],
+                         "model": rng.choice(["m1", "m2"], n),
+                         "label": rng.choice(["cat", "dog", "eel"], n, p=[0.5, 0.3, 0.2]),
+                         "y": rng.normal(10, 3, n)})
+    rows["guess"] = np.where(rng.random(n) < 0.7, rows["label"], rng.choice(["cat", "dog", "eel", "fox"], n))
+    rows["y_hat"] = rows["y"] + rng.normal(0, 1, n)
+    rows.loc[::50, "label"] = None  # unlabelled rows take no part
+    df = spark.createDataFrame(rows.astype(object).where(rows.notna(), None),
+                               "ts timestamp, model string, label string, y double, guess string, y_hat double")
+    grouping = Grouping("ts", ("1 day",), ("model",))
+    classified = profile_rows(df, WINDOW, grouping=grouping, model=ModelQuality("classification", "guess", "label"))
+    regressed = profile_rows(df, WINDOW, grouping=grouping, model=ModelQuality("regression", "y_hat", "y"))
+    for (day, model), part in rows.groupby([rows["ts"], rows["model"]]):
+        key = lambda r: (r["column_name"], r["window"]["start"], r["slice_value"]) == (TABLE_ROW, day, model)  # noqa: E731
+        [got] = [r for r in classified if key(r)]
+        labelled = part.dropna(subset=["label"])
+        truth, guess = labelled["label"], labelled["guess"]
+        assert got["accuracy_score"] == pytest.approx(metrics.accuracy_score(truth, guess))
+        for name, function in (("precision", metrics.precision_score), ("recall", metrics.recall_score),
+                               ("f1_score", metrics.f1_score)):
+            for average in ("macro", "weighted"):
+                expected = function(truth, guess, average=average, zero_division=0)
+                assert got[name][average] == pytest.approx(expected), (name, average)
+            classes = sorted(set(truth) | set(guess))
+            per_class = function(truth, guess, labels=classes, average=None, zero_division=0)
+            assert got[name]["one_vs_all"] == pytest.approx(dict(zip(classes, per_class)))
+        [got] = [r for r in regressed if key(r)]
+        assert got["mean_squared_error"] == pytest.approx(metrics.mean_squared_error(part["y"], part["y_hat"]))
+        assert got["root_mean_squared_error"] == pytest.approx(np.sqrt(got["mean_squared_error"]))
+        assert got["mean_average_error"] == pytest.approx(metrics.mean_absolute_error(part["y"], part["y_hat"]))
+        assert got["mean_absolute_percentage_error"] == pytest.approx(
+            metrics.mean_absolute_percentage_error(part["y"], part["y_hat"]))
+        assert got["r2_score"] == pytest.approx(metrics.r2_score(part["y"], part["y_hat"]))
