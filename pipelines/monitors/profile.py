@@ -101,6 +101,7 @@ class ProfileOptions:
     kll_k: int = 2_000  # KLL: rank error ~0.15% at 99% confidence; the cost barely depends on k
     accuracy: int = 10_000  # percentile_approx: rank error <= rows / accuracy
     top_k: int = 20  # frequent items kept per column (drift of categorical columns is computed on them)
+    max_slices: int = 100  # per slicing expression, the most frequent values (Databricks' cap)
     monitor_version: int = 0
 
 
@@ -151,7 +152,20 @@ def profile_rows(df: DataFrame, window: tuple[datetime, datetime], options: Prof
         if model:
             table.update(model.metrics(values, frequent.get((group, PAIRS))))
         rows.append(table)
-    return rows
+    return _most_frequent_slices(rows, options.max_slices)
+
+
+def _most_frequent_slices(rows: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """Keep, per slicing expression, the `limit` values with the most rows over all windows (as
+    Databricks does for high-cardinality expressions); counted from the `:table` rows, no scan."""
+    totals: dict[Any, dict[Any, int]] = {}
+    for row in rows:
+        if row["slice_key"] is not None and row["column_name"] == TABLE_ROW:
+            by_value = totals.setdefault(row["slice_key"], {})
+            by_value[row["slice_value"]] = by_value.get(row["slice_value"], 0) + row["count"]
+    kept = {key: {value for value, _ in sorted(values.items(), key=lambda kv: (-kv[1], str(kv[0])))[:limit]}
+            for key, values in totals.items() if len(values) > limit}
+    return [row for row in rows if row["slice_key"] not in kept or row["slice_value"] in kept[row["slice_key"]]]
 
 
 def _with_keys(df: DataFrame, grouping: Grouping) -> tuple[DataFrame, list[str]]:

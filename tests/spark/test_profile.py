@@ -218,3 +218,12 @@ def test_model_quality_of_an_inference_profile_equals_scikit_learn_per_window_an
         assert got["mean_absolute_percentage_error"] == pytest.approx(
             metrics.mean_absolute_percentage_error(part["y"], part["y_hat"]))
         assert got["r2_score"] == pytest.approx(metrics.r2_score(part["y"], part["y_hat"]))
+
+
+def test_a_high_cardinality_slice_keeps_its_most_frequent_values_only(spark):
+    values = [f"v{i:03d}" for i in range(150) for _ in range(1 + (i < 100))]  # v000..v099 twice, others once
+    df = spark.createDataFrame([(v,) for v in values], "code string")
+    rows = profile(spark, df, WINDOW, grouping=Grouping(slicing_exprs=("code",))).collect()
+    sliced = {r["slice_value"] for r in rows if r["slice_key"] == "code"}
+    assert sliced == {f"v{i:03d}" for i in range(100)}
+    assert [r["count"] for r in rows if r["slice_key"] is None and r["column_name"] == TABLE_ROW] == [250]
