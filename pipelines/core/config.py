@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ._gc import paused_gc
 from .errors import ConfigError, Problem
 from .monitoring import MonitorConfig, MonitoringSettings, monitor_problems, with_defaults
+from .sinks import LakebaseSettings, LakebaseSink
 from .vocabulary import OnError
 
 Layer = Literal["bronze", "silver", "gold"]
@@ -99,6 +100,7 @@ class TableConfig(_Model):
     expectations_file: str | None = None
     on_error: OnError = OnError.QUARANTINE
     monitor: MonitorConfig | None = None
+    sinks: tuple[LakebaseSink, ...] = ()
 
     @property
     def has_expectations(self) -> bool:
@@ -147,6 +149,7 @@ class Config(_Model):
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     tables: tuple[TableConfig, ...]
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    lakebase: LakebaseSettings = Field(default_factory=LakebaseSettings)
     path: Path = Path("config.yml")
 
     @property

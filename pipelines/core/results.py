@@ -6,6 +6,7 @@ None: `rows_written` is then null, and `rows_quarantined`, `rows_dropped`, `chec
 """
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -14,9 +15,12 @@ from typing import Any
 from .vocabulary import Criticality, TableStatus
 
 
+RUN_ID_ENV = "LDP_RUN_ID"  # set it (e.g. to the job run id) so that a retried run keeps its id
+
+
 def new_run_id() -> str:
-    """Sortable by start time, unique across processes: 20261123T220501Z-3f9c2a1b."""
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
+    """`LDP_RUN_ID` if set; else sortable by start time, unique across processes: 20261123T220501Z-3f9c2a1b."""
+    return os.environ.get(RUN_ID_ENV) or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,7 @@ class TableResult:
     error: str | None = None
     consumer_errors: dict[str, str] = field(default_factory=dict)  # after-table consumers that failed here
     monitor: dict[str, Any] | None = None  # the monitor's outcome: profile rows and fired alerts
+    sinks: list[dict[str, Any]] | None = None  # per sink: target, mode, rows, status, error
 
     @property
     def succeeded(self) -> bool:
@@ -59,6 +64,8 @@ class TableResult:
         if self.checks is not None:
             out["checks"] = [check.to_dict() for check in self.checks]
         out.update(seconds=self.seconds, error=self.error, monitor=self.monitor)
+        if self.sinks is not None:
+            out["sinks"] = list(self.sinks)
         if self.consumer_errors:
             out["consumers"] = dict(self.consumer_errors)
         return out

@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Protocol, runtime_checkable
 
 from .errors import describe_error
 from .plan import Plan, TablePlan
-from .results import RunResult, TableResult
+from .results import RunResult, TableResult, new_run_id
 from .vocabulary import TableStatus
 
 log = logging.getLogger(__name__)
@@ -45,8 +45,9 @@ class Consumer(Protocol):
 class Consumers:
     """Fans each event out to every consumer, in order, isolating their failures."""
 
-    def __init__(self, consumers: Iterable[Consumer] = ()):
+    def __init__(self, consumers: Iterable[Consumer] = (), run_id: str | None = None):
         self.consumers = list(consumers)
+        self.run_id = run_id or new_run_id()  # the run's id, known to consumers before the run ends
         self._lock = threading.Lock()  # Spark runner workers report concurrently
 
     def before_write(self, table: TablePlan, output: Any) -> None:
@@ -81,6 +82,7 @@ class Consumers:
 def replay(plan: Plan, run: RunResult, consumers: Consumers, read: Callable[[str], Any]) -> RunResult:
     """For runners that learn the outcome after their update: every succeeded table, in plan order,
     then the run. `read(name)` opens a stored table."""
+    run.run_id = consumers.run_id
     for table in plan.tables:
         result = run.table(table.name)
         if result.succeeded:

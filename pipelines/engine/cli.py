@@ -108,11 +108,18 @@ def _consumers(plan: Any, state: Path, catalog_state: Path | None = None) -> Con
     runner's catalog keeps its tables (the SDP runner has its own), for the monitors' metric tables."""
     from pipelines.consumers.monitor import MonitorConsumer
     from pipelines.consumers.run_record import RunRecord
+    from pipelines.core.results import new_run_id
 
+    run_id = new_run_id()
     consumers: list[Any] = []
     if any(t.config.monitor for t in plan.tables):
         consumers.append(MonitorConsumer(plan, catalog_state or state))
-    return Consumers([*consumers, RunRecord(state / "runs", plan)])
+    if any(t.config.sinks for t in plan.tables):
+        from pipelines.consumers.lakebase_sinks import LakebaseSinks
+        from pipelines.lakebase.connection import Lakebase
+
+        consumers.append(LakebaseSinks(Lakebase(plan.config.lakebase, state), run_id))
+    return Consumers([*consumers, RunRecord(state / "runs", plan)], run_id=run_id)
 
 
 def _finish(run: RunResult, consumers: Consumers, output_format: str) -> int:

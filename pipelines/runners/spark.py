@@ -56,7 +56,8 @@ class SparkRunner:
     def run(self) -> RunResult:
         self.store.ensure_schema()
         self._check_existing_inputs()
-        run = RunResult("spark", [TableResult(t.name, t.layer) for t in self.plan.tables])
+        run = RunResult("spark", [TableResult(t.name, t.layer) for t in self.plan.tables],
+                        run_id=self.consumers.run_id)
         run_plan(self.plan, self._run_table, {t.name: t for t in run.tables}, self.max_parallel,
                  self.fail_fast, self.table_timeout, self.on_event, self._abandon)
         run.finished_at = time.time()

@@ -1,0 +1,4 @@
+"""Lakebase (managed PostgreSQL): where connections go (`connection`) and how a table is copied
+there atomically (`sink`)."""
+
+__all__ = ["connection", "sink"]  # public modules

@@ -1,0 +1,194 @@
+"""Lakebase sinks against a real PostgreSQL (embedded, unix socket only): each mode, idempotent reruns,
+a failed write leaving the target exactly as before, concurrent writers, schema changes, the types,
+and the engine end to end with `LDP_LAKEBASE_DSN` pointing at the server."""
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import psycopg
+import pytest
+from click.testing import CliRunner
+
+from pipelines.core.sinks import LakebaseSettings
+from pipelines.lakebase.connection import DSN_ENV, Lakebase, without_secrets
+from pipelines.lakebase.sink import SinkError, write
+from tests.conftest import write_project
+
+
+@pytest.fixture(scope="module")
+def lakebase(tmp_path_factory):
+    with Lakebase(LakebaseSettings(), tmp_path_factory.mktemp("pg")) as server:
+        server.describe()  # starts it
+        yield server
+
+
+def rows(lakebase: Lakebase, query: str) -> list[tuple]:
+    with lakebase.connect() as conn:
+        return conn.execute(query).fetchall()
+
+
+def people(spark, data: list[tuple[int, str, float]]):
+    return spark.createDataFrame(data, "id bigint, name string, score double")
+
+
+def test_replace_is_idempotent_and_a_materialized_view_over_the_target_keeps_working(spark, lakebase):
+    df = people(spark, [(1, "ana", 1.5), (2, "bo", 2.5)])
+    assert write(lakebase.connect, df, "sink_a", "people", "replace") == 2
+    with lakebase.connect() as conn:
+        conn.execute("CREATE MATERIALIZED VIEW sink_a.total AS SELECT sum(score) AS total FROM sink_a.people")
+    changed = people(spark, [(1, "ana", 10.0), (3, "cy", 5.0), (4, "di", 1.0)])
+    for _ in range(2):  # a rerun writes the same table
+        assert write(lakebase.connect, changed, "sink_a", "people", "replace", refresh_views=("sink_a.total",)) == 3
+    assert rows(lakebase, "SELECT id, name, score FROM sink_a.people ORDER BY id") == [
+        (1, "ana", 10.0), (3, "cy", 5.0), (4, "di", 1.0)]
+    assert rows(lakebase, "SELECT total FROM sink_a.total") == [(16.0,)]
+
+
+def test_append_replaces_the_same_runs_rows_and_keeps_other_runs(spark, lakebase):
+    df = people(spark, [(1, "ana", 1.0), (2, "bo", 2.0)])
+    write(lakebase.connect, df, "sink_b", "events", "append", run_id="run-1")
+    write(lakebase.connect, df, "sink_b", "events", "append", run_id="run-1")  # retried: no duplicates
+    write(lakebase.connect, df, "sink_b", "events", "append", run_id="run-2")
+    assert rows(lakebase, "SELECT _ldp_run_id, count(*) FROM sink_b.events GROUP BY 1 ORDER BY 1") == [
+        ("run-1", 2), ("run-2", 2)]
+
+
+def test_upsert_updates_by_primary_key_and_inserts_new_keys(spark, lakebase):
+    write(lakebase.connect, people(spark, [(1, "ana", 1.0), (2, "bo", 2.0)]), "sink_c", "people", "upsert",
+          primary_key=("id",))
+    write(lakebase.connect, people(spark, [(2, "bob", 20.0), (3, "cy", 3.0)]), "sink_c", "people", "upsert",
+          primary_key=("id",))
+    assert rows(lakebase, "SELECT id, name, score FROM sink_c.people ORDER BY id") == [
+        (1, "ana", 1.0), (2, "bob", 20.0), (3, "cy", 3.0)]
+
+
+def test_a_row_the_target_rejects_leaves_the_target_exactly_as_before(spark, lakebase):
+    write(lakebase.connect, people(spark, [(1, "ana", 1.0)]), "sink_d", "people", "upsert", primary_key=("id",))
+    with lakebase.connect() as conn:
+        conn.execute("ALTER TABLE sink_d.people ADD CONSTRAINT positive CHECK (score > 0)")
+    bad = people(spark, [(5, "eve", 5.0), (6, "fay", -1.0)])
+    for mode, key in (("replace", ()), ("append", ()), ("upsert", ("id",))):
+        with pytest.raises(psycopg.errors.CheckViolation):
+            write(lakebase.connect, bad, "sink_d", "people", mode, primary_key=key, run_id="r")
+        assert rows(lakebase, "SELECT id, name, score FROM sink_d.people") == [(1, "ana", 1.0)], mode
+    assert [c for (c,) in rows(lakebase, "SELECT column_name FROM information_schema.columns WHERE "
+                                         "table_schema = 'sink_d' ORDER BY ordinal_position")] == [
+        "id", "name", "score"]  # the append's new _ldp_run_id column was rolled back too
+
+
+def test_a_connection_killed_during_copy_leaves_the_target_as_before(spark, lakebase):
+    write(lakebase.connect, people(spark, [(1, "ana", 1.0)]), "sink_e", "people", "replace")
+    big = spark.range(200_000).selectExpr("id", "CAST(id AS STRING) AS name", "CAST(id AS DOUBLE) AS score")
+    killed = threading.Event()
+
+    def connect():
+        conn = lakebase.connect()
+        pid = conn.info.backend_pid
+
+        def kill():
+            with lakebase.connect(autocommit=True) as admin:
+                for _ in range(500):
+                    active = admin.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone()
+                    if active and active[0].startswith("COPY"):
+                        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+                        killed.set()
+                        return
+                    threading.Event().wait(0.01)
+
+        threading.Thread(target=kill, daemon=True).start()
+        return conn
+
+    with pytest.raises(psycopg.OperationalError):
+        write(connect, big, "sink_e", "people", "replace")
+    assert killed.is_set()
+    assert rows(lakebase, "SELECT id, name, score FROM sink_e.people") == [(1, "ana", 1.0)]
+
+
+def test_two_concurrent_writers_to_one_target_are_serialized(spark, lakebase):
+    first = spark.range(20_000).selectExpr("id", "'first' AS name", "1.0 AS score")
+    second = spark.range(30_000).selectExpr("id", "'second' AS name", "2.0 AS score")
+    errors: list[BaseException] = []
+
+    def run(df):
+        try:
+            write(lakebase.connect, df, "sink_f", "people", "replace")
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(df,)) for df in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert rows(lakebase, "SELECT name, count(*) FROM sink_f.people GROUP BY name") in (
+        [("first", 20_000)], [("second", 30_000)])  # one whole write, never a mix
+
+
+def test_a_new_column_is_added_and_an_incompatible_change_fails_leaving_the_target(spark, lakebase):
+    write(lakebase.connect, people(spark, [(1, "ana", 1.0)]), "sink_g", "people", "replace")
+    wider = spark.createDataFrame([(2, "bo", 2.0, True)], "id bigint, name string, score double, vip boolean")
+    write(lakebase.connect, wider, "sink_g", "people", "replace")
+    assert rows(lakebase, "SELECT id, name, score, vip FROM sink_g.people") == [(2, "bo", 2.0, True)]
+    retyped = spark.createDataFrame([(3, "cy", "high")], "id bigint, name string, score string")
+    with pytest.raises(SinkError, match="score is double precision, the table now has text"):
+        write(lakebase.connect, retyped, "sink_g", "people", "replace")
+    assert rows(lakebase, "SELECT id, name, score, vip FROM sink_g.people") == [(2, "bo", 2.0, True)]
+
+
+def test_spark_types_map_to_postgresql_types(spark, lakebase):
+    df = spark.sql("""SELECT 1L AS id, CAST(12.34 AS DECIMAL(12,2)) AS amount, TIMESTAMP'2026-11-01 10:00:00' AS ts,
+                      DATE'2026-11-02' AS day, true AS flag, CAST('ab' AS BINARY) AS raw, array(1, 2) AS list,
+                      map('k', 1) AS dict, named_struct('x', 1, 'y', 'z') AS nested""")
+    write(lakebase.connect, df, "sink_h", "typed", "replace")
+    types = dict(rows(lakebase, "SELECT column_name, data_type FROM information_schema.columns "
+                                "WHERE table_schema = 'sink_h' AND table_name = 'typed'"))
+    assert types == {"id": "bigint", "amount": "numeric", "ts": "timestamp with time zone", "day": "date",
+                     "flag": "boolean", "raw": "bytea", "list": "jsonb", "dict": "jsonb", "nested": "jsonb"}
+    [row] = rows(lakebase, "SELECT amount::text, ts AT TIME ZONE 'UTC', day::text, raw, list, dict, nested "
+                           "FROM sink_h.typed")
+    assert row[0] == "12.34" and str(row[1]) == "2026-11-01 10:00:00" and row[2] == "2026-11-02"
+    assert (bytes(row[3]), row[4], row[5], row[6]) == (b"ab", [1, 2], {"k": 1}, {"x": 1, "y": "z"})
+
+
+def test_no_secret_in_a_described_connection():
+    assert "hunter2" not in without_secrets("postgresql://ana:hunter2@db.example.com:5432/app?sslmode=require")
+
+
+CONFIG = """
+pipeline: {schema: SCHEMA, transformations: ./transformations}
+tables:
+  - name: raw
+    layer: bronze
+    source: {type: files, format: csv, path: ./in, options: {header: true, inferSchema: true}}
+  - name: totals
+    layer: gold
+    depends_on: [raw]
+    sinks:
+      - {type: lakebase, schema: SCHEMA_app, mode: replace}
+      - {type: lakebase, schema: SCHEMA_app, table: totals_by_key, mode: upsert, primary_key: [k]}
+"""
+
+
+def test_the_engine_writes_each_tables_sinks_and_reports_them(spark, lakebase, tmp_path, monkeypatch):
+    from pipelines.engine.cli import cli
+
+    schema = f"s{abs(hash(tmp_path)) % 10**6}"
+    write_project(tmp_path, CONFIG.replace("SCHEMA", schema), {
+        "bronze/raw.py": "def raw(source):\n    return source\n",
+        "gold/totals.py": "def totals(raw):\n    return raw.groupBy('k').sum('v').withColumnRenamed('sum(v)', 'v')\n"})
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in/a.csv").write_text("k,v\na,1\na,2\nb,5\n")
+    monkeypatch.setenv(DSN_ENV, lakebase.conninfo())
+    result = CliRunner().invoke(cli, ["run", "--config", str(tmp_path / "config.yml"), "--format", "json",
+                                      "--state-dir", str(tmp_path / ".ldp")])
+    summary = json.loads(result.stdout)
+    assert result.exit_code == 0, summary
+    [totals] = [t for t in summary["tables"] if t["name"] == "totals"]
+    assert totals["sinks"] == [
+        {"target": f"{schema}_app.totals", "mode": "replace", "rows": 2, "status": "success", "error": None},
+        {"target": f"{schema}_app.totals_by_key", "mode": "upsert", "rows": 2, "status": "success", "error": None}]
+    assert rows(lakebase, f"SELECT k, v FROM {schema}_app.totals_by_key ORDER BY k") == [("a", 3), ("b", 5)]
+    assert not Path(tmp_path / ".ldp/lakebase").exists()  # the DSN won: no embedded server was started
