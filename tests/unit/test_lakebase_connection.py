@@ -1,0 +1,77 @@
+"""Where Lakebase connections go on Databricks: the exact credential requests (provisioned instance and
+autoscaling endpoint) against an autospec'd WorkspaceClient, a fresh token per connection, and the
+token never in a description, a log line or an error."""
+from __future__ import annotations
+
+import logging
+from unittest.mock import call, create_autospec
+
+import pytest
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.service.database import DatabaseAPI, DatabaseCredential, DatabaseInstance
+from databricks.sdk.service.iam import CurrentUserAPI, User
+
+from pipelines.core.sinks import LakebaseSettings
+from pipelines.lakebase import connection
+from pipelines.lakebase.connection import Lakebase
+
+
+def workspace(tokens: list[str]) -> WorkspaceClient:
+    w = create_autospec(WorkspaceClient, instance=True)
+    w.current_user = create_autospec(CurrentUserAPI, instance=True)
+    w.current_user.me.return_value = User(user_name="ana@example.com")
+    w.database = create_autospec(DatabaseAPI, instance=True)
+    w.database.get_database_instance.return_value = DatabaseInstance(name="shop", read_write_dns="pg.example.com")
+    w.database.generate_database_credential.side_effect = [DatabaseCredential(token=t) for t in tokens]
+    return w
+
+
+def test_a_provisioned_instance_gets_a_fresh_token_per_connection_and_never_shows_it(monkeypatch, tmp_path, caplog):
+    w = workspace(["tok-1", "tok-2"])
+    opened: list[dict] = []
+    monkeypatch.setattr(connection.psycopg, "connect", lambda conninfo, **kw: opened.append({"conninfo": conninfo, **kw}))
+    monkeypatch.delenv(connection.DSN_ENV, raising=False)
+    caplog.set_level(logging.DEBUG)
+    server = Lakebase(LakebaseSettings(instance="shop"), tmp_path, workspace=lambda: w)
+    assert server.describe() == ("databricks: host=pg.example.com port=5432 dbname=databricks_postgres "
+                                 "user=ana@example.com sslmode=require")
+    server.connect()
+    server.connect()
+    w.database.get_database_instance.assert_called_once_with(name="shop")
+    assert [c.kwargs["instance_names"] for c in w.database.generate_database_credential.call_args_list] == [
+        ["shop"], ["shop"]]
+    assert [o["password"] for o in opened] == ["tok-1", "tok-2"]
+    assert all("tok-" not in o["conninfo"] for o in opened)
+    assert "tok-" not in caplog.text and not (tmp_path / "lakebase").exists()
+
+
+def test_an_autoscaling_endpoint_uses_the_postgres_api(monkeypatch, tmp_path):
+    from databricks.sdk.service import postgres
+
+    w = create_autospec(WorkspaceClient, instance=True)
+    w.current_user = create_autospec(CurrentUserAPI, instance=True)
+    w.current_user.me.return_value = User(user_name="ana@example.com")
+    w.postgres = create_autospec(postgres.PostgresAPI, instance=True)
+    endpoint = "projects/p/branches/main/endpoints/rw"
+    w.postgres.get_endpoint.return_value = postgres.Endpoint(
+        status=postgres.EndpointStatus(hosts=postgres.EndpointHosts(host="ep.example.com")))
+    w.postgres.generate_database_credential.return_value = postgres.DatabaseCredential(token="tok-e")
+    opened: list[dict] = []
+    monkeypatch.setattr(connection.psycopg, "connect", lambda conninfo, **kw: opened.append(kw))
+    monkeypatch.delenv(connection.DSN_ENV, raising=False)
+    server = Lakebase(LakebaseSettings(endpoint=endpoint, database="shop"), tmp_path, workspace=lambda: w)
+    server.connect()
+    w.postgres.get_endpoint.assert_called_once_with(name=endpoint)
+    assert w.postgres.generate_database_credential.call_args == call(endpoint=endpoint)
+    assert opened == [{"password": "tok-e"}] and "host=ep.example.com" in server.describe()
+
+
+def test_the_dsn_overrides_the_workspace_and_its_password_is_never_described(monkeypatch, tmp_path):
+    monkeypatch.setenv(connection.DSN_ENV, "postgresql://ana:hunter2@db.example.com/app")
+    server = Lakebase(LakebaseSettings(instance="shop"), tmp_path, workspace=lambda: pytest.fail("no workspace"))
+    assert server.describe() == "dsn: host=db.example.com dbname=app user=ana"
+
+
+def test_instance_and_endpoint_together_are_a_config_error():
+    with pytest.raises(ValueError, match="either 'instance'"):
+        LakebaseSettings(instance="a", endpoint="projects/p/branches/b/endpoints/e")
