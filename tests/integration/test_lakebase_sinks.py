@@ -204,3 +204,14 @@ def test_lakebase_status_says_where_and_checks_the_connection_without_a_secret(l
     result = CliRunner().invoke(cli, ["lakebase", "status"])
     assert result.exit_code == 3 and "cannot connect (dsn: host=127.0.0.1 port=1" in result.output
     assert "hunter2" not in result.output
+
+
+def test_lakebase_query_prints_rows_and_a_bad_statement_is_a_usage_error(lakebase, monkeypatch):
+    from pipelines.engine.cli import cli
+
+    monkeypatch.setenv(DSN_ENV, lakebase.conninfo())
+    result = CliRunner().invoke(cli, ["lakebase", "query", "SELECT 1 AS one, 'x' AS two", "--format", "json"])
+    assert result.exit_code == 0 and json.loads(result.stdout) == {"columns": ["one", "two"],
+                                                                   "rows": [{"one": 1, "two": "x"}]}
+    result = CliRunner().invoke(cli, ["lakebase", "query", "SELECT * FROM no_such_table"])
+    assert result.exit_code == 2 and 'relation "no_such_table" does not exist' in result.output

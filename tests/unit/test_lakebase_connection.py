@@ -75,3 +75,11 @@ def test_the_dsn_overrides_the_workspace_and_its_password_is_never_described(mon
 def test_instance_and_endpoint_together_are_a_config_error():
     with pytest.raises(ValueError, match="either 'instance'"):
         LakebaseSettings(instance="a", endpoint="projects/p/branches/b/endpoints/e")
+
+
+def test_on_databricks_without_a_lakebase_no_embedded_server_is_started(monkeypatch, tmp_path):
+    monkeypatch.delenv(connection.DSN_ENV, raising=False)
+    monkeypatch.setenv("DATABRICKS_RUNTIME_VERSION", "17.3")
+    with pytest.raises(RuntimeError, match="set lakebase.instance"):
+        Lakebase(LakebaseSettings(), tmp_path).describe()
+    assert not (tmp_path / "lakebase").exists()
