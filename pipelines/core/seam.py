@@ -9,8 +9,9 @@ A consumer's failure is its own: it is recorded on the table (or the run) it fai
 ends as failed, and the tables stay as written. Two deliberate verdicts go further: `before_write`
 may refuse a table before it is written (the Spark runner asks; e.g. a monitor naming a column the
 output lacks), and `TableFailed` fails a written table (e.g. a monitor alert with `on_alert: fail`):
-the Spark runner then skips its downstream tables; runners that replay after their update have
-already refreshed them, and only mark the table failed.
+the consumers after it do not see the table (no sink publishes it) and the Spark runner skips its
+downstream tables; runners that replay after their update have already refreshed those, and only
+mark the table failed.
 """
 from __future__ import annotations
 
@@ -62,9 +63,10 @@ class Consumers:
         for consumer in self.consumers:
             try:
                 consumer.on_table_written(table, result, read)
-            except TableFailed as exc:
+            except TableFailed as exc:  # the consumers after it (e.g. sinks) do not publish a failed table
                 with self._lock:
                     result.status, result.error = TableStatus.FAILED, f"{consumer.name}: {exc}"
+                return
             except Exception as exc:  # noqa: BLE001 - reported on the table, never raised into the runner
                 log.debug("consumer %s failed on %s", consumer.name, table.name, exc_info=True)
                 with self._lock:

@@ -67,3 +67,26 @@ def _plan(harness):
     from pipelines.engine.project import load_project
 
     return load_project(harness.path).plan
+
+
+class Failing:
+    name = "verdict"
+
+    def on_table_written(self, table, result, read):
+        from pipelines.core.seam import TableFailed
+
+        if table.name == "clean":
+            raise TableFailed("refused")
+
+    def on_run_finished(self, run):
+        pass
+
+
+def test_a_table_failed_by_a_consumer_reaches_no_later_consumer_and_its_downstream_is_skipped(spark, tmp_path):
+    harness = Harness(spark, tmp_path)
+    add_file(tmp_path, "a.csv", [(1, 10), (2, 20)])
+    recorder = Recorder()
+    tables, run = harness.run(consumers=Consumers([Failing(), recorder]))
+    assert (tables["clean"].status, tables["clean"].error) == ("failed", "verdict: refused")
+    assert tables["report"].status == "skipped" and "clean" not in recorder.tables
+    assert harness.table("clean").count() == 2  # written before the verdict
