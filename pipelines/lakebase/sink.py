@@ -9,19 +9,22 @@ either commits whole or leaves the target as it was:
 - `upsert`: rows COPY into a temporary table, then `INSERT ... ON CONFLICT (primary key) DO UPDATE`.
 The target is created when missing (types mapped from Spark's), a new column is added with
 `ALTER TABLE ... ADD COLUMN`, and a column whose type changed fails the write, naming it.
-Rows stream from Spark partition by partition (`toLocalIterator`), so memory stays bounded.
+Data moves as CSV chunks encoded where the data is (`mapInArrow`: Arrow batches to CSV by Arrow's C++
+writer, in parallel on the executors) and streamed to the driver partition by partition
+(`toLocalIterator`) into `COPY ... FROM STDIN (FORMAT csv)`: no RDD API, bounded memory, and the
+driver only forwards bytes. Nested values travel as JSON, binary as bytea hex.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Iterable, Iterator
 
 import psycopg
 from psycopg import sql
-from psycopg.types.json import Jsonb
-from pyspark.sql import DataFrame, Row
+from pyspark.sql import Column as SparkColumn
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 RUN_ID_COLUMN = "_ldp_run_id"
@@ -35,38 +38,28 @@ class SinkError(Exception):
 class Column:
     name: str
     pg_type: str  # as CREATE TABLE spells it
-    convert: Callable[[Any], Any] | None = None  # Spark value -> what psycopg dumps as `pg_type`
+    encode: Callable[[SparkColumn], SparkColumn] | None = None  # how the value travels in CSV, if not as is
 
 
 def pg_columns(schema: T.StructType) -> list[Column]:
     return [Column(field.name, *_pg_type(field.dataType)) for field in schema.fields]
 
 
-def _pg_type(kind: T.DataType) -> tuple[str, Callable[[Any], Any] | None]:
+def _pg_type(kind: T.DataType) -> tuple[str, Callable[[SparkColumn], SparkColumn] | None]:
     simple = {T.ByteType: "smallint", T.ShortType: "smallint", T.IntegerType: "integer", T.LongType: "bigint",
               T.FloatType: "real", T.DoubleType: "double precision", T.StringType: "text",
-              T.BooleanType: "boolean", T.DateType: "date", T.BinaryType: "bytea",
+              T.BooleanType: "boolean", T.DateType: "date", T.TimestampType: "timestamp with time zone",
               T.TimestampNTZType: "timestamp without time zone"}
     for spark_type, pg in simple.items():
         if isinstance(kind, spark_type):
-            return pg, (int if spark_type is T.ByteType else None)
+            return pg, None
     if isinstance(kind, T.DecimalType):
         return f"numeric({kind.precision},{kind.scale})", None
-    if isinstance(kind, T.TimestampType):  # PySpark hands back naive local times
-        return "timestamp with time zone", lambda value: value.astimezone()
+    if isinstance(kind, T.BinaryType):
+        return "bytea", lambda value: F.concat(F.lit("\\x"), F.lower(F.hex(value)))
     if isinstance(kind, (T.ArrayType, T.MapType, T.StructType)):
-        return "jsonb", lambda value: Jsonb(_plain(value), dumps=lambda v: json.dumps(v, default=str))
+        return "jsonb", F.to_json
     raise SinkError(f"no PostgreSQL type for Spark type {kind.simpleString()}")
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Row):
-        return {k: _plain(v) for k, v in value.asDict().items()}
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
 
 
 def write(connect: Callable[[], psycopg.Connection], df: DataFrame, schema: str, table: str, mode: str,
@@ -80,7 +73,7 @@ def write(connect: Callable[[], psycopg.Connection], df: DataFrame, schema: str,
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"{schema}.{table}"])
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
         _ensure_table(conn, schema, table, columns, primary_key)
-        rows = _rows(df, columns, run_id if mode == "append" else None)
+        rows = _chunks(df, columns, run_id if mode == "append" else None)
         if mode == "replace":
             conn.execute(sql.SQL("TRUNCATE {}").format(target))
             written = _copy(conn, target, columns, rows)
@@ -124,33 +117,46 @@ def _same_type(existing: str, wanted: str) -> bool:
     return existing.replace(" ", "") == wanted.replace(" ", "")
 
 
-def _rows(df: DataFrame, columns: list[Column], run_id: str | None) -> Iterator[tuple[Any, ...]]:
-    converters = [c.convert for c in columns if c.name != RUN_ID_COLUMN or run_id is None]
-    extra = (run_id,) if run_id is not None else ()
-    for row in df.toLocalIterator(prefetchPartitions=True):
-        yield tuple(v if v is None or f is None else f(v) for v, f in zip(row, converters)) + extra
+def _chunks(df: DataFrame, columns: list[Column], run_id: str | None) -> Iterator[tuple[bytes, int]]:
+    """The rows as (CSV bytes, row count) chunks, one per Arrow batch, in column order."""
+    values = [c.encode(F.col(f"`{c.name}`")).alias(c.name) if c.encode else F.col(f"`{c.name}`")
+              for c in columns if c.name != RUN_ID_COLUMN]
+    if run_id is not None:
+        values.append(F.lit(run_id).alias(RUN_ID_COLUMN))
+    encoded = df.select(*values).mapInArrow(_to_csv, "chunk binary, rows bigint")
+    for row in encoded.toLocalIterator(prefetchPartitions=True):
+        yield row["chunk"], row["rows"]
+
+
+def _to_csv(batches: Iterable[Any]) -> Iterator[Any]:
+    """Runs in the Python workers: each Arrow batch to CSV (nulls unquoted and empty, strings quoted)."""
+    import pyarrow as pa
+    import pyarrow.csv as csv
+
+    options = csv.WriteOptions(include_header=False, quoting_style="needed")
+    schema = pa.schema([("chunk", pa.binary()), ("rows", pa.int64())])
+    for batch in batches:
+        if batch.num_rows:
+            sink = pa.BufferOutputStream()
+            csv.write_csv(pa.Table.from_batches([batch]), sink, options)
+            yield pa.RecordBatch.from_pydict({"chunk": [sink.getvalue().to_pybytes()], "rows": [batch.num_rows]},
+                                             schema=schema)
 
 
 def _copy(conn: psycopg.Connection, target: sql.Composable, columns: list[Column],
-          rows: Iterable[tuple[Any, ...]]) -> int:
-    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+          chunks: Iterable[tuple[bytes, int]]) -> int:
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
         target, sql.SQL(", ").join(sql.Identifier(c.name) for c in columns))
     written = 0
     with conn.cursor() as cursor, cursor.copy(statement) as copy:
-        copy.set_types([_copy_type(c.pg_type) for c in columns])
-        for row in rows:
-            copy.write_row(row)
-            written += 1
+        for chunk, rows in chunks:
+            copy.write(chunk)
+            written += rows
     return written
 
 
-def _copy_type(pg_type: str) -> str:
-    """COPY's binary dumpers take a type name without modifiers: numeric(12,2) -> numeric."""
-    return pg_type.split("(")[0]
-
-
 def _upsert(conn: psycopg.Connection, target: sql.Composable, columns: list[Column], primary_key: tuple[str, ...],
-            rows: Iterable[tuple[Any, ...]]) -> int:
+            rows: Iterable[tuple[bytes, int]]) -> int:
     stage = sql.Identifier(f"_ldp_stage_{datetime.now():%H%M%S%f}")
     conn.execute(sql.SQL("CREATE TEMPORARY TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP").format(stage, target))
     written = _copy(conn, stage, columns, rows)
