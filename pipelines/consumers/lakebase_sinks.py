@@ -47,4 +47,4 @@ class LakebaseSinks:
 
     def on_run_finished(self, run: RunResult) -> None:
         with self._lock:
-            self.lakebase.close()  # stops the embedded server this run started
+            self.lakebase.close()  # stops the embedded server this run started (after the inventory wrote)

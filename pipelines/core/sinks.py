@@ -34,6 +34,7 @@ class LakebaseSettings(_Model):
     endpoint: str | None = None
     database: str = "databricks_postgres"
     meta_schema: str = "ldp_meta"
+    inventory: bool = False  # record every run in {meta_schema} (runs, table_runs, ...)
 
     @field_validator("meta_schema")
     @classmethod

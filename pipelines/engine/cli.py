@@ -114,11 +114,15 @@ def _consumers(plan: Any, state: Path, catalog_state: Path | None = None) -> Con
     consumers: list[Any] = []
     if any(t.config.monitor for t in plan.tables):
         consumers.append(MonitorConsumer(plan, catalog_state or state))
-    if any(t.config.sinks for t in plan.tables):
+    if plan.config.lakebase.inventory or any(t.config.sinks for t in plan.tables):
+        from pipelines.consumers.inventory import RunInventory
         from pipelines.consumers.lakebase_sinks import LakebaseSinks
         from pipelines.lakebase.connection import Lakebase
 
-        consumers.append(LakebaseSinks(Lakebase(plan.config.lakebase, state), run_id))
+        lakebase = Lakebase(plan.config.lakebase, state)  # one server per run, stopped by the sinks at its end
+        if plan.config.lakebase.inventory:
+            consumers.append(RunInventory(lakebase, plan))
+        consumers.append(LakebaseSinks(lakebase, run_id))
     return Consumers([*consumers, RunRecord(state / "runs", plan)], run_id=run_id)
 
 
@@ -346,11 +350,12 @@ def main(argv: list[str] | None = None) -> None:
 
 def _register_subcommands() -> None:
     """Command groups kept in their own modules (they import this one's options)."""
-    from .lakebase_cli import lakebase
+    from .lakebase_cli import lakebase, runs
     from .monitors_cli import monitors
 
     cli.add_command(monitors)
     cli.add_command(lakebase)
+    cli.add_command(runs)
 
 
 _register_subcommands()

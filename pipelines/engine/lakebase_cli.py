@@ -1,7 +1,9 @@
-"""`ldp_engine lakebase status`: where the engine's PostgreSQL is (never a secret) and whether it answers."""
+"""`ldp_engine lakebase status | query` and `ldp_engine runs list | show`: the engine's PostgreSQL (never a
+secret shown) and the run inventory kept there."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -70,3 +72,77 @@ def query(statement: str, config: str | None, state_dir: str | None, output_form
     else:
         click.echo(rows_text(columns, found))
     return EXIT_OK
+
+
+@click.group()
+def runs() -> None:
+    """The run inventory (`lakebase.inventory: true`): what ran, when, and how it ended."""
+
+
+def _inventory(config: str | None, state_dir: str | None) -> tuple[Any, Any]:
+    from pipelines.catalog.session import state_dir as resolve_state
+    from pipelines.core.config import load_config
+    from pipelines.lakebase.connection import Lakebase
+
+    loaded = load_config(config_path(config))
+    return Lakebase(loaded.lakebase, resolve_state(state_dir)), loaded.lakebase.meta_schema
+
+
+@runs.command("list")
+@config_option
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Newest runs to show.")
+@click.option("--state-dir", type=click.Path(file_okay=False), help="Local state folder (see run).")
+@format_option("text", "json")
+@verbose_option
+@handle_errors
+def list_runs(config: str | None, limit: int, state_dir: str | None, output_format: str, verbose: bool) -> int:
+    """The newest runs, newest first."""
+    from pipelines.lakebase.inventory import recent_runs
+
+    from .render import rows_text
+
+    server, meta = _inventory(config, state_dir)
+    with server:
+        found = _read(lambda: recent_runs(server.connect, meta, limit))
+    columns = ["run_id", "pipeline", "runner", "mode", "status", "started_at", "finished_at", "tables"]
+    click.echo(json.dumps({"runs": found}, default=str) if output_format == "json" else rows_text(columns, found))
+    return EXIT_OK
+
+
+@runs.command("show")
+@click.argument("run_id")
+@config_option
+@click.option("--state-dir", type=click.Path(file_okay=False), help="Local state folder (see run).")
+@format_option("text", "json")
+@verbose_option
+@handle_errors
+def show_run(run_id: str, config: str | None, state_dir: str | None, output_format: str, verbose: bool) -> int:
+    """One run: its tables, failed checks, sink writes and fired alerts."""
+    from pipelines.lakebase.inventory import one_run
+
+    from .render import rows_text
+
+    server, meta = _inventory(config, state_dir)
+    with server:
+        found = _read(lambda: one_run(server.connect, meta, run_id))
+    if found is None:
+        raise UsageError(Problem("no such run in the inventory", value=run_id, hint="see: ldp_engine runs list"))
+    if output_format == "json":
+        click.echo(json.dumps(found, default=str))
+        return EXIT_OK
+    parts = {k: found.pop(k) for k in ("table_runs", "check_results", "sink_runs", "alerts")}
+    click.echo("\n".join(f"{k}: {v}" for k, v in found.items()))
+    for title, rows in parts.items():
+        if rows:
+            click.echo(f"\n{title}:\n" + rows_text([c for c in rows[0] if c != "run_id"], rows))
+    return EXIT_OK
+
+
+def _read(query: Any) -> Any:
+    import psycopg
+
+    try:
+        return query()
+    except psycopg.errors.UndefinedTable:
+        raise UsageError(Problem("no run inventory yet", hint="set lakebase.inventory: true and run the pipeline")) \
+            from None

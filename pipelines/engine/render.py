@@ -87,6 +87,8 @@ def summary_text(run: RunResult) -> str:
     errors += [f"  {t.name}: {consumer} failed: {error}" for t in run.tables
                for consumer, error in t.consumer_errors.items()]
     errors += [f"  {e}" for e in run.errors]
+    if str(run.details.get("inventory", "")).startswith("failed"):
+        errors.append(f"  run inventory {run.details['inventory']} (the run's outcome is unchanged)")
     if errors:
         lines += ["", "Problems:", *errors]
     ok = sum(t.succeeded for t in run.tables)

@@ -1,4 +1,4 @@
 """Lakebase (managed PostgreSQL): where connections go (`connection`) and how a table is copied
 there atomically (`sink`)."""
 
-__all__ = ["connection", "sink"]  # public modules
+__all__ = ["connection", "inventory", "sink"]  # public modules

@@ -215,3 +215,72 @@ def test_lakebase_query_prints_rows_and_a_bad_statement_is_a_usage_error(lakebas
                                                                    "rows": [{"one": 1, "two": "x"}]}
     result = CliRunner().invoke(cli, ["lakebase", "query", "SELECT * FROM no_such_table"])
     assert result.exit_code == 2 and 'relation "no_such_table" does not exist' in result.output
+
+
+INVENTORY = """
+pipeline: {schema: SCHEMA, transformations: ./transformations}
+lakebase: {inventory: true, meta_schema: SCHEMA_meta}
+tables:
+  - name: raw
+    layer: bronze
+    source: {type: files, format: csv, path: ./in, options: {header: true, inferSchema: true}}
+    expectations:
+      - {name: v_positive, criticality: warn, check: {function: sql_expression, arguments: {expression: "v > 1"}}}
+    sinks: [{type: lakebase, schema: SCHEMA_app, mode: append}]
+  - {name: broken, layer: silver, depends_on: [raw]}
+  - {name: after, layer: gold, depends_on: [broken]}
+"""
+
+
+def inventory_project(tmp_path: Path) -> tuple[Path, str]:
+    schema = f"i{abs(hash(tmp_path)) % 10**6}"
+    write_project(tmp_path, INVENTORY.replace("SCHEMA", schema), {
+        "bronze/raw.py": "def raw(source):\n    return source\n",
+        "silver/broken.py": "def broken(raw):\n    raise ValueError('boom')\n",
+        "gold/after.py": "def after(broken):\n    return broken\n"})
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in/a.csv").write_text("k,v\na,1\nb,5\n")
+    return tmp_path / "config.yml", schema
+
+
+def test_the_inventory_records_succeeded_failed_and_skipped_tables_checks_and_sinks(spark, lakebase, tmp_path,
+                                                                                     monkeypatch):
+    from pipelines.engine.cli import cli
+
+    config, schema = inventory_project(tmp_path)
+    monkeypatch.setenv(DSN_ENV, lakebase.conninfo())
+    monkeypatch.setenv("LDP_RUN_ID", f"job-run-{schema}")  # a retried job run keeps its id
+    args = ["--config", str(config), "--state-dir", str(tmp_path / ".ldp")]
+    for _ in range(2):
+        result = CliRunner().invoke(cli, ["run", *args, "--format", "json"])
+        assert result.exit_code == 3, result.output
+    listed = json.loads(CliRunner().invoke(cli, ["runs", "list", *args, "--format", "json"]).stdout)["runs"]
+    assert [(r["run_id"], r["status"], r["tables"]) for r in listed if r["pipeline"] == "ldp_pipeline"][:1] == [
+        (f"job-run-{schema}", "failed", 3)]
+    shown = json.loads(CliRunner().invoke(cli, ["runs", "show", f"job-run-{schema}", *args, "--format", "json"]).stdout)
+    assert {t["table_name"]: t["status"] for t in shown["table_runs"]} == {
+        "raw": "success", "broken": "failed", "after": "skipped"}
+    assert "ValueError: boom" in next(t["error"] for t in shown["table_runs"] if t["table_name"] == "broken")
+    assert [(c["check_name"], c["failed"]) for c in shown["check_results"]] == [("v_positive", 1)]
+    assert [(s["target"], s["mode"], s["rows"], s["status"]) for s in shown["sink_runs"]] == [
+        (f"{schema}_app.raw", "append", 2, "success")]
+    # the retried run replaced its own rows: once in the inventory, once in the appended sink
+    assert rows(lakebase, f"SELECT count(*) FROM {schema}_meta.table_runs WHERE run_id = 'job-run-{schema}'") == [(3,)]
+    assert rows(lakebase, f"SELECT count(*) FROM {schema}_app.raw") == [(2,)]
+    assert rows(lakebase, f"SELECT last_run_status, rows FROM {schema}_meta.sink_state") == [("success", 2)]
+    missing = CliRunner().invoke(cli, ["runs", "show", "nope", *args])
+    assert missing.exit_code == 2 and "no such run in the inventory" in missing.output
+
+
+def test_an_inventory_that_cannot_be_written_changes_nothing_but_the_summary(spark, tmp_path, monkeypatch):
+    from pipelines.engine.cli import cli
+
+    config, schema = inventory_project(tmp_path)
+    config.write_text(config.read_text().replace(f"    sinks: [{{type: lakebase, schema: {schema}_app, mode: append}}]\n", ""))
+    (tmp_path / "transformations/silver/broken.py").write_text("def broken(raw):\n    return raw\n")
+    monkeypatch.setenv(DSN_ENV, "postgresql://ana:hunter2@127.0.0.1:1/app?connect_timeout=2")
+    result = CliRunner().invoke(cli, ["run", "--config", str(config), "--state-dir", str(tmp_path / ".ldp"),
+                                      "--format", "json"])
+    summary = json.loads(result.stdout)
+    assert result.exit_code == 0 and summary["status"] == "success", summary
+    assert summary["inventory"].startswith("failed: OperationalError") and "hunter2" not in result.output

@@ -1,0 +1,102 @@
+"""The run inventory in PostgreSQL (`{meta_schema}`): what ran, how many rows, which checks failed,
+where sinks wrote, which alerts fired — so that "when did this table last refresh, and did it
+succeed?" has an answer. Each record is written in its own short transaction, so a failure late in
+the run still leaves the earlier records.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+import psycopg
+from psycopg import sql
+
+from pipelines.core.results import RunResult
+
+DDL = """
+CREATE SCHEMA IF NOT EXISTS {meta};
+CREATE TABLE IF NOT EXISTS {meta}.runs (run_id text PRIMARY KEY, pipeline text, runner text, mode text,
+  selection jsonb, started_at timestamptz, finished_at timestamptz, status text, version text, error text);
+CREATE TABLE IF NOT EXISTS {meta}.table_runs (run_id text, table_name text, status text, rows_written bigint,
+  rows_quarantined bigint, rows_dropped bigint, seconds double precision, error text,
+  PRIMARY KEY (run_id, table_name));
+CREATE TABLE IF NOT EXISTS {meta}.check_results (run_id text, table_name text, check_name text, criticality text,
+  failed bigint, PRIMARY KEY (run_id, table_name, check_name));
+CREATE TABLE IF NOT EXISTS {meta}.sink_runs (run_id text, table_name text, target text, mode text, rows bigint,
+  status text, error text, PRIMARY KEY (run_id, table_name, target));
+CREATE TABLE IF NOT EXISTS {meta}.sink_state (target text PRIMARY KEY, last_run_id text, last_run_at timestamptz,
+  last_run_status text, last_success_at timestamptz, rows bigint);
+CREATE TABLE IF NOT EXISTS {meta}.alerts (run_id text, table_name text, metric text, column_name text,
+  value double precision, op text, threshold double precision, drift_type text, window_start text);
+"""
+
+
+def record_run(connect: Callable[[], psycopg.Connection], meta: str, run: RunResult, pipeline: str, mode: str,
+               selection: list[str], version: str) -> None:
+    """Write one finished run (a rerun of the same run id replaces its records)."""
+    schema = sql.Identifier(meta)
+    finished = _at(run.finished_at or datetime.now(timezone.utc).timestamp())
+    with connect() as conn:
+        conn.execute(sql.SQL(DDL).format(meta=schema))
+    with connect() as conn:
+        conn.execute(sql.SQL("DELETE FROM {}.runs WHERE run_id = %s").format(schema), [run.run_id])
+        conn.execute(sql.SQL("INSERT INTO {}.runs VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)").format(schema), [
+            run.run_id, pipeline, run.runner, mode, json.dumps(selection), _at(run.started_at), finished,
+            run.status, version, "; ".join(run.errors) or None])
+    for table in run.tables:
+        with connect() as conn:
+            for name in ("table_runs", "check_results", "sink_runs", "alerts"):
+                conn.execute(sql.SQL("DELETE FROM {}.{} WHERE run_id = %s AND table_name = %s").format(
+                    schema, sql.Identifier(name)), [run.run_id, table.name])
+            conn.execute(sql.SQL("INSERT INTO {}.table_runs VALUES (%s, %s, %s, %s, %s, %s, %s, %s)").format(schema), [
+                run.run_id, table.name, table.status.value, table.rows_written, table.rows_quarantined,
+                table.rows_dropped, table.seconds, table.error])
+            for check in table.checks or []:
+                conn.execute(sql.SQL("INSERT INTO {}.check_results VALUES (%s, %s, %s, %s, %s)").format(schema), [
+                    run.run_id, table.name, check.name, check.criticality.value, check.failed])
+            for alert in (table.monitor or {}).get("alerts", []):
+                conn.execute(sql.SQL("INSERT INTO {}.alerts VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)").format(
+                    schema), [run.run_id, table.name, alert["metric"], alert["column"], alert["value"], alert["op"],
+                              alert["threshold"], alert.get("drift_type"), alert.get("window_start")])
+            for sink in table.sinks or []:
+                _record_sink(conn, schema, run.run_id, table.name, sink, finished)
+
+
+def _record_sink(conn: psycopg.Connection, schema: sql.Identifier, run_id: str, table: str, sink: dict[str, Any],
+                 at: datetime) -> None:
+    conn.execute(sql.SQL("INSERT INTO {}.sink_runs VALUES (%s, %s, %s, %s, %s, %s, %s)").format(schema), [
+        run_id, table, sink["target"], sink["mode"], sink["rows"], sink["status"], sink["error"]])
+    succeeded = sink["status"] == "success"
+    conn.execute(sql.SQL(
+        "INSERT INTO {}.sink_state AS s VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (target) DO UPDATE SET "
+        "last_run_id = EXCLUDED.last_run_id, last_run_at = EXCLUDED.last_run_at, "
+        "last_run_status = EXCLUDED.last_run_status, "
+        "last_success_at = COALESCE(EXCLUDED.last_success_at, s.last_success_at), "
+        "rows = COALESCE(EXCLUDED.rows, s.rows)").format(schema), [
+        sink["target"], run_id, at, sink["status"], at if succeeded else None, sink["rows"] if succeeded else None])
+
+
+def recent_runs(connect: Callable[[], psycopg.Connection], meta: str, limit: int) -> list[dict[str, Any]]:
+    with connect() as conn, conn.cursor(row_factory=psycopg.rows.dict_row) as cursor:
+        return cursor.execute(sql.SQL(
+            "SELECT run_id, pipeline, runner, mode, status, started_at, finished_at, "
+            "(SELECT count(*) FROM {meta}.table_runs t WHERE t.run_id = r.run_id) AS tables "
+            "FROM {meta}.runs r ORDER BY started_at DESC LIMIT %s").format(meta=sql.Identifier(meta)),
+            [limit]).fetchall()
+
+
+def one_run(connect: Callable[[], psycopg.Connection], meta: str, run_id: str) -> dict[str, Any] | None:
+    schema = sql.Identifier(meta)
+    with connect() as conn, conn.cursor(row_factory=psycopg.rows.dict_row) as cursor:
+        run = cursor.execute(sql.SQL("SELECT * FROM {}.runs WHERE run_id = %s").format(schema), [run_id]).fetchone()
+        if run is None:
+            return None
+        for name in ("table_runs", "check_results", "sink_runs", "alerts"):
+            run[name] = cursor.execute(sql.SQL("SELECT * FROM {}.{} WHERE run_id = %s ORDER BY table_name").format(
+                schema, sql.Identifier(name)), [run_id]).fetchall()
+        return run
+
+
+def _at(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, timezone.utc)
