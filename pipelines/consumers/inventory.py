@@ -18,9 +18,10 @@ from pipelines.lakebase.inventory import record_run
 class RunInventory:
     name = "inventory"
 
-    def __init__(self, lakebase: Lakebase, plan: Plan):
+    def __init__(self, lakebase: Lakebase, plan: Plan, rules_versions: dict[str, int] | None = None):
         self.lakebase = lakebase
         self.plan = plan
+        self.rules_versions = rules_versions or {}  # published rule versions the tables enforce
 
     def on_table_written(self, table: TablePlan, result: TableResult, read: Read) -> None:
         """Nothing until the run ends: skipped and failed tables are recorded too."""
@@ -28,7 +29,7 @@ class RunInventory:
     def on_run_finished(self, run: RunResult) -> None:
         try:
             record_run(self.lakebase.connect, self.plan.config.lakebase.meta_schema, run, self.plan.pipeline.name,
-                       self.plan.mode, list(self.plan.order), _version())
+                       self.plan.mode, list(self.plan.order), _version(), self.rules_versions)
         except Exception as exc:  # noqa: BLE001 - the inventory never changes the run's outcome
             run.details["inventory"] = f"failed: {describe_error(exc)}"
 

@@ -4,4 +4,4 @@ Nothing here imports Spark, so planning (`validate`, `--dry-run`) runs in millis
 other package may depend on it.
 """
 
-__all__ = ["config", "errors", "graph", "loader", "plan", "results", "seam", "sql", "vocabulary"]  # public modules; the rest is internal
+__all__ = ["config", "errors", "graph", "loader", "plan", "results", "rules", "seam", "sql", "vocabulary"]  # public modules; the rest is internal

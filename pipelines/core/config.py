@@ -136,6 +136,7 @@ class PipelineSettings(_Model):
     schema_name: str = Field(default="default", alias="schema")
     transformations: str = "pipelines.transformations"
     format: str | None = None
+    rules_source: Literal["config", "lakebase"] = "config"  # lakebase: each table's active published checks
 
     @field_validator("schema_name")
     @classmethod
@@ -166,6 +167,12 @@ class Config(_Model):
     @cached_property
     def by_name(self) -> dict[str, TableConfig]:
         return {t.name: t for t in self.tables}
+
+    def with_tables(self, tables: tuple[TableConfig, ...]) -> "Config":
+        """A copy holding `tables` instead (e.g. with published checks), its lookups rebuilt."""
+        copy = self.model_copy(update={"tables": tuple(tables)})
+        copy.__dict__.pop("by_name", None)  # model_copy carries the cached lookup of the old tables
+        return copy
 
 
 # ---------------------------------------------------------------------------------------------

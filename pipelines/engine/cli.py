@@ -18,7 +18,7 @@ from pipelines.core.results import RunResult
 from pipelines.core.seam import Consumers
 
 from .options import (HARD_EXIT, config_option, config_path, format_option, handle_errors, selection,
-                      selection_options, verbose_option, wait_option)
+                      selection_options, state_dir_option, verbose_option, wait_option)
 from .state_lock import state_lock
 
 
@@ -72,28 +72,32 @@ def run(config: str | None, tags: str | None, match: str, select_: str | None, e
         output_format: str, max_parallel: int, fail_fast: bool, table_timeout: float | None,
         catalog: str | None, schema: str | None, state_dir: str | None, wait: float, verbose: bool) -> int:
     """Select, order and materialize tables (the default command)."""
-    from .project import load_project
-
-    project = load_project(config_path(config), selection(tags, match, select_, exclude), mode,  # type: ignore[arg-type]
-                           catalog=catalog, schema=schema)
-    plan = project.plan
-    if runner == "pipeline" and not pipeline_id:
-        raise UsageError("--runner pipeline needs --pipeline-id (or LDP_PIPELINE_ID)")
-    if runner == "pipeline" and not dry_run:
-        from pipelines.catalog.session import state_dir as resolve_state
-
-        return _run_pipeline_update(plan, str(pipeline_id), full_refresh, output_format, resolve_state(state_dir))
-    if dry_run and runner != "sdp":  # the SDP dry run resolves the pipeline graph, on its catalog
-        from .render import plan_text
-        click.echo(json.dumps(plan.to_dict()) if output_format == "json" else plan_text(plan))
-        return EXIT_OK
     from pipelines.catalog.session import state_dir as resolve_state
+    from pipelines.core.config import load_config
+    from pipelines.lakebase.connection import Lakebase
 
-    state = resolve_state(state_dir)
-    with state_lock(state, wait):
-        if runner == "sdp":
-            return _run_sdp(project, full_refresh, dry_run, output_format, state, verbose)
-        return _run_plan(project, output_format, max_parallel, fail_fast, table_timeout, state, verbose)
+    from .project import load_project, read_published
+
+    path, state = config_path(config), resolve_state(state_dir)
+    # one Lakebase per run (published rules, inventory, sinks), connected only if one of them needs it
+    with Lakebase(load_config(path).lakebase, state) as lakebase:
+        project = load_project(path, selection(tags, match, select_, exclude), mode,  # type: ignore[arg-type]
+                               catalog=catalog, schema=schema,
+                               published=lambda loaded: read_published(loaded, lakebase))
+        plan = project.plan
+        if runner == "pipeline" and not pipeline_id:
+            raise UsageError("--runner pipeline needs --pipeline-id (or LDP_PIPELINE_ID)")
+        if runner == "pipeline" and not dry_run:
+            return _run_pipeline_update(project, str(pipeline_id), full_refresh, output_format, state, lakebase)
+        if dry_run and runner != "sdp":  # the SDP dry run resolves the pipeline graph, on its catalog
+            from .render import plan_text
+            click.echo(json.dumps(plan.to_dict()) if output_format == "json" else plan_text(plan))
+            return EXIT_OK
+        with state_lock(state, wait):
+            if runner == "sdp":
+                return _run_sdp(project, full_refresh, dry_run, output_format, state, verbose, lakebase)
+            return _run_plan(project, output_format, max_parallel, fail_fast, table_timeout, state, verbose,
+                             lakebase)
 
 
 def _report(run: RunResult, output_format: str) -> int:
@@ -103,13 +107,14 @@ def _report(run: RunResult, output_format: str) -> int:
     return EXIT_OK if run.succeeded else EXIT_RUNTIME
 
 
-def _consumers(plan: Any, state: Path, catalog_state: Path | None = None) -> Consumers:
+def _consumers(project: Any, state: Path, lakebase: Any, catalog_state: Path | None = None) -> Consumers:
     """Every consumer of finished tables and runs (the after-table seam). `catalog_state` is where the
     runner's catalog keeps its tables (the SDP runner has its own), for the monitors' metric tables."""
     from pipelines.consumers.monitor import MonitorConsumer
     from pipelines.consumers.run_record import RunRecord
     from pipelines.core.results import new_run_id
 
+    plan = project.plan
     run_id = new_run_id()
     consumers: list[Any] = []
     if any(t.config.monitor for t in plan.tables):
@@ -117,11 +122,9 @@ def _consumers(plan: Any, state: Path, catalog_state: Path | None = None) -> Con
     if plan.config.lakebase.inventory or any(t.config.sinks for t in plan.tables):
         from pipelines.consumers.inventory import RunInventory
         from pipelines.consumers.lakebase_sinks import LakebaseSinks
-        from pipelines.lakebase.connection import Lakebase
 
-        lakebase = Lakebase(plan.config.lakebase, state)  # one server per run, stopped by the sinks at its end
         if plan.config.lakebase.inventory:
-            consumers.append(RunInventory(lakebase, plan))
+            consumers.append(RunInventory(lakebase, plan, project.rules_versions))
         consumers.append(LakebaseSinks(lakebase, run_id))
     return Consumers([*consumers, RunRecord(state / "runs", plan)], run_id=run_id)
 
@@ -135,41 +138,49 @@ def _finish(run: RunResult, consumers: Consumers, output_format: str) -> int:
 
 
 def _run_sdp(project: Any, full_refresh: bool, dry_run: bool, output_format: str, state: Path,
-             verbose: bool) -> int:
+             verbose: bool, lakebase: Any) -> int:
     from pipelines.core.seam import replay
     from pipelines.ldp.sdp import SdpRun, dry_run_summary, summary
 
     from . import sdp_driver
 
     plan = project.plan
+    rules_file = None
+    if project.published:  # the driver enforces exactly the versions read here
+        from pipelines.core.rules import to_json
+
+        rules_file = state / "sdp" / "published_rules.json"
+        rules_file.parent.mkdir(parents=True, exist_ok=True)
+        rules_file.write_text(to_json(dict(project.published)), encoding="utf-8")
     sdp = SdpRun(plan, plan.config.path, state, Path(sdp_driver.__file__), full_refresh=full_refresh,
-                 verbose=verbose)
+                 verbose=verbose, rules_file=rules_file)
     click.echo(f"Starting Spark Declarative Pipelines for {len(plan.tables)} table(s) "
                f"({plan.mode} mode, state in {sdp.root})...", err=True)
     raw = sdp.execute(dry_run=dry_run, echo=lambda line: click.echo(line, err=True))
     if dry_run:
         return _report(dry_run_summary(raw), output_format)
-    consumers = _consumers(plan, state, sdp.root)
+    consumers = _consumers(project, state, lakebase, sdp.root)
     return _finish(replay(plan, summary(plan, raw), consumers, sdp.reader()), consumers, output_format)
 
 
-def _run_pipeline_update(plan: Any, pipeline_id: str, full_refresh: bool, output_format: str,
-                         state: Path) -> int:
+def _run_pipeline_update(project: Any, pipeline_id: str, full_refresh: bool, output_format: str,
+                         state: Path, lakebase: Any) -> int:
     from databricks.sdk import WorkspaceClient
 
     from pipelines.core.seam import replay
     from pipelines.ldp.update import PipelineUpdate
 
+    plan = project.plan
     update = PipelineUpdate(WorkspaceClient(), pipeline_id, echo=lambda line: click.echo(line, err=True))
     update_id = update.start(plan, full_refresh)
     final_state = update.follow(update_id)
-    consumers = _consumers(plan, state)
+    consumers = _consumers(project, state, lakebase)
     run = replay(plan, update.summary(plan, update_id, final_state), consumers, update.reader(plan))
     return _finish(run, consumers, output_format)
 
 
 def _run_plan(project: Any, output_format: str, max_parallel: int, fail_fast: bool,
-              table_timeout: float | None, state: Path, verbose: bool) -> int:
+              table_timeout: float | None, state: Path, verbose: bool, lakebase: Any) -> int:
     from pipelines.catalog.session import get_spark
     from pipelines.catalog.storage import TableStore
     from pipelines.runners.spark import SparkRunner
@@ -178,7 +189,7 @@ def _run_plan(project: Any, output_format: str, max_parallel: int, fail_fast: bo
     click.echo(f"Starting Spark for {len(plan.tables)} table(s) ({plan.mode} mode)...", err=True)
     spark = get_spark(state, app_name=plan.pipeline.name, verbose=verbose)
     store = TableStore(spark, plan.pipeline, state)
-    consumers = _consumers(plan, state)
+    consumers = _consumers(project, state, lakebase)
     runner = SparkRunner(spark, plan, project.functions, store, max_parallel=max_parallel,
                          fail_fast=fail_fast, on_event=_progress, table_timeout=table_timeout,
                          consumers=consumers)
@@ -234,59 +245,6 @@ def graph(config: str | None, output_format: str, verbose: bool) -> int:
     return EXIT_OK
 
 
-@cli.group()
-def rules() -> None:
-    """Data-quality rules (DQX checks)."""
-
-
-@rules.command("generate")
-@config_option
-@click.option("--table", "table_name", required=True, help="Table whose current data is profiled.")
-@click.option("--criticality", type=click.Choice(["error", "warn"]), default="warn", show_default=True,
-              help="Criticality of the proposed checks.")
-@click.option("--write", "write_to", is_flag=True,
-              help="Write the checks to the table's expectations_file (default: print them).")
-@click.option("--state-dir", type=click.Path(file_okay=False), help="Local state folder (see run).")
-@wait_option
-@verbose_option
-@handle_errors
-def generate(config: str | None, table_name: str, criticality: str, write_to: bool,
-             state_dir: str | None, wait: float, verbose: bool) -> int:
-    """Profile a table's current data and propose DQX checks as YAML, for review."""
-    from pipelines.quality.generate import propose_checks, to_yaml, write_checks_file
-
-    from pipelines.core.config import load_config
-    from pipelines.core.errors import ConfigError, Problem, RunError
-    from pipelines.catalog.session import get_spark, state_dir as resolve_state
-    from pipelines.catalog.storage import TableStore
-
-    loaded = load_config(config_path(config))
-    if table_name not in loaded.by_name:
-        raise ConfigError(Problem("--table names an unknown table", file=str(loaded.path), value=table_name,
-                                  hint=f"tables: {', '.join(t.name for t in loaded.tables)}"))
-    table = loaded.by_name[table_name]
-    if write_to and not table.expectations_file:
-        raise ConfigError(Problem("--write needs the table to declare expectations_file", table=table_name,
-                                  file=str(loaded.path), key="expectations_file"))
-    from pipelines.quality.enforce import strip_quality_columns
-
-    state = resolve_state(state_dir)
-    with state_lock(state, wait):
-        spark = get_spark(state, verbose=verbose)
-        store = TableStore(spark, loaded.pipeline, state)
-        if not store.exists(table_name):
-            raise RunError(Problem(f"table {store.fqn(table_name)} does not exist yet; run it first",
-                                   table=table_name))
-        checks = propose_checks(spark, strip_quality_columns(store.read(table_name)), criticality)
-    if write_to:
-        target = (loaded.base_dir / str(table.expectations_file)).resolve()
-        write_checks_file(target, checks, table_name)
-        click.echo(f"wrote {len(checks)} proposed check(s) to {target}", err=True)
-    else:
-        click.echo(to_yaml(checks), nl=False)
-    return EXIT_OK
-
-
 @cli.command()
 @click.argument("name")
 @config_option
@@ -294,7 +252,7 @@ def generate(config: str | None, table_name: str, criticality: str, write_to: bo
 @click.option("--columns", help="Comma-separated columns to show (default: all).")
 @click.option("--limit", type=click.IntRange(min=0), default=20, show_default=True, help="Rows to show.")
 @format_option("text", "json")
-@click.option("--state-dir", type=click.Path(file_okay=False), help="Local state folder (see run).")
+@state_dir_option
 @wait_option
 @verbose_option
 @handle_errors
@@ -352,10 +310,12 @@ def _register_subcommands() -> None:
     """Command groups kept in their own modules (they import this one's options)."""
     from .lakebase_cli import lakebase, runs
     from .monitors_cli import monitors
+    from .rules_cli import rules
 
     cli.add_command(monitors)
     cli.add_command(lakebase)
     cli.add_command(runs)
+    cli.add_command(rules)
 
 
 _register_subcommands()

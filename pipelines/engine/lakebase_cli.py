@@ -9,7 +9,7 @@ import click
 
 from pipelines.core.errors import EXIT_OK, Problem, RunError, UsageError
 
-from .options import config_option, config_path, format_option, handle_errors, verbose_option
+from .options import config_option, config_path, format_option, handle_errors, state_dir_option, verbose_option
 
 
 @click.group()
@@ -19,7 +19,7 @@ def lakebase() -> None:
 
 @lakebase.command("status")
 @config_option
-@click.option("--state-dir", type=click.Path(file_okay=False), help="Local state folder (see run).")
+@state_dir_option
 @format_option("text", "json")
 @verbose_option
 @handle_errors
@@ -47,7 +47,7 @@ def status(config: str | None, state_dir: str | None, output_format: str, verbos
 @lakebase.command("query")
 @click.argument("statement")
 @config_option
-@click.option("--state-dir", type=click.Path(file_okay=False), help="Local state folder (see run).")
+@state_dir_option
 @format_option("text", "json")
 @verbose_option
 @handle_errors
@@ -91,7 +91,7 @@ def _inventory(config: str | None, state_dir: str | None) -> tuple[Any, Any]:
 @runs.command("list")
 @config_option
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Newest runs to show.")
-@click.option("--state-dir", type=click.Path(file_okay=False), help="Local state folder (see run).")
+@state_dir_option
 @format_option("text", "json")
 @verbose_option
 @handle_errors
@@ -112,7 +112,7 @@ def list_runs(config: str | None, limit: int, state_dir: str | None, output_form
 @runs.command("show")
 @click.argument("run_id")
 @config_option
-@click.option("--state-dir", type=click.Path(file_okay=False), help="Local state folder (see run).")
+@state_dir_option
 @format_option("text", "json")
 @verbose_option
 @handle_errors

@@ -101,3 +101,7 @@ def selection(tags: str | None, match: str, select_: str | None, exclude: str | 
 
     return Selection(tags=split_names(tags), match=match, select=split_names(select_),  # type: ignore[arg-type]
                      exclude=split_names(exclude))
+
+
+state_dir_option = click.option("--state-dir", type=click.Path(file_okay=False),
+                                help="Local state folder (see run).")

@@ -4,41 +4,63 @@ This is what `validate`, `--dry-run` and a run share; nothing here starts Spark.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from pydantic import ValidationError
 
 from pipelines.core.config import Config, PipelineSettings, load_config, with_lines
-from pipelines.core.errors import ConfigError, Problem, UsageError
+from pipelines.core.errors import ConfigError, Problem, RunError, UsageError, describe_error
 from pipelines.core.graph import Selection
-from pipelines.quality.checks import validate_expectations
+from pipelines.core.rules import RuleVersion
+from pipelines.quality.checks import check_problems, validate_expectations
 
 from pipelines.core.loader import Transformation, load_transformations
 from pipelines.core.plan import Mode, Plan, build_plan
+
+if TYPE_CHECKING:
+    from pipelines.lakebase.connection import Lakebase
 
 
 @dataclass(frozen=True)
 class Project:
     plan: Plan
     functions: dict[str, Transformation]
+    published: Mapping[str, RuleVersion] = field(default_factory=dict)  # tables enforcing published rules
+
+    @property
+    def rules_versions(self) -> dict[str, int]:
+        return {name: rules.version for name, rules in self.published.items()}
 
     @property
     def config(self) -> Config:
         return self.plan.config
 
 
+PublishedRules = Callable[[Config], Mapping[str, RuleVersion]]
+
+
 def load_project(config_path: str | Path, selection: Selection = Selection(), mode: Mode = "batch",
                  check_all_modules: bool = False, catalog: str | None = None,
-                 schema: str | None = None) -> Project:
+                 schema: str | None = None, published: PublishedRules | None = None) -> Project:
     """Validate the config, graph, selection and modules; raise one ConfigError listing all problems.
 
     Modules are checked for the selected tables only, unless `check_all_modules` (as `validate` does)
-    or the graph itself is broken (then there is no selection to restrict to).
+    or the graph itself is broken (then there is no selection to restrict to). With
+    `pipeline.rules_source: lakebase`, each table's active published checks (from `published`, else read
+    from the configured Lakebase) replace its config checks, validated the same way.
     """
     config = with_target(load_config(config_path), catalog, schema)
     problems: list[Problem] = []
+    active: Mapping[str, RuleVersion] = {}
+    if config.pipeline.rules_source == "lakebase":
+        active = (published or read_published)(config)
+        where = f"lakebase {config.lakebase.meta_schema}.dq_rules_events"
+        for name, rules in active.items():
+            problems += check_problems(rules.rules, file=where, table=name, key=f"version {rules.version}")
+        config = with_published(config, active)
     plan: Plan | None = None
     try:
         plan = build_plan(config, selection, mode)
@@ -50,12 +72,37 @@ def load_project(config_path: str | Path, selection: Selection = Selection(), mo
         functions = load_transformations(config, tables)
     except ConfigError as exc:
         problems.extend(exc.problems)
-    problems.extend(validate_expectations(config, tables))
+    problems.extend(validate_expectations(config, [t for t in tables if t.name not in active]))
     if problems:
         text = Path(config_path).read_text(encoding="utf-8")
         raise ConfigError(with_lines(problems, text))
     assert plan is not None
-    return Project(plan=plan, functions=functions)
+    return Project(plan=plan, functions=functions, published=active)
+
+
+def with_published(config: Config, active: Mapping[str, RuleVersion]) -> Config:
+    """The config whose tables check their active published version instead of their own checks."""
+    return config.with_tables(tuple(
+        t.model_copy(update={"expectations": tuple(active[t.name].rules), "expectations_file": None})
+        if t.name in active else t for t in config.tables))
+
+
+def read_published(config: Config, lakebase: "Lakebase | None" = None) -> Mapping[str, RuleVersion]:
+    """Every table's active published checks, from `lakebase` or a connection made for this read."""
+    from pipelines.catalog.session import state_dir
+    from pipelines.lakebase.connection import Lakebase
+    from pipelines.lakebase.rules import active_versions
+
+    server = lakebase or Lakebase(config.lakebase, state_dir())
+    try:
+        return active_versions(server.connect, config.lakebase.meta_schema, [t.name for t in config.tables])
+    except Exception as exc:  # noqa: BLE001 - no table may run on rules it could not read
+        raise RunError(Problem(f"cannot read the published rules: {describe_error(exc)}", file=str(config.path),
+                               key="pipeline.rules_source", value="lakebase",
+                               hint="see: ldp_engine lakebase status")) from None
+    finally:
+        if server is not lakebase:
+            server.close()
 
 
 def default_config() -> Path:

@@ -17,6 +17,7 @@ if __name__ == "__main__":  # run as a script: its folder must not shadow top-le
 
 from pipelines.core.errors import describe_error  # noqa: E402
 from pipelines.core.graph import Selection, split_names  # noqa: E402
+from pipelines.core.rules import from_json  # noqa: E402
 from pipelines.engine.project import load_project  # noqa: E402
 from pipelines.ldp.registrar import Registrar, pipeline_api, pipeline_datasets, table_datasets  # noqa: E402
 from pipelines.ldp.sdp_levels import (LevelRunner, configure_logging, count_failures, count_rows,  # noqa: E402
@@ -26,8 +27,13 @@ from pipelines.ldp.sdp_levels import (LevelRunner, configure_logging, count_fail
 def load_registrar(spark: Any, spec: Any, tables: list[str]) -> Any:
     """The Registrar of exactly the tables the CLI planned (same selection, so the same levels)."""
     settings = spec.configuration
+    rules_file = settings.get("ldp.rules_file")
+    published = {}
+    if rules_file:  # the CLI read the active published rules: enforce those, not a later activation
+        published = from_json(Path(rules_file).read_text(encoding="utf-8"))
     project = load_project(settings["ldp.config"], Selection(select=tuple(tables)),
-                           settings.get("ldp.mode", "batch"), schema=settings.get("ldp.schema") or None)
+                           settings.get("ldp.mode", "batch"), schema=settings.get("ldp.schema") or None,
+                           published=lambda config: published)
     return Registrar(spark, project.plan, project.functions, pipeline_api())
 
 

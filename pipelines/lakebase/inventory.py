@@ -21,6 +21,7 @@ CREATE TABLE IF NOT EXISTS {meta}.runs (run_id text PRIMARY KEY, pipeline text, 
 CREATE TABLE IF NOT EXISTS {meta}.table_runs (run_id text, table_name text, status text, rows_written bigint,
   rows_quarantined bigint, rows_dropped bigint, seconds double precision, error text,
   PRIMARY KEY (run_id, table_name));
+ALTER TABLE {meta}.table_runs ADD COLUMN IF NOT EXISTS rules_version integer;
 CREATE TABLE IF NOT EXISTS {meta}.check_results (run_id text, table_name text, check_name text, criticality text,
   failed bigint, PRIMARY KEY (run_id, table_name, check_name));
 CREATE TABLE IF NOT EXISTS {meta}.sink_runs (run_id text, table_name text, target text, mode text, rows bigint,
@@ -33,8 +34,9 @@ CREATE TABLE IF NOT EXISTS {meta}.alerts (run_id text, table_name text, metric t
 
 
 def record_run(connect: Callable[[], psycopg.Connection], meta: str, run: RunResult, pipeline: str, mode: str,
-               selection: list[str], version: str) -> None:
-    """Write one finished run (a rerun of the same run id replaces its records)."""
+               selection: list[str], version: str, rules_versions: dict[str, int] | None = None) -> None:
+    """Write one finished run (a rerun of the same run id replaces its records); `rules_versions` are the
+    published rule versions the tables enforced (`table_runs.rules_version`)."""
     schema = sql.Identifier(meta)
     finished = _at(run.finished_at or datetime.now(timezone.utc).timestamp())
     with connect() as conn:
@@ -49,9 +51,11 @@ def record_run(connect: Callable[[], psycopg.Connection], meta: str, run: RunRes
             for name in ("table_runs", "check_results", "sink_runs", "alerts"):
                 conn.execute(sql.SQL("DELETE FROM {}.{} WHERE run_id = %s AND table_name = %s").format(
                     schema, sql.Identifier(name)), [run.run_id, table.name])
-            conn.execute(sql.SQL("INSERT INTO {}.table_runs VALUES (%s, %s, %s, %s, %s, %s, %s, %s)").format(schema), [
+            conn.execute(sql.SQL(
+                "INSERT INTO {}.table_runs (run_id, table_name, status, rows_written, rows_quarantined, rows_dropped, "
+                "seconds, error, rules_version) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)").format(schema), [
                 run.run_id, table.name, table.status.value, table.rows_written, table.rows_quarantined,
-                table.rows_dropped, table.seconds, table.error])
+                table.rows_dropped, table.seconds, table.error, (rules_versions or {}).get(table.name)])
             for check in table.checks or []:
                 conn.execute(sql.SQL("INSERT INTO {}.check_results VALUES (%s, %s, %s, %s, %s)").format(schema), [
                     run.run_id, table.name, check.name, check.criticality.value, check.failed])

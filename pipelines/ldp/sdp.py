@@ -44,6 +44,7 @@ class SdpRun:
     driver: Path  # the script the launcher runs (pipelines/engine/sdp_driver.py)
     full_refresh: bool = False
     verbose: bool = False
+    rules_file: Path | None = None  # the published checks the driver must enforce (rules_source: lakebase)
 
     @property
     def root(self) -> Path:
@@ -61,6 +62,7 @@ class SdpRun:
                 "ldp.tags": ",".join(selection.tags),
                 "ldp.match": selection.match,
                 "ldp.schema": self.plan.pipeline.schema_name,
+                **({"ldp.rules_file": str(self.rules_file)} if self.rules_file else {}),
             },
             "libraries": [{"glob": {"include": f"definitions/{ENTRY_SOURCE.name}"}}],
         }

@@ -56,10 +56,6 @@ def validate_expectations(config: Config, tables: list[TableConfig] | tuple[Tabl
                           ) -> list[Problem]:
     """Every problem in every table's checks, named by table, check and reason."""
     tables = [t for t in tables if t.has_expectations]
-    if not tables:
-        return []
-    from databricks.labs.dqx.engine import DQEngineCore  # structural checks only: no Spark needed
-
     problems: list[Problem] = []
     positions = {t.name: i for i, t in enumerate(config.tables)}
     for table in tables:
@@ -68,16 +64,26 @@ def validate_expectations(config: Config, tables: list[TableConfig] | tuple[Tabl
         except ConfigError as exc:
             problems += exc.problems
             continue
-        for index, check in enumerate(checks):
-            label = _label(check, index)
-            if not isinstance(check, dict):
-                problems.append(Problem(f"{label} must be a mapping", file=str(config.path),
-                                        table=table.name, key="expectations", index=positions[table.name]))
-                continue
-            status = DQEngineCore.validate_checks([check], semantic_validation_mode=None)
-            for error in dict.fromkeys(status.errors):
-                problems.append(Problem(f"{label}: {_CHECK_DUMP.sub('', str(error))}", file=str(config.path),
-                                        table=table.name, key="expectations", index=positions[table.name]))
+        problems += check_problems(checks, file=str(config.path), table=table.name, key="expectations",
+                                   index=positions[table.name])
+    return problems
+
+
+def check_problems(checks: list[Any], **where: Any) -> list[Problem]:
+    """DQX's structural validation of a list of checks; each problem located by `where` (file, table...)."""
+    if not checks:
+        return []
+    from databricks.labs.dqx.engine import DQEngineCore  # structural checks only: no Spark needed
+
+    problems: list[Problem] = []
+    for index, check in enumerate(checks):
+        label = _label(check, index)
+        if not isinstance(check, dict):
+            problems.append(Problem(f"{label} must be a mapping", **where))
+            continue
+        status = DQEngineCore.validate_checks([check], semantic_validation_mode=None)
+        problems += [Problem(f"{label}: {_CHECK_DUMP.sub('', str(error))}", **where)
+                     for error in dict.fromkeys(status.errors)]
     return problems
 
 

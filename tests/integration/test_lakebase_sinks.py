@@ -11,22 +11,10 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
-from pipelines.core.sinks import LakebaseSettings
-from pipelines.lakebase.connection import DSN_ENV, Lakebase, without_secrets
+from pipelines.lakebase.connection import DSN_ENV, without_secrets
 from pipelines.lakebase.sink import SinkError, write
 from tests.conftest import write_project
-
-
-@pytest.fixture(scope="module")
-def lakebase(tmp_path_factory):
-    with Lakebase(LakebaseSettings(), tmp_path_factory.mktemp("pg")) as server:
-        server.describe()  # starts it
-        yield server
-
-
-def rows(lakebase: Lakebase, query: str) -> list[tuple]:
-    with lakebase.connect() as conn:
-        return conn.execute(query).fetchall()
+from tests.integration.conftest import rows
 
 
 def people(spark, data: list[tuple[int, str, float]]):
