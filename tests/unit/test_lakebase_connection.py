@@ -26,23 +26,20 @@ def workspace(tokens: list[str]) -> WorkspaceClient:
     return w
 
 
-def test_a_provisioned_instance_gets_a_fresh_token_per_connection_and_never_shows_it(monkeypatch, tmp_path, caplog):
+def test_a_provisioned_instance_gets_a_fresh_token_per_login_and_never_shows_it(monkeypatch, tmp_path, caplog):
     w = workspace(["tok-1", "tok-2"])
-    opened: list[dict] = []
-    monkeypatch.setattr(connection.psycopg, "connect", lambda conninfo, **kw: opened.append({"conninfo": conninfo, **kw}))
     monkeypatch.delenv(connection.DSN_ENV, raising=False)
     caplog.set_level(logging.DEBUG)
     server = Lakebase(LakebaseSettings(instance="shop"), tmp_path, workspace=lambda: w)
     assert server.describe() == ("databricks: host=pg.example.com port=5432 dbname=databricks_postgres "
                                  "user=ana@example.com sslmode=require")
-    server.connect()
-    server.connect()
+    assert [server.credentials(), server.credentials()] == [{"password": "tok-1"}, {"password": "tok-2"}]
     w.database.get_database_instance.assert_called_once_with(name="shop")
     assert [c.kwargs["instance_names"] for c in w.database.generate_database_credential.call_args_list] == [
         ["shop"], ["shop"]]
-    assert [o["password"] for o in opened] == ["tok-1", "tok-2"]
-    assert all("tok-" not in o["conninfo"] for o in opened)
-    assert "tok-" not in caplog.text and not (tmp_path / "lakebase").exists()
+    request_ids = {c.kwargs["request_id"] for c in w.database.generate_database_credential.call_args_list}
+    assert len(request_ids) == 2  # one request id per credential request
+    assert "tok-" not in server.conninfo() + caplog.text and not (tmp_path / "lakebase").exists()
 
 
 def test_an_autoscaling_endpoint_uses_the_postgres_api(monkeypatch, tmp_path):
@@ -56,14 +53,12 @@ def test_an_autoscaling_endpoint_uses_the_postgres_api(monkeypatch, tmp_path):
     w.postgres.get_endpoint.return_value = postgres.Endpoint(
         status=postgres.EndpointStatus(hosts=postgres.EndpointHosts(host="ep.example.com")))
     w.postgres.generate_database_credential.return_value = postgres.DatabaseCredential(token="tok-e")
-    opened: list[dict] = []
-    monkeypatch.setattr(connection.psycopg, "connect", lambda conninfo, **kw: opened.append(kw))
     monkeypatch.delenv(connection.DSN_ENV, raising=False)
     server = Lakebase(LakebaseSettings(endpoint=endpoint, database="shop"), tmp_path, workspace=lambda: w)
-    server.connect()
+    assert "host=ep.example.com" in server.describe() and "tok-e" not in server.conninfo()
+    assert server.credentials() == {"password": "tok-e"}
     w.postgres.get_endpoint.assert_called_once_with(name=endpoint)
-    assert w.postgres.generate_database_credential.call_args == call(endpoint=endpoint)
-    assert opened == [{"password": "tok-e"}] and "host=ep.example.com" in server.describe()
+    assert w.postgres.generate_database_credential.call_args_list == [call(endpoint=endpoint)]
 
 
 def test_the_dsn_overrides_the_workspace_and_its_password_is_never_described(monkeypatch, tmp_path):
