@@ -85,9 +85,10 @@ def replay(plan: Plan, run: RunResult, consumers: Consumers, read: Callable[[str
     """For runners that learn the outcome after their update: every succeeded table, in plan order,
     then the run. `read(name)` opens a stored table."""
     run.run_id = consumers.run_id
+    results = {t.name: t for t in run.tables}  # a run may cover part of the plan (sinks publish)
     for table in plan.tables:
-        result = run.table(table.name)
-        if result.succeeded:
+        result = results.get(table.name)
+        if result is not None and result.succeeded:
             consumers.table_written(table, result, lambda name=table.name: read(name))
     consumers.run_finished(run)
     return run

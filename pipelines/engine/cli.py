@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import click
 
 from pipelines.core.errors import EXIT_OK, EXIT_RUNTIME, UsageError
 from pipelines.core.graph import split_names
-from pipelines.core.results import RunResult
+from pipelines.core.results import RUN_ID_ENV, RunResult
 from pipelines.core.seam import Consumers
 
 from .options import (HARD_EXIT, config_option, config_path, format_option, handle_errors, selection,
@@ -64,13 +65,16 @@ def cli() -> None:
 @click.option("--schema", help="Override pipeline.schema.")
 @click.option("--state-dir", type=click.Path(file_okay=False),
               help="Local warehouse, metastore and checkpoints [default: ./.ldp; env LDP_STATE_DIR].")
+@click.option("--run-id", envvar=RUN_ID_ENV, help="The run's id (e.g. {{job.run_id}}): a retried run keeps it, "
+              "so its inventory records and appended sink rows are replaced, not doubled [env LDP_RUN_ID].")
 @wait_option
 @verbose_option
 @handle_errors
 def run(config: str | None, tags: str | None, match: str, select_: str | None, exclude: str | None,
         mode: str, runner: str, pipeline_id: str | None, full_refresh: bool, dry_run: bool,
         output_format: str, max_parallel: int, fail_fast: bool, table_timeout: float | None,
-        catalog: str | None, schema: str | None, state_dir: str | None, wait: float, verbose: bool) -> int:
+        catalog: str | None, schema: str | None, state_dir: str | None, run_id: str | None, wait: float,
+        verbose: bool) -> int:
     """Select, order and materialize tables (the default command)."""
     from pipelines.catalog.session import state_dir as resolve_state
     from pipelines.core.config import load_config
@@ -84,20 +88,19 @@ def run(config: str | None, tags: str | None, match: str, select_: str | None, e
         project = load_project(path, selection(tags, match, select_, exclude), mode,  # type: ignore[arg-type]
                                catalog=catalog, schema=schema,
                                published=lambda loaded: read_published(loaded, lakebase))
-        plan = project.plan
+        plan, context = project.plan, _RunContext(lakebase, run_id)
         if runner == "pipeline" and not pipeline_id:
             raise UsageError("--runner pipeline needs --pipeline-id (or LDP_PIPELINE_ID)")
         if runner == "pipeline" and not dry_run:
-            return _run_pipeline_update(project, str(pipeline_id), full_refresh, output_format, state, lakebase)
+            return _run_pipeline_update(project, str(pipeline_id), full_refresh, output_format, state, context)
         if dry_run and runner != "sdp":  # the SDP dry run resolves the pipeline graph, on its catalog
             from .render import plan_text
             click.echo(json.dumps(plan.to_dict()) if output_format == "json" else plan_text(plan))
             return EXIT_OK
         with state_lock(state, wait):
             if runner == "sdp":
-                return _run_sdp(project, full_refresh, dry_run, output_format, state, verbose, lakebase)
-            return _run_plan(project, output_format, max_parallel, fail_fast, table_timeout, state, verbose,
-                             lakebase)
+                return _run_sdp(project, full_refresh, dry_run, output_format, state, verbose, context)
+            return _run_plan(project, output_format, max_parallel, fail_fast, table_timeout, state, verbose, context)
 
 
 def _report(run: RunResult, output_format: str) -> int:
@@ -107,15 +110,26 @@ def _report(run: RunResult, output_format: str) -> int:
     return EXIT_OK if run.succeeded else EXIT_RUNTIME
 
 
-def _consumers(project: Any, state: Path, lakebase: Any, catalog_state: Path | None = None) -> Consumers:
+@dataclass(frozen=True)
+class _RunContext:
+    """What a run's consumers share: its one Lakebase (connected only if used) and its id (None: a new one)."""
+
+    lakebase: Any
+    run_id: str | None
+
+
+def _consumers(project: Any, state: Path, context: _RunContext, catalog_state: Path | None = None,
+               write_sinks: bool = True) -> Consumers:
     """Every consumer of finished tables and runs (the after-table seam). `catalog_state` is where the
-    runner's catalog keeps its tables (the SDP runner has its own), for the monitors' metric tables."""
+    runner's catalog keeps its tables (the SDP runner has its own), for the monitors' metric tables.
+    Without `write_sinks` (a Databricks pipeline update), `ldp_engine sinks publish` writes them."""
     from pipelines.consumers.monitor import MonitorConsumer
     from pipelines.consumers.run_record import RunRecord
     from pipelines.core.results import new_run_id
 
     plan = project.plan
-    run_id = new_run_id()
+    run_id = context.run_id or new_run_id()
+    lakebase = context.lakebase
     consumers: list[Any] = []
     if any(t.config.monitor for t in plan.tables):
         consumers.append(MonitorConsumer(plan, catalog_state or state))
@@ -125,7 +139,8 @@ def _consumers(project: Any, state: Path, lakebase: Any, catalog_state: Path | N
 
         if plan.config.lakebase.inventory:
             consumers.append(RunInventory(lakebase, plan, project.rules_versions))
-        consumers.append(LakebaseSinks(lakebase, run_id))
+        if write_sinks:
+            consumers.append(LakebaseSinks(lakebase, run_id))
     return Consumers([*consumers, RunRecord(state / "runs", plan)], run_id=run_id)
 
 
@@ -138,7 +153,7 @@ def _finish(run: RunResult, consumers: Consumers, output_format: str) -> int:
 
 
 def _run_sdp(project: Any, full_refresh: bool, dry_run: bool, output_format: str, state: Path,
-             verbose: bool, lakebase: Any) -> int:
+             verbose: bool, context: _RunContext) -> int:
     from pipelines.core.seam import replay
     from pipelines.ldp.sdp import SdpRun, dry_run_summary, summary
 
@@ -159,12 +174,12 @@ def _run_sdp(project: Any, full_refresh: bool, dry_run: bool, output_format: str
     raw = sdp.execute(dry_run=dry_run, echo=lambda line: click.echo(line, err=True))
     if dry_run:
         return _report(dry_run_summary(raw), output_format)
-    consumers = _consumers(project, state, lakebase, sdp.root)
+    consumers = _consumers(project, state, context, sdp.root)
     return _finish(replay(plan, summary(plan, raw), consumers, sdp.reader()), consumers, output_format)
 
 
 def _run_pipeline_update(project: Any, pipeline_id: str, full_refresh: bool, output_format: str,
-                         state: Path, lakebase: Any) -> int:
+                         state: Path, context: _RunContext) -> int:
     from databricks.sdk import WorkspaceClient
 
     from pipelines.core.seam import replay
@@ -174,13 +189,15 @@ def _run_pipeline_update(project: Any, pipeline_id: str, full_refresh: bool, out
     update = PipelineUpdate(WorkspaceClient(), pipeline_id, echo=lambda line: click.echo(line, err=True))
     update_id = update.start(plan, full_refresh)
     final_state = update.follow(update_id)
-    consumers = _consumers(project, state, lakebase)
-    run = replay(plan, update.summary(plan, update_id, final_state), consumers, update.reader(plan))
-    return _finish(run, consumers, output_format)
+    consumers = _consumers(project, state, context, write_sinks=False)  # the job's sinks task writes them
+    run = update.summary(plan, update_id, final_state)
+    if any(t.config.sinks for t in plan.tables):
+        run.details["sinks"] = "not written by --runner pipeline: ldp_engine sinks publish (the job's sinks task)"
+    return _finish(replay(plan, run, consumers, update.reader(plan)), consumers, output_format)
 
 
 def _run_plan(project: Any, output_format: str, max_parallel: int, fail_fast: bool,
-              table_timeout: float | None, state: Path, verbose: bool, lakebase: Any) -> int:
+              table_timeout: float | None, state: Path, verbose: bool, context: _RunContext) -> int:
     from pipelines.catalog.session import get_spark
     from pipelines.catalog.storage import TableStore
     from pipelines.runners.spark import SparkRunner
@@ -189,7 +206,7 @@ def _run_plan(project: Any, output_format: str, max_parallel: int, fail_fast: bo
     click.echo(f"Starting Spark for {len(plan.tables)} table(s) ({plan.mode} mode)...", err=True)
     spark = get_spark(state, app_name=plan.pipeline.name, verbose=verbose)
     store = TableStore(spark, plan.pipeline, state)
-    consumers = _consumers(project, state, lakebase)
+    consumers = _consumers(project, state, context)
     runner = SparkRunner(spark, plan, project.functions, store, max_parallel=max_parallel,
                          fail_fast=fail_fast, on_event=_progress, table_timeout=table_timeout,
                          consumers=consumers)
@@ -311,11 +328,13 @@ def _register_subcommands() -> None:
     from .lakebase_cli import lakebase, runs
     from .monitors_cli import monitors
     from .rules_cli import rules
+    from .sinks_cli import sinks
 
     cli.add_command(monitors)
     cli.add_command(lakebase)
     cli.add_command(runs)
     cli.add_command(rules)
+    cli.add_command(sinks)
 
 
 _register_subcommands()

@@ -83,6 +83,8 @@ def summary_text(run: RunResult) -> str:
              for t in run.tables for s in t.sinks or []]
     if sinks:
         lines += ["", "Sinks:", *sinks]
+    elif run.details.get("sinks"):
+        lines += ["", f"Sinks: {run.details['sinks']}"]
     errors = [f"  {t.name}: {t.error}" for t in run.tables if t.error]
     errors += [f"  {t.name}: {consumer} failed: {error}" for t in run.tables
                for consumer, error in t.consumer_errors.items()]

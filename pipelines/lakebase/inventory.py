@@ -67,6 +67,21 @@ def record_run(connect: Callable[[], psycopg.Connection], meta: str, run: RunRes
                 _record_sink(conn, schema, run.run_id, table.name, sink, finished)
 
 
+def record_sinks(connect: Callable[[], psycopg.Connection], meta: str, run: RunResult) -> None:
+    """Only the sink writes of `run` (`sinks publish` after a pipeline update): the run's own record,
+    written by the update's task under the same run id, is left as it is."""
+    schema = sql.Identifier(meta)
+    at = _at(run.finished_at or datetime.now(timezone.utc).timestamp())
+    with connect() as conn:
+        conn.execute(sql.SQL(DDL).format(meta=schema))
+    for table in run.tables:
+        with connect() as conn:
+            conn.execute(sql.SQL("DELETE FROM {}.sink_runs WHERE run_id = %s AND table_name = %s").format(schema),
+                         [run.run_id, table.name])
+            for sink in table.sinks or []:
+                _record_sink(conn, schema, run.run_id, table.name, sink, at)
+
+
 def _record_sink(conn: psycopg.Connection, schema: sql.Identifier, run_id: str, table: str, sink: dict[str, Any],
                  at: datetime) -> None:
     conn.execute(sql.SQL("INSERT INTO {}.sink_runs VALUES (%s, %s, %s, %s, %s, %s, %s)").format(schema), [

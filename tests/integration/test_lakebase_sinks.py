@@ -227,6 +227,46 @@ def test_the_engine_writes_each_tables_sinks_and_reports_them(spark, lakebase, t
     assert not Path(tmp_path / ".ldp/lakebase").exists()  # the DSN won: no embedded server was started
 
 
+def test_sinks_publish_with_the_bundle_tasks_parameters_writes_the_stored_tables_sinks(spark, lakebase, tmp_path,
+                                                                                        monkeypatch):
+    """The job's `sinks` task after a pipeline update: its parameters as Databricks fills them in."""
+    import yaml
+
+    from pipelines.engine.cli import cli
+
+    schema = f"p{abs(hash(tmp_path)) % 10**6}"
+    write_project(tmp_path, (CONFIG.replace("SCHEMA", schema) + "lakebase: {meta_schema: SCHEMA_meta, inventory: true}\n"
+                             ).replace("SCHEMA", schema).replace("    layer: gold\n", "    layer: gold\n    tags: [daily]\n"), {
+        "bronze/raw.py": "def raw(source):\n    return source\n",
+        "gold/totals.py": "def totals(raw):\n    return raw.groupBy('k').sum('v').withColumnRenamed('sum(v)', 'v')\n"})
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in/a.csv").write_text("k,v\na,1\na,2\nb,5\n")
+    monkeypatch.setenv(DSN_ENV, lakebase.conninfo())
+    state = ["--state-dir", str(tmp_path / ".ldp")]
+    assert CliRunner().invoke(cli, ["run", "--config", str(tmp_path / "config.yml"), *state]).exit_code == 0
+    with lakebase.connect() as conn:  # as if a pipeline update had written the tables, and no sink
+        conn.execute(f"DROP SCHEMA {schema}_app CASCADE")
+    job = yaml.safe_load((Path(__file__).parents[2] / "workflows/daily_job.yml").read_text())
+    [task] = [t for t in job["resources"]["jobs"]["ldp_daily"]["tasks"] if t["task_key"] == "sinks"]
+    filled = {"{{job.parameters.tags}}": "daily", "${var.catalog}": "main", "${var.schema}": schema,
+              "{{job.run_id}}": "job-run-7", "${workspace.file_path}/config.yml": str(tmp_path / "config.yml")}
+    args = [filled.get(a, a) for a in task["python_wheel_task"]["parameters"]]
+    for _ in range(2):  # a retried task rewrites the same targets
+        result = CliRunner().invoke(cli, [*args, *state])
+        assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["runner"], [t["name"] for t in summary["tables"]]) == ("sinks", ["totals"])
+    assert [(s["target"], s["rows"], s["status"]) for s in summary["tables"][0]["sinks"]] == [
+        (f"{schema}_app.totals", 2, "success"), (f"{schema}_app.totals_by_key", 2, "success")]
+    assert rows(lakebase, f"SELECT k, v FROM {schema}_app.totals ORDER BY k") == [("a", 3), ("b", 5)]
+    assert rows(lakebase, f"SELECT run_id, target FROM {schema}_meta.sink_runs WHERE run_id = 'job-run-7' "
+                          "ORDER BY 2") == [("job-run-7", f"{schema}_app.totals"),
+                                            ("job-run-7", f"{schema}_app.totals_by_key")]
+    missing = CliRunner().invoke(cli, [*args, *state, "--schema", f"{schema}_nowhere", "--format", "text"])
+    assert missing.exit_code == 3 and f"`{schema}_nowhere`.`totals` does not exist: run the pipeline first" \
+        in missing.stdout
+
+
 def test_lakebase_status_says_where_and_checks_the_connection_without_a_secret(lakebase, monkeypatch):
     from pipelines.engine.cli import cli
 

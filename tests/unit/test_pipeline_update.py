@@ -1,6 +1,7 @@
 """`--runner pipeline`: the exact workspace requests, with an autospec'd WorkspaceClient."""
 from __future__ import annotations
 
+import json
 from unittest.mock import call, create_autospec
 
 import pytest
@@ -123,6 +124,9 @@ def test_cli_pipeline_runner_end_to_end_exit_codes(example_project, monkeypatch)
         "p1", full_refresh=None, full_refresh_selection=None,
         refresh_selection=["customer_orders_gold", "customers_gold"])
     assert '"state": "FAILED"' in result.stdout
+    # a pipeline update writes no Lakebase sink: the job's `sinks publish` task does, from the stored tables
+    assert json.loads(result.stdout)["sinks"] == (
+        "not written by --runner pipeline: ldp_engine sinks publish (the job's sinks task)")
 
 
 def test_after_the_update_consumers_get_each_succeeded_table_then_the_run(example_project):
