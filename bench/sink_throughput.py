@@ -43,7 +43,7 @@ def main() -> None:
         spark = local_session(Path(tmp) / "state", app_name="sink_throughput", master="local[2]")
         data = Path(tmp) / "data"
         spark.range(args.rows).selectExpr(
-            "id", "CONCAT('name-', CAST(id AS STRING)) AS name", "id * 0.5 AS score", "CAST(id % 1000 AS INT) AS qty",
+            "id", "CONCAT('name-', CAST(id AS STRING)) AS name", "CAST(id * 0.5 AS DOUBLE) AS score", "CAST(id % 1000 AS INT) AS qty",
             "TIMESTAMP'2026-11-01 00:00:00' + make_interval(0, 0, 0, 0, 0, 0, id % 86400) AS at",
             "id % 2 = 0 AS flag").write.parquet(str(data))
         df = spark.read.parquet(str(data))

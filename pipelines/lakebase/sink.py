@@ -1,4 +1,4 @@
-"""A Spark table copied into PostgreSQL in one transaction, by binary COPY, without RDD APIs.
+"""A Spark table copied into PostgreSQL in one transaction, by COPY, without RDD APIs.
 
 Every write holds a transaction-scoped advisory lock on its target (concurrent writers queue), and
 either commits whole or leaves the target as it was:
@@ -9,10 +9,11 @@ either commits whole or leaves the target as it was:
 - `upsert`: rows COPY into a temporary table, then `INSERT ... ON CONFLICT (primary key) DO UPDATE`.
 The target is created when missing (types mapped from Spark's), a new column is added with
 `ALTER TABLE ... ADD COLUMN`, and a column whose type changed fails the write, naming it.
-Data moves as CSV chunks encoded where the data is (`mapInArrow`: Arrow batches to CSV by Arrow's C++
-writer, in parallel on the executors) and streamed to the driver partition by partition
-(`toLocalIterator`) into `COPY ... FROM STDIN (FORMAT csv)`: no RDD API, bounded memory, and the
-driver only forwards bytes. Nested values travel as JSON, binary as bytea hex.
+Data moves as chunks encoded where the data is (`mapInArrow`: each Arrow batch to PostgreSQL's binary
+COPY format by `pgbinary`, vectorized, in parallel on the executors) and streamed to the driver
+partition by partition (`toLocalIterator`) into `COPY ... FROM STDIN (FORMAT binary)`: no RDD API,
+bounded memory, the driver only forwards bytes and the server parses no text. Nested values travel as
+JSON. A table with a decimal column travels as CSV (Arrow's C++ writer; binary as bytea hex) instead.
 """
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from . import pgbinary
+
 RUN_ID_COLUMN = "_ldp_run_id"
 
 
@@ -34,31 +37,38 @@ class SinkError(Exception):
     """A sink that cannot be written as configured (the message says which target and why)."""
 
 
+Encode = Callable[[SparkColumn], SparkColumn]
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
     pg_type: str  # as CREATE TABLE spells it
-    encode: Callable[[SparkColumn], SparkColumn] | None = None  # how the value travels in CSV, if not as is
+    wire: str | None = "text"  # its binary COPY encoding (`pgbinary.KINDS`); None: the table travels as CSV
+    spark: Encode | None = None  # computed in Spark before it travels (JSON text of nested values)
+    csv: Encode | None = None  # how it is spelled in CSV, if not as Spark writes it
 
 
 def pg_columns(schema: T.StructType) -> list[Column]:
-    return [Column(field.name, *_pg_type(field.dataType)) for field in schema.fields]
+    return [_column(field.name, field.dataType) for field in schema.fields]
 
 
-def _pg_type(kind: T.DataType) -> tuple[str, Callable[[SparkColumn], SparkColumn] | None]:
-    simple = {T.ByteType: "smallint", T.ShortType: "smallint", T.IntegerType: "integer", T.LongType: "bigint",
-              T.FloatType: "real", T.DoubleType: "double precision", T.StringType: "text",
-              T.BooleanType: "boolean", T.DateType: "date", T.TimestampType: "timestamp with time zone",
-              T.TimestampNTZType: "timestamp without time zone"}
-    for spark_type, pg in simple.items():
+def _column(name: str, kind: T.DataType) -> Column:
+    simple = {T.ByteType: ("smallint", "int2"), T.ShortType: ("smallint", "int2"), T.IntegerType: ("integer", "int4"),
+              T.LongType: ("bigint", "int8"), T.FloatType: ("real", "float4"),
+              T.DoubleType: ("double precision", "float8"), T.StringType: ("text", "text"),
+              T.BooleanType: ("boolean", "bool"), T.DateType: ("date", "date"),
+              T.TimestampType: ("timestamp with time zone", "timestamp"),
+              T.TimestampNTZType: ("timestamp without time zone", "timestamp")}
+    for spark_type, (pg, wire) in simple.items():
         if isinstance(kind, spark_type):
-            return pg, None
+            return Column(name, pg, wire)
     if isinstance(kind, T.DecimalType):
-        return f"numeric({kind.precision},{kind.scale})", None
+        return Column(name, f"numeric({kind.precision},{kind.scale})", None)
     if isinstance(kind, T.BinaryType):
-        return "bytea", lambda value: F.concat(F.lit("\\x"), F.lower(F.hex(value)))
+        return Column(name, "bytea", "bytea", csv=lambda value: F.concat(F.lit("\\x"), F.lower(F.hex(value))))
     if isinstance(kind, (T.ArrayType, T.MapType, T.StructType)):
-        return "jsonb", F.to_json
+        return Column(name, "jsonb", "jsonb", spark=F.to_json)
     raise SinkError(f"no PostgreSQL type for Spark type {kind.simpleString()}")
 
 
@@ -67,7 +77,7 @@ def write(connect: Callable[[], psycopg.Connection], df: DataFrame, schema: str,
     """Write `df` to `schema.table` in one transaction; return the rows written."""
     columns = pg_columns(df.schema)
     if mode == "append":
-        columns.append(Column(RUN_ID_COLUMN, "text"))
+        columns.append(Column(RUN_ID_COLUMN, "text", "text"))
     target = sql.Identifier(schema, table)
     with connect() as conn:  # one transaction: committed on success, rolled back on any error
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"{schema}.{table}"])
@@ -117,15 +127,26 @@ def _same_type(existing: str, wanted: str) -> bool:
     return existing.replace(" ", "") == wanted.replace(" ", "")
 
 
-def _chunks(df: DataFrame, columns: list[Column], run_id: str | None) -> Iterator[tuple[bytes, int]]:
-    """The rows as (CSV bytes, row count) chunks, one per Arrow batch, in column order."""
-    values = [c.encode(F.col(f"`{c.name}`")).alias(c.name) if c.encode else F.col(f"`{c.name}`")
-              for c in columns if c.name != RUN_ID_COLUMN]
+Chunks = tuple[str, Iterator[tuple[bytes, int]]]  # the COPY format, then (bytes, rows) chunks
+
+
+def _chunks(df: DataFrame, columns: list[Column], run_id: str | None) -> Chunks:
+    """The rows as chunks of COPY data, one per Arrow batch, encoded by the Python workers: binary when
+    every column has a binary encoding (the server stores it without parsing), else CSV."""
+    binary = all(c.wire for c in columns)
+    values = []
+    for c in columns:
+        if c.name == RUN_ID_COLUMN:
+            continue
+        value = F.col(f"`{c.name}`")
+        value = c.spark(value) if c.spark else value
+        values.append((c.csv(value) if c.csv and not binary else value).alias(c.name))
     if run_id is not None:
         values.append(F.lit(run_id).alias(RUN_ID_COLUMN))
-    encoded = df.select(*values).mapInArrow(_to_csv, "chunk binary, rows bigint")
-    for row in encoded.toLocalIterator(prefetchPartitions=True):
-        yield row["chunk"], row["rows"]
+    encode = pgbinary.encoder([str(c.wire) for c in columns]) if binary else _to_csv
+    encoded = df.select(*values).mapInArrow(encode, "chunk binary, rows bigint")
+    return ("binary" if binary else "csv",
+            ((row["chunk"], row["rows"]) for row in encoded.toLocalIterator(prefetchPartitions=True)))
 
 
 def _to_csv(batches: Iterable[Any]) -> Iterator[Any]:
@@ -143,20 +164,24 @@ def _to_csv(batches: Iterable[Any]) -> Iterator[Any]:
                                              schema=schema)
 
 
-def _copy(conn: psycopg.Connection, target: sql.Composable, columns: list[Column],
-          chunks: Iterable[tuple[bytes, int]]) -> int:
-    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
-        target, sql.SQL(", ").join(sql.Identifier(c.name) for c in columns))
+def _copy(conn: psycopg.Connection, target: sql.Composable, columns: list[Column], chunks: Chunks) -> int:
+    kind, data = chunks
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT {})").format(
+        target, sql.SQL(", ").join(sql.Identifier(c.name) for c in columns), sql.SQL(kind))
     written = 0
     with conn.cursor() as cursor, cursor.copy(statement) as copy:
-        for chunk, rows in chunks:
+        if kind == "binary":
+            copy.write(pgbinary.SIGNATURE)
+        for chunk, rows in data:
             copy.write(chunk)
             written += rows
+        if kind == "binary":
+            copy.write(pgbinary.TRAILER)
     return written
 
 
 def _upsert(conn: psycopg.Connection, target: sql.Composable, columns: list[Column], primary_key: tuple[str, ...],
-            rows: Iterable[tuple[bytes, int]]) -> int:
+            rows: Chunks) -> int:
     stage = sql.Identifier(f"_ldp_stage_{datetime.now():%H%M%S%f}")
     conn.execute(sql.SQL("CREATE TEMPORARY TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP").format(stage, target))
     written = _copy(conn, stage, columns, rows)

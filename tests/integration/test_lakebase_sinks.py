@@ -11,6 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from click.testing import CliRunner
+from pyspark.sql import functions as F
 
 from pipelines.lakebase.connection import DSN_ENV, without_secrets
 from pipelines.lakebase.sink import SinkError, write
@@ -139,6 +140,26 @@ def test_spark_types_map_to_postgresql_types(spark, lakebase):
                            "FROM sink_h.typed")
     assert row[0] == "12.34" and str(row[1]) == "2026-11-01 10:00:00" and row[2] == "2026-11-02"
     assert (bytes(row[3]), row[4], row[5], row[6]) == (b"ab", [1, 2], {"k": 1}, {"x": 1, "y": "z"})
+
+
+def test_binary_and_csv_encodings_store_the_same_values_nulls_and_edge_cases_included(spark, lakebase):
+    """Binary COPY unless a decimal column sends the table as CSV: both must store exactly the same."""
+    df = spark.sql("""SELECT * FROM VALUES
+        (CAST(1 AS TINYINT), CAST(-2 AS SMALLINT), 2147483647, -9223372036854775808L, CAST(1.5 AS FLOAT), 1e300,
+         'héllo, "world"\n', true, CAST('\u0000b' AS BINARY), array(1, null), map('k', named_struct('x', 'y')),
+         TIMESTAMP'1969-12-31 23:59:59.999999', TIMESTAMP_NTZ'2026-11-01 10:00:00.5', DATE'1999-12-31'),
+        (null, null, null, null, null, CAST('NaN' AS DOUBLE), '', false, CAST('' AS BINARY), array(), map(),
+         null, null, null),
+        (CAST(0 AS TINYINT), CAST(0 AS SMALLINT), 0, 0L, CAST('-Infinity' AS FLOAT), -0.0, null, null, null, null, null,
+         TIMESTAMP'2000-01-01 00:00:00', TIMESTAMP_NTZ'1900-01-01 00:00:00', DATE'2000-01-01')
+        AS t(i1, i2, i4, i8, f4, f8, s, b, raw, list, dict, ts, ntz, day)""").withColumn("n", F.monotonically_increasing_id())
+    write(lakebase.connect, df, "sink_enc", "binary", "replace")
+    write(lakebase.connect, df.withColumn("amount", F.lit(1).cast("decimal(10,2)")), "sink_enc", "csv", "replace")
+    columns = ", ".join(df.columns)
+    binary = rows(lakebase, f"SELECT {columns} FROM sink_enc.binary ORDER BY n")
+    assert repr(binary) == repr(rows(lakebase, f"SELECT {columns} FROM sink_enc.csv ORDER BY n"))  # NaN included
+    assert binary[0][6] == 'héllo, "world"\n' and bytes(binary[0][8]) == b"\x00b" and binary[0][9] == [1, None]
+    assert binary[1][6] == "" and binary[1][9] == [] and binary[2][6] is None and binary[2][9] is None
 
 
 def test_no_secret_in_a_described_connection():
