@@ -36,7 +36,7 @@ class LakebaseSinks:
             outcome = {"target": f"{schema}.{name}", "mode": sink.mode, "rows": None, "status": "success", "error": None}
             try:
                 outcome["rows"] = write(self.lakebase.connect, df, schema, name, sink.mode, sink.primary_key,
-                                        sink.refresh_views, self.run_id)
+                                        sink.refresh_views, self.run_id, sink.views)
             except Exception as exc:  # noqa: BLE001 - reported per sink; the target rolled back
                 outcome.update(status="failed", error=describe_error(exc))
             outcomes.append(outcome)

@@ -48,6 +48,34 @@ class LakebaseSettings(_Model):
         return self
 
 
+class MaterializedView(_Model):
+    """A materialized view over a sink's target: created when missing, refreshed after every write."""
+
+    name: str  # schema.view
+    query: str
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _view_name(value)
+
+    @field_validator("query")
+    @classmethod
+    def _query(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must be a SELECT statement")
+        return value.strip().rstrip(";")
+
+
+def _view_name(view: str) -> str:
+    parts = view.split(".")
+    if len(parts) != 2:
+        raise ValueError(f"{view!r}: name a materialized view as schema.view")
+    for part in parts:
+        pg_identifier(part)
+    return view
+
+
 class LakebaseSink(_Model):
     """A copy of the table in PostgreSQL, written after the table is, in one transaction."""
 
@@ -56,7 +84,8 @@ class LakebaseSink(_Model):
     table: str | None = None  # default: the table's name
     mode: Literal["replace", "append", "upsert"] = "replace"
     primary_key: tuple[str, ...] = ()
-    refresh_views: tuple[str, ...] = ()  # schema.view: materialized views refreshed after the write
+    refresh_views: tuple[str, ...] = ()  # schema.view: existing materialized views refreshed after the write
+    views: tuple[MaterializedView, ...] = ()  # materialized views the engine creates over the target
 
     @field_validator("schema_name", "table")
     @classmethod
@@ -71,13 +100,7 @@ class LakebaseSink(_Model):
     @field_validator("refresh_views")
     @classmethod
     def _views(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for view in value:
-            parts = view.split(".")
-            if len(parts) != 2:
-                raise ValueError(f"{view!r}: name a materialized view as schema.view")
-            for part in parts:
-                pg_identifier(part)
-        return value
+        return tuple(_view_name(view) for view in value)
 
     @model_validator(mode="after")
     def _upsert_needs_key(self) -> "LakebaseSink":

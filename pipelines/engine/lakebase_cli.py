@@ -44,6 +44,38 @@ def status(config: str | None, state_dir: str | None, output_format: str, verbos
     return EXIT_OK
 
 
+@lakebase.command("serve")
+@config_option
+@state_dir_option
+@verbose_option
+@handle_errors
+def serve(config: str | None, state_dir: str | None, verbose: bool) -> int:
+    """Keep the Lakebase reachable for psql and other clients until Ctrl-C (the embedded server
+    otherwise runs only while a command does)."""
+    import signal
+    import threading
+
+    from pipelines.catalog.session import state_dir as resolve_state
+    from pipelines.core.config import load_config
+    from pipelines.lakebase.connection import Lakebase, without_secrets
+
+    loaded = load_config(config_path(config))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with Lakebase(loaded.lakebase, resolve_state(state_dir)) as server:
+        with server.connect() as conn:
+            conn.execute("SELECT 1")
+        click.echo(f"{server.describe()}\nconnect with: psql \"{without_secrets(server.conninfo())}\"\n"
+                   "Ctrl-C stops it.", err=False)
+        try:
+            while not stop.wait(1):
+                pass
+        except KeyboardInterrupt:
+            pass
+    click.echo("stopped", err=True)
+    return EXIT_OK
+
+
 @lakebase.command("query")
 @click.argument("statement")
 @config_option

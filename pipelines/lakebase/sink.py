@@ -28,6 +28,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from pipelines.core.sinks import MaterializedView
+
 from . import pgbinary
 
 RUN_ID_COLUMN = "_ldp_run_id"
@@ -73,8 +75,10 @@ def _column(name: str, kind: T.DataType) -> Column:
 
 
 def write(connect: Callable[[], psycopg.Connection], df: DataFrame, schema: str, table: str, mode: str,
-          primary_key: tuple[str, ...] = (), refresh_views: tuple[str, ...] = (), run_id: str | None = None) -> int:
-    """Write `df` to `schema.table` in one transaction; return the rows written."""
+          primary_key: tuple[str, ...] = (), refresh_views: tuple[str, ...] = (), run_id: str | None = None,
+          views: tuple[MaterializedView, ...] = ()) -> int:
+    """Write `df` to `schema.table` in one transaction; return the rows written. `views` are created over
+    the target when missing, then they and `refresh_views` are refreshed, in the same transaction."""
     columns = pg_columns(df.schema)
     if mode == "append":
         columns.append(Column(RUN_ID_COLUMN, "text", "text"))
@@ -93,9 +97,22 @@ def write(connect: Callable[[], psycopg.Connection], df: DataFrame, schema: str,
             written = _copy(conn, target, columns, rows)
         else:
             written = _upsert(conn, target, columns, primary_key, rows)
-        for view in refresh_views:
-            conn.execute(sql.SQL("REFRESH MATERIALIZED VIEW {}").format(sql.Identifier(*view.split("."))))
+        created = set()
+        for view in views:
+            if conn.execute("SELECT to_regclass(%s) IS NULL", [_quoted(view.name)]).fetchone()[0]:
+                try:
+                    conn.execute(sql.SQL("CREATE MATERIALIZED VIEW {} AS {}").format(  # type: ignore[arg-type]
+                        sql.Identifier(*view.name.split(".")), sql.SQL(view.query)))
+                except psycopg.errors.Error as exc:
+                    raise SinkError(f"cannot create materialized view {view.name}: {str(exc).strip()}") from None
+                created.add(view.name)
+        for name in [*refresh_views, *(v.name for v in views if v.name not in created)]:
+            conn.execute(sql.SQL("REFRESH MATERIALIZED VIEW {}").format(sql.Identifier(*name.split("."))))
     return written
+
+
+def _quoted(name: str) -> str:
+    return ".".join(f'"{part}"' for part in name.split("."))
 
 
 def _ensure_table(conn: psycopg.Connection, schema: str, table: str, columns: list[Column],

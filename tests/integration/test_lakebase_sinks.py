@@ -36,6 +36,20 @@ def test_replace_is_idempotent_and_a_materialized_view_over_the_target_keeps_wor
     assert rows(lakebase, "SELECT total FROM sink_a.total") == [(16.0,)]
 
 
+def test_declared_views_are_created_once_refreshed_each_write_and_a_bad_one_changes_nothing(spark, lakebase):
+    from pipelines.core.sinks import MaterializedView
+
+    top = MaterializedView(name="sink_v.top", query="SELECT id, score FROM sink_v.people ORDER BY score DESC LIMIT 1")
+    write(lakebase.connect, people(spark, [(1, "ana", 1.0), (2, "bo", 2.0)]), "sink_v", "people", "replace", views=(top,))
+    assert rows(lakebase, "SELECT id FROM sink_v.top") == [(2,)]
+    write(lakebase.connect, people(spark, [(3, "cy", 9.0)]), "sink_v", "people", "replace", views=(top,))
+    assert rows(lakebase, "SELECT id FROM sink_v.top") == [(3,)]  # refreshed in the write's transaction
+    bad = MaterializedView(name="sink_v.broken", query="SELECT no_such_column FROM sink_v.people")
+    with pytest.raises(SinkError, match="cannot create materialized view sink_v.broken: .*no_such_column"):
+        write(lakebase.connect, people(spark, [(4, "di", 1.0)]), "sink_v", "people", "replace", views=(top, bad))
+    assert rows(lakebase, "SELECT id FROM sink_v.people") == [(3,)]
+
+
 def test_append_replaces_the_same_runs_rows_and_keeps_other_runs(spark, lakebase):
     df = people(spark, [(1, "ana", 1.0), (2, "bo", 2.0)])
     write(lakebase.connect, df, "sink_b", "events", "append", run_id="run-1")
@@ -378,3 +392,28 @@ def test_an_inventory_that_cannot_be_written_changes_nothing_but_the_summary(spa
     summary = json.loads(result.stdout)
     assert result.exit_code == 0 and summary["status"] == "success", summary
     assert summary["inventory"].startswith("failed: OperationalError") and "hunter2" not in result.output
+
+
+def test_lakebase_serve_keeps_the_embedded_server_up_for_psql_until_ctrl_c(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != DSN_ENV}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.ldp_engine", "lakebase", "serve", "--config",
+         str(Path(__file__).parents[2] / "config.yml"), "--state-dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        lines = [process.stdout.readline() for _ in range(2)]
+        assert lines[0].startswith("embedded: host=") and lines[1].startswith("connect with: psql "), lines
+        conninfo = lines[1].strip().removeprefix("connect with: psql ").strip('"')
+        with psycopg.connect(conninfo) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 0
+    finally:
+        process.kill()
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(conninfo, connect_timeout=2)
