@@ -27,6 +27,7 @@ from pipelines.core.plan import Plan, TablePlan
 from pipelines.core.results import RunResult, TableResult
 from pipelines.core.seam import Read, TableFailed
 from pipelines.monitors.alerts import describe, fired_alerts
+from pipelines.monitors.digest import digest
 from pipelines.monitors.drift import against_baseline, consecutive
 from pipelines.monitors.model_quality import FIELDS as MODEL_FIELDS
 from pipelines.monitors.model_quality import ModelQuality
@@ -90,7 +91,8 @@ class MonitorConsumer:
         _replace_windows(store, profile_table(table.name), schema, new + baseline, profile=True)
         _replace_windows(store, drift_table(table.name), DRIFT_SCHEMA, drift, profile=False)
         fired = fired_alerts(monitor, new, drift)
-        result.monitor = {"profile_rows": len(new), "drift_rows": len(drift), "alerts": fired}
+        result.monitor = {"profile_rows": len(new), "drift_rows": len(drift), "alerts": fired,
+                          **digest(new, drift)}
         if fired and monitor.on_alert == "fail":
             raise TableFailed(f"monitor alert(s) fired (on_alert: fail): {describe(fired)}")
 

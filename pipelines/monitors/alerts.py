@@ -15,7 +15,7 @@ Row = dict[str, Any]
 def fired_alerts(monitor: MonitorConfig, profile: list[Row], drift: list[Row]) -> list[Row]:
     """Every alert that fires, with the value that fired it: `{metric, column, value, op, threshold}`,
     plus where (granularity, window start, drift type) when that tells two rows apart."""
-    newest = _newest_windows(profile)
+    newest = newest_windows(profile)
     fired = []
     for alert in monitor.alerts:
         for row in drift if alert.is_drift else profile:
@@ -39,7 +39,7 @@ def metric_value(row: Row, metric: str) -> Any:
     return value
 
 
-def _newest_windows(rows: Iterable[Row]) -> dict[Any, Any]:
+def newest_windows(rows: Iterable[Row]) -> dict[Any, Any]:
     newest: dict[Any, Any] = {}
     for row in rows:
         start = row["window"]["start"]

@@ -66,7 +66,13 @@ def test_snapshot_metric_tables_have_databricks_schema_the_table_numbers_and_dri
     harness = Harness(spark, tmp_path, MODULES, config=config("{slicing_exprs: [country]}"))
     land(tmp_path, "1.csv", DAY1)
     tables, result = run(harness)
-    assert result.succeeded and tables["clean"].monitor == {"profile_rows": 15, "drift_rows": 0, "alerts": []}  # (4 columns + :table) x (all, PT, ES)
+    monitor = tables["clean"].monitor
+    assert result.succeeded and {k: monitor[k] for k in ("profile_rows", "drift_rows", "alerts")} == {
+        "profile_rows": 15, "drift_rows": 0, "alerts": []}  # (4 columns + :table) x (all, PT, ES)
+    digest = {c["column"]: c for c in monitor["columns"]}  # the newest unsliced window, for summaries and reports
+    assert sorted(digest) == ["amount", "country", "id", "ts"] and monitor["drift"] == []
+    assert digest["amount"]["percent_null"] == 0 and digest["amount"]["min"] == 10.0 and digest["amount"]["max"] == 40.0
+    assert digest["amount"]["quantiles"][0] == 10.0 and digest["amount"]["quantiles"][-1] == 40.0
     assert tables["raw"].monitor is None and tables["raw"].to_dict()["monitor"] is None
     schema = spark.table(f"{harness.schema}_monitoring.clean_profile_metrics").schema
     assert shape(schema) == shape(PROFILE_SCHEMA)
