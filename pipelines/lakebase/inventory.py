@@ -119,3 +119,18 @@ def one_run(connect: Callable[[], psycopg.Connection], meta: str, run_id: str) -
 
 def _at(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, timezone.utc)
+
+
+def table_history(connect: Callable[[], psycopg.Connection], meta: str, tables: list[str],
+                  limit: int = 20) -> dict[str, list[dict[str, Any]]]:
+    """Each table's newest `limit` recorded runs, oldest first (the run report's trend lines)."""
+    with connect() as conn, conn.cursor(row_factory=psycopg.rows.dict_row) as cursor:
+        rows = cursor.execute(sql.SQL(
+            "SELECT table_name, run_id, started_at, status, rows_written, seconds FROM ("
+            "SELECT t.*, r.started_at, row_number() OVER (PARTITION BY t.table_name ORDER BY r.started_at DESC) AS n "
+            "FROM {meta}.table_runs t JOIN {meta}.runs r USING (run_id) WHERE t.table_name = ANY(%s)) ranked "
+            "WHERE n <= %s ORDER BY started_at").format(meta=sql.Identifier(meta)), [tables, limit]).fetchall()
+    found: dict[str, list[dict[str, Any]]] = {name: [] for name in tables}
+    for row in rows:
+        found[row.pop("table_name")].append({**row, "started_at": row["started_at"].timestamp()})
+    return found

@@ -1,0 +1,35 @@
+"""The report page as text: every recorded value escaped, nothing to fetch, pictures with text
+alternatives, and graceful gaps (no monitor, no sinks, no history, unknown counts)."""
+from __future__ import annotations
+
+import re
+
+from pipelines.report.html import render
+from pipelines.report.svg import dag, quantile_strip, sparkline
+
+
+def data(**run: object) -> dict:
+    tables = [{"name": "a", "layer": "bronze", "status": "failed", "rows_written": None, "seconds": 0.2,
+               "error": "<script>alert('x')</script>", "checks": [], "monitor": None}]
+    return {"run_id": "r1", "pipeline": "p<1>", "mode": "batch", "started_at": 1.0, "finished_at": 3.5,
+            "graph": {"a": {"layer": "bronze", "depends_on": []}}, "samples": {}, "history": {},
+            "run": {"status": "failed", "runner": "pipeline", "tables": tables, "errors": ["run <error>"], **run}}
+
+
+def test_every_value_is_escaped_and_nothing_is_fetched():
+    page = render(data(sinks="not written by --runner pipeline"))
+    assert "<script>" not in page and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
+    assert "p&lt;1&gt;" in page and "run &lt;error&gt;" in page
+    assert not re.search(r"(src|href)=", page)  # no image, script, stylesheet or link to load
+    assert "default-src 'none'" in page  # and the browser is told so
+    assert "No table of this run has a monitor." in page and "not written by --runner pipeline" in page
+    assert "No earlier runs recorded." in page and ">–<" in page  # an unknown row count
+
+
+def test_pictures_have_text_alternatives_and_survive_degenerate_values():
+    graph = dag({"a": {"layer": "bronze", "depends_on": []}, "b": {"layer": "gold", "depends_on": ["a", "gone"]}},
+                {"a": "success", "b": "skipped"})
+    assert 'aria-label="Pipeline graph: a (success); b (skipped)"' in graph and graph.count("<path") == 1
+    assert quantile_strip([5, 5, 5, 5, 5]).startswith("<svg")  # a constant column: no division by zero
+    assert quantile_strip(None) == "" and quantile_strip([1, None, 2, 3, 4]) == ""
+    assert 'aria-label="rows: 3, 4"' in sparkline([None, 3, 4], "rows") and sparkline([None], "rows") == ""
