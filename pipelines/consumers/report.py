@@ -50,8 +50,7 @@ class RunReport:
                     "started_at": run.started_at, "finished_at": run.finished_at,
                     "graph": {t.name: {"layer": t.config.layer, "depends_on": list(t.config.depends_on)}
                               for t in self.plan.tables},
-                    "samples": self.samples, "history": self.history(list(self.plan.order), run.started_at),
-                    "run": run.to_dict()}
+                    "samples": self.samples, "history": self._history(run), "run": run.to_dict()}
             self.folder.mkdir(parents=True, exist_ok=True)
             _write(self.folder / f"{run.run_id}.json", json.dumps(data, default=str))
             page = self.folder / f"{run.run_id}.html"
@@ -60,6 +59,17 @@ class RunReport:
             run.details["report"] = str(page)
         except Exception as exc:  # noqa: BLE001 - the report never changes the run's outcome
             run.details["report"] = f"failed: {describe_error(exc)}"
+
+
+    def _history(self, run: RunResult) -> dict[str, list[dict[str, Any]]]:
+        """Each table's recent runs, ending with this one (the run records do not hold it yet)."""
+        history = self.history(list(self.plan.order), run.started_at)
+        for table in run.tables:
+            runs = history.setdefault(table.name, [])
+            if not runs or runs[-1]["run_id"] != run.run_id:
+                runs.append({"run_id": run.run_id, "started_at": run.started_at, "status": table.status.value,
+                             "rows_written": table.rows_written, "seconds": table.seconds})
+        return history
 
 
 def quarantine_sample(df: Any) -> dict[str, Any]:

@@ -148,6 +148,7 @@ def test_a_failed_runs_report_shows_the_failure_and_what_it_skipped_and_can_be_r
             assert after[2] == "skipped" and "broken" in after[-1]
             assert opened.row("tables", "beside")[2] == "success"
             assert "broken (failed)" in opened.page.locator("svg.dag").get_attribute("aria-label")
+            assert opened.row("history", "broken")[1] == "1"  # from the run records, this run included
             assert [m for m in opened.console if m[0] == "error"] == []
         finally:
             opened.close()
