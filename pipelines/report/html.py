@@ -40,9 +40,10 @@ def render(data: dict[str, Any]) -> str:
     run = data["run"]
     tables = run.get("tables", [])
     status = {t["name"]: t["status"] for t in tables}
+    errors = {t["name"]: t["error"] for t in tables if t.get("error")}
     sections = [
         _header(data, run),
-        _section("Graph", "graph", '<div class="scroll">' + dag(data.get("graph", {}), status) + "</div>"),
+        _section("Graph", "graph", '<div class="scroll">' + dag(data.get("graph", {}), status, errors) + "</div>"),
         _section("Tables", "tables", _tables(tables) + _run_errors(run)),
         _section("Data quality", "quality", _quality(tables, data.get("samples", {}))),
         _section("Profiles and drift", "profiles", _profiles(tables)),

@@ -11,8 +11,9 @@ STATUS_COLOURS = {"success": "#1a7f37", "failed": "#cf222e", "skipped": "#9a6700
 _NODE_W, _NODE_H, _COL_GAP, _ROW_GAP = 190, 44, 90, 18
 
 
-def dag(graph: dict[str, dict[str, Any]], status: dict[str, str]) -> str:
-    """Tables in one column per layer, edges from each upstream table, boxes coloured by status."""
+def dag(graph: dict[str, dict[str, Any]], status: dict[str, str], errors: dict[str, str] | None = None) -> str:
+    """Tables in one column per layer, edges from each upstream table, boxes coloured by status; a box's
+    tooltip carries its error (a skipped table's names the failure that skipped it)."""
     columns = [[name for name, node in graph.items() if node["layer"] == layer] for layer in LAYERS]
     columns = [c for c in columns if c]
     place: dict[str, tuple[float, float]] = {}
@@ -33,7 +34,8 @@ def dag(graph: dict[str, dict[str, Any]], status: dict[str, str]) -> str:
     for name, (x, y) in place.items():
         state = status.get(name, "pending")
         colour = STATUS_COLOURS.get(state, STATUS_COLOURS["pending"])
-        parts.append(f'<g><title>{escape(name)}: {escape(state)}</title>'
+        why = f" ({(errors or {}).get(name)})" if (errors or {}).get(name) else ""
+        parts.append(f'<g><title>{escape(name)}: {escape(state)}{escape(why)}</title>'
                      f'<rect x="{x}" y="{y}" width="{_NODE_W}" height="{_NODE_H}" rx="6" fill="{colour}"/>'
                      f'<text x="{x + 10}" y="{y + 19}" class="node">{escape(name)}</text>'
                      f'<text x="{x + 10}" y="{y + 35}" class="state">{escape(state)}</text></g>')

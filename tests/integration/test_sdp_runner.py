@@ -113,6 +113,8 @@ def test_sdp_and_spark_runners_produce_identical_tables_on_every_rerun(spark, ex
         "amount_not_null": 1, "amount_not_negative": 1, "customer_id_not_null": 1, "customer_known": 2,
         "not_late": 1}
     assert listening and all(map(is_loopback, listening)), listening
+    report = Path(summary["report"]).read_text()  # the run report, with the SDP run's quarantined rows
+    assert "4 quarantined row(s) of customers_silver_quarantine" in report and "email_valid: " in report
 
     schema = f"cmp_{mode}"
     spark_runner_tables(spark, example_project, mode, schema)

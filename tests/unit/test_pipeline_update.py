@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from unittest.mock import call, create_autospec
 
 import pytest
@@ -127,6 +128,8 @@ def test_cli_pipeline_runner_end_to_end_exit_codes(example_project, monkeypatch)
     # a pipeline update writes no Lakebase sink: the job's `sinks publish` task does, from the stored tables
     assert json.loads(result.stdout)["sinks"] == (
         "not written by --runner pipeline: ldp_engine sinks publish (the job's sinks task)")
+    report = Path(json.loads(result.stdout)["report"]).read_text()  # every runner's run gets its page
+    assert "not written by --runner pipeline" in report and "customers_gold" in report
 
 
 def test_after_the_update_consumers_get_each_succeeded_table_then_the_run(example_project):

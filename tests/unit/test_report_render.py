@@ -28,8 +28,9 @@ def test_every_value_is_escaped_and_nothing_is_fetched():
 
 def test_pictures_have_text_alternatives_and_survive_degenerate_values():
     graph = dag({"a": {"layer": "bronze", "depends_on": []}, "b": {"layer": "gold", "depends_on": ["a", "gone"]}},
-                {"a": "success", "b": "skipped"})
+                {"a": "success", "b": "skipped"}, {"b": "upstream table 'a' <failed>"})
     assert 'aria-label="Pipeline graph: a (success); b (skipped)"' in graph and graph.count("<path") == 1
+    assert "<title>b: skipped (upstream table &#x27;a&#x27; &lt;failed&gt;)</title>" in graph
     assert quantile_strip([5, 5, 5, 5, 5]).startswith("<svg")  # a constant column: no division by zero
     assert quantile_strip(None) == "" and quantile_strip([1, None, 2, 3, 4]) == ""
     assert 'aria-label="rows: 3, 4"' in sparkline([None, 3, 4], "rows") and sparkline([None], "rows") == ""
