@@ -47,7 +47,7 @@ def test_example_batch_then_rerun_gives_the_same_counts(spark, example_project):
 
 def test_example_quarantine_holds_exactly_the_dirty_rows(spark, example_project):
     config = example_project / "config.yml"
-    config.write_text(config.read_text().replace("schema: retail", "schema: retail_dq"))
+    config.write_text(config.read_text().replace("schema: retail ", "schema: retail_dq "))
     summary = {t["name"]: t for t in run_cli(example_project, "--mode", "batch")["tables"]}
 
     def errors_by_key(table: str, key: str) -> dict:
@@ -72,7 +72,7 @@ def test_example_quarantine_holds_exactly_the_dirty_rows(spark, example_project)
 
 def test_example_streaming_appends_only_new_files(spark, example_project):
     config = example_project / "config.yml"
-    config.write_text(config.read_text().replace("schema: retail", "schema: retail_stream"))
+    config.write_text(config.read_text().replace("schema: retail ", "schema: retail_stream "))
     first = run_cli(example_project, "--mode", "streaming")
     assert first["status"] == "success" and rows(first)["orders_bronze"] == 19
     again = run_cli(example_project, "--mode", "streaming")
@@ -92,7 +92,7 @@ def test_failing_table_exits_3_with_the_summary(spark, example_project, tmp_path
     (folder / "gold/customers_gold.py").write_text("def customers_gold(customers_silver):\n"
                                                    "    return customers_silver.select('no_such_column')\n")
     config = example_project / "config.yml"
-    config.write_text(config.read_text().replace("schema: retail", "schema: retail_fail").replace(
+    config.write_text(config.read_text().replace("schema: retail ", "schema: retail_fail ").replace(
         "transformations: pipelines.transformations", "transformations: ./transformations"))
     result = CliRunner().invoke(cli, ["--config", str(config), "--state-dir", str(example_project / ".ldp")])
     assert result.exit_code == 3
@@ -117,7 +117,7 @@ def test_rules_generate_proposes_valid_checks_from_the_data(spark, example_proje
     import yaml
 
     config = example_project / "config.yml"
-    config.write_text(config.read_text().replace("schema: retail", "schema: retail_rules"))
+    config.write_text(config.read_text().replace("schema: retail ", "schema: retail_rules "))
     run_cli(example_project, "--select", "+customers_silver")
     base = ["rules", "generate", "--config", str(config), "--state-dir", str(example_project / ".ldp")]
     result = CliRunner().invoke(cli, [*base, "--table", "customers_silver"])
