@@ -60,7 +60,6 @@ class RunReport:
         except Exception as exc:  # noqa: BLE001 - the report never changes the run's outcome
             run.details["report"] = f"failed: {describe_error(exc)}"
 
-
     def _history(self, run: RunResult) -> dict[str, list[dict[str, Any]]]:
         """Each table's recent runs, ending with this one (the run records do not hold it yet)."""
         history = self.history(list(self.plan.order), run.started_at)
