@@ -268,17 +268,32 @@ def validate(config: str | None, output_format: str, verbose: bool) -> int:
 
 @cli.command()
 @config_option
+@selection_options
 @format_option("mermaid", "dot")
 @verbose_option
 @handle_errors
-def graph(config: str | None, output_format: str, verbose: bool) -> int:
-    """Print the dependency graph (layers as subgraphs, tags shown)."""
+def graph(config: str | None, tags: str | None, match: str, select_: str | None, exclude: str | None,
+          output_format: str, verbose: bool) -> int:
+    """Print the dependency graph (layers as subgraphs, tags shown), or the part a selection runs."""
     from pipelines.core.config import load_config
     from .render import dot, mermaid
 
-    loaded = load_config(config_path(config))
+    loaded = _selected(load_config(config_path(config)), selection(tags, match, select_, exclude))
     click.echo(mermaid(loaded) if output_format == "mermaid" else dot(loaded))
     return EXIT_OK
+
+
+def _selected(loaded: Any, chosen: Any) -> Any:
+    """The config reduced to the selected tables and the edges between them, so `graph --tags x`
+    draws what `--tags x` would run (unknown names and an empty selection fail as a run's do)."""
+    from pipelines.core.graph import dependency_graph, select_tables
+
+    if chosen.is_everything:
+        return loaded
+    names = select_tables(loaded, dependency_graph(loaded)[0], chosen)
+    return loaded.with_tables(tuple(
+        t.model_copy(update={"depends_on": tuple(d for d in t.depends_on if d in names)})
+        for t in loaded.tables if t.name in names))
 
 
 @cli.command()

@@ -118,3 +118,17 @@ def test_catalog_and_schema_overrides_are_validated():
     assert json.loads(result.stdout)["catalog"] == "dev" and json.loads(result.stdout)["schema"] == "retail_dev"
     result = invoke("--schema", "bad-name", "--dry-run", "--config", CONFIG)
     assert result.exit_code == 1 and "--schema" in result.stderr and "bad-name" in result.stderr
+
+
+def test_graph_takes_the_selection_options():
+    """`graph` draws what a run with the same options would run: the selected tables and their edges."""
+    gold = invoke("graph", "--tags", "gold", "--config", CONFIG).stdout
+    assert "customers_gold" in gold and "customer_orders_gold" in gold
+    assert "orders_bronze" not in gold and "-->" not in gold  # upstream tables and their edges are left out
+    upstream = invoke("graph", "--format", "dot", "--select", "+customers_silver", "--exclude", "customers_bronze",
+                      "--config", CONFIG).stdout
+    assert '"customers_silver"' in upstream and "customers_bronze" not in upstream and "orders" not in upstream
+    both = invoke("graph", "--tags", "gold,critical", "--match", "any", "--config", CONFIG).stdout
+    assert "customers_bronze" in both and "customers_silver" not in both
+    unknown = invoke("graph", "--select", "nope", "--config", CONFIG)
+    assert unknown.exit_code == 1 and "nope" in unknown.stderr
