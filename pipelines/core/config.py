@@ -377,8 +377,11 @@ def with_lines(problems: list[Problem], text: str) -> list[Problem]:
     located = []
     for problem in problems:
         node = nodes[problem.index] if problem.index is not None and problem.index < len(nodes) else None
-        if node is not None and problem.key:
-            node = _child(node, problem.key.split(".")[0]) or node
+        for part in (problem.key or "").split(".") if node is not None else ():
+            child = _child(node, part)  # as deep as the key goes: source.options.header
+            if child is None:
+                break
+            node = child
         if node is not None:
             problem = replace(problem, line=node.start_mark.line + 1)
         located.append(problem)

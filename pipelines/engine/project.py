@@ -15,10 +15,13 @@ from pipelines.core.config import Config, PipelineSettings, load_config, with_li
 from pipelines.core.errors import ConfigError, Problem, RunError, UsageError, describe_error
 from pipelines.core.graph import Selection
 from pipelines.core.rules import RuleVersion
+from pipelines.core.source_checks import source_problems
 from pipelines.quality.checks import check_problems, validate_expectations
 
 from pipelines.core.loader import Transformation, load_transformations
 from pipelines.core.plan import Mode, Plan, build_plan
+
+from . import pyspark_support as support
 
 if TYPE_CHECKING:
     from pipelines.lakebase.connection import Lakebase
@@ -29,6 +32,7 @@ class Project:
     plan: Plan
     functions: dict[str, Transformation]
     published: Mapping[str, RuleVersion] = field(default_factory=dict)  # tables enforcing published rules
+    warnings: tuple[Problem, ...] = ()  # code that fails on some runners (pipelines.core.static_checks)
 
     @property
     def rules_versions(self) -> dict[str, int]:
@@ -44,11 +48,13 @@ PublishedRules = Callable[[Config], Mapping[str, RuleVersion]]
 
 def load_project(config_path: str | Path, selection: Selection = Selection(), mode: Mode = "batch",
                  check_all_modules: bool = False, catalog: str | None = None,
-                 schema: str | None = None, published: PublishedRules | None = None) -> Project:
+                 schema: str | None = None, published: PublishedRules | None = None,
+                 log_warnings: bool = True) -> Project:
     """Validate the config, graph, selection and modules; raise one ConfigError listing all problems.
 
     Modules are checked for the selected tables only, unless `check_all_modules` (as `validate` does)
-    or the graph itself is broken (then there is no selection to restrict to). With
+    or the graph itself is broken (then there is no selection to restrict to). Code that works only on
+    the Spark runner is kept in `Project.warnings` (logged unless `log_warnings` is False). With
     `pipeline.rules_source: lakebase`, each table's active published checks (from `published`, else read
     from the configured Lakebase) replace its config checks, validated the same way.
     """
@@ -69,15 +75,21 @@ def load_project(config_path: str | Path, selection: Selection = Selection(), mo
     tables = config.tables if check_all_modules or plan is None else [t.config for t in plan.tables]
     functions: dict[str, Transformation] = {}
     try:
+        support.prepare_imports()
         functions = load_transformations(config, tables)
+        support.ship_folder_modules(functions)
     except ConfigError as exc:
         problems.extend(exc.problems)
     problems.extend(validate_expectations(config, [t for t in tables if t.name not in active]))
+    problems.extend(source_problems(config, tables))
     if problems:
         text = Path(config_path).read_text(encoding="utf-8")
         raise ConfigError(with_lines(problems, text))
     assert plan is not None
-    return Project(plan=plan, functions=functions, published=active)
+    warnings = support.static_warnings(tables, functions)
+    if log_warnings:
+        support.log_warnings(warnings)
+    return Project(plan=plan, functions=functions, published=active, warnings=warnings)
 
 
 def with_published(config: Config, active: Mapping[str, RuleVersion]) -> Config:

@@ -88,9 +88,10 @@ def check_exit(config_file: Path) -> None:
 
 @pytest.fixture(scope="module")
 def fuzz_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder with the example's checks file, so that unmutated parts of a config stay valid."""
+    """A folder with the example's checks file and landing data, so that unmutated parts of a config stay valid."""
     folder = tmp_path_factory.mktemp("fuzz")
-    shutil.copytree(REPO / "expectations", folder / "expectations")
+    for name in ("expectations", "data"):
+        shutil.copytree(REPO / name, folder / name)
     return folder
 
 

@@ -43,6 +43,7 @@ def test_valid_checks_and_expectations_file(tmp_path):
     path = write_project(tmp_path, config_with(
         "      - {check: {function: is_not_null, arguments: {column: a}}}\n",
         extra="    expectations_file: ./checks.yml\n"), MODULES)
+    (tmp_path / "in").mkdir()  # the landing folder (a missing one is a problem of its own)
     assert load_project(path).plan.order == ("raw",)
 
 
