@@ -1,22 +1,88 @@
-"""pytest plugin (auto-registered by the wheel): a session-scoped local SparkSession fixture.
+"""pytest plugin (auto-registered by the wheel): a session-scoped local SparkSession fixture, and a
+project's transformations importable without any `pythonpath` setting.
 
 Use it to unit-test transformation functions with chispa:
 
-    def test_customers_silver(spark):
-        df = spark.createDataFrame([...])
-        assert_df_equality(customers_silver(df), expected)
+    def test_orders_silver(spark, transformation):
+        orders_silver = transformation("orders_silver")   # the function config.yml runs for that table
+        assert_df_equality(orders_silver(orders_bronze=..., customers_silver=...), expected)
+
+The project is the `config.yml` named by `--ldp-config`, else `LDP_CONFIG`, else the one in pytest's
+rootdir. In folder mode (`transformations: ./transformations`) the folder's parent goes on `sys.path`
+(and on the Python workers' `PYTHONPATH`), so `from transformations.silver.x import x` works too.
 
 The session runs `local[2]`, binds to 127.0.0.1, uses UTC, and keeps its catalog in a temporary
 folder, so tests never touch the project's `.ldp/` state.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import pytest
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+    from pipelines.core.config import Config
+
+CONFIG_OPTION = "--ldp-config"
+CONFIG_ENV = "LDP_CONFIG"  # as `ldp_engine --config` reads it
+_PROJECT = pytest.StashKey["Path | None"]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.getgroup("ldp").addoption(
+        CONFIG_OPTION, dest="ldp_config", default=None,
+        help="The project's config.yml for the `transformation` fixture [default: env LDP_CONFIG, "
+             "else config.yml in the rootdir].")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Find the project before tests are collected, so test modules may import its transformations."""
+    path = project_config(config.getoption("ldp_config"), config.rootpath)
+    config.stash[_PROJECT] = path
+    folder = transformations_folder(path) if path else None
+    if folder is not None:
+        importable(folder.parent)
+
+
+def project_config(option: str | None, rootdir: Path) -> Path | None:
+    """--ldp-config, else LDP_CONFIG, else {rootdir}/config.yml; None when there is none (a plain
+    test suite: the plugin then only offers `spark`)."""
+    named = option or os.environ.get(CONFIG_ENV)
+    if named:
+        return Path(named).resolve()
+    found = rootdir / "config.yml"
+    return found.resolve() if found.is_file() else None
+
+
+def transformations_folder(path: Path) -> Path | None:
+    """The folder of a folder-mode project (None in package mode, or when config.yml cannot be read:
+    the `transformation` fixture then reports why)."""
+    from pipelines.core.config import load_config
+    from pipelines.core.errors import EngineError
+    from pipelines.core.loader import is_folder
+
+    try:
+        loaded = load_config(path)
+    except EngineError:
+        return None
+    spec = loaded.pipeline.transformations
+    return (loaded.base_dir / spec).resolve() if is_folder(spec) else None
+
+
+def importable(folder: Path) -> None:
+    """Put `folder` first on this interpreter's path and on the path Spark's Python workers start with
+    (a UDF defined in a transformation module is imported there by its module name)."""
+    entry = str(folder)
+    if entry not in sys.path:
+        sys.path.insert(0, entry)
+    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    if entry not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([entry, *filter(None, paths)])
 
 
 @pytest.fixture(scope="session")
@@ -26,3 +92,36 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
     session = local_session(tmp_path_factory.mktemp("ldp_spark"), app_name="pytest", master="local[2]")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def ldp_config(pytestconfig: pytest.Config) -> Config:
+    """The project's validated config (see the module docstring for where it is found)."""
+    from pipelines.core.config import load_config
+
+    path = pytestconfig.stash.get(_PROJECT, None)
+    if path is None:
+        pytest.fail(f"no config.yml in {pytestconfig.rootpath}: pass {CONFIG_OPTION} PATH or set {CONFIG_ENV}",
+                    pytrace=False)
+    return load_config(path)
+
+
+@pytest.fixture(scope="session")
+def transformation(ldp_config: Config) -> Callable[[str], Callable[..., object]]:
+    """`transformation("orders_silver")`: the function the engine runs for that table, loaded and its
+    signature checked exactly as a run does (the same loader, so a test cannot pass on a module the
+    engine would refuse)."""
+    from pipelines.core.errors import EngineError
+    from pipelines.core.loader import load_transformations
+
+    def load(name: str) -> Callable[..., object]:
+        table = ldp_config.by_name.get(name)
+        if table is None:
+            pytest.fail(f"no table '{name}' in {ldp_config.path}; tables: "
+                        f"{', '.join(t.name for t in ldp_config.tables)}", pytrace=False)
+        try:
+            return load_transformations(ldp_config, [table])[name]
+        except EngineError as exc:
+            pytest.fail(exc.render(), pytrace=False)
+
+    return load
