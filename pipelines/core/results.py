@@ -3,6 +3,8 @@
 The Spark runner fills it as tables finish; the SDP and Databricks-pipeline runners build it from
 what their update reported. `to_dict` is the documented JSON summary; a count a runner cannot know is
 None: `rows_written` is then null, and `rows_quarantined`, `rows_dropped`, `checks` are left out.
+`rows_written` is what this run wrote (a streaming table: the rows it appended); `rows_total`, where a
+runner knows it, is the table's size after the run.
 """
 from __future__ import annotations
 
@@ -43,6 +45,7 @@ class TableResult:
     rows_written: int | None = 0
     rows_quarantined: int | None = 0
     rows_dropped: int | None = 0
+    rows_total: int | None = None  # the table's rows after the run (streaming: all runs' rows), when known
     checks: list[CheckResult] | None = field(default_factory=list)
     seconds: float = 0.0
     error: str | None = None
@@ -61,6 +64,8 @@ class TableResult:
             out["rows_quarantined"] = self.rows_quarantined
         if self.rows_dropped is not None:
             out["rows_dropped"] = self.rows_dropped
+        if self.rows_total is not None:
+            out["rows_total"] = self.rows_total
         if self.checks is not None:
             out["checks"] = [check.to_dict() for check in self.checks]
         out.update(seconds=self.seconds, error=self.error, monitor=self.monitor)
