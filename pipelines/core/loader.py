@@ -22,6 +22,7 @@ from .errors import ConfigError, Problem
 Transformation = Callable[..., object]
 _SPARK = "spark"
 _SOURCE = "source"
+FOLDER_PACKAGE = "_ldp_transformations_"  # + a hash of the folder: folder modules' synthetic package
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ def locate(config: Config, table: TableConfig) -> ModuleLocation:
     spec = config.pipeline.transformations
     if is_folder(spec):
         folder = (config.base_dir / spec).resolve()
-        package = "_ldp_transformations_" + hashlib.sha1(str(folder).encode()).hexdigest()[:12]
+        package = FOLDER_PACKAGE + hashlib.sha1(str(folder).encode()).hexdigest()[:12]
         return ModuleLocation(f"{package}.{table.layer}.{table.name}",
                               folder / table.layer / f"{table.name}.py")
     return ModuleLocation(f"{spec}.{table.layer}.{table.name}", None)
@@ -75,6 +76,11 @@ def _with_context(problem: Problem, config: Config, positions: dict[str, int]) -
     from dataclasses import replace
     return replace(problem, file=problem.file or str(config.path),
                    index=positions.get(problem.table or ""))
+
+
+def is_folder_module(module_name: str) -> bool:
+    """Whether a module was loaded from a transformations folder (a name no other process can import)."""
+    return module_name.startswith(FOLDER_PACKAGE)
 
 
 def _load_one(config: Config, table: TableConfig) -> Transformation:

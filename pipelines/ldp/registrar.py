@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from pipelines.catalog.pyspark_compat import lazy_aggregations
 from pipelines.catalog.sources import read_table, transformation_inputs, without_columns
 from pipelines.catalog.storage import configured_format
 from pipelines.core.config import TableConfig
@@ -113,7 +114,8 @@ class Registrar:
                                            auto_loader=self.auto_loader, empty_sources=self.empty_sources)
             function = self.functions[config.name]
             try:
-                return call_transformation(function, inputs, self.spark)  # type: ignore[return-value]
+                with lazy_aggregations():  # groupBy(...).sum("c") without reading the schema (Connect)
+                    return call_transformation(function, inputs, self.spark)  # type: ignore[return-value]
             except EngineError:
                 raise
             except Exception as exc:  # noqa: BLE001 - told with the table, file and line at fault

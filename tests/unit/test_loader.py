@@ -68,3 +68,52 @@ def test_graph_and_module_problems_are_reported_together(tmp_path):
     assert any("'ghost'" in m for m in rendered)
     assert any("module not found" in m for m in rendered)
     assert all(str(path) in m for m in rendered)
+
+
+UDF_MODULE = '''import pandas as pd
+from pyspark.sql import functions as F
+
+
+@F.udf("string")
+def upper(value):
+    return value.upper()
+
+
+@F.pandas_udf("a int, b decimal(10, 2)")
+def pair(s: pd.Series) -> pd.DataFrame:
+    return pd.DataFrame({"a": s, "b": s})
+
+
+twice = F.udf(lambda x: x * 2, "array<map<string,bigint>>")
+
+
+def clean(raw):
+    return raw.withColumn("u", upper("name"))
+'''
+FRESH_INTERPRETER = '''import pickle, sys
+from pyspark import SparkContext, cloudpickle
+from pipelines.engine.project import load_project
+project = load_project(sys.argv[1], check_all_modules=True)
+module = sys.modules[project.functions["clean"].__module__]
+assert SparkContext._active_spark_context is None
+print(module.upper.returnType, module.pair.returnType.simpleString(), module.twice.returnType.simpleString())
+shipped = cloudpickle.dumps(module.upper.func)
+del sys.modules[module.__name__]  # as on a Python worker: the synthetic module does not exist there
+print(pickle.loads(shipped)("worker"))
+'''
+
+
+def test_module_level_udfs_with_ddl_types_import_without_a_session_and_ship_by_value(tmp_path):
+    """`@F.udf("string")` at module level needed a Spark session at import (SESSION_OR_CONTEXT_NOT_EXISTS),
+    and a folder module's UDF was pickled by its synthetic module name, unknown to the workers."""
+    import subprocess
+    import sys
+
+    path = write_project(tmp_path, CONFIG, {"bronze/raw.py": "def raw(source):\n    return source\n",
+                                            "silver/clean.py": UDF_MODULE})
+    (tmp_path / "in").mkdir()
+    proc = subprocess.run([sys.executable, "-c", FRESH_INTERPRETER, str(path)], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.splitlines() == ["StringType() struct<a:int,b:decimal(10,2)> array<map<string,bigint>>",
+                                        "WORKER"]
