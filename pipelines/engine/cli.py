@@ -254,15 +254,19 @@ def _progress(kind: str, result: Any) -> None:
 @verbose_option
 @handle_errors
 def validate(config: str | None, output_format: str, verbose: bool) -> int:
-    """Check config.yml, the dependency graph and every transformation module."""
+    """Check config.yml, the dependency graph and every transformation module (warning about code that
+    works only on the Spark runner)."""
     from .project import load_project
 
-    project = load_project(config_path(config), check_all_modules=True)
-    count = len(project.config.tables)
+    project = load_project(config_path(config), check_all_modules=True, log_warnings=False)
+    count, warnings = len(project.config.tables), [w.render() for w in project.warnings]
     if output_format == "json":
-        click.echo(json.dumps({"status": "valid", "tables": count, "config": str(project.config.path)}))
+        click.echo(json.dumps({"status": "valid", "tables": count, "config": str(project.config.path),
+                               "warnings": warnings}))
     else:
         click.echo(f"OK: {project.config.path} is valid ({count} tables)")
+        for warning in warnings:
+            click.echo(f"warning: {warning}", err=True)
     return EXIT_OK
 
 
