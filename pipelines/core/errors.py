@@ -5,8 +5,12 @@ fault, so the CLI can print them without a traceback.
 """
 from __future__ import annotations
 
+import inspect
+import os
+import re
+import traceback
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Collection, Iterable
 
 EXIT_OK = 0
 EXIT_CONFIG = 1
@@ -81,12 +85,125 @@ class RunError(EngineError):
     exit_code = EXIT_RUNTIME
 
 
-def describe_error(exc: BaseException) -> str:
+def describe_error(exc: BaseException, user_files: Collection[str] = ()) -> str:
     """One readable line for a failure: the engine's own errors as they render, anything else as its
-    type and message, without a JVM stack trace (the first line only when the message is long)."""
+    root cause (`error_cause`) and, when one of `user_files` (the transformation's module) is where it
+    came from, ` (at file:line)`, so every consumer of the text (summary, run record, report,
+    inventory) shows the user's line without a schema of its own."""
     if isinstance(exc, EngineError):
         return exc.render()
+    where = user_location(exc, user_files)
+    return error_cause(exc) + (f" (at {where})" if where else "")
+
+
+def error_cause(exc: BaseException) -> str:
+    """The failure without a stack: `Type: first line`, the JVM exception's class when Spark raised
+    it, and the first line of each `Caused by`. A Py4J error's own first line ("An error occurred
+    while calling o57.load.") says nothing, so the Java exception's first line replaces it. Secrets
+    that a message may echo (passwords, tokens, credentials in URLs) are masked."""
     text = str(exc).strip().split("JVM stacktrace")[0].strip()
-    lines = text.splitlines()
-    message = lines[0] if len(text) > 500 and lines else text
-    return f"{type(exc).__name__}: {message}"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    java = _java_exception(exc)
+    if lines and lines[0].startswith(_PY4J_CALL) and len(lines) > 1 and lines[1].startswith(": "):
+        head = lines[1][2:]
+    elif java is not None or _condition(exc):
+        head = f"{type(exc).__name__}: {lines[0].rstrip(';') if lines else ''}"
+    else:  # a Python error: its whole message unless it is long
+        head = f"{type(exc).__name__}: {lines[0] if len(text) > 500 and lines else text}"
+    jvm_class = _call(java, "getClass", "getName") if java is not None else None
+    if jvm_class and jvm_class not in head:
+        head += f" [{jvm_class}]"
+    for cause in _causes(text, java):
+        if cause not in head:
+            head += f"; caused by: {cause}"
+    return redact(head)
+
+
+def user_location(exc: BaseException, user_files: Collection[str]) -> str | None:
+    """`file:line` in one of `user_files` where `exc` came from: the call site Spark recorded in its
+    query context (a lazy error raised at the write names the DataFrame call that built the failing
+    expression), else the innermost traceback frame in such a file (an exception raised, or a Spark
+    error raised eagerly, by the transformation)."""
+    files = {os.path.normpath(f) for f in user_files if f}
+    if not files:
+        return None
+    for site in _call_sites(exc):
+        path, _, line = site.rpartition(":")
+        if line.isdigit() and os.path.normpath(path) in files:
+            return site
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if os.path.normpath(f.filename) in files]
+    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else None
+
+
+def code_file(function: object) -> str | None:
+    """The file a (possibly decorated) function's code was defined in."""
+    code = getattr(inspect.unwrap(function), "__code__", None) if callable(function) else None
+    return code.co_filename if code else None
+
+
+def redact(text: str) -> str:
+    """Mask secrets an error message may carry (`password=...`, `token: ...`, `user:pass@host`)."""
+    return _URL_CREDENTIALS.sub(r"\1***@", _SECRET_VALUE.sub(r"\1\2***", text))
+
+
+_PY4J_CALL = "An error occurred while calling "
+_CAUSED_BY = "Caused by: "
+_MAX_CAUSES = 8
+_SECRET_VALUE = re.compile(r"(?i)\b(password|passwd|pwd|token|secret|api[_-]?key|access[_-]?key)(\s*[=:]\s*)"
+                           r"([^\s,;&'\"]+)")
+_URL_CREDENTIALS = re.compile(r"(://[^/:@\s]+:)[^@/\s]+@")
+
+
+def _java_exception(exc: BaseException) -> Any:
+    """The JVM exception behind a Spark error (Py4J's `java_exception`, PySpark's captured `_origin`),
+    duck-typed: this module does not import pyspark."""
+    return getattr(exc, "java_exception", None) or getattr(exc, "_origin", None)
+
+
+def _condition(exc: BaseException) -> str | None:
+    getter = getattr(exc, "getCondition", None)
+    try:
+        return getter() if callable(getter) else None
+    except Exception:  # noqa: BLE001 - a malformed error object has no condition to report
+        return None
+
+
+def _call(target: Any, *names: str) -> str | None:
+    """`target.a().b()` on a JVM object, None if the JVM cannot answer (gone, or not an object)."""
+    try:
+        for name in names:
+            target = getattr(target, name)()
+        return None if target is None else str(target)
+    except Exception:  # noqa: BLE001 - a cause we cannot read is left out, never raised
+        return None
+
+
+def _causes(text: str, java: Any) -> list[str]:
+    """The first line of each `Caused by`: from the text (a relayed JVM trace), else from the JVM
+    exception's own cause chain."""
+    found = [line.strip()[len(_CAUSED_BY):] for line in text.splitlines() if line.strip().startswith(_CAUSED_BY)]
+    cause = _call_object(java, "getCause") if java is not None and not found else None
+    while cause is not None and len(found) < _MAX_CAUSES:
+        first = (_call(cause, "toString") or "").strip().splitlines()
+        if first:
+            found.append(first[0])
+        cause = _call_object(cause, "getCause")
+    return list(dict.fromkeys(found[:_MAX_CAUSES]))
+
+
+def _call_object(target: Any, name: str) -> Any:
+    try:
+        return getattr(target, name)()
+    except Exception:  # noqa: BLE001 - see _call
+        return None
+
+
+def _call_sites(exc: BaseException) -> list[str]:
+    """`file:line` of each DataFrame call site in the error's Spark query contexts (PySpark 4's
+    `getQueryContext()` / `callSite()`, duck-typed)."""
+    getter = getattr(exc, "getQueryContext", None)
+    try:
+        contexts = getter() if callable(getter) else []
+        return [line.strip() for context in contexts or [] for line in (context.callSite() or "").splitlines()]
+    except Exception:  # noqa: BLE001 - no readable context: fall back to the traceback
+        return []

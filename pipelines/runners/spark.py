@@ -17,7 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from pipelines.catalog.sources import transformation_inputs
 from pipelines.catalog.storage import TableStore
-from pipelines.core.errors import Problem, RunError, describe_error
+from pipelines.core.errors import Problem, RunError, code_file, describe_error
 from pipelines.core.loader import Transformation, call_transformation
 from pipelines.core.plan import Plan, TablePlan
 from pipelines.core.results import RunResult, TableResult
@@ -94,10 +94,11 @@ class SparkRunner:
         stats: WriteStats | None = None
         error: str | None = None
         try:
+            self._track_call_sites()
             stats = self._materialize(table)
         except Exception as exc:  # noqa: BLE001 - a table's failure is reported, not raised
-            log.debug("table %s failed", table.name, exc_info=True)
-            error = describe_error(exc)
+            log.info("table %s failed (shown with --verbose)%s", table.name, self._jvm_trace(exc), exc_info=exc)
+            error = describe_error(exc, [f for f in [code_file(self.functions.get(table.name))] if f])
         finally:
             if self._connect:
                 self.spark.removeTag(tag)
@@ -113,6 +114,35 @@ class SparkRunner:
         if result.succeeded:
             self.consumers.table_written(table, result, lambda: self.store.read(table.name))
         self.on_event("finished" if result.succeeded else "failed", result)
+
+    def _track_call_sites(self) -> None:
+        """Make the session the JVM's active one in this worker thread, so PySpark records the user's
+        call site (`file:line`) in each DataFrame expression's query context: a Spark error raised
+        later, at the write, can then name the transformation's line. PySpark only records it where
+        `SparkSession.getActiveSession()` answers, and caches a first "no" for the whole process
+        (`pyspark.errors.utils._enable_debugging_cache`, e.g. a column built at import, before Spark
+        started): a cached "no" is forgotten here. Spark Connect records call sites without this."""
+        if self._connect:
+            return
+        try:
+            self.spark._jvm.org.apache.spark.sql.SparkSession.setActiveSession(  # type: ignore[union-attr]
+                self.spark._jsparkSession)
+            from pyspark.errors import utils as error_utils
+            if getattr(error_utils, "_enable_debugging_cache", None) is False:
+                error_utils._enable_debugging_cache = None
+        except Exception:  # noqa: BLE001 - without it errors lack the user's line, nothing more
+            log.debug("cannot make the session active in this thread", exc_info=True)
+
+    def _jvm_trace(self, exc: BaseException) -> str:
+        """The JVM stack trace (with its `Caused by`s) of a captured Spark error, which the Python
+        traceback leaves out; empty for other errors or on Spark Connect."""
+        origin = getattr(exc, "_origin", None)
+        if origin is None or self._connect or not log.isEnabledFor(logging.INFO):
+            return ""
+        try:
+            return "\nJVM stack trace:\n" + str(self.spark._jvm.org.apache.spark.util.Utils.exceptionString(origin))
+        except Exception:  # noqa: BLE001 - the Python traceback still follows
+            return ""
 
     def _materialize(self, table: TablePlan) -> WriteStats:
         df = self._compute(table)

@@ -1,0 +1,117 @@
+"""describe_error without Spark: Spark's errors are duck-typed (Py4J text, a JVM object, query contexts)."""
+from __future__ import annotations
+
+from pipelines.core.errors import ConfigError, Problem, code_file, describe_error, error_cause, redact
+
+PY4J_TEXT = ("An error occurred while calling o57.load.\n"
+             ": org.apache.spark.SparkException: header flag can be true or false.\n"
+             "\tat org.apache.spark.sql.catalyst.csv.CSVOptions.getBool(CSVOptions.scala:54)\n"
+             "Caused by: java.lang.IllegalArgumentException: yes is not a boolean\n"
+             "\tat java.base/jdk.internal.reflect.NativeMethodAccessorImpl.invoke0(Native Method)\n"
+             "Caused by: java.lang.RuntimeException: deeper\nsecond line of deeper\n")
+
+
+class Py4JJavaError(Exception):
+    """As py4j's: a useless first line, the Java exception's text (and stack) after it."""
+
+
+class FakeJava:
+    """A JVM exception object as Py4J hands it over: methods, not attributes."""
+
+    def __init__(self, name: str, text: str, cause: "FakeJava | None" = None):
+        self.name, self.text, self.cause = name, text, cause
+
+    def getClass(self) -> "FakeJava":
+        return self
+
+    def getName(self) -> str:
+        return self.name
+
+    def toString(self) -> str:
+        return self.text
+
+    def getCause(self) -> "FakeJava | None":
+        return self.cause
+
+
+class Context:
+    def __init__(self, call_site: str):
+        self.call_site = call_site
+
+    def callSite(self) -> str:
+        return self.call_site
+
+
+class NumberFormatException(Exception):
+    """As PySpark's captured errors: a condition, the JVM origin and query contexts."""
+
+    def __init__(self, message: str, origin: FakeJava, call_site: str):
+        super().__init__(message)
+        self._origin, self.call_site = origin, call_site
+
+    def getCondition(self) -> str:
+        return "CAST_INVALID_INPUT"
+
+    def getQueryContext(self) -> list[Context]:
+        return [Context(self.call_site)]
+
+
+def test_a_py4j_error_shows_the_java_first_line_and_each_caused_by():
+    assert describe_error(Py4JJavaError(PY4J_TEXT)) == (
+        "org.apache.spark.SparkException: header flag can be true or false.; "
+        "caused by: java.lang.IllegalArgumentException: yes is not a boolean; "
+        "caused by: java.lang.RuntimeException: deeper")
+
+
+def test_a_captured_spark_error_gives_condition_jvm_class_cause_chain_and_the_users_call_site():
+    cause = FakeJava("java.lang.NumberFormatException", "java.lang.NumberFormatException: For input: 1x\n\tat x")
+    origin = FakeJava("org.apache.spark.SparkNumberFormatException", "ignored", cause)
+    message = ("[CAST_INVALID_INPUT] The value '1x' cannot be cast to \"INT\". SQLSTATE: 22018\n"
+               "== DataFrame ==\n\"cast\" was called from\n/p/transformations/silver/clean.py:7\n")
+    exc = NumberFormatException(message, origin, "/p/transformations/silver/clean.py:7")
+    assert describe_error(exc, ["/p/transformations/silver/clean.py"]) == (
+        "NumberFormatException: [CAST_INVALID_INPUT] The value '1x' cannot be cast to \"INT\". SQLSTATE: 22018 "
+        "[org.apache.spark.SparkNumberFormatException]; caused by: java.lang.NumberFormatException: For input: 1x"
+        " (at /p/transformations/silver/clean.py:7)")
+    # a call site in another file (or Java's own) is not the user's line
+    assert "(at" not in describe_error(exc, ["/p/transformations/silver/other.py"])
+
+
+def _transformation(raw: object) -> object:
+    raise ValueError("bad")
+
+
+def test_a_raised_exception_names_the_innermost_frame_in_the_users_file():
+    try:
+        _transformation(None)
+    except ValueError as exc:
+        error = exc
+    line = _transformation.__code__.co_firstlineno + 1
+    assert describe_error(error, [__file__]) == f"ValueError: bad (at {__file__}:{line})"
+    assert describe_error(error) == "ValueError: bad"  # no user file given: as before
+    assert code_file(_transformation) == __file__
+
+
+def test_a_jvm_that_cannot_answer_leaves_the_cause_out_and_never_raises():
+    class Gone:
+        def getClass(self):
+            raise ConnectionError("JVM gone")
+
+        getCause = getClass
+
+    exc = RuntimeError("[X] boom")
+    exc._origin = Gone()  # type: ignore[attr-defined]
+    assert error_cause(exc) == "RuntimeError: [X] boom"
+
+
+def test_engine_errors_render_as_before_and_plain_errors_keep_a_short_message():
+    problem = Problem("unknown key 'tagz'", file="config.yml", key="tagz")
+    assert describe_error(ConfigError(problem), ["x.py"]) == problem.render()
+    assert describe_error(ValueError("two\nlines")) == "ValueError: two\nlines"
+    assert describe_error(ValueError("x" * 600 + "\nmore")) == "ValueError: " + "x" * 600
+
+
+def test_secrets_in_messages_are_masked():
+    assert redact("connect postgresql://ana:s3cr3t@db:5432/x password=hunter2 token: abc.def") == (
+        "connect postgresql://ana:***@db:5432/x password=*** token: ***")
+    assert "hunter2" not in describe_error(ConnectionError("login failed, password=hunter2"))
