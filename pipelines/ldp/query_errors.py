@@ -10,7 +10,7 @@ from __future__ import annotations
 import traceback
 from typing import Callable
 
-from pipelines.core.errors import EngineError, Problem, RunError
+from pipelines.core.errors import EngineError, Problem, RunError, code_file, error_cause, user_location
 
 # DataFrame members that analyze the plan (look at its schema) or run it.
 ANALYZING = frozenset({"columns", "schema", "dtypes", "printSchema", "explain", "isEmpty", "inputFiles",
@@ -26,7 +26,7 @@ def query_function_error(table: str, function: Callable[..., object], exc: BaseE
     """The readable error for `exc`, raised by `function` (table `table`'s transformation) while a
     pipeline built its plan."""
     file, line, api = _user_call_site(function, exc)
-    where = f"{file}:{line}" if line else file
+    where = f"{file}:{line}" if line else user_location(exc, [file]) or file
     condition = _condition(exc)
     if api in ANALYZING or api in RUNNING or condition in (_PIPELINE_ANALYSIS, _SESSION_MUTATION):
         did = (f"reads DataFrame.{api}, which analyzes the query" if api in ANALYZING
@@ -38,15 +38,14 @@ def query_function_error(table: str, function: Callable[..., object], exc: BaseE
             file=where, table=table, key="transformation",
             hint="name the columns you need instead of reading .columns/.schema, and leave counts and "
                  "checks to `expectations` (they run in the pipeline); such code runs only on --runner spark"))
-    return RunError(Problem(f"the transformation failed while the pipeline built its plan: {_first_line(exc)}",
+    return RunError(Problem(f"the transformation failed while the pipeline built its plan: {error_cause(exc)}",
                             file=where, table=table, key="transformation"))
 
 
 def _user_call_site(function: Callable[..., object], exc: BaseException) -> tuple[str, int | None, str | None]:
     """The transformation's file, the line of the innermost frame in it, and the DataFrame member it
     called there (the first frame after it in a pyspark file)."""
-    code = getattr(function, "__code__", None)
-    file = code.co_filename if code else getattr(function, "__module__", "?")
+    file = code_file(function) or str(getattr(function, "__module__", "?"))
     frames = traceback.extract_tb(exc.__traceback__)
     inside = [index for index, frame in enumerate(frames) if frame.filename == file]
     if not inside:
@@ -62,8 +61,3 @@ def _condition(exc: BaseException) -> str | None:
         return getter() if callable(getter) else None
     except Exception:  # noqa: BLE001 - a malformed error object has no condition to report
         return None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().split("JVM stacktrace")[0].strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"

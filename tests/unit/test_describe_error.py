@@ -115,3 +115,20 @@ def test_secrets_in_messages_are_masked():
     assert redact("connect postgresql://ana:s3cr3t@db:5432/x password=hunter2 token: abc.def") == (
         "connect postgresql://ana:***@db:5432/x password=*** token: ***")
     assert "hunter2" not in describe_error(ConnectionError("login failed, password=hunter2"))
+
+
+def test_a_query_function_failing_in_a_pipeline_names_its_cause_and_line():
+    from pipelines.ldp.query_errors import query_function_error
+
+    try:
+        _transformation(None)
+    except ValueError as exc:
+        error = query_function_error("clean", _transformation, exc)
+    line = _transformation.__code__.co_firstlineno + 1
+    assert error.render() == (f"{__file__}:{line}, table 'clean', key 'transformation': the transformation "
+                              "failed while the pipeline built its plan: ValueError: bad")
+    java = Py4JJavaError(PY4J_TEXT)
+    assert query_function_error("raw", _transformation, java).problems[0].message.endswith(
+        "plan: org.apache.spark.SparkException: header flag can be true or false.; "
+        "caused by: java.lang.IllegalArgumentException: yes is not a boolean; "
+        "caused by: java.lang.RuntimeException: deeper")
