@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -121,3 +124,30 @@ def test_a_py4j_error_gives_the_java_reason_on_its_second_line_not_the_call(spar
         spark.read.format("csv").option("header", "yes").load(str(tmp_path / "a.csv"))
     assert str(raised.value).startswith("An error occurred while calling o")
     assert describe_error(raised.value) == "org.apache.spark.SparkException: header flag can be true or false."
+
+
+def test_end_to_end_a_fresh_cli_process_names_the_line_and_prints_the_full_trace_with_verbose(tmp_path):
+    """The one subprocess: a fresh process whose tables run in worker threads (where PySpark records no
+    call site unless the runner makes the session active there), and --verbose prints the Python and
+    JVM traces."""
+    add_file(tmp_path, "day1.csv", [(1, 10), (2, -5), (3, 7)])
+    write_project(tmp_path, project_config("errc_e2e"), dict(MODULES, **{"silver/clean.py": (
+        "from pyspark.sql import functions as F\n\n\n"
+        "def clean(raw):\n"
+        "    return raw.withColumn('amount', F.concat(F.col('id'), F.lit('x')).cast('int'))\n")}))
+    command = [str(Path(sys.executable).with_name("ldp_engine")), "--format", "json", "--verbose"]
+    proc = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "PYSPARK_PYTHON": sys.executable})
+    assert proc.returncode == 3, proc.stderr[-3000:]
+    summary = json.loads(proc.stdout)
+    record = json.loads((tmp_path / ".ldp" / "runs" / "latest.json").read_text())
+    tables = {t["name"]: t for t in summary["tables"]}
+    expected_end = ("SQLSTATE: 22018 [org.apache.spark.SparkNumberFormatException] "
+                    f"(at {tmp_path / 'transformations' / 'silver' / 'clean.py'}:5)")
+    assert tables["clean"]["error"].startswith("NumberFormatException: [CAST_INVALID_INPUT] The value '1x'")
+    assert tables["clean"]["error"].endswith(expected_end)
+    assert record["summary"]["tables"] == summary["tables"]
+    assert (tables["raw"]["status"], tables["other"]["status"], tables["report"]["status"]) == (
+        "success", "success", "skipped")
+    assert "Traceback (most recent call last)" in proc.stderr and "JVM stack trace:" in proc.stderr
+    assert "at org.apache.spark.sql.errors.QueryExecutionErrors" in proc.stderr  # the JVM frames, in full
