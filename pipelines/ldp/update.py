@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from pipelines.core.errors import Problem, UsageError
-from pipelines.core.plan import Plan
-from pipelines.core.results import RunResult, TableResult
-from pipelines.core.vocabulary import TableStatus
+from pipelines.core.plan import Plan, TablePlan
+from pipelines.core.results import CheckResult, RunResult, TableResult
+from pipelines.core.vocabulary import Criticality, OnError, TableStatus
+from pipelines.quality.checks import table_checks
 
-from .flow_events import FLOW_STATUS, dataset_name, state_in
-from .registrar import pipeline_datasets
+from .event_log import UpdateEvents, event_pages
+from .registrar import CHECKED_SUFFIX, pipeline_datasets, table_datasets
 
 log = logging.getLogger(__name__)
 _UPDATE_TERMINAL = {"COMPLETED", "FAILED", "CANCELED"}
@@ -34,7 +35,7 @@ class PipelineUpdate:
     poll_seconds: float = 10.0
     sleep: Callable[[float], None] = time.sleep
     echo: Callable[[str], None] = log.info
-    flows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    events: UpdateEvents = field(default_factory=lambda: UpdateEvents(""))
     _since: str | None = None  # timestamp of the newest event seen: each poll asks only for newer ones
 
     def start(self, plan: Plan, full_refresh: bool) -> str:
@@ -73,49 +74,34 @@ class PipelineUpdate:
 
     def follow(self, update_id: str) -> str:
         """Poll until the update ends, printing its flows' progress; return its final state."""
-        seen: set[str] = set()
+        self.events = UpdateEvents(update_id)
         while True:
-            state = self.client.pipelines.get_update(self.pipeline_id, update_id).update.state
-            self._new_events(update_id, seen)
-            name = state.value if state is not None else "UNKNOWN"
+            info = self.client.pipelines.get_update(self.pipeline_id, update_id).update
+            if self._since is None and info.creation_time:  # not the pipeline's whole history
+                self._since = _timestamp(info.creation_time)
+            self._new_events()
+            name = info.state.value if info.state is not None else "UNKNOWN"
             if name in _UPDATE_TERMINAL:
                 return name
             self.sleep(self.poll_seconds)
 
-    def _new_events(self, update_id: str, seen: set[str]) -> None:
-        newer = {"filter": f"timestamp >= '{self._since}'"} if self._since else {}
-        events = self.client.pipelines.list_pipeline_events(self.pipeline_id, order_by=["timestamp asc"],
-                                                            **newer)
-        for event in events:
-            if event.id in seen or event.origin is None or event.origin.update_id != update_id:
+    def _new_events(self) -> None:
+        for event in event_pages(self.client, self.pipeline_id, self._since):
+            if not self.events.add(event):
                 continue
-            seen.add(event.id)
-            self._since = event.timestamp or self._since
-            if event.event_type == "flow_progress" and event.origin.flow_name:
-                self._flow_progress(event)
-            elif event.level is not None and event.level.value == "ERROR":
-                self.echo(f"error: {event.message}")
-
-    def _flow_progress(self, event: Any) -> None:
-        flow = self.flows.setdefault(dataset_name(event.origin.flow_name), {"started": event.timestamp})
-        state = state_in(event.message or "")
-        if state in FLOW_STATUS:
-            flow["status"] = FLOW_STATUS[state]
-            flow["ended"] = event.timestamp
-            if flow["status"] == "failed":
-                flow["error"] = _error_text(event)
-        self.echo(f"{event.timestamp} {event.message}")
+            self._since = event.get("timestamp") or self._since
+            origin = event.get("origin") or {}
+            if event.get("event_type") == "flow_progress" and origin.get("flow_name"):
+                self.echo(f"{event.get('timestamp')} {event.get('message')}")
+            elif event.get("level") == "ERROR":
+                self.echo(f"error: {event.get('message')}")
 
     def summary(self, plan: Plan, update_id: str, state: str) -> RunResult:
-        """The run result of a finished update: row counts are not in its events (left null/out)."""
+        """The run result of a finished update, its numbers from the update's event log."""
         run = RunResult("pipeline", details={"pipeline_id": self.pipeline_id, "update_id": update_id,
                                              "state": state})
         for table in plan.tables:
-            flow = self.flows.get(table.name, {})
-            status = flow.get("status") or ("success" if state == "COMPLETED" else "skipped")
-            run.tables.append(TableResult(table.name, table.layer, TableStatus(status), rows_written=None,
-                                          rows_quarantined=None, rows_dropped=None, checks=None,
-                                          seconds=_seconds(flow), error=flow.get("error")))
+            run.tables.append(table_result(plan, table, self.events, state == "COMPLETED"))
         if state != "COMPLETED" and all(t.succeeded for t in run.tables):
             run.errors.append(f"the update ended {state}")
         run.finished_at = time.time()
@@ -134,16 +120,35 @@ class PipelineUpdate:
         return read
 
 
-def _error_text(event: Any) -> str:
-    if event.error is not None and event.error.exceptions:
-        return str(event.error.exceptions[0].message or event.message)
-    return str(event.message)
+def table_result(plan: Plan, table: TablePlan, events: UpdateEvents, completed: bool) -> TableResult:
+    """One table of an update: status and error from its datasets' flows; rows written and
+    quarantined, and each named check's failed rows, from their metrics (None where none was
+    reported, and for a table that did not succeed: no stale numbers)."""
+    config = table.config
+    datasets = table_datasets(table)
+    flows = [events.flows.get(name) for name in datasets]
+    main = flows[0]
+    statuses = [flow.status for flow in flows if flow is not None]
+    status = ("failed" if "failed" in statuses else main.status if main and main.status
+              else "success" if completed else "skipped")
+    result = TableResult(table.name, table.layer, TableStatus(status), rows_written=None,
+                         rows_quarantined=None, rows_dropped=None, checks=None,
+                         seconds=(main.seconds if main else None) or 0.0,
+                         error=next((flow.error for flow in flows if flow is not None and flow.error), None))
+    if status != "success":
+        return result
+    result.rows_written = main.rows if main else None
+    quarantine = flows[1] if len(flows) > 1 else None
+    result.rows_quarantined = (quarantine.rows if quarantine else None) if len(flows) > 1 else 0
+    result.rows_dropped = None if config.on_error is OnError.DROP and config.has_expectations else 0
+    names = [config.name + CHECKED_SUFFIX, *datasets]
+    result.checks = [CheckResult(check["name"], Criticality(check.get("criticality", "error")),
+                                 getattr(events.expectation(names, check["name"]), "failed", None))
+                     for check in table_checks(plan.config, config) if check.get("name")]
+    return result
 
 
-def _seconds(flow: dict[str, Any]) -> float:
-    try:
-        started = datetime.fromisoformat(str(flow["started"]).replace("Z", "+00:00"))
-        ended = datetime.fromisoformat(str(flow["ended"]).replace("Z", "+00:00"))
-    except (KeyError, ValueError):
-        return 0.0
-    return round((ended - started).total_seconds(), 3)
+def _timestamp(epoch_ms: int) -> str:
+    """The event filter's format: 2026-11-23T10:00:00.000Z."""
+    at = datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc)
+    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"

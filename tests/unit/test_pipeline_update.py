@@ -8,9 +8,10 @@ from unittest.mock import call, create_autospec
 import pytest
 from click.testing import CliRunner
 from databricks.sdk import WorkspaceClient
+from databricks.sdk.core import ApiClient
 from databricks.sdk.errors import NotFound
 from databricks.sdk.service.pipelines import (
-    EventLevel, GetPipelineResponse, GetUpdateResponse, Origin, PipelineEvent, PipelinesAPI,
+    GetPipelineResponse, GetUpdateResponse, PipelinesAPI,
     StartUpdateResponse, UpdateInfo, UpdateInfoState)
 
 from pipelines.engine.cli import cli
@@ -22,20 +23,62 @@ from pipelines.ldp.update import PipelineUpdate
 REPO_CONFIG = "config.yml"
 
 
-def client(states: list[str], events: list[PipelineEvent] = ()) -> WorkspaceClient:
+def client(states: list[str], events: list[dict] = (), page_size: int | None = None,
+           created: int | None = None) -> WorkspaceClient:
+    """A workspace whose update goes through `states` and whose event log serves `events` (as the REST
+    API does: JSON pages, oldest first, `page_size` events a page)."""
     w = create_autospec(WorkspaceClient, instance=True)
     w.pipelines = create_autospec(PipelinesAPI, instance=True)
+    w.api_client = create_autospec(ApiClient, instance=True)
     w.pipelines.get.return_value = GetPipelineResponse(pipeline_id="p1", name="retail_demo [dev]")
     w.pipelines.start_update.return_value = StartUpdateResponse(update_id="u1")
-    w.pipelines.get_update.side_effect = [GetUpdateResponse(update=UpdateInfo(state=UpdateInfoState(s)))
-                                          for s in states]
-    w.pipelines.list_pipeline_events.side_effect = lambda *a, **k: iter(events)
+    w.pipelines.get_update.side_effect = [
+        GetUpdateResponse(update=UpdateInfo(state=UpdateInfoState(s), creation_time=created)) for s in states]
+    events = list(events)
+    size = page_size or max(len(events), 1)
+
+    def serve(method, path, query=None, headers=None):  # a page token carries its query, as the API's do
+        since, _, start = query.get("page_token", "|0").rpartition("|")
+        since = since or (query.get("filter") or "").partition("timestamp >= ")[2].strip("'")
+        matching = [e for e in events if not since or e["timestamp"] >= since]
+        begin = int(start)
+        page = {"events": matching[begin:begin + size]}
+        if begin + size < len(matching):
+            page["next_page_token"] = f"{since}|{begin + size}"
+        return page
+
+    w.api_client.do.side_effect = serve
     return w
 
 
-def event(flow: str, message: str, at: str, update: str = "u1", level: str = "INFO") -> PipelineEvent:
-    return PipelineEvent(id=f"{flow}-{at}", event_type="flow_progress", message=message, timestamp=at,
-                         level=EventLevel(level), origin=Origin(update_id=update, flow_name=flow))
+def event(flow: str, message: str, at: str, update: str = "u1", level: str = "INFO",
+          details: dict | None = None, error: dict | None = None) -> dict:
+    """A flow_progress event as the events API returns it (docs "Pipeline event log schema")."""
+    out = {"id": f"{flow}-{at}", "event_type": "flow_progress", "message": message, "timestamp": at,
+           "level": level, "origin": {"update_id": update, "flow_name": f"main.retail.{flow}",
+                                      "dataset_name": flow}}
+    if details is not None:
+        out["details"] = {"flow_progress": details}
+    if error is not None:
+        out["error"] = error
+    return out
+
+
+def progress(flow: str, status: str, at: str, rows: int | None = None, expectations: list | None = None,
+             **kwargs) -> dict:
+    details: dict = {"status": status}
+    if rows is not None:
+        details["metrics"] = {"num_output_rows": rows}
+    if expectations is not None:
+        details["data_quality"] = {"dropped_records": 0, "expectations": [
+            {"name": name, "dataset": f"main.retail.{dataset}", "passed_records": passed, "failed_records": failed}
+            for dataset, name, passed, failed in expectations]}
+    verb = "is" if status in ("QUEUED", "STARTING", "RUNNING") else "has"
+    return event(flow, f"Flow '{flow}' {verb} {status}.", at, details=details, **kwargs)
+
+
+EVENTS = ("GET", "/api/2.0/pipelines/p1/events")
+FIRST_PAGE = {"order_by": ["timestamp asc"], "max_results": 250}
 
 
 def plan(example_project, **selection):
@@ -77,15 +120,17 @@ def test_follow_polls_until_the_update_ends_and_reports_each_flow(example_projec
     state = update.follow("u1")
     assert state == "COMPLETED" and sleeps == [7, 7]
     assert w.pipelines.get_update.call_args_list == [call("p1", "u1")] * 3
-    assert w.pipelines.list_pipeline_events.call_args_list == [
-        call("p1", order_by=["timestamp asc"]),
-        call("p1", order_by=["timestamp asc"], filter="timestamp >= '2026-11-23T10:00:05Z'"),
-        call("p1", order_by=["timestamp asc"], filter="timestamp >= '2026-11-23T10:00:05Z'")]
+    since = {**FIRST_PAGE, "filter": "timestamp >= '2026-11-23T10:00:05Z'"}
+    assert w.api_client.do.call_args_list == [
+        call(*EVENTS, query=FIRST_PAGE, headers={"Accept": "application/json"}),
+        call(*EVENTS, query=since, headers={"Accept": "application/json"}),
+        call(*EVENTS, query=since, headers={"Accept": "application/json"})]
     assert sum("customers_bronze" in line for line in lines) == 2  # each event printed once
     summary = update.summary(the_plan, "u1", state).to_dict()
     assert summary["status"] == "success"
     assert summary["tables"] == [{"name": "customers_bronze", "layer": "bronze", "status": "success",
-                                  "rows_written": None, "seconds": 5.0, "error": None, "monitor": None}]
+                                  "rows_written": None, "rows_quarantined": 0, "rows_dropped": 0, "checks": [],
+                                  "seconds": 5.0, "error": None, "monitor": None}]  # no metric: rows null
 
 
 def test_a_failed_flow_fails_the_summary_with_its_error(example_project):
@@ -175,3 +220,94 @@ def test_a_mode_the_pipeline_is_not_deployed_with_stops_before_the_update(exampl
     streaming = load_project(example_project / "config.yml", Selection(), "streaming").plan
     if deployed == "streaming":  # the matching mode starts the update
         assert update.start(streaming, full_refresh=False) == "u1"
+
+
+SILVER_CHECKS = [("customers_silver__checked", "customer_id_not_null", 9, 1),
+                 ("customers_silver__checked", "email_not_null", 8, 2),
+                 ("customers_silver__checked", "email_valid", 7, 1)]
+
+
+def finished(example_project, events, states=("COMPLETED",), select=("customers_silver",), **kwargs):
+    w = client(list(states), events, **kwargs)
+    update = PipelineUpdate(w, "p1", sleep=lambda s: None, echo=lambda line: None)
+    the_plan = plan(example_project, select=select)
+    return w, update.summary(the_plan, "u1", update.follow("u1")).to_dict()
+
+
+def test_a_successful_update_reports_rows_quarantine_and_each_expectation_from_the_event_log(example_project):
+    events = [progress("customers_silver", "RUNNING", "2026-11-23T10:00:01Z"),
+              progress("customers_silver__checked", "COMPLETED", "2026-11-23T10:00:02Z", rows=10,
+                       expectations=SILVER_CHECKS),
+              progress("customers_silver", "COMPLETED", "2026-11-23T10:00:04.500Z", rows=7),
+              progress("customers_silver_quarantine", "COMPLETED", "2026-11-23T10:00:05Z", rows=3)]
+    _, summary = finished(example_project, events)
+    assert summary["status"] == "success"
+    assert summary["tables"] == [{
+        "name": "customers_silver", "layer": "silver", "status": "success", "rows_written": 7,
+        "rows_quarantined": 3, "rows_dropped": 0, "seconds": 3.5, "error": None, "monitor": None,
+        "checks": [{"name": "customer_id_not_null", "criticality": "error", "failed": 1},
+                   {"name": "email_not_null", "criticality": "error", "failed": 2},
+                   {"name": "email_valid", "criticality": "error", "failed": 1}]}]
+
+
+def test_a_failed_flow_reports_its_exception_and_no_numbers(example_project):
+    error = {"exceptions": [{"class_name": "org.apache.spark.SparkException",
+                             "message": "[CAST_INVALID_INPUT] The value 'x' cannot be cast\n  at ..."}],
+             "fatal": True}
+    events = [progress("customers_silver__checked", "COMPLETED", "2026-11-23T10:00:02Z", rows=10,
+                       expectations=SILVER_CHECKS),
+              progress("customers_silver", "FAILED", "2026-11-23T10:00:03Z", rows=4, level="ERROR", error=error)]
+    _, summary = finished(example_project, events, states=["FAILED"])
+    [table] = summary["tables"]
+    assert summary["status"] == "failed" and table["status"] == "failed"
+    assert table["error"] == "org.apache.spark.SparkException: [CAST_INVALID_INPUT] The value 'x' cannot be cast"
+    assert table["rows_written"] is None and "checks" not in table and "rows_quarantined" not in table
+
+
+def test_a_retried_flow_counts_only_its_last_attempt(example_project):
+    events = [progress("customers_silver", "RUNNING", "2026-11-23T10:00:00Z", rows=5),
+              progress("customers_silver", "FAILED", "2026-11-23T10:00:01Z", error={"exceptions": [
+                  {"class_name": "java.io.IOException", "message": "connection reset"}]}),
+              progress("customers_silver", "STARTING", "2026-11-23T10:00:10Z"),
+              progress("customers_silver", "RUNNING", "2026-11-23T10:00:11Z", rows=4),
+              progress("customers_silver", "RUNNING", "2026-11-23T10:00:12Z", rows=3),  # a second micro-batch
+              progress("customers_silver", "COMPLETED", "2026-11-23T10:00:13Z"),
+              progress("customers_silver_quarantine", "COMPLETED", "2026-11-23T10:00:13Z", rows=0)]
+    _, summary = finished(example_project, events)
+    [table] = summary["tables"]
+    assert (table["status"], table["error"], table["rows_written"], table["rows_quarantined"]) == (
+        "success", None, 7, 0)
+    assert table["seconds"] == 3.0  # the attempt that stayed
+    assert [check["failed"] for check in table["checks"]] == [None, None, None]  # never reported: null, not 0
+
+
+def test_a_full_refresh_reports_the_same_way(example_project):
+    events = [progress("customers_bronze", "COMPLETED", "2026-11-23T10:00:02Z", rows=12),
+              progress("customers_silver__checked", "COMPLETED", "2026-11-23T10:00:03Z", expectations=SILVER_CHECKS),
+              progress("customers_silver", "COMPLETED", "2026-11-23T10:00:04Z", rows=7),
+              progress("customers_silver_quarantine", "COMPLETED", "2026-11-23T10:00:04Z", rows=3)]
+    w = client(["COMPLETED"], events)
+    update = PipelineUpdate(w, "p1", sleep=lambda s: None, echo=lambda line: None)
+    the_plan = plan(example_project, select=("+customers_silver",))
+    update.start(the_plan, full_refresh=True)
+    summary = update.summary(the_plan, "u1", update.follow("u1")).to_dict()
+    w.pipelines.start_update.assert_called_once_with(
+        "p1", full_refresh=None, refresh_selection=None, full_refresh_selection=[
+            "customers_bronze", "customers_silver", "customers_silver_quarantine"])
+    assert [(t["name"], t["rows_written"], t["rows_quarantined"]) for t in summary["tables"]] == [
+        ("customers_bronze", 12, 0), ("customers_silver", 7, 3)]
+
+
+def test_events_are_read_page_by_page_from_the_update_start_sending_only_the_token_after_the_first(
+        example_project):
+    events = [progress("customers_silver", "RUNNING", f"2026-11-23T10:00:0{i}Z", rows=1) for i in range(5)]
+    events += [progress("customers_silver", "COMPLETED", "2026-11-23T10:00:06Z"),
+               progress("customers_silver", "COMPLETED", "2026-11-23T09:00:00Z", update="u0", rows=99)]
+    w, summary = finished(example_project, events, page_size=2, created=1795428000000)  # 2026-11-23T10:00:00Z
+    headers = {"Accept": "application/json"}
+    first = {**FIRST_PAGE, "filter": "timestamp >= '2026-11-23T10:00:00.000Z'"}
+    assert w.api_client.do.call_args_list == [
+        call(*EVENTS, query=first, headers=headers),
+        call(*EVENTS, query={"page_token": "2026-11-23T10:00:00.000Z|2", "max_results": 250}, headers=headers),
+        call(*EVENTS, query={"page_token": "2026-11-23T10:00:00.000Z|4", "max_results": 250}, headers=headers)]
+    assert summary["tables"][0]["rows_written"] == 5  # the older update's 99 rows are not this run's
