@@ -313,46 +313,23 @@ def _selected(loaded: Any, chosen: Any) -> Any:
 @handle_errors
 def show(name: str, config: str | None, where: str | None, columns: str | None, limit: int,
          output_format: str, state_dir: str | None, wait: float, verbose: bool) -> int:
-    """Print a local table: a table of the pipeline (NAME), its quarantine table, or any SCHEMA.TABLE."""
-    from pyspark.errors import AnalysisException, PySparkException
-
-    from pipelines.catalog.session import get_spark, state_dir as resolve_state
-    from pipelines.catalog.storage import TableStore
+    """Print a local table as the most recent run left it, whichever runner wrote it (that run is named
+    on stderr): a table of the pipeline (NAME), its quarantine table, or any SCHEMA.TABLE."""
+    from pipelines.catalog.session import state_dir as resolve_state
     from pipelines.core.config import load_config
-    from pipelines.core.errors import ConfigError, Problem
 
     from .render import rows_text
+    from .show import Request, describe_run, show_table
 
     loaded = load_config(config_path(config))
     state = resolve_state(state_dir)
     with state_lock(state, wait):
-        spark = get_spark(state, verbose=verbose)
-        store = TableStore(spark, loaded.pipeline, state)
-        schema, _, table = name.rpartition(".")
-        full_name = f"{schema}.{table}" if schema else store.fqn(table).replace("`", "")
-        if not spark.catalog.tableExists(full_name):
-            in_schema = full_name.rpartition(".")[0]
-            existing = sorted(t.name for t in spark.catalog.listTables(in_schema)) \
-                if spark.catalog.databaseExists(in_schema) else []
-            raise ConfigError(Problem(f"table {full_name} does not exist", value=name, hint=(
-                f"tables in {in_schema}: {', '.join(existing)}" if existing
-                else f"nothing is stored in {in_schema} yet: run the pipeline first")))
-        df = spark.table(".".join(f"`{part}`" for part in full_name.split(".")))
-        try:
-            if where:
-                df = df.where(where)
-            if columns:
-                df = df.select(*split_names(columns))
-            rows = [row.asDict(recursive=True) for row in df.limit(limit).collect()]
-        except (AnalysisException, PySparkException) as exc:
-            reason = str(exc).strip().splitlines()[0]
-            raise UsageError(Problem(f"--where / --columns cannot be applied to {full_name}: {reason}",
-                                     value=where or columns, hint=f"columns: {', '.join(spark.table(full_name).columns)}"))
-    names = list(df.columns)
+        shown = show_table(loaded, state, Request(name, where, split_names(columns), limit, verbose))
+    click.echo(describe_run(shown), err=True)
     if output_format == "json":
-        click.echo(json.dumps({"table": full_name, "columns": names, "rows": rows}, default=str))
+        click.echo(json.dumps(shown.to_dict(), default=str))
     else:
-        click.echo(rows_text(names, rows))
+        click.echo(rows_text(shown.columns, shown.rows))
     return EXIT_OK
 
 

@@ -1,0 +1,209 @@
+"""`ldp_engine show`: a table as the most recent run that wrote it left it, whichever runner that was.
+
+The Spark runner keeps its catalog in the state folder, the SDP runner its own in `{state}/sdp`; the run
+records (`{state}/runs`) say which runner wrote a table last, so `show` reads that catalog and names the
+run. The rows come from the table's parquet files (pyarrow; `--where` through DuckDB), without starting a
+JVM; only where the files cannot answer exactly (see `pipelines.catalog.reader`) does Spark read them.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pipelines.catalog.reader import stored_table
+from pipelines.core.config import Config
+from pipelines.core.errors import ConfigError, Problem, UsageError
+from pipelines.core.vocabulary import ERRORS
+
+log = logging.getLogger(__name__)
+QUARANTINE_SUFFIX = "_quarantine"
+
+
+@dataclass(frozen=True)
+class Shown:
+    table: str
+    columns: list[str]
+    rows: list[dict[str, Any]]
+    run: dict[str, Any] | None = None  # the run whose catalog was read (None: no run record)
+    reader: str = "files"  # files | spark
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"table": self.table, "columns": self.columns, "rows": self.rows, "run": self.run,
+                "reader": self.reader}
+
+
+@dataclass(frozen=True)
+class Request:
+    name: str  # NAME or SCHEMA.NAME
+    where: str | None = None
+    columns: tuple[str, ...] = ()
+    limit: int = 20
+    verbose: bool = False
+
+
+def show_table(config: Config, state: Path, request: Request) -> Shown:
+    """The rows `request` asks for, from the catalog of the newest run that wrote the table."""
+    schema, _, table = request.name.rpartition(".")
+    schema = schema or config.pipeline.schema_name
+    owner = _owner(config, table) if schema == config.pipeline.schema_name else None
+    record = last_run(state / "runs", owner or table)
+    catalog = catalog_root(state, record)
+    run = _run_info(record, catalog)
+    if record is None or _succeeded(record, owner or table):
+        stored = stored_table(catalog, schema, table, main_drop=(ERRORS,) if owner == table else (),
+                              quarantine_of=owner if owner != table else None)
+        opened = stored.open() if stored is not None else None
+        if opened is not None:
+            rows = _file_rows(f"{schema}.{table}", *opened, request)
+            if rows is not None:
+                return Shown(f"{schema}.{table}", rows[0], rows[1], run)
+    if not any((catalog / part).exists() for part in ("metastore_db", "tables", "warehouse")):
+        raise ConfigError(Problem(f"table {schema}.{table} does not exist", value=request.name,
+                                  hint=f"nothing is stored in {catalog} yet: run the pipeline first"))
+    columns, rows, full_name = _spark_rows(config, catalog, request)
+    return Shown(full_name, columns, rows, run, reader="spark")
+
+
+def _owner(config: Config, table: str) -> str | None:
+    """The pipeline table whose rows `table` holds: itself, or the table it is the quarantine of."""
+    if table in config.by_name:
+        return table
+    base = table[: -len(QUARANTINE_SUFFIX)] if table.endswith(QUARANTINE_SUFFIX) else None
+    return base if base in config.by_name else None
+
+
+def last_run(runs: Path, table: str) -> dict[str, Any] | None:
+    """The newest run record whose selection held `table`; else the newest record; None without any."""
+    latest = _read(runs / "latest.json")
+    if latest is None or table in latest.get("selection", ()):
+        return latest
+    records = [r for r in map(_read, runs.glob("*.json")) if r is not None]
+    selected = [r for r in records if table in r.get("selection", ())]
+    return max(selected or records, key=lambda r: r.get("finished_at") or 0, default=latest)
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def catalog_root(state: Path, record: dict[str, Any] | None) -> Path:
+    """Where the run's runner keeps its catalog: the SDP runner its own, every other the state folder."""
+    runner = (record or {}).get("summary", {}).get("runner")
+    return state / "sdp" if runner == "sdp" else state
+
+
+def _succeeded(record: dict[str, Any], table: str) -> bool:
+    """Whether the run wrote the table; a failed write may leave a version only the catalog can rule out."""
+    tables = {t.get("name"): t.get("status") for t in record.get("summary", {}).get("tables", [])}
+    return tables.get(table, "success") == "success"
+
+
+def _run_info(record: dict[str, Any] | None, catalog: Path) -> dict[str, Any] | None:
+    if record is None:
+        return None
+    return {"run_id": record.get("run_id"), "runner": record.get("summary", {}).get("runner"),
+            "started_at": _iso(record.get("started_at")), "finished_at": _iso(record.get("finished_at")),
+            "catalog": str(catalog)}
+
+
+def _iso(stamp: float | None) -> str | None:
+    return None if stamp is None else datetime.fromtimestamp(stamp, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def describe_run(shown: Shown) -> str:
+    """One line for stderr: which run's table this is."""
+    if shown.run is None:
+        return f"{shown.table}: no run record, read from the state folder"
+    run = shown.run
+    return (f"{shown.table} as written by run {run['run_id']} ({run['runner']} runner, "
+            f"finished {run['finished_at']})")
+
+
+def _file_rows(full_name: str, data: Any, names: list[str], request: Request
+               ) -> tuple[list[str], list[dict[str, Any]]] | None:
+    """Rows from the files; None when the condition needs Spark (DuckDB cannot evaluate it)."""
+    wanted = list(request.columns) or names
+    unknown = [c for c in wanted if c not in names]
+    if unknown:
+        raise UsageError(Problem(f"--where / --columns cannot be applied to {full_name}: no column "
+                                 f"{', '.join(unknown)}", value=",".join(request.columns),
+                                 hint=f"columns: {', '.join(names)}"))
+    if request.where:
+        table = _where(data, wanted, request.where, request.limit)
+        if table is None:
+            return None
+    else:
+        table = data.head(request.limit, columns=wanted) if request.limit else data.schema.empty_table()
+        table = table.select(wanted)
+    return wanted, [_plain(row) for row in table.to_pylist(maps_as_pydicts="strict")]
+
+
+def _where(data: Any, columns: list[str], where: str, limit: int) -> Any:
+    """`SELECT columns WHERE where LIMIT limit` on the files through DuckDB; None if it cannot run it
+    (not installed, or Spark SQL it does not speak: Spark then decides, with its own error)."""
+    try:
+        import duckdb
+    except ImportError:
+        return None
+    select = ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
+    connection = duckdb.connect()
+    try:
+        connection.register("stored", data)
+        return connection.sql(f"SELECT {select} FROM stored WHERE ({where}) LIMIT {int(limit)}").to_arrow_table()
+    except duckdb.Error as exc:
+        log.info("--where left to Spark: %s", str(exc).splitlines()[0])
+        return None
+    finally:
+        connection.close()
+
+
+def _plain(value: Any) -> Any:
+    """Values as Spark's `Row.asDict` gives them: timestamps naive in UTC (the session's time zone)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value
+
+
+def _spark_rows(config: Config, catalog: Path, request: Request) -> tuple[list[str], list[dict[str, Any]], str]:
+    """The same rows through a local Spark session on `catalog` (a JVM start): for what the files
+    cannot answer, and for Spark's own errors (unknown tables, a condition it rejects)."""
+    from pyspark.errors import AnalysisException, PySparkException
+
+    from pipelines.catalog.session import get_spark
+    from pipelines.catalog.storage import TableStore
+
+    spark = get_spark(catalog, verbose=request.verbose)
+    store = TableStore(spark, config.pipeline, catalog)
+    schema, _, table = request.name.rpartition(".")
+    full_name = f"{schema}.{table}" if schema else store.fqn(table).replace("`", "")
+    if not spark.catalog.tableExists(full_name):
+        in_schema = full_name.rpartition(".")[0]
+        existing = sorted(t.name for t in spark.catalog.listTables(in_schema)) \
+            if spark.catalog.databaseExists(in_schema) else []
+        raise ConfigError(Problem(f"table {full_name} does not exist", value=request.name, hint=(
+            f"tables in {in_schema}: {', '.join(existing)}" if existing
+            else f"nothing is stored in {in_schema} yet: run the pipeline first")))
+    df = spark.table(".".join(f"`{part}`" for part in full_name.split(".")))
+    try:
+        if request.where:
+            df = df.where(request.where)
+        if request.columns:
+            df = df.select(*request.columns)
+        rows = [row.asDict(recursive=True) for row in df.limit(request.limit).collect()]
+    except (AnalysisException, PySparkException) as exc:
+        reason = str(exc).strip().splitlines()[0]
+        raise UsageError(Problem(f"--where / --columns cannot be applied to {full_name}: {reason}",
+                                 value=request.where or ",".join(request.columns),
+                                 hint=f"columns: {', '.join(spark.table(full_name).columns)}")) from None
+    return list(df.columns), rows, full_name
