@@ -19,9 +19,9 @@ from pipelines.core.errors import describe_error  # noqa: E402
 from pipelines.core.graph import Selection, split_names  # noqa: E402
 from pipelines.core.rules import from_json  # noqa: E402
 from pipelines.engine.project import load_project  # noqa: E402
-from pipelines.ldp.registrar import Registrar, pipeline_api, pipeline_datasets, table_datasets  # noqa: E402
-from pipelines.ldp.sdp_levels import (LevelRunner, configure_logging, count_failures, count_rows,  # noqa: E402
-                                      log, merge_launcher_conf)
+from pipelines.ldp.registrar import Registrar, pipeline_api, table_datasets  # noqa: E402
+from pipelines.ldp.sdp_levels import (LevelRunner, configure_logging, connect_to_launcher_port,  # noqa: E402
+                                      count_failures, count_rows, log, merge_launcher_conf)
 
 
 def load_registrar(spark: Any, spec: Any, tables: list[str]) -> Any:
@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     spec = load_pipeline_spec(Path(args.spec).resolve())
     merge_launcher_conf()
+    connect_to_launcher_port()
     builder = SparkSession.builder.config("spark.sql.connect.serverStacktrace.enabled", "false")
     for key, value in spec.configuration.items():
         builder = builder.config(key, value)
@@ -57,24 +58,47 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         except Exception as exc:  # noqa: BLE001 - the engine's own errors carry an exit code
             log.warning("defining the pipeline's datasets failed", exc_info=True)
             return {"status": "error", "exit_code": getattr(exc, "exit_code", 3), "errors": [describe_error(exc)]}
-        runner.dry_run() if args.command == "dry-run" else runner.run()
-        tracker = runner.tracker
-        result: dict[str, Any] = {"status": "failed" if runner.errors else "success"}
-        if runner.errors:
-            result["errors"] = runner.errors
-        result["datasets"] = {
-            name: {"status": status, "seconds": tracker.seconds.get(name, 0.0),
-                   "error": tracker.errors.get(name)} for name, status in tracker.status.items()}
-        if args.command == "run":
-            datasets = pipeline_datasets(registrar.plan)
-            result["rows"] = dict(count_rows(spark, runner.database, datasets))
-            result["expected"] = runner.verify()
-            checked = [name for t in registrar.plan.tables if t.config.has_expectations
-                       for name in table_datasets(t)]
-            result["failures"] = count_failures(spark, runner.database, checked)
-        return result
+        if args.command == "dry-run":
+            runner.dry_run()
+            return outcome(runner)
+        before = {} if args.full_refresh else counts_before(spark, runner)
+        runner.run()
+        return {**outcome(runner), **before, **counts_after(spark, runner)}
     finally:
         spark.stop()
+
+
+def outcome(runner: Any) -> dict[str, Any]:
+    """The run's status, errors and every dataset's status, duration and error."""
+    tracker = runner.tracker
+    result: dict[str, Any] = {"status": "failed" if runner.errors else "success"}
+    if runner.errors:
+        result["errors"] = runner.errors
+    result["datasets"] = {
+        name: {"status": status, "seconds": tracker.seconds.get(name, 0.0),
+               "error": tracker.errors.get(name)} for name, status in tracker.status.items()}
+    return result
+
+
+def counts_before(spark: Any, runner: Any) -> dict[str, Any]:
+    """Rows and check failures the streaming tables hold before the run: it appends to them, and
+    reports what it added (a materialized view is rewritten whole: what it holds after is what the
+    run wrote). Tables not stored yet are left out (nothing before)."""
+    tables = [t for t in runner.registrar.plan.tables if t.streaming]
+    names = [name for t in tables for name in table_datasets(t)]
+    checked = [name for t in tables if t.config.has_expectations for name in table_datasets(t)]
+    rows = {name: count for name, count in count_rows(spark, runner.database, names) if count is not None}
+    return {"rows_before": rows, "failures_before": count_failures(spark, runner.database, checked)}
+
+
+def counts_after(spark: Any, runner: Any) -> dict[str, Any]:
+    """Rows and check failures of the tables that succeeded in this run only (a failed or skipped
+    table still holds an older run's rows, which are not this run's), and the rows each should hold."""
+    succeeded = [t for t in runner.registrar.plan.tables if runner.succeeded(t)]
+    names = [name for t in succeeded for name in table_datasets(t)]
+    checked = [name for t in succeeded if t.config.has_expectations for name in table_datasets(t)]
+    return {"rows": dict(count_rows(spark, runner.database, names)), "expected": runner.verify(),
+            "failures": count_failures(spark, runner.database, checked)}
 
 
 def parse(argv: list[str]) -> argparse.Namespace:

@@ -2,9 +2,10 @@
 
 Writes `spark-pipeline.yml` (storage, schema, configuration) and the entry source under
 `{state}/sdp/`, then runs our driver (`sdp_driver.py`: the planned tables, one level per dataflow
-graph) with Spark's pipelines launcher (Spark Connect server on 127.0.0.1, its own persistent Hive
-catalog under `{state}/sdp/`, so reruns find their tables and checkpoints). The entry source stays
-beside the spec for `spark-pipelines run` by hand; the run result has the Spark runner's shape.
+graph) with Spark's pipelines launcher (Spark Connect server on a free 127.0.0.1 port of its own, so
+runs of several projects may overlap; its own persistent Hive catalog under `{state}/sdp/`, so reruns
+find their tables and checkpoints). The entry source stays beside the spec for `spark-pipelines run`
+by hand; the run result has the Spark runner's shape.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -28,12 +30,14 @@ from pipelines.core.vocabulary import Criticality, OnError, TableStatus
 from pipelines.catalog.session import LOOPBACK, get_spark, local_conf
 from pipelines.quality.enforce import quarantine_config
 
-from .sdp_levels import PROGRESS_PREFIX
+from .sdp_levels import CONNECT_PORT, PROGRESS_PREFIX
+from .sdp_process import PORT_ENV, bind_failed, describe_failure, forced_port, free_port
 from .registrar import table_datasets
 
 log = logging.getLogger(__name__)
 ENTRY_SOURCE = Path(__file__).resolve().parent.parent / "ldp_pipeline.py"
 LAUNCHER = "org.apache.spark.deploy.SparkPipelines"
+OUTPUT_LINES = 2000  # of the process's output, kept to find why it died
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class SdpRun:
     full_refresh: bool = False
     verbose: bool = False
     rules_file: Path | None = None  # the published checks the driver must enforce (rules_source: lakebase)
+    run_id: str | None = None  # the run's id, known before it starts (in the spec: `ldp.run_id`)
 
     @property
     def root(self) -> Path:
@@ -63,6 +68,7 @@ class SdpRun:
                 "ldp.match": selection.match,
                 "ldp.schema": self.plan.pipeline.schema_name,
                 **({"ldp.rules_file": str(self.rules_file)} if self.rules_file else {}),
+                **({"ldp.run_id": self.run_id} if self.run_id else {}),
             },
             "libraries": [{"glob": {"include": f"definitions/{ENTRY_SOURCE.name}"}}],
         }
@@ -75,11 +81,12 @@ class SdpRun:
         spec.write_text(yaml.safe_dump(self.spec(), sort_keys=False), encoding="utf-8")
         return spec
 
-    def command(self, dry_run: bool, result: Path) -> list[str]:
+    def command(self, dry_run: bool, result: Path, port: int) -> list[str]:
         import pyspark
 
         spark_home = Path(pyspark.__file__).resolve().parent
-        confs = {**local_conf(self.root, self.verbose), "spark.connect.grpc.binding.address": LOOPBACK}
+        confs = {**local_conf(self.root, self.verbose), "spark.connect.grpc.binding.address": LOOPBACK,
+                 CONNECT_PORT: str(port)}
         args = [str(spark_home / "bin" / "spark-class"), LAUNCHER, str(self.driver.resolve())]
         for key, value in confs.items():
             args += ["--conf", f"{key}={value}"]
@@ -108,26 +115,44 @@ class SdpRun:
         return read
 
     def execute(self, dry_run: bool = False, echo: Callable[[str], None] = log.info) -> dict[str, Any]:
-        """Run the pipeline; return the driver's raw result (status, datasets, rows)."""
+        """Run the pipeline; return the driver's raw result (status, datasets, rows). A process that
+        ends without a result gives `{"status": "failed", "completed": False, "errors": [its cause]}`;
+        if its free port was taken before its server bound it (another run), it is retried once."""
         self.root.mkdir(parents=True, exist_ok=True)
+        forced = forced_port()
+        for attempt in (1, 2):
+            port = forced or free_port()
+            code, output, raw = self._attempt(dry_run, port, echo)
+            if raw is not None:
+                return raw
+            if forced or attempt == 2 or not bind_failed(output):
+                break
+            echo(f"Spark Connect port {port} was taken before the server bound it: retrying on another")
+        cause = describe_failure(code, output)
+        if forced and bind_failed(output):
+            cause += f" ({PORT_ENV}={forced} is taken: unset it, and each run takes a free port)"
+        return {"status": "failed", "completed": False, "errors": [cause]}
+
+    def _attempt(self, dry_run: bool, port: int, echo: Callable[[str], None]
+                 ) -> tuple[int, list[str], dict[str, Any] | None]:
+        """One launch: its exit code, its last output lines, and its result (None if it wrote none)."""
         result = self.root / "last-result.json"
         result.unlink(missing_ok=True)
-        process = subprocess.Popen(self.command(dry_run, result), env=self.environment(), cwd=self.root,
+        log.debug("Spark Connect of the SDP run on %s:%d", LOOPBACK, port)
+        process = subprocess.Popen(self.command(dry_run, result, port), env=self.environment(), cwd=self.root,
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        tail: list[str] = []
+        output: deque[str] = deque(maxlen=OUTPUT_LINES)
         assert process.stdout is not None
         for line in process.stdout:
             line = line.rstrip("\n")
-            tail = (tail + [line])[-40:]
+            output.append(line)
             if self.verbose:
                 echo(line)
             elif line.startswith(PROGRESS_PREFIX):
                 echo(line[len(PROGRESS_PREFIX):])
         code = process.wait()
-        if not result.is_file():
-            raise RunError(Problem(f"the Spark Declarative Pipelines process exited with code {code} "
-                                   "without a result", hint="last output:\n  " + "\n  ".join(tail[-15:])))
-        return json.loads(result.read_text(encoding="utf-8"))
+        raw = json.loads(result.read_text(encoding="utf-8")) if result.is_file() else None
+        return code, list(output), raw
 
 
 def declared_checks(plan: Plan) -> dict[str, list[tuple[str, str]]]:
@@ -139,38 +164,61 @@ def declared_checks(plan: Plan) -> dict[str, list[tuple[str, str]]]:
                      if c.get("name")] for t in plan.tables if t.config.has_expectations}
 
 
-def summary(plan: Plan, raw: dict[str, Any]) -> RunResult:
-    """The run result of an SDP run: one entry per planned table, with row counts and per-check
-    failures read from the stored tables (on_error: drop removed its rows: error checks are null).
-    A table holding fewer rows than its query gives from the stored inputs has failed, whatever its
-    flow reported: its rows were lost after (or while) it was written."""
-    check_specs = declared_checks(plan)
+def summary(plan: Plan, raw: dict[str, Any], run: RunResult | None = None) -> RunResult:
+    """The run result of an SDP run (`run`: the one made before it started, which holds its id and
+    start): one entry per planned table. Only a table that succeeded in this run has counts, read from
+    the stored tables after the run (on_error: drop removed its rows: error checks are null); a failed
+    or skipped table has none, since what it stores is an older run's. A streaming table counts the
+    rows this run appended (`rows_written`) and all it holds (`rows_total`). A table holding fewer rows
+    than its query gives from the stored inputs has failed, whatever its flow reported: its rows were
+    lost after (or while) it was written."""
     if raw.get("status") == "error":
         raise RunError([Problem(text) for text in raw.get("errors", [])])
-    datasets, rows, expected = raw.get("datasets", {}), raw.get("rows", {}), raw.get("expected", {})
-    run = RunResult("sdp", errors=list(raw.get("errors", [])))
+    run = run if run is not None else RunResult("sdp")
+    run.errors.extend(raw.get("errors", []))
+    check_specs = declared_checks(plan)
     for table in plan.tables:
-        names = table_datasets(table)
-        flows = [datasets.get(name, {}) for name in names]
-        status = _table_status([flow.get("status") for flow in flows], raw.get("status") == "success")
-        error = next((flow["error"] for flow in flows if flow.get("error")), None)
-        if status is TableStatus.SUCCESS:
-            lost = [f"{name} holds {rows.get(name) or 0} row(s), fewer than the {expected[name]} its query "
-                    "gives from the stored inputs" for name in names
-                    if name in expected and (rows.get(name) or 0) < expected[name]]
-            if lost:
-                status, error = TableStatus.FAILED, "; ".join(lost) + " (rows were lost after or while it was written)"
-        quarantine = quarantine_config(table.config).name
-        run.tables.append(TableResult(
-            table.name, table.layer, status, rows_written=rows.get(table.name) or 0,
-            rows_quarantined=rows.get(quarantine) or 0, rows_dropped=0,
-            checks=_checks(table.config, check_specs.get(table.name, []), raw.get("failures", {})),
-            seconds=flows[0].get("seconds", 0.0),
-            error=error or (None if status is TableStatus.SUCCESS else "not run")))
+        run.tables.append(_table_result(table, raw, check_specs.get(table.name, [])))
     if raw.get("status") != "success" and not run.errors:
         run.errors.append("the pipeline run did not complete")
     run.finished_at = time.time()
     return run
+
+
+def _table_result(table: Any, raw: dict[str, Any], specs: list[tuple[str, str]]) -> TableResult:
+    names = table_datasets(table)
+    flows = [raw.get("datasets", {}).get(name, {}) for name in names]
+    status = _table_status([flow.get("status") for flow in flows], raw.get("status") == "success")
+    error = next((flow["error"] for flow in flows if flow.get("error")), None)
+    rows, expected = raw.get("rows", {}), raw.get("expected", {})
+    if status is TableStatus.SUCCESS:
+        lost = [f"{name} holds {rows.get(name) or 0} row(s), fewer than the {expected[name]} its query "
+                "gives from the stored inputs" for name in names
+                if name in expected and (rows.get(name) or 0) < expected[name]]
+        if lost:
+            status, error = TableStatus.FAILED, "; ".join(lost) + " (rows were lost after or while it was written)"
+    if status is not TableStatus.SUCCESS and not error:
+        error = "not run" if raw.get("completed", True) else \
+            "not run: the Spark Declarative Pipelines process ended without a result"
+    result = TableResult(table.name, table.layer, status, rows_written=None, rows_quarantined=None,
+                         rows_dropped=None, checks=None, seconds=flows[0].get("seconds", 0.0), error=error)
+    if status is TableStatus.SUCCESS:
+        _count(result, table.config, raw, specs)
+    return result
+
+
+def _count(result: TableResult, config: Any, raw: dict[str, Any], specs: list[tuple[str, str]]) -> None:
+    """A succeeded table's counts: what it holds after the run less what it held before (only a
+    streaming table has a "before": it appends), and its checks' failures the same way."""
+    rows, before = raw.get("rows", {}), raw.get("rows_before", {})
+    quarantine = quarantine_config(config).name
+
+    def added(name: str) -> int:
+        return (rows.get(name) or 0) - (before.get(name) or 0)
+
+    result.rows_written, result.rows_total = added(config.name), rows.get(config.name) or 0
+    result.rows_quarantined, result.rows_dropped = added(quarantine), 0
+    result.checks = _checks(config, specs, raw.get("failures", {}), raw.get("failures_before", {}))
 
 
 def _table_status(flow_statuses: list[str | None], run_succeeded: bool) -> TableStatus:
@@ -182,12 +230,18 @@ def _table_status(flow_statuses: list[str | None], run_succeeded: bool) -> Table
     return TableStatus.SKIPPED if "skipped" in flow_statuses or not run_succeeded else TableStatus.SUCCESS
 
 
-def _checks(config: Any, specs: list[tuple[str, str]], failures: dict[str, dict[str, int]]
-            ) -> list[CheckResult]:
-    stored = [failures.get(config.name, {}), failures.get(quarantine_config(config).name, {})]
+def _checks(config: Any, specs: list[tuple[str, str]], failures: dict[str, dict[str, int]],
+            before: dict[str, dict[str, int]]) -> list[CheckResult]:
+    """Rows each check failed in this run: stored in the table (warnings) and its quarantine (errors),
+    less what they held before the run (streaming tables)."""
+    names = [config.name, quarantine_config(config).name]
+
+    def failed(check: str) -> int:
+        return sum(failures.get(name, {}).get(check, 0) - before.get(name, {}).get(check, 0) for name in names)
+
     return [CheckResult(name, Criticality(criticality),
                         None if config.on_error is OnError.DROP and criticality == Criticality.ERROR
-                        else sum(counts.get(name, 0) for counts in stored)) for name, criticality in specs]
+                        else failed(name)) for name, criticality in specs]
 
 
 def dry_run_summary(raw: dict[str, Any]) -> RunResult:

@@ -17,9 +17,9 @@ plan is what `spark-pipelines run` does, and with pyspark 4.2 / 4.3 it is wrong 
 
 Per level, every upstream table exists and is final when a flow is defined, so both are moot. Before
 anything runs, every query function is called once as a pipeline calls it, so a transformation that
-analyzes or collects fails before any table is written. After the run it counts each table's rows
-through the same session, checks that no table holds fewer rows than its query gives from the
-stored inputs; `pipelines/engine/sdp_driver.py` (the process) writes the JSON result file for
+analyzes or collects fails before any table is written. After the run it counts the rows of each
+table that succeeded in it (a streaming table's also before, since it appends) through the same
+session, checks that no table holds fewer rows than its query gives from the stored inputs; `pipelines/engine/sdp_driver.py` (the process) writes the JSON result file for
 `ldp_engine --runner sdp`. Events go to stderr.
 """
 from __future__ import annotations
@@ -124,6 +124,26 @@ def merge_launcher_conf(environ: dict[str, str] | Any = os.environ) -> None:
         merged.update(json.loads(environ.pop(f"PYSPARK_REMOTE_INIT_CONF_{index}")))
     environ["PYSPARK_REMOTE_INIT_CONF_0"] = json.dumps(merged)
     environ["PYSPARK_REMOTE_INIT_CONF_LEN"] = "1"
+
+
+CONNECT_PORT = "spark.connect.grpc.binding.port"
+
+
+def connect_to_launcher_port(environ: dict[str, str] | Any = os.environ) -> int | None:
+    """Point this process's Spark Connect client at the port the runner gave the server. PySpark 4.2
+    starts the local server with the launcher's settings (its port included) but then connects to
+    `sc://localhost` on the default port 15002 whatever the server's (only under SPARK_TESTING does it
+    ask the server): two runs at once would each talk to whichever server holds 15002."""
+    settings: dict[str, str] = {}
+    for index in range(int(environ.get("PYSPARK_REMOTE_INIT_CONF_LEN", "0"))):
+        settings.update(json.loads(environ[f"PYSPARK_REMOTE_INIT_CONF_{index}"]))
+    if CONNECT_PORT not in settings:
+        return None
+    from pyspark.sql.connect.client.core import DefaultChannelBuilder
+
+    port = int(settings[CONNECT_PORT])
+    DefaultChannelBuilder.default_port = staticmethod(lambda: port)  # type: ignore[method-assign]
+    return port
 
 
 def count_failures(spark: Any, database: str, names: Iterable[str]) -> dict[str, dict[str, int]]:
@@ -235,7 +255,7 @@ class LevelRunner:
             if defined:
                 datasets = [name for table in defined for name in table_datasets(table)]
                 self._start(graph_id, datasets if self.full_refresh else [])
-                unfinished.update(t.name for t in defined if not self._succeeded(t))
+                unfinished.update(t.name for t in defined if not self.succeeded(t))
 
     def _define_level(self, tables: list[Any]) -> tuple[str, list[Any]]:
         """Define each table in a new graph; a table whose definition fails is failed, not run."""
@@ -266,14 +286,15 @@ class LevelRunner:
         self.tracker.status[table.name] = status
         self.tracker.errors[table.name] = error
 
-    def _succeeded(self, table: Any) -> bool:
+    def succeeded(self, table: Any) -> bool:
+        """Every dataset of the table completed in this run."""
         return all(self.tracker.status.get(name) == "success" for name in table_datasets(table))
 
     def verify(self) -> dict[str, int]:
         """Rows each dataset of every succeeded table should hold, from the stored inputs."""
         expected: dict[str, int] = {}
         for table in self.registrar.plan.tables:
-            if self._succeeded(table):
+            if self.succeeded(table):
                 try:
                     expected.update(expected_rows(self.registrar, table))
                 except Exception:  # noqa: BLE001 - nothing to compare with; the stored counts stand

@@ -47,12 +47,42 @@ def test_sdp_summary_has_the_spark_runners_shape(example_project):
     assert result["status"] == "failed" and result["runner"] == "sdp"
     bronze, silver = result["tables"]
     assert bronze == {"name": "customers_bronze", "layer": "bronze", "status": "success", "rows_written": 17,
-                      "rows_quarantined": 0, "rows_dropped": 0, "checks": [], "seconds": 1.5, "error": None,
-                      "monitor": None}
-    assert (silver["status"], silver["error"], silver["rows_written"]) == ("failed", "[X] boom", 0)
-    assert silver["checks"] == [{"name": "customer_id_not_null", "criticality": "error", "failed": 1},
-                                {"name": "email_not_null", "criticality": "error", "failed": 0},
-                                {"name": "email_valid", "criticality": "error", "failed": 2}]
+                      "rows_quarantined": 0, "rows_dropped": 0, "rows_total": 17, "checks": [], "seconds": 1.5,
+                      "error": None, "monitor": None}
+    # failed in this run: no counts at all, not the older run's rows and failed checks it still stores
+    assert silver == {"name": "customers_silver", "layer": "silver", "status": "failed", "rows_written": None,
+                      "seconds": 2.0, "error": "[X] boom", "monitor": None}
+
+
+def test_a_succeeded_streaming_table_counts_what_this_run_appended_and_its_total(example_project):
+    """As on the Spark runner, a streaming table's rows (and quarantined rows, check failures) are
+    those this run appended; its total is `rows_total`. A table skipped by a failure has no counts."""
+    from pipelines.core.graph import Selection
+    from pipelines.core.results import RunResult
+    from pipelines.engine.project import load_project
+    from pipelines.ldp.sdp import summary
+
+    plan = load_project(example_project / "config.yml", Selection(select=("+customers_gold",)),
+                        mode="streaming").plan
+    assert [(t.name, t.streaming) for t in plan.tables] == [
+        ("customers_bronze", True), ("customers_silver", False), ("customers_gold", False)]
+    completed = {"status": "success", "seconds": 1.0, "error": None}
+    raw = {"status": "success",
+           "datasets": {"customers_bronze": completed, "customers_silver": completed,
+                        "customers_silver_quarantine": completed,
+                        "customers_gold": {"status": "skipped", "seconds": 0.0, "error": None}},
+           "rows": {"customers_bronze": 20, "customers_silver": 12, "customers_silver_quarantine": 4},
+           "rows_before": {"customers_bronze": 17},
+           "failures": {"customers_silver_quarantine": {"email_valid": 2}}}
+    run = RunResult("sdp", run_id="made-before-the-run", started_at=100.0)
+    assert summary(plan, raw, run) is run and run.run_id == "made-before-the-run" and run.started_at == 100.0
+    assert run.finished_at is not None and run.finished_at > 100.0
+    bronze, silver, gold = (t.to_dict() for t in run.tables)
+    assert (bronze["rows_written"], bronze["rows_total"]) == (3, 20)  # appended now, held in all
+    assert (silver["rows_written"], silver["rows_total"], silver["rows_quarantined"]) == (12, 12, 4)
+    assert {c["name"]: c["failed"] for c in silver["checks"]}["email_valid"] == 2
+    assert gold["status"] == "skipped" and gold["rows_written"] is None
+    assert not {"rows_total", "rows_quarantined", "checks"} & set(gold)
 
 
 def test_a_table_holding_fewer_rows_than_its_query_gives_is_not_a_success(example_project):
@@ -74,7 +104,7 @@ def test_a_table_holding_fewer_rows_than_its_query_gives_is_not_a_success(exampl
     assert result["status"] == "failed"
     bronze, silver = result["tables"]
     assert (bronze["status"], bronze["rows_written"]) == ("success", 17)
-    assert (silver["status"], silver["rows_written"]) == ("failed", 0)
+    assert (silver["status"], silver["rows_written"]) == ("failed", None)
     assert silver["error"].startswith("customers_silver holds 0 row(s), fewer than the 12 its query gives")
 
     raw["rows"]["customers_silver"] = 12  # the same run with the rows in place is a success
