@@ -15,7 +15,7 @@ import click
 
 from pipelines.core.errors import EXIT_OK, EXIT_RUNTIME, UsageError
 from pipelines.core.graph import split_names
-from pipelines.core.results import RUN_ID_ENV, RunResult
+from pipelines.core.results import RUN_ID_ENV, RunResult, new_run_id
 from pipelines.core.seam import Consumers
 
 from .options import (HARD_EXIT, config_option, config_path, format_option, handle_errors, selection,
@@ -173,28 +173,38 @@ def _finish(run: RunResult, consumers: Consumers, output_format: str) -> int:
 
 def _run_sdp(project: Any, full_refresh: bool, dry_run: bool, output_format: str, state: Path,
              verbose: bool, context: _RunContext) -> int:
+    """The plan as a local Spark Declarative Pipeline. The run (its id, its start) exists before the
+    pipeline process starts, so the records carry the run's real start and end."""
     from pipelines.core.seam import replay
     from pipelines.ldp.sdp import SdpRun, dry_run_summary, summary
 
     from . import sdp_driver
 
     plan = project.plan
-    rules_file = None
-    if project.published:  # the driver enforces exactly the versions read here
-        from pipelines.core.rules import to_json
-
-        rules_file = state / "sdp" / "published_rules.json"
-        rules_file.parent.mkdir(parents=True, exist_ok=True)
-        rules_file.write_text(to_json(dict(project.published)), encoding="utf-8")
+    consumers = None if dry_run else _consumers(project, state, context, state / "sdp")
+    run = RunResult("sdp", run_id=consumers.run_id if consumers else context.run_id or new_run_id())
     sdp = SdpRun(plan, plan.config.path, state, Path(sdp_driver.__file__), full_refresh=full_refresh,
-                 verbose=verbose, rules_file=rules_file)
+                 verbose=verbose, rules_file=_published_rules_file(project, state), run_id=run.run_id)
     click.echo(f"Starting Spark Declarative Pipelines for {len(plan.tables)} table(s) "
                f"({plan.mode} mode, state in {sdp.root})...", err=True)
     raw = sdp.execute(dry_run=dry_run, echo=lambda line: click.echo(line, err=True))
-    if dry_run:
+    if raw.get("completed") is False:  # the process died: say why here too, not only in the summary
+        click.echo(f"error: {raw['errors'][0]}", err=True)
+    if consumers is None:
         return _report(dry_run_summary(raw), output_format)
-    consumers = _consumers(project, state, context, sdp.root)
-    return _finish(replay(plan, summary(plan, raw), consumers, sdp.reader()), consumers, output_format)
+    return _finish(replay(plan, summary(plan, raw, run), consumers, sdp.reader()), consumers, output_format)
+
+
+def _published_rules_file(project: Any, state: Path) -> Path | None:
+    """The published checks the SDP driver must enforce: exactly the versions read by this process."""
+    if not project.published:
+        return None
+    from pipelines.core.rules import to_json
+
+    rules_file = state / "sdp" / "published_rules.json"
+    rules_file.parent.mkdir(parents=True, exist_ok=True)
+    rules_file.write_text(to_json(dict(project.published)), encoding="utf-8")
+    return rules_file
 
 
 def _run_pipeline_update(project: Any, pipeline_id: str, full_refresh: bool, output_format: str,
