@@ -36,8 +36,12 @@ def test_show_prints_a_table_and_its_quarantine_rows(spark, tmp_path):
     assert sorted(r["id"] for r in shown["rows"]) == sorted(
         r["id"] for r in harness.table("clean").where("amount > 5").collect())
 
+    assert shown["reader"] == "files" and shown["run"] is None  # no JVM; the harness keeps no run records
     quarantined = json.loads(show(harness, f"{harness.schema}.clean_quarantine", "--format", "json").stdout)
-    assert {r["id"] for r in quarantined["rows"]} == {r["id"] for r in harness.table("clean_quarantine").collect()}
+    assert quarantined["reader"] == "files"
+    by_spark = [json.loads(json.dumps(r.asDict(recursive=True), default=str))
+                for r in harness.table("clean_quarantine").collect()]
+    assert sorted(quarantined["rows"], key=str) == sorted(by_spark, key=str)  # values as Spark gives them
     assert len(quarantined["rows"]) == 2  # id missing, amount negative
     assert all(r["_errors"] and r["_errors"][0]["name"] for r in quarantined["rows"])  # reasons, as stored
 
@@ -53,3 +57,5 @@ def test_an_unknown_table_or_a_bad_filter_is_a_clear_error(spark, tmp_path):
     assert f"table {harness.schema}.claen does not exist" in error and "clean_quarantine" in error
     bad = show(harness, "clean", "--where", "no_such_column > 1")
     assert bad.exit_code == 2 and "no_such_column" in bad.output and "Traceback" not in bad.output
+    spark_sql = json.loads(show(harness, "clean", "--format", "json", "--where", "email rlike '^ba'").stdout)
+    assert spark_sql["reader"] == "spark" and [r["id"] for r in spark_sql["rows"]] == [4]  # DuckDB lacks rlike
