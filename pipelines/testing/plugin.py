@@ -98,12 +98,16 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
 def ldp_config(pytestconfig: pytest.Config) -> Config:
     """The project's validated config (see the module docstring for where it is found)."""
     from pipelines.core.config import load_config
+    from pipelines.core.errors import EngineError
 
     path = pytestconfig.stash.get(_PROJECT, None)
     if path is None:
         pytest.fail(f"no config.yml in {pytestconfig.rootpath}: pass {CONFIG_OPTION} PATH or set {CONFIG_ENV}",
                     pytrace=False)
-    return load_config(path)
+    try:
+        return load_config(path)
+    except EngineError as exc:  # as `ldp_engine validate` prints it, not a traceback into the engine
+        pytest.fail(exc.render(), pytrace=False)
 
 
 @pytest.fixture(scope="session")

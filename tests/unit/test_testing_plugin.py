@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pipelines.testing.plugin import importable, project_config, transformations_folder
 
+pytest_plugins = ["pytester"]
 REPO = Path(__file__).resolve().parents[2]
 FOLDER = ("pipeline: {name: p, schema: s, transformations: ./code/transformations}\n"
           "tables: [{name: t, layer: bronze, source: {type: files, format: json, path: ./in}}]\n")
@@ -55,3 +56,24 @@ def test_the_test_extra_brings_pytest_and_chispa(tmp_path):
     sections = {block.split("]")[0]: block for block in requires.split("\n[")[1:]}
     assert "pytest>=8" in sections["test"] and "chispa>=0.10" in sections["test"]
     assert "pytest" not in sections["local"] and "chispa>=0.10" in sections["dev"]
+
+
+def test_the_transformation_fixture_loads_a_tables_function_and_names_what_is_wrong(pytester, monkeypatch):
+    monkeypatch.delenv("LDP_CONFIG", raising=False)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the inner session puts the project on it
+    monkeypatch.setenv("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
+    pytester.makefile(".yml", config=FOLDER.replace("./code/transformations", "./transformations"))
+    (pytester.path / "transformations" / "bronze").mkdir(parents=True)
+    (pytester.path / "transformations" / "bronze" / "t.py").write_text("def t(source):\n    return source * 2\n")
+    pytester.makepyfile(test_user="""
+        from transformations.bronze.t import t
+
+        def test_loaded_and_imported(transformation):
+            assert transformation("t")(source=2) == t(2) == 4
+
+        def test_unknown(transformation):
+            transformation("nope")
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*no table 'nope' in *config.yml; tables: t*"])
