@@ -114,6 +114,9 @@ def error_cause(exc: BaseException) -> str:
     if jvm_class and jvm_class not in head:
         head += f" [{jvm_class}]"
     for cause in _causes(text, java):
+        name, _, message = cause.partition(": ")
+        if message and message[:100] in head:  # the message already told (a wrapper repeats its cause)
+            cause = name
         if cause not in head:
             head += f"; caused by: {cause}"
     return redact(head)
@@ -199,11 +202,20 @@ def _call_object(target: Any, name: str) -> Any:
 
 
 def _call_sites(exc: BaseException) -> list[str]:
-    """`file:line` of each DataFrame call site in the error's Spark query contexts (PySpark 4's
-    `getQueryContext()` / `callSite()`, duck-typed)."""
-    getter = getattr(exc, "getQueryContext", None)
-    try:
-        contexts = getter() if callable(getter) else []
-        return [line.strip() for context in contexts or [] for line in (context.callSite() or "").splitlines()]
-    except Exception:  # noqa: BLE001 - no readable context: fall back to the traceback
-        return []
+    """`file:line` of each DataFrame call site in the Spark query contexts of the error and of its
+    causes (PySpark 4's `getQueryContext()` / `callSite()`, duck-typed; a failed stream's own error
+    has none, its cause has)."""
+    sites: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen and len(seen) < _MAX_CAUSES:
+        seen.add(id(current))
+        getter = getattr(current, "getQueryContext", None)
+        try:
+            contexts = getter() if callable(getter) else []
+            sites += [line.strip() for context in contexts or [] for line in (context.callSite() or "").splitlines()]
+        except Exception:  # noqa: BLE001 - no readable context: the causes or the traceback may tell
+            pass
+        captured = getattr(current, "_cause", None)  # PySpark's captured error keeps its JVM cause here
+        current = captured if isinstance(captured, BaseException) else current.__cause__
+    return sites

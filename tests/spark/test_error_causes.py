@@ -44,7 +44,7 @@ class Project:
         summary = self.run(*args)
         latest = json.loads((self.root / ".ldp" / "runs" / "latest.json").read_text())  # this run's record
         record = json.loads((self.root / ".ldp" / "runs" / f"{latest['run_id']}.json").read_text())
-        assert record["summary"]["status"] == summary["status"] and record["selection"] == list(args[1:])
+        assert record["summary"]["status"] == summary["status"] and record["selection"] == [args[-1]]
         [failed] = [t for t in summary["tables"] if t["name"] == table]
         [recorded] = [t for t in record["summary"]["tables"] if t["name"] == table]
         assert summary["status"] == "failed" and failed["status"] == "failed"
@@ -103,6 +103,24 @@ def test_a_cast_failing_at_the_write_names_the_condition_and_the_line_that_built
         f"SQLSTATE: 22018 [org.apache.spark.SparkNumberFormatException] (at {project.module('silver/clean.py')}:4)")
     assert "jdk.internal.reflect" not in summary_error
     assert project.rows("clean") == before
+
+
+def test_a_stream_failing_on_a_cast_names_the_condition_once_and_the_line(project, spark):
+    assert project.run("--mode", "streaming", "--select", "raw")["status"] == "success"  # its checkpoint
+    before = project.rows("raw")
+    add_file(project.root, "day2.csv", [(4, 1)])
+    project.write(dict(MODULES, **{"bronze/raw.py": (
+        "from pyspark.sql import functions as F\n\n"
+        "def raw(source):\n"
+        "    return source.withColumn('amount', F.concat(F.col('id'), F.lit('x')).cast('int'))\n")}))
+    summary_error, record_error = project.failure("raw", "--mode", "streaming", "--select", "raw")
+    assert summary_error == record_error
+    assert summary_error.startswith("StreamingQueryException: [STREAM_FAILED] Query [id = ")
+    assert summary_error.endswith(
+        "SQLSTATE: 22018 [org.apache.spark.sql.streaming.StreamingQueryException]; caused by: "
+        f"org.apache.spark.SparkNumberFormatException (at {project.module('bronze/raw.py')}:4)")
+    assert summary_error.count("CAST_INVALID_INPUT") == 1
+    assert project.rows("raw") == before
 
 
 def test_a_reader_option_only_spark_rejects_tells_sparks_reason(project):

@@ -132,3 +132,25 @@ def test_a_query_function_failing_in_a_pipeline_names_its_cause_and_line():
         "plan: org.apache.spark.SparkException: header flag can be true or false.; "
         "caused by: java.lang.IllegalArgumentException: yes is not a boolean; "
         "caused by: java.lang.RuntimeException: deeper")
+
+
+class StreamingQueryException(Exception):
+    """A failed stream: its own error has no query context, its captured cause (`_cause`) has."""
+
+    def __init__(self, message: str, origin: FakeJava, cause: BaseException):
+        super().__init__(message)
+        self._origin, self._cause = origin, cause
+
+
+def test_a_failed_stream_names_its_causes_class_once_and_the_line_from_the_cause():
+    cause_text = "[CAST_INVALID_INPUT] The value '1x' cannot be cast to \"INT\". SQLSTATE: 22018"
+    java_cause = FakeJava("org.apache.spark.SparkNumberFormatException",
+                          f"org.apache.spark.SparkNumberFormatException: {cause_text}")
+    cause = NumberFormatException(cause_text, java_cause, "/p/transformations/bronze/raw.py:3")
+    origin = FakeJava("org.apache.spark.sql.streaming.StreamingQueryException", "ignored", java_cause)
+    exc = StreamingQueryException(f"[STREAM_FAILED] Query [id = 1] terminated with exception: {cause_text}",
+                                  origin, cause)
+    assert describe_error(exc, ["/p/transformations/bronze/raw.py"]) == (
+        f"StreamingQueryException: [STREAM_FAILED] Query [id = 1] terminated with exception: {cause_text} "
+        "[org.apache.spark.sql.streaming.StreamingQueryException]; "
+        "caused by: org.apache.spark.SparkNumberFormatException (at /p/transformations/bronze/raw.py:3)")
