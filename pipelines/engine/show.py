@@ -21,6 +21,7 @@ from pipelines.core.vocabulary import ERRORS
 
 log = logging.getLogger(__name__)
 QUARANTINE_SUFFIX = "_quarantine"
+LOCAL_RUNNERS = ("spark", "sdp")  # the runners whose tables are stored under the state folder
 
 
 @dataclass(frozen=True)
@@ -77,13 +78,18 @@ def _owner(config: Config, table: str) -> str | None:
 
 
 def last_run(runs: Path, table: str) -> dict[str, Any] | None:
-    """The newest run record whose selection held `table`; else the newest record; None without any."""
+    """The newest local run record whose selection held `table`; else the newest local record; None
+    without any. A Databricks pipeline update (`--runner pipeline`) wrote nothing on this machine."""
     latest = _read(runs / "latest.json")
-    if latest is None or table in latest.get("selection", ()):
+    if latest is not None and _local(latest) and table in latest.get("selection", ()):
         return latest
-    records = [r for r in map(_read, runs.glob("*.json")) if r is not None]
+    records = [r for r in map(_read, runs.glob("*.json")) if r is not None and _local(r)]
     selected = [r for r in records if table in r.get("selection", ())]
-    return max(selected or records, key=lambda r: r.get("finished_at") or 0, default=latest)
+    return max(selected or records, key=lambda r: r.get("finished_at") or 0, default=None)
+
+
+def _local(record: dict[str, Any]) -> bool:
+    return record.get("summary", {}).get("runner", "spark") in LOCAL_RUNNERS
 
 
 def _read(path: Path) -> dict[str, Any] | None:

@@ -149,6 +149,9 @@ def test_the_newest_run_that_selected_the_table_is_the_one_read(tmp_path):
     os.replace(runs / "c.json", runs / "latest.json")
     assert last_run(runs, "orders")["run_id"] == "b"
     assert last_run(runs, "other")["run_id"] == "c"
+    (runs / "d.json").write_text(json.dumps({"run_id": "d", "finished_at": 4.0, "selection": ["orders"],
+                                             "summary": {"runner": "pipeline"}}))  # wrote on Databricks
+    assert last_run(runs, "orders")["run_id"] == "b"
     assert last_run(tmp_path / "none", "orders") is None
 
 
