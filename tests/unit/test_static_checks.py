@@ -71,3 +71,22 @@ tables:
         f"{module / 'gold/s_sum.py'}:3, table 's_sum', key 'transformation': calls GroupedData.sum() without "
         "columns, which needs the schema: fails on the sdp and pipeline runners (a pipeline builds the plan first "
         "and runs it later); name the columns: .sum(\"amount\", ...) or .agg(F.sum(\"amount\"))"]
+
+
+def test_every_load_of_the_project_logs_the_warnings_before_spark_starts(tmp_path, caplog):
+    """A run and a --dry-run load the project the same way: the warnings reach stderr through logging."""
+    from pipelines.engine.project import load_project
+
+    config = write_project(tmp_path, "pipeline: {transformations: ./transformations}\ntables:\n"
+                                     "  - {name: w_raw, layer: bronze, source: {type: files, format: json, "
+                                     "path: ./landing}}\n",
+                           {"bronze/w_raw.py": "def w_raw(source):\n    source.show()\n    return source\n"})
+    (tmp_path / "landing").mkdir()
+    with caplog.at_level("WARNING"):
+        project = load_project(config)
+    [warning] = project.warnings
+    assert (warning.file, warning.line, warning.table) == (str(tmp_path / "transformations/bronze/w_raw.py"), 2,
+                                                           "w_raw")
+    assert [r.getMessage() for r in caplog.records] == [warning.render()]
+    caplog.clear()
+    assert load_project(config, log_warnings=False).warnings == (warning,) and not caplog.records
