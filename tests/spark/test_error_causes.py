@@ -2,6 +2,7 @@
 record alike, and loses nothing: one test per bad input, through the CLI on the shared session."""
 from __future__ import annotations
 
+import html
 import itertools
 import json
 import os
@@ -48,6 +49,7 @@ class Project:
         [failed] = [t for t in summary["tables"] if t["name"] == table]
         [recorded] = [t for t in record["summary"]["tables"] if t["name"] == table]
         assert summary["status"] == "failed" and failed["status"] == "failed"
+        assert html.escape(failed["error"]) in Path(summary["report"]).read_text()  # the report too
         return failed["error"], recorded["error"]
 
     def rows(self, table: str) -> list:
