@@ -97,7 +97,7 @@ class SparkRunner:
             self._track_call_sites()
             stats = self._materialize(table)
         except Exception as exc:  # noqa: BLE001 - a table's failure is reported, not raised
-            log.info("table %s failed (shown with --verbose)%s", table.name, self._jvm_trace(exc), exc_info=exc)
+            log.info("table %s failed%s", table.name, self._jvm_trace(exc), exc_info=exc)  # with --verbose
             error = describe_error(exc, [f for f in [code_file(self.functions.get(table.name))] if f])
         finally:
             if self._connect:
@@ -106,6 +106,8 @@ class SparkRunner:
             return
         if stats is not None:
             result.rows_written = stats.rows_written
+            # a rewritten table holds what was written; a streaming one also what earlier runs appended
+            result.rows_total = self.store.count(table.name) if table.streaming else stats.rows_written
             result.rows_quarantined = stats.quality.rows_quarantined
             result.rows_dropped = stats.quality.rows_dropped
             result.checks = stats.quality.checks
