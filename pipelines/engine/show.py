@@ -162,7 +162,9 @@ def _where(data: Any, columns: list[str], where: str, limit: int) -> Any:
     connection = duckdb.connect()
     try:
         connection.register("stored", data)
-        return connection.sql(f"SELECT {select} FROM stored WHERE ({where}) LIMIT {int(limit)}").to_arrow_table()
+        relation = connection.sql(f"SELECT {select} FROM stored WHERE ({where}) LIMIT {int(limit)}")
+        export = getattr(relation, "to_arrow_table", None) or relation.arrow  # 2.0's name; 1.x's `arrow`
+        return export()
     except duckdb.Error as exc:
         log.info("--where left to Spark: %s", str(exc).splitlines()[0])
         return None
