@@ -44,6 +44,10 @@ def pytest_configure(config: pytest.Config) -> None:
     """Find the project before tests are collected, so test modules may import its transformations."""
     path = project_config(config.getoption("ldp_config"), config.rootpath)
     config.stash[_PROJECT] = path
+    if path is not None:  # test modules import transformations (and their @F.udf("string")) first
+        from pipelines.engine.pyspark_support import prepare_imports
+
+        prepare_imports()
     folder = transformations_folder(path) if path else None
     if folder is not None:
         importable(folder.parent)

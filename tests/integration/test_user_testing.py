@@ -34,7 +34,7 @@ def test_the_readme_test_passes_in_a_fresh_folder_mode_project(tmp_path):
         (project / path).parent.mkdir(parents=True, exist_ok=True)
         (project / path).write_text(body, encoding="utf-8")
     test = project / "tests" / "test_orders_silver.py"
-    wrong = test.read_text(encoding="utf-8").replace('("o1", 12.5), ("o2", 7.0)', '("o1", 10.0), ("o2", 7.0)')
+    wrong = test.read_text(encoding="utf-8").replace('("O1", 12.5), ("O2", 7.0)', '("O1", 10.0), ("O2", 7.0)')
     assert wrong != test.read_text(encoding="utf-8")
     (project / "tests" / "test_wrong_expectation.py").write_text(wrong, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "LDP_CONFIG", "LDP_STATE_DIR")}
