@@ -197,8 +197,10 @@ def pickle_by_value(modules: Iterable[ModuleType]) -> None:
 @contextlib.contextmanager
 def lazy_aggregations() -> Iterator[None]:
     """Within this block (a pipeline query function), Connect's GroupedData numeric aggregations of
-    named columns do not read the schema."""
+    named columns do not read the schema, and `spark.sql(query, **dataframes)` builds its relation
+    without executing it first."""
     _install_lazy_numeric_agg()
+    _install_lazy_sql()
     token = _lazy.set(True)
     try:
         yield
@@ -225,3 +227,39 @@ def _install_lazy_numeric_agg() -> None:
 
     grouped._numeric_agg = _numeric_agg
     _installed.add("connect.group")
+
+
+def _install_lazy_sql() -> None:
+    """Connect's `SparkSession.sql` sends the query to the server before returning (commands run
+    there); for a SELECT the result is the same SQL relation, built then without a round trip. In a
+    pipeline query function that round trip analyzes the query before its upstream tables exist (SQL
+    definitions, `pipelines.core.sql_definitions`). Inside `lazy_aggregations()` the relation is
+    built directly, DataFrame arguments as the same named subqueries; positional or named `args`
+    keep Spark's own path."""
+    if "connect.sql" in _installed or not supported():
+        return
+    session_module = _import("pyspark.sql.connect.session")
+    plan_module = _import("pyspark.sql.connect.plan")
+    formatter_module = _import("pyspark.sql.connect.sql_formatter")
+    session = getattr(session_module, "SparkSession", None)
+    needed = [getattr(plan_module, "SQL", None), getattr(plan_module, "SubqueryAlias", None),
+              getattr(formatter_module, "SQLStringFormatter", None), getattr(session_module, "DataFrame", None)]
+    if session is None or None in needed:
+        log.debug("pyspark %s: no connect SQL relation; spark.sql not patched", pyspark.__version__)
+        return
+    relation, alias, formatter_class, frame = needed
+    original = session.sql
+
+    def sql(self: Any, sqlQuery: str, args: Any = None, **kwargs: Any) -> Any:
+        if not _lazy.get() or args is not None:
+            return original(self, sqlQuery, args, **kwargs)
+        views = []
+        if kwargs:
+            formatter = formatter_class(self)
+            sqlQuery = formatter.format(sqlQuery, **kwargs)
+            views = [alias(df._plan, name) for df, name in formatter._temp_views]
+        return frame(relation(sqlQuery, None, None, views), self)
+
+    sql.__doc__ = original.__doc__
+    session.sql = sql
+    _installed.add("connect.sql")

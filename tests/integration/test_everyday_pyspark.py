@@ -1,6 +1,6 @@
 """Everyday PySpark in a folder-mode project runs identically on `--runner spark` and `--runner sdp`,
 run and rerun: module-level UDFs with DDL-string return types (Python, lambda and pandas), a window
-dedupe, `groupBy(...).sum/avg/count` with Spark's own column names, and a pivot. The modules import
+dedupe, `groupBy(...).sum/avg/count` with Spark's own column names, a pivot, and a table defined in SQL. The modules import
 with no Spark session (`validate` starts none) and give no pipeline warnings."""
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ tables:
   - {name: eo_orders_latest, layer: silver, depends_on: [eo_orders]}
   - {name: eo_sales_by_region, layer: gold, depends_on: [eo_orders_latest]}
   - {name: eo_customer_regions, layer: gold, depends_on: [eo_orders_latest]}
+  - {name: eo_top_customers, layer: gold, depends_on: [eo_orders_latest]}
 """
 MODULES = {
     "bronze/eo_orders.py": "def eo_orders(source):\n    return source\n",
@@ -59,6 +60,11 @@ def eo_orders_latest(eo_orders):
     "gold/eo_customer_regions.py": '''def eo_customer_regions(eo_orders_latest):
     return eo_orders_latest.groupBy("customer").pivot("region", ["EU", "US"]).sum("amount")
 ''',
+    "gold/eo_top_customers.sql": """-- a SQL-defined table: upstream tables by their config names
+SELECT customer, sum(amount) AS spent, count(*) AS orders
+FROM eo_orders_latest
+GROUP BY customer
+""",
 }
 ORDERS = [  # order 1 is updated (the newer row wins), order 4 lands twice
     {"order_id": 1, "customer": "c1", "region": " eu ", "amount": 10.0, "qty": 1, "updated": 1},
@@ -68,7 +74,7 @@ ORDERS = [  # order 1 is updated (the newer row wins), order 4 lands twice
     {"order_id": 4, "customer": "c3", "region": "eu", "amount": 3.0, "qty": 1, "updated": 1},
     {"order_id": 4, "customer": "c3", "region": "eu", "amount": 3.0, "qty": 1, "updated": 1},
 ]
-TABLES = ["eo_orders", "eo_orders_latest", "eo_sales_by_region", "eo_customer_regions"]
+TABLES = ["eo_orders", "eo_orders_latest", "eo_sales_by_region", "eo_customer_regions", "eo_top_customers"]
 
 
 def assert_same_table(actual, expected) -> None:
@@ -91,8 +97,9 @@ def test_everyday_pyspark_in_a_folder_project_gives_equal_tables_on_both_runners
     checked = subprocess.run(ldp_engine("validate", "--format", "json"), cwd=project, capture_output=True,
                              text=True, timeout=300)  # imports every module, with no Spark session
     assert checked.returncode == 0, checked.stderr[-3000:]
-    assert json.loads(checked.stdout) == {"status": "valid", "tables": 4, "config": "config.yml", "warnings": []}
-    expected = {"eo_orders": 6, "eo_orders_latest": 4, "eo_sales_by_region": 2, "eo_customer_regions": 3}
+    assert json.loads(checked.stdout) == {"status": "valid", "tables": 5, "config": "config.yml", "warnings": []}
+    expected = {"eo_orders": 6, "eo_orders_latest": 4, "eo_sales_by_region": 2, "eo_customer_regions": 3,
+                "eo_top_customers": 3}
     for _ in range(2):
         spark_runner_tables(spark, project, "batch", None)
         summary = run_sdp(project)
@@ -107,3 +114,6 @@ def test_everyday_pyspark_in_a_folder_project_gives_equal_tables_on_both_runners
     assert pivot == {"c1": (12.0, 7.0), "c2": (None, 5.5), "c3": (3.0, None)}
     latest = {r["order_id"]: (r["amount"], r["qty2"]) for r in spark.table("default.eo_orders_latest").collect()}
     assert latest == {1: (12.0, 4), 2: (5.5, 4), 3: (7.0, 6), 4: (3.0, 2)}
+    top = {r["customer"]: (r["spent"], r["orders"]) for r in sdp_table(spark, project, "eo_top_customers",
+                                                                       schema=None).collect()}
+    assert top == {"c1": (19.0, 2), "c2": (5.5, 1), "c3": (3.0, 1)}

@@ -49,3 +49,33 @@ def test_connect_numeric_aggregations_skip_the_schema_only_inside_a_query_functi
     assert [str(c) for c in mean._plan._aggregate_cols] == ["Column<'avg(x)'>"]
     with pytest.raises(RuntimeError, match="schema read"):
         grouped.sum("amount")  # outside a query function: Connect's own checks
+
+
+def test_connect_sql_builds_its_relation_without_a_round_trip_only_inside_a_query_function():
+    """Connect's spark.sql executes the query on the server before returning (analyzing it, in a
+    pipeline query function, before its upstream tables exist); inside `lazy_aggregations` the same SQL
+    relation is built directly, each DataFrame argument a named subquery."""
+    from pyspark.sql.connect import plan
+    from pyspark.sql.connect.dataframe import DataFrame
+    from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+    from pipelines.catalog.pyspark_compat import lazy_aggregations
+
+    class NoServer(ConnectSession):
+        def __init__(self):  # no connection: any round trip fails
+            pass
+
+        @property
+        def client(self):
+            raise RuntimeError("round trip")
+
+    session = NoServer()
+    upstream = DataFrame(plan.Read("orders"), session=session)
+    with lazy_aggregations():
+        df = session.sql("SELECT country, sum(amount) FROM {orders} GROUP BY country", orders=upstream)
+    assert isinstance(df._plan, plan.SQL)
+    [view] = df._plan._references
+    assert df._plan._query == f"SELECT country, sum(amount) FROM {view._alias} GROUP BY country"
+    assert view._alias.startswith("_pyspark_connect_temp_view_") and view._child is upstream._plan
+    with pytest.raises(RuntimeError, match="round trip"):
+        session.sql("SELECT 1")  # outside a query function: Spark's own path
