@@ -13,6 +13,7 @@ import socket
 from typing import Iterable
 
 from pipelines.catalog.session import LOOPBACK
+from pipelines.core.errors import Problem, UsageError
 
 PORT_ENV = "LDP_SDP_PORT"  # force the Spark Connect port of `--runner sdp` (else a free one per run)
 _CLASS = r"(?:[A-Za-z_$][\w$]*\.)+[A-Za-z_$][\w$]*"
@@ -34,7 +35,12 @@ def free_port() -> int:
 def forced_port(environ: dict[str, str] | None = None) -> int | None:
     """`LDP_SDP_PORT`, if set: the user's (or a test's) own port, never retried on another."""
     value = (os.environ if environ is None else environ).get(PORT_ENV, "").strip()
-    return int(value) if value else None
+    if not value:
+        return None
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise UsageError(Problem(f"{PORT_ENV} must be a port number (1-65535)", value=value,
+                                 hint=f"unset {PORT_ENV}, and each run takes a free port"))
+    return int(value)
 
 
 def bind_failed(lines: Iterable[str]) -> bool:

@@ -8,6 +8,7 @@ import socket
 
 import pytest
 
+from pipelines.core.errors import UsageError
 from pipelines.ldp.sdp_process import bind_failed, describe_failure, failure_cause, forced_port, free_port
 
 BIND = ("java.net.BindException: Failed to bind to address /127.0.0.1:35689: Service "
@@ -74,6 +75,8 @@ def test_a_taken_port_is_recognised_and_a_free_one_is_bindable():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", port))  # free right after it was picked
     assert forced_port({"LDP_SDP_PORT": " 4711 "}) == 4711 and forced_port({}) is None
+    with pytest.raises(UsageError, match="LDP_SDP_PORT must be a port number"):
+        forced_port({"LDP_SDP_PORT": "70000"})
 
 
 def test_the_client_connects_to_the_port_the_runner_gave_the_server(monkeypatch):
