@@ -104,8 +104,11 @@ def error_cause(exc: BaseException) -> str:
     text = str(exc).strip().split("JVM stacktrace")[0].strip()
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     java = _java_exception(exc)
+    worker = _worker_exception(text)
     if lines and lines[0].startswith(_PY4J_CALL) and len(lines) > 1 and lines[1].startswith(": "):
         head = lines[1][2:]
+    elif worker:  # a UDF failed on a Python worker: its own exception, not "an exception was thrown"
+        head = f"{type(exc).__name__}: {worker}"
     elif java is not None or _condition(exc):
         head = f"{type(exc).__name__}: {lines[0].rstrip(';') if lines else ''}"
     else:  # a Python error: its whole message unless it is long
@@ -135,7 +138,10 @@ def user_location(exc: BaseException, user_files: Collection[str]) -> str | None
         if line.isdigit() and os.path.normpath(path) in files:
             return site
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if os.path.normpath(f.filename) in files]
-    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else None
+    if frames:
+        return f"{frames[-1].filename}:{frames[-1].lineno}"
+    relayed = [f"{path}:{line}" for path, line in _RELAYED_FRAME.findall(str(exc)) if os.path.normpath(path) in files]
+    return relayed[-1] if relayed else None  # a Python worker's traceback, relayed in the message
 
 
 def code_file(function: object) -> str | None:
@@ -150,11 +156,24 @@ def redact(text: str) -> str:
 
 
 _PY4J_CALL = "An error occurred while calling "
+_TRACEBACK = "Traceback (most recent call last):"
+_RELAYED_FRAME = re.compile(r'File "([^"]+)", line (\d+)')
 _CAUSED_BY = "Caused by: "
 _MAX_CAUSES = 8
 _SECRET_VALUE = re.compile(r"(?i)\b(password|passwd|pwd|token|secret|api[_-]?key|access[_-]?key)(\s*[=:]\s*)"
                            r"([^\s,;&'\"]+)")
 _URL_CREDENTIALS = re.compile(r"(://[^/:@\s]+:)[^@/\s]+@")
+
+
+def _worker_exception(text: str) -> str | None:
+    """The exception line ending a Python traceback relayed in a message (PySpark's PythonException
+    carries the worker's), e.g. `ValueError: bad value 10`; None without one."""
+    raw = text.splitlines()
+    starts = [index for index, line in enumerate(raw) if line.rstrip().endswith(_TRACEBACK)]
+    if not starts:
+        return None
+    ending = [line.strip() for line in raw[starts[-1] + 1:] if line.strip() and not line[:1].isspace()]
+    return ending[0] if ending else None
 
 
 def _java_exception(exc: BaseException) -> Any:

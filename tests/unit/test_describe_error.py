@@ -154,3 +154,27 @@ def test_a_failed_stream_names_its_causes_class_once_and_the_line_from_the_cause
         f"StreamingQueryException: [STREAM_FAILED] Query [id = 1] terminated with exception: {cause_text} "
         "[org.apache.spark.sql.streaming.StreamingQueryException]; "
         "caused by: org.apache.spark.SparkNumberFormatException (at /p/transformations/bronze/raw.py:3)")
+
+
+class PythonException(Exception):
+    """As PySpark's: a UDF's failure on a Python worker, the worker's traceback in the message."""
+
+
+def test_a_udf_failing_on_a_worker_names_its_exception_and_the_users_line():
+    message = ("\n  An exception was thrown from the Python worker. Please see the stack trace below.\n"
+               "Traceback (most recent call last):\n"
+               '  File "/venv/pyspark/worker.py", line 2000, in main\n    process()\n'
+               '  File "/p/transformations/silver/clean.py", line 3, in bad\n'
+               "    raise ValueError(f'bad value {v}')\n"
+               "ValueError: bad value 10\n")
+    assert describe_error(PythonException(message), ["/p/transformations/silver/clean.py"]) == (
+        "PythonException: ValueError: bad value 10 (at /p/transformations/silver/clean.py:3)")
+
+
+def test_a_job_aborted_by_a_udf_names_the_workers_exception():
+    message = ("Job aborted due to stage failure: Task 0 in stage 3.0 failed 1 times, most recent failure: "
+               "org.apache.spark.api.python.PythonException: Traceback (most recent call last):\n"
+               '  File "/p/transformations/silver/clean.py", line 3, in bad\n'
+               "ValueError: bad value 10\n\n\tat org.apache.spark.api.python.BasePythonRunner.handle(x.scala:1)\n")
+    assert describe_error(RuntimeError(message), ["/p/transformations/silver/clean.py"]) == (
+        "RuntimeError: ValueError: bad value 10 (at /p/transformations/silver/clean.py:3)")
