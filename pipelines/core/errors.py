@@ -101,7 +101,7 @@ def error_cause(exc: BaseException) -> str:
     it, and the first line of each `Caused by`. A Py4J error's own first line ("An error occurred
     while calling o57.load.") says nothing, so the Java exception's first line replaces it. Secrets
     that a message may echo (passwords, tokens, credentials in URLs) are masked."""
-    text = str(exc).strip().split("JVM stacktrace")[0].strip()
+    text = _message(exc).strip().split("JVM stacktrace")[0].strip()
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     java = _java_exception(exc)
     worker = _worker_exception(text)
@@ -140,8 +140,9 @@ def user_location(exc: BaseException, user_files: Collection[str]) -> str | None
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if os.path.normpath(f.filename) in files]
     if frames:
         return f"{frames[-1].filename}:{frames[-1].lineno}"
-    relayed = [f"{path}:{line}" for path, line in _RELAYED_FRAME.findall(str(exc)) if os.path.normpath(path) in files]
-    return relayed[-1] if relayed else None  # a Python worker's traceback, relayed in the message
+    relayed = [f"{path}:{line}" for path, line in _RELAYED_FRAME.findall(_message(exc))  # a Python worker's
+               if os.path.normpath(path) in files]                                       # traceback, relayed
+    return relayed[-1] if relayed else None
 
 
 def code_file(function: object) -> str | None:
@@ -163,6 +164,14 @@ _MAX_CAUSES = 8
 _SECRET_VALUE = re.compile(r"(?i)\b(password|passwd|pwd|token|secret|api[_-]?key|access[_-]?key)(\s*[=:]\s*)"
                            r"([^\s,;&'\"]+)")
 _URL_CREDENTIALS = re.compile(r"(://[^/:@\s]+:)[^@/\s]+@")
+
+
+def _message(exc: BaseException) -> str:
+    """`str(exc)`, which for PySpark's captured errors asks the JVM; its arguments if that fails."""
+    try:
+        return str(exc)
+    except Exception:  # noqa: BLE001 - e.g. the JVM is gone: describe what Python still holds
+        return " ".join(str(arg) for arg in exc.args)
 
 
 def _worker_exception(text: str) -> str | None:

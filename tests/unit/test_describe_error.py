@@ -178,3 +178,11 @@ def test_a_job_aborted_by_a_udf_names_the_workers_exception():
                "ValueError: bad value 10\n\n\tat org.apache.spark.api.python.BasePythonRunner.handle(x.scala:1)\n")
     assert describe_error(RuntimeError(message), ["/p/transformations/silver/clean.py"]) == (
         "RuntimeError: ValueError: bad value 10 (at /p/transformations/silver/clean.py:3)")
+
+
+def test_an_error_whose_text_needs_a_gone_jvm_is_still_described():
+    class Captured(Exception):
+        def __str__(self) -> str:
+            raise AssertionError("SparkContext._jvm is None")
+
+    assert describe_error(Captured("[X] what Python still holds")) == "Captured: [X] what Python still holds"
