@@ -27,14 +27,19 @@ def new_run_id() -> str:
 
 @dataclass(frozen=True)
 class CheckResult:
-    """Rows that failed one check in one write (None: not countable, e.g. dropped by the pipeline)."""
+    """Rows that failed one check in one write (None: not countable, e.g. dropped by the pipeline);
+    `passed` where the runtime counts it too (a Databricks update's event log)."""
 
     name: str
     criticality: Criticality
     failed: int | None
+    passed: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "criticality": self.criticality.value, "failed": self.failed}
+        out: dict[str, Any] = {"name": self.name, "criticality": self.criticality.value, "failed": self.failed}
+        if self.passed is not None:
+            out["passed"] = self.passed
+        return out
 
 
 @dataclass

@@ -142,9 +142,12 @@ def table_result(plan: Plan, table: TablePlan, events: UpdateEvents, completed: 
     result.rows_quarantined = (quarantine.rows if quarantine else None) if len(flows) > 1 else 0
     result.rows_dropped = None if config.on_error is OnError.DROP and config.has_expectations else 0
     names = [config.name + CHECKED_SUFFIX, *datasets]
-    result.checks = [CheckResult(check["name"], Criticality(check.get("criticality", "error")),
-                                 getattr(events.expectation(names, check["name"]), "failed", None))
-                     for check in table_checks(plan.config, config) if check.get("name")]
+    result.checks = []
+    for check in table_checks(plan.config, config):
+        if check.get("name"):
+            counts = events.expectation(names, check["name"])
+            result.checks.append(CheckResult(check["name"], Criticality(check.get("criticality", "error")),
+                                             counts.failed if counts else None, counts.passed if counts else None))
     return result
 
 

@@ -35,7 +35,7 @@ def test_the_record_and_report_of_a_pipeline_run_show_the_event_log_numbers(spar
     record = json.loads((example_project / ".ldp/runs/latest.json").read_text())
     assert record["summary"]["tables"][0]["rows_written"] == 7
     assert record["summary"]["tables"][0]["checks"][1] == {"name": "email_not_null", "criticality": "error",
-                                                           "failed": 2}
+                                                           "failed": 2, "passed": 8}
     report = Path(summary["report"]).read_text()
     assert "email_not_null: Column &#x27;email&#x27; value is null" in report or \
         "email_not_null: Column 'email' value is null" in report  # the quarantine sample

@@ -245,9 +245,9 @@ def test_a_successful_update_reports_rows_quarantine_and_each_expectation_from_t
     assert summary["tables"] == [{
         "name": "customers_silver", "layer": "silver", "status": "success", "rows_written": 7,
         "rows_quarantined": 3, "rows_dropped": 0, "seconds": 3.5, "error": None, "monitor": None,
-        "checks": [{"name": "customer_id_not_null", "criticality": "error", "failed": 1},
-                   {"name": "email_not_null", "criticality": "error", "failed": 2},
-                   {"name": "email_valid", "criticality": "error", "failed": 1}]}]
+        "checks": [{"name": "customer_id_not_null", "criticality": "error", "failed": 1, "passed": 9},
+                   {"name": "email_not_null", "criticality": "error", "failed": 2, "passed": 8},
+                   {"name": "email_valid", "criticality": "error", "failed": 1, "passed": 7}]}]
 
 
 def test_a_failed_flow_reports_its_exception_and_no_numbers(example_project):
