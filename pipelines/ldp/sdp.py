@@ -155,13 +155,12 @@ class SdpRun:
         return code, list(output), raw
 
 
-def declared_checks(plan: Plan) -> dict[str, list[tuple[str, str]]]:
+def declared_checks(plan: Plan) -> dict[str, list[tuple[str, Criticality]]]:
     """{table: [(check name, criticality)]} of the named checks (unnamed ones get DQX's name, which
     only a Spark session can derive; their failures still show in the tables' `_errors`)."""
-    from pipelines.quality.checks import table_checks
+    from pipelines.quality.checks import named_checks
 
-    return {t.name: [(c["name"], c.get("criticality", Criticality.ERROR.value)) for c in table_checks(plan.config, t.config)
-                     if c.get("name")] for t in plan.tables if t.config.has_expectations}
+    return {t.name: named_checks(plan.config, t.config) for t in plan.tables if t.config.has_expectations}
 
 
 def summary(plan: Plan, raw: dict[str, Any], run: RunResult | None = None) -> RunResult:

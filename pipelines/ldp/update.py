@@ -16,8 +16,8 @@ from typing import Any, Callable
 from pipelines.core.errors import Problem, UsageError
 from pipelines.core.plan import Plan, TablePlan
 from pipelines.core.results import CheckResult, RunResult, TableResult
-from pipelines.core.vocabulary import Criticality, OnError, TableStatus
-from pipelines.quality.checks import table_checks
+from pipelines.core.vocabulary import OnError, TableStatus
+from pipelines.quality.checks import named_checks
 
 from .event_log import UpdateEvents, event_pages
 from .registrar import CHECKED_SUFFIX, pipeline_datasets, table_datasets
@@ -143,11 +143,10 @@ def table_result(plan: Plan, table: TablePlan, events: UpdateEvents, completed: 
     result.rows_dropped = None if config.on_error is OnError.DROP and config.has_expectations else 0
     names = [config.name + CHECKED_SUFFIX, *datasets]
     result.checks = []
-    for check in table_checks(plan.config, config):
-        if check.get("name"):
-            counts = events.expectation(names, check["name"])
-            result.checks.append(CheckResult(check["name"], Criticality(check.get("criticality", "error")),
-                                             counts.failed if counts else None, counts.passed if counts else None))
+    for name, criticality in named_checks(plan.config, config):
+        counts = events.expectation(names, name)
+        result.checks.append(CheckResult(name, criticality, counts.failed if counts else None,
+                                         counts.passed if counts else None))
     return result
 
 
