@@ -19,6 +19,10 @@ that the internal it replaces still exists, else it does nothing):
   they build the very plan Connect builds (`agg` of the same unaliased functions, so the columns keep
   Spark's names, e.g. `sum(amount)`), minus the schema lookup. Without columns (all numeric columns)
   the schema is needed: that stays Spark's error, and `pipelines.core.static_checks` flags it first.
+
+One JVM quirk of classic (non-Connect) sessions, for any pyspark: **call sites are recorded only in a
+thread where the session is the JVM's active one** (`track_call_sites`, called by the Spark runner in
+each worker thread before a table's query is built).
 """
 from __future__ import annotations
 
@@ -183,6 +187,22 @@ def _import(name: str) -> ModuleType | None:
         return importlib.import_module(name)
     except ImportError:
         return None
+
+
+def track_call_sites(spark: Any) -> None:
+    """Make a classic (non-Connect) session the JVM's active one in the calling thread, so PySpark
+    records the user's call site (`file:line`) in each DataFrame expression's query context: a Spark
+    error raised later can then name the user's line. PySpark only records it where
+    `SparkSession.getActiveSession()` answers, and caches a first "no" for the whole process
+    (`pyspark.errors.utils._enable_debugging_cache`, e.g. a column built at import, before Spark
+    started): a cached "no" is forgotten here. Without it errors lack the user's line, nothing more."""
+    try:
+        spark._jvm.org.apache.spark.sql.SparkSession.setActiveSession(spark._jsparkSession)
+        from pyspark.errors import utils as error_utils
+        if getattr(error_utils, "_enable_debugging_cache", None) is False:
+            error_utils._enable_debugging_cache = None
+    except Exception:  # noqa: BLE001 - errors then lack the user's line, nothing more
+        log.debug("cannot make the session active in this thread", exc_info=True)
 
 
 def pickle_by_value(modules: Iterable[ModuleType]) -> None:

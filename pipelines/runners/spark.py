@@ -15,6 +15,7 @@ from typing import Callable
 
 from pyspark.sql import DataFrame, SparkSession
 
+from pipelines.catalog.pyspark_compat import track_call_sites
 from pipelines.catalog.sources import transformation_inputs
 from pipelines.catalog.storage import TableStore
 from pipelines.core.errors import Problem, RunError, code_file, describe_error
@@ -118,22 +119,11 @@ class SparkRunner:
         self.on_event("finished" if result.succeeded else "failed", result)
 
     def _track_call_sites(self) -> None:
-        """Make the session the JVM's active one in this worker thread, so PySpark records the user's
-        call site (`file:line`) in each DataFrame expression's query context: a Spark error raised
-        later, at the write, can then name the transformation's line. PySpark only records it where
-        `SparkSession.getActiveSession()` answers, and caches a first "no" for the whole process
-        (`pyspark.errors.utils._enable_debugging_cache`, e.g. a column built at import, before Spark
-        started): a cached "no" is forgotten here. Spark Connect records call sites without this."""
-        if self._connect:
-            return
-        try:
-            self.spark._jvm.org.apache.spark.sql.SparkSession.setActiveSession(  # type: ignore[union-attr]
-                self.spark._jsparkSession)
-            from pyspark.errors import utils as error_utils
-            if getattr(error_utils, "_enable_debugging_cache", None) is False:
-                error_utils._enable_debugging_cache = None
-        except Exception:  # noqa: BLE001 - without it errors lack the user's line, nothing more
-            log.debug("cannot make the session active in this thread", exc_info=True)
+        """Let PySpark record the user's call sites in this worker thread (`track_call_sites`), so a
+        Spark error raised later, at the write, can name the transformation's line. Spark Connect
+        records call sites without this."""
+        if not self._connect:
+            track_call_sites(self.spark)
 
     def _jvm_trace(self, exc: BaseException) -> str:
         """The JVM stack trace (with its `Caused by`s) of a captured Spark error, which the Python
