@@ -60,9 +60,14 @@ class FilesSource(_Model):
     options: dict[str, Scalar] = Field(default_factory=dict)
     schema_ddl: str | None = Field(default=None, alias="schema")
 
+    @property
+    def is_runtime_path(self) -> bool:
+        """A URI or absolute path (`s3://...`, `dbfs:...`, `/Volumes/...`): the runtime's storage."""
+        return "://" in self.path or self.path.startswith(("/", "dbfs:"))
+
     def resolved_path(self, base_dir: Path) -> str:
         """Relative local paths resolve against the config file's folder; URIs stay as written."""
-        if "://" in self.path or self.path.startswith(("/", "dbfs:")):
+        if self.is_runtime_path:
             return self.path
         return str((base_dir / self.path).resolve())
 

@@ -110,7 +110,7 @@ def source_problems(config: Config, tables: Iterable[TableConfig]) -> list[Probl
 def _path_problems(base_dir: Path, table: str, source: FilesSource) -> list[Problem]:
     """A relative path is the project's own landing folder: it must exist. URIs and absolute paths
     (`/Volumes/...`, `s3://...`) name the runtime's storage and are left to it."""
-    if "://" in source.path or source.path.startswith(("/", "dbfs:")):
+    if source.is_runtime_path:
         return []
     resolved = Path(source.resolved_path(base_dir))
     if resolved.exists() or any(ch in source.path for ch in "*?["):  # a glob is resolved by Spark
