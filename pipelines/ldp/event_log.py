@@ -65,14 +65,12 @@ class FlowMetrics:
             return None
         return round((ended - started).total_seconds(), 3)
 
-    def retried_by(self, event: dict[str, Any]) -> bool:
-        """A failed flow that reports work again has been retried."""
-        state = _state(event)
+    def retried_by(self, state: str | None) -> bool:
+        """A failed flow that reports work again (an event in `state`) has been retried."""
         return self.state == "FAILED" and state is not None and state not in _FINISHED
 
-    def record(self, event: dict[str, Any]) -> None:
-        progress = _details(event).get("flow_progress") or {}
-        state = _state(event)
+    def record(self, event: dict[str, Any], progress: dict[str, Any], state: str | None) -> None:
+        """Add a flow_progress event, given its parsed `details.flow_progress` and its state."""
         at = event.get("timestamp")
         self.started = self.started or at
         self.state = state or self.state
@@ -90,8 +88,7 @@ class FlowMetrics:
             self.error = _error(event) if state == "FAILED" else None
 
 
-def _state(event: dict[str, Any]) -> str | None:
-    progress = _details(event).get("flow_progress") or {}
+def _state(event: dict[str, Any], progress: dict[str, Any]) -> str | None:
     return progress.get("status") or state_in(event.get("message") or "")
 
 
@@ -139,10 +136,12 @@ class UpdateEvents:
         self.seen.add(str(event.get("id")))
         if event.get("event_type") == "flow_progress" and (origin.get("flow_name") or origin.get("dataset_name")):
             name = dataset_name(str(origin.get("dataset_name") or origin["flow_name"]))
+            progress = _details(event).get("flow_progress") or {}  # parsed once per event
+            state = _state(event, progress)
             flow = self.flows.get(name)
-            if flow is None or flow.retried_by(event):  # only the last attempt's writes stayed
+            if flow is None or flow.retried_by(state):  # only the last attempt's writes stayed
                 flow = self.flows[name] = FlowMetrics(attempts=flow.attempts + 1 if flow else 1)
-            flow.record(event)
+            flow.record(event, progress, state)
         return True
 
     def expectation(self, datasets: list[str], name: str) -> Expectation | None:
