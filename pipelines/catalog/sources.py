@@ -11,6 +11,7 @@ from pyspark.sql import functions as F
 
 from pipelines.core.config import FilesSource, Source, TableSource
 from pipelines.core.plan import TablePlan
+from pipelines.core.source_checks import CORRUPT_RECORD, checks_malformed_records
 from pipelines.core.vocabulary import RESULT_COLUMNS
 
 
@@ -23,7 +24,8 @@ def transformation_inputs(spark: SparkSession, table: TablePlan, base_dir: Path,
     inputs: dict[str, object] = {dep: without_columns(read(dep), RESULT_COLUMNS)
                                  for dep in table.config.depends_on}
     if table.config.source is not None:
-        source = read_source(spark, table.config.source, base_dir, table.streaming, auto_loader)
+        source = read_source(spark, table.config.source, base_dir, table.streaming, auto_loader,
+                             corrupt_record=checks_malformed_records(table.config))
         inputs["source"] = source.where(F.lit(False)) if empty_sources else source
     return inputs
 
@@ -36,20 +38,30 @@ def without_columns(df: DataFrame, names: tuple[str, ...]) -> DataFrame:
 
 
 def read_source(spark: SparkSession, source: Source, base_dir: Path, streaming: bool,
-                auto_loader: bool = False) -> DataFrame:
-    """Files in batch or as a stream (Auto Loader's `cloudFiles` on Databricks), or an existing table."""
+                auto_loader: bool = False, corrupt_record: bool = False) -> DataFrame:
+    """Files in batch or as a stream (Auto Loader's `cloudFiles` on Databricks), or an existing table.
+
+    `corrupt_record` (csv/json with a declared schema): a record Spark cannot parse keeps its raw text in
+    a `_corrupt_record` string column (null on every good record), which the table's `malformed_record`
+    check reads. Auto Loader takes the same option; its `rescuedDataColumn` (values kept aside on a type
+    or name mismatch, the record itself kept) is not added: set it in `options` if wanted."""
     if isinstance(source, TableSource):
         return read_table(spark, source.table, streaming)
     assert isinstance(source, FilesSource)
     options = {k: str(v) for k, v in source.options.items()}
+    schema = source.schema_ddl
+    if corrupt_record and schema:
+        options["columnNameOfCorruptRecord"] = CORRUPT_RECORD
+        if CORRUPT_RECORD not in schema:
+            schema = f"{schema}, {CORRUPT_RECORD} STRING"
     reader: Any
     if streaming and auto_loader:
         reader = spark.readStream.format("cloudFiles").option("cloudFiles.format", source.format)
     else:
         reader = (spark.readStream if streaming else spark.read).format(source.format)
     reader = reader.options(**options)
-    if source.schema_ddl:
-        reader = reader.schema(source.schema_ddl)
+    if schema:
+        reader = reader.schema(schema)
     return reader.load(source.resolved_path(base_dir))
 
 

@@ -18,6 +18,11 @@ from typing import Any, Callable, Iterable, Mapping
 from .config import Config, FilesSource, TableConfig
 from .errors import Problem
 
+CORRUPT_RECORD = "_corrupt_record"  # the raw text of a csv/json record Spark could not parse
+MALFORMED_CHECK = "malformed_record"  # the implicit error-level check on it
+_PARSED = ("csv", "json")  # formats Spark parses record by record (PERMISSIVE by default)
+_OWN_HANDLING = ("mode", "columnnameofcorruptrecord")  # options by which a user chose how to handle them
+
 Check = Callable[[Any], str | None]  # None when the value is fine, else what is expected
 
 
@@ -105,6 +110,34 @@ def source_problems(config: Config, tables: Iterable[TableConfig]) -> list[Probl
             found += option_problems(table.name, table.source)
             problems += [replace(p, file=str(config.path), index=positions.get(table.name)) for p in found]
     return problems
+
+
+def flags_malformed_records(source: object) -> bool:
+    """Whether malformed records of this source are flagged: csv/json files with a declared schema
+    (without one Spark cannot tell a bad record from a sparse one) whose reader options leave Spark's
+    default handling (no `mode`, no `columnNameOfCorruptRecord`: an explicit one is the user's choice)."""
+    return (isinstance(source, FilesSource) and source.format in _PARSED and bool(source.schema_ddl)
+            and not any(key.lower() in _OWN_HANDLING for key in source.options))
+
+
+def checks_malformed_records(table: TableConfig) -> bool:
+    """Whether the table quarantines its source's malformed records as the `malformed_record` check: its
+    source flags them, and it is a table with checks (the quarantine, drop or fail machinery every runner
+    builds for `has_expectations`)."""
+    return table.has_expectations and flags_malformed_records(table.source)
+
+
+def source_warnings(config: Config, tables: Iterable[TableConfig]) -> list[Problem]:
+    """Sources whose malformed records Spark merges silently into rows: csv/json without a declared schema
+    and without an explicit `mode` or `columnNameOfCorruptRecord` (a warning: the data may be clean)."""
+    positions = {t.name: i for i, t in enumerate(config.tables)}
+    return [Problem(f"malformed {t.source.format} records cannot be told apart without a declared schema: "
+                    "Spark's default (PERMISSIVE) merges them into rows with nulls or shifted values",
+                    file=str(config.path), table=t.name, key="source.schema", index=positions.get(t.name),
+                    hint=f"declare `schema:` (DDL) to quarantine them as check '{MALFORMED_CHECK}', or set "
+                         "`options: {mode: FAILFAST}` (fail the read) or DROPMALFORMED (drop them)")
+            for t in tables if isinstance(t.source, FilesSource) and t.source.format in _PARSED
+            and not t.source.schema_ddl and not any(k.lower() in _OWN_HANDLING for k in t.source.options)]
 
 
 def _path_problems(base_dir: Path, table: str, source: FilesSource) -> list[Problem]:

@@ -14,6 +14,7 @@ import yaml_rs
 
 from pipelines.core.config import Config, TableConfig
 from pipelines.core.errors import ConfigError, Problem
+from pipelines.core.source_checks import MALFORMED_CHECK, checks_malformed_records
 from pipelines.core.vocabulary import Criticality
 
 _CHECK_DUMP = re.compile(r"\s*(Check details)?:?\s*\{'.*\}", re.S)  # DQX repeats the whole check
@@ -51,8 +52,11 @@ def table_checks(config: Config, table: TableConfig) -> list[dict[str, Any]]:
 def named_checks(config: Config, table: TableConfig) -> list[tuple[str, Criticality]]:
     """(name, criticality) of each named check of a table, in order (an unnamed check gets DQX's name,
     which only a Spark session can derive); raise ConfigError if its checks are unreadable."""
-    return [(check["name"], Criticality(check.get("criticality", Criticality.ERROR.value)))
-            for check in table_checks(config, table) if check.get("name")]
+    named = [(check["name"], Criticality(check.get("criticality", Criticality.ERROR.value)))
+             for check in table_checks(config, table) if check.get("name")]
+    if checks_malformed_records(table):  # the implicit check on the source's malformed records
+        named.append((MALFORMED_CHECK, Criticality.ERROR))
+    return named
 
 
 def _short_path(path: Path) -> str:

@@ -23,6 +23,7 @@ from pipelines.core.vocabulary import ERRORS, RESULT_COLUMNS, WARNINGS, Critical
 
 from . import dqx_adapter
 from .checks import referenced_columns, table_checks
+from .malformed import MALFORMED_CHECK, checks_malformed_records, engine_run_id, flag_malformed, native_expectation
 from .native import native_expectations
 
 __all__ = ["ERRORS", "WARNINGS", "RESULT_COLUMNS", "CheckSpec", "CheckedFrame", "Expectations",
@@ -109,6 +110,9 @@ class Expectations:
                 "function", file=str(self.config.path), table=table.name, key="expectations",
                 hint="use row-level checks for tables registered as pipeline datasets, or --runner spark"))
         specs = tuple(CheckSpec(rule.name, Criticality(rule.criticality)) for rule in rules)
+        if checks_malformed_records(table):
+            checked = flag_malformed(table, checked, engine_run_id(self.engine), str(self.config.path), analyze)
+            specs += (CheckSpec(MALFORMED_CHECK, Criticality.ERROR),)
         return CheckedFrame(checked, OnError(table.on_error), specs)
 
     def _apply_row_rules(self, table: TableConfig, df: DataFrame, rules: list[Any], analyze: bool = True
@@ -174,7 +178,10 @@ class Expectations:
             return {level: {} for level in Criticality}
         checks = [c for c in table_checks(self.config, table) if not (c.get("check") or {}).get("for_each_column")]
         names = [dqx_adapter.deserialize([check])[0].name for check in checks]  # DQX's name when none is set
-        return native_expectations(checks, names)
+        native = native_expectations(checks, names)
+        if checks_malformed_records(table):
+            native[Criticality.ERROR] = {**native[Criticality.ERROR], **native_expectation()}
+        return native
 
     @property
     def engine(self) -> Any:
@@ -198,7 +205,8 @@ class Expectations:
         if table.name not in self._rules:
             checks = table_checks(self.config, table)
             rules = dqx_adapter.deserialize(checks)  # builds Spark Columns: needs the session
-            duplicates = sorted({r.name for r in rules if [x.name for x in rules].count(r.name) > 1})
+            names = [r.name for r in rules] + ([MALFORMED_CHECK] if checks_malformed_records(table) else [])
+            duplicates = sorted({name for name in names if names.count(name) > 1})
             if duplicates:
                 raise RunError(Problem(
                     f"several checks are named {', '.join(map(repr, duplicates))}", file=str(self.config.path),
