@@ -1,9 +1,12 @@
 """`ldp_engine report`: a run's HTML report rendered again from what the run recorded
-(`{state}/reports/{run_id}.json`, else its run record `{state}/runs/{run_id}.json`, without samples)."""
+(`{state}/reports/{run_id}.json`, else its run record `{state}/runs/{run_id}.json`, without samples).
+Every runner records its runs there (the SDP runner too, whose tables live under `{state}/sdp`): `latest`
+is the most recent run, whichever runner made it, and stderr says which run that was."""
 from __future__ import annotations
 
 import json
 import webbrowser
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -44,10 +47,19 @@ def report(run_id: str, output: str | None, open_it: bool, state_dir: str | None
     page = Path(output) if output else state / "reports" / f"{run_id}.html"
     page.parent.mkdir(parents=True, exist_ok=True)
     page.write_text(render(data), encoding="utf-8")
+    click.echo(describe_run(data), err=True)
     click.echo(str(page))
     if open_it:
         webbrowser.open(page.resolve().as_uri())
     return EXIT_OK
+
+
+def describe_run(data: dict[str, Any]) -> str:
+    """One line: the run the page shows, its runner and when it finished."""
+    finished = data.get("finished_at")
+    when = "" if finished is None else \
+        f", finished {datetime.fromtimestamp(finished, timezone.utc).strftime('%Y-%m-%d %H:%M:%S UTC')}"
+    return f"report of run {data.get('run_id')} ({(data.get('run') or {}).get('runner', 'spark')} runner{when})"
 
 
 def _read(path: Path, run_id: str, state: Path) -> Any:

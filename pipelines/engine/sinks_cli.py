@@ -1,9 +1,15 @@
 """`ldp_engine sinks publish`: the selected tables' Lakebase sinks written from their stored tables,
 outside a run. A Databricks pipeline update (`--runner pipeline`) writes no sinks; the bundle job's
-`sinks` task runs this after it, so a Lakebase outage is retried without recomputing any table."""
+`sinks` task runs this after it, so a Lakebase outage is retried without recomputing any table.
+
+Locally it reads what the most recent run wrote, whichever runner wrote it (the SDP runner keeps its own
+catalog under `{state}/sdp`), as `show` does, and says which run that was."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
 
 import click
 
@@ -12,6 +18,7 @@ from pipelines.core.results import RUN_ID_ENV
 
 from .options import (config_option, config_path, format_option, handle_errors, selection, selection_options,
                       state_dir_option, verbose_option, wait_option)
+from .show import catalog_root, last_run
 from .state_lock import state_lock
 
 
@@ -54,21 +61,60 @@ def publish(config: str | None, tags: str | None, match: str, select_: str | Non
     targets = [t for t in plan.tables if t.config.sinks]
     state = resolve_state(state_dir)
     run = RunResult(runner="sinks")
+    source, catalog, elsewhere = source_run(state, [t.name for t in targets])
     with state_lock(state, wait), Lakebase(plan.config.lakebase, state) as lakebase:
         if targets:
-            store = TableStore(get_spark(state, app_name=f"{plan.pipeline.name}-sinks", verbose=verbose),
-                               plan.pipeline, state)
+            store = TableStore(get_spark(catalog, app_name=f"{plan.pipeline.name}-sinks", verbose=verbose),
+                               plan.pipeline, catalog)
             for table in targets:
-                found = store.exists(table.name)
+                found = table.name not in elsewhere and store.exists(table.name)
                 run.tables.append(TableResult(
                     table.name, table.layer, TableStatus.SUCCESS if found else TableStatus.FAILED, rows_written=None,
                     rows_quarantined=None, rows_dropped=None, checks=None,
-                    error=None if found else f"table {store.fqn(table.name)} does not exist: run the pipeline first"))
+                    error=None if found else elsewhere.get(table.name)
+                    or f"table {store.fqn(table.name)} does not exist: run the pipeline first"))
         run_id = run_id or new_run_id()
         consumers = [LakebaseSinks(lakebase, run_id)]
         if plan.config.lakebase.inventory and targets:
             consumers.append(RunInventory(lakebase, plan, sinks_only=True))  # type: ignore[arg-type]
         replay(plan, run, Consumers(consumers, run_id=run_id), lambda name: store.read(name))
-    click.echo(json.dumps(run.to_dict()) if output_format == "json" else
+    if targets:
+        click.echo(describe_source(source), err=True)
+    click.echo(json.dumps({**run.to_dict(), "source_run": source}) if output_format == "json" else
                summary_text(run) if targets else "no selected table has sinks")
     return EXIT_OK if run.succeeded else EXIT_RUNTIME
+
+
+def source_run(state: Path, tables: list[str]) -> tuple[dict[str, Any] | None, Path, dict[str, str]]:
+    """The most recent local run that wrote any of `tables` (None: no run record), the catalog it wrote to,
+    and, for each table whose own latest run wrote another catalog, why it is not read from this one."""
+    records = {name: last_run(state / "runs", name) for name in tables}
+    newest = max((r for r in records.values() if r is not None), key=lambda r: r.get("finished_at") or 0,
+                 default=None)
+    catalog = catalog_root(state, newest)
+    elsewhere = {name: f"table {name} was last written by run {r.get('run_id')} ({_runner(r)} runner, catalog "
+                       f"{catalog_root(state, r)}), not by run {newest and newest.get('run_id')}: publish it "
+                       f"on its own (--select {name})"
+                 for name, r in records.items() if r is not None and catalog_root(state, r) != catalog}
+    return _describe(newest, catalog), catalog, elsewhere
+
+
+def _runner(record: dict[str, Any]) -> str:
+    return str(record.get("summary", {}).get("runner", "spark"))
+
+
+def _describe(record: dict[str, Any] | None, catalog: Path) -> dict[str, Any] | None:
+    if record is None:
+        return None
+    finished = record.get("finished_at")
+    return {"run_id": record.get("run_id"), "runner": _runner(record), "catalog": str(catalog),
+            "finished_at": None if finished is None else datetime.fromtimestamp(finished, timezone.utc)
+            .strftime("%Y-%m-%d %H:%M:%S UTC")}
+
+
+def describe_source(source: dict[str, Any] | None) -> str:
+    """One line for stderr: which run's tables are published."""
+    if source is None:
+        return "no run record: tables read from the state folder"
+    return (f"tables as written by run {source['run_id']} ({source['runner']} runner, finished "
+            f"{source['finished_at']})")
