@@ -49,6 +49,10 @@ def test_counting_the_failures_of_a_raw_source_works_and_finds_each_malformed_li
     assert checked.stats(counts).checks[-1].name == "malformed_record"
     assert (counts["dq_error_rows"], checked.stats(counts).checks[-1].failed) == (2, 2)
     assert checked.df.where(checked.has_errors).count() == 2
+    # the native expectation (Databricks event-log metrics) holds exactly for the well-formed row
+    [native] = [sql for level in Expectations(spark, loaded).native(table).values()
+                for name, sql in level.items() if name == "malformed_record"]
+    assert checked.df.where(native).count() == 1
 
 
 def test_the_check_is_declared_only_for_a_schema_without_an_explicit_mode(tmp_path):
