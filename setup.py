@@ -50,7 +50,8 @@ setup(
     extras_require={
         # On Databricks the runtime provides Spark; locally install [local].
         "local": ["pyspark[pipelines]==4.2.0", "pandas<3", "delta-spark==4.4.1",
-                  "duckdb>=1.1"],  # `ldp_engine show --where` on the stored files, without a JVM
+                  "duckdb>=1.1",  # `ldp_engine show --where` on the stored files, without a JVM
+                  "deltalake>=1.6"],  # `show`, `history`, time travel: Delta tables read without a JVM
         # Testing one's own project: the `spark` fixture and `transformation(name)` (pytest plugin below)
         "test": TEST,
         "dev": [*TEST, "hypothesis>=6.100", "psutil>=5.9", "databricks-bundles>=0.260",

@@ -2,6 +2,8 @@
 
 Local state (warehouse, Derby metastore, checkpoints) lives under one project-local folder
 (default `./.ldp`, override with `--state-dir` or LDP_STATE_DIR) that can be deleted to start fresh.
+Local tables are Delta, as on Databricks: the first local session downloads Delta Lake's jars from
+Maven Central into Ivy's cache (~/.ivy2.5.2, 33 jars, ~86 MB); later sessions start offline.
 """
 from __future__ import annotations
 
@@ -10,11 +12,18 @@ import os
 import sys
 from pathlib import Path
 from typing import Mapping
+from urllib.parse import urlparse
 
 from pyspark.sql import SparkSession
 
+from pipelines.core.errors import Problem, RunError
+
 STATE_DIR_ENV = "LDP_STATE_DIR"
+IVY_SETTINGS_ENV = "LDP_IVY_SETTINGS"
 LOOPBACK = "127.0.0.1"
+# pip's delta-spark 4.4.1 asks for io.delta:delta-spark_2.13:4.4.1, which Maven Central does not serve;
+# this is the release built for Spark 4.2 (the same Delta protocol and Python API).
+DELTA_PACKAGE = "io.delta:delta-spark_4.2_2.13:4.4.0"
 _LOG4J = Path(__file__).with_name("log4j2.properties")
 
 
@@ -64,7 +73,50 @@ def local_conf(state: Path, verbose: bool = False) -> dict[str, str]:
         "spark.sql.shuffle.partitions": "4",
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.streaming.schemaInference": "true",
+        **delta_conf(),
     }
+
+
+def delta_conf() -> dict[str, str]:
+    """Delta Lake as the local table format: its jars, SQL extension and catalog. Rebuilding a small
+    table's snapshot with Delta's default 50 partitions costs ~5 s per overwrite on two cores (measured);
+    two partitions cost ~1.4 s."""
+    jars = _fetched_jars()
+    conf = {
+        **({"spark.jars": ",".join(jars)} if jars else {"spark.jars.packages": DELTA_PACKAGE}),
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.sql.sources.default": "delta",
+        "spark.databricks.delta.snapshotPartitions": "2",
+    }
+    if os.environ.get(IVY_SETTINGS_ENV):  # a Maven mirror (Ivy then prints a line on stdout)
+        conf["spark.jars.ivySettings"] = os.environ[IVY_SETTINGS_ENV]
+    return conf
+
+
+def _jars_manifest() -> Path:
+    return Path.home() / ".cache" / "ldp_engine" / f"{DELTA_PACKAGE.replace(':', '_')}.jars"
+
+
+def _fetched_jars() -> list[str]:
+    """The jar files a previous session resolved for DELTA_PACKAGE, if all are still there: passed
+    directly, they spare Ivy's resolution (~2 s and ~50 lines on stderr) and any network."""
+    try:
+        jars = _jars_manifest().read_text(encoding="utf-8").split()
+    except OSError:
+        return []
+    return jars if jars and all(Path(jar).is_file() for jar in jars) else []
+
+
+def remember_fetched_jars(spark: SparkSession) -> None:
+    """After Ivy resolved DELTA_PACKAGE, note the jar files it put on the classpath."""
+    if _fetched_jars():
+        return
+    jars = [urlparse(jar).path or jar for jar in spark.conf.get("spark.jars", "").split(",") if jar]
+    if jars and all(Path(jar).is_file() for jar in jars):
+        manifest = _jars_manifest()
+        manifest.parent.mkdir(parents=True, exist_ok=True)
+        manifest.write_text("\n".join(jars) + "\n", encoding="utf-8")
 
 
 def local_session(state: Path, app_name: str = "ldp_engine", verbose: bool = False,
@@ -79,4 +131,14 @@ def local_session(state: Path, app_name: str = "ldp_engine", verbose: bool = Fal
     for key, value in {**local_conf(state, verbose), **(extra_conf or {})}.items():
         builder = builder.config(key, value)
     builder = builder.config("spark.scheduler.mode", "FAIR").enableHiveSupport()
-    return builder.getOrCreate()
+    try:
+        session = builder.getOrCreate()
+        remember_fetched_jars(session)
+        return session
+    except Exception as exc:  # the JVM did not start: most often Delta's jars could not be fetched
+        raise RunError(Problem(
+            f"local Spark could not start ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})",
+            hint=f"the first local run downloads Delta Lake's jars ({DELTA_PACKAGE} and its dependencies, "
+                 "~86 MB) from Maven Central into ~/.ivy2.5.2; without network, copy that folder from a "
+                 f"machine that has it, or point {IVY_SETTINGS_ENV} at an Ivy settings file naming your "
+                 "Maven mirror; run with --verbose to see Ivy's own report")) from exc

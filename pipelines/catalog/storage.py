@@ -1,33 +1,50 @@
-"""Where tables are written and read: the catalog, with failure-safe rewrites and streaming appends.
+"""Where tables are written and read: the catalog, with Delta's atomic rewrites and streaming appends.
 
-Delta rewrites are atomic by themselves. File formats (parquet locally) are not: Spark's
-`saveAsTable(mode="overwrite")` drops the old table before writing, so a failed write loses it.
-Here each rewrite goes to a fresh version folder, and only after it succeeded is the catalog
-entry pointed at it; the old version stays readable until then.
+Tables are Delta, locally as on Databricks. A rewrite is one `CREATE OR REPLACE TABLE ... AS SELECT`
+commit: a failed write leaves the previous version current, and every version stays in the table's
+history (`ldp_engine history`, `show --version`, `restore`). What Delta does not do is here:
+
+- a checked table and its quarantine come from one computation, staged once, then two commits;
+- table options from config.yml (partitioning, liquid clustering, properties, comment) on every write;
+- streams: each micro-batch written with Delta's idempotent-write options, so a retried batch
+  duplicates nothing, and a stream rebuilt from its inputs replaces the table in its first batch;
+- the run id in every commit's `userMetadata`, so a table's history joins the run records.
+
+Another format (`format: parquet`) is written by Spark's plain overwrite, which is not atomic.
 """
 from __future__ import annotations
 
+import json
 import logging
 import shutil
-import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
-from urllib.parse import urlparse
+from typing import Any, Callable, Iterator, Mapping
 
-from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql.types import StructField, StructType
 
 from pipelines.core.config import PipelineSettings, TableConfig
 from pipelines.core.sql import sql_literal
+from pipelines.core.table_properties import property_value
 
 from .session import on_databricks
 
 log = logging.getLogger(__name__)
-_ATOMIC_FORMATS = {"delta", "iceberg"}
-Accept = Callable[[], None]  # raises to refuse a written version
+DELTA = "delta"
+RUN_ID_CONF = "spark.databricks.delta.commitInfo.userMetadata"  # Delta writes it into each commit
+Accept = Callable[[], None]  # raises to refuse the write
+
+
+@dataclass(frozen=True)
+class MicroBatch:
+    """One micro-batch of a stream: `app_id` and `batch_id` make its writes idempotent
+    (Delta's txnAppId/txnVersion); `replace` on the first batch of a stream rebuilt from its inputs."""
+
+    app_id: str
+    batch_id: int
+    replace: bool
 
 
 def configured_format(table: TableConfig, settings: PipelineSettings) -> str | None:
@@ -36,14 +53,8 @@ def configured_format(table: TableConfig, settings: PipelineSettings) -> str | N
 
 
 def table_format(table: TableConfig, settings: PipelineSettings) -> str:
-    """The format a table is written in: as configured, else Delta on Databricks and parquet locally
-    (no Delta jars here), which is also what a pipeline runtime picks when none is configured."""
-    return configured_format(table, settings) or ("delta" if on_databricks() else "parquet")
-
-
-def _nullable(schema: StructType) -> StructType:
-    """Catalog schemas for file tables: top-level columns nullable (file tables enforce no NOT NULL)."""
-    return StructType([StructField(f.name, f.dataType, True, f.metadata) for f in schema.fields])
+    """The format a table is written in: as configured, else Delta (locally as on Databricks)."""
+    return configured_format(table, settings) or DELTA
 
 
 @dataclass(frozen=True)
@@ -83,191 +94,130 @@ class TableStore:
 
     # -- batch ---------------------------------------------------------------------------------
 
-    def can_discard(self, table: TableConfig) -> bool:
-        """Whether a written version can still be refused (`accept` runs after the data is written):
-        true for file formats (a version folder), false for Delta/Iceberg (written in place)."""
-        return self.format_of(table) not in _ATOMIC_FORMATS
-
     def write_table(self, table: TableConfig, df: DataFrame, accept: Accept | None = None) -> None:
-        """Replace the table with `df`; a failed write leaves the previous version readable.
-
-        `accept` may raise once the data is written, before the catalog points at it (the new version
-        is then discarded and the old one stays); for a format written in place it is asked before."""
-        self._write_table(table, self.format_of(table), df, accept or _accept_all)
+        """Replace the table with `df` in one commit; `accept` may refuse before anything is written."""
+        (accept or _accept_all)()
+        self._replace(table, df)
         self.reset_checkpoint(table.name)
+
+    @contextmanager
+    def staged(self, table: TableConfig, df: DataFrame) -> Iterator[DataFrame]:
+        """`df` computed once into a scratch Delta table, read back for the writes that follow (a
+        table and its quarantine, and the counts of both, from one computation). Dropped afterwards."""
+        name = f"{table.name}__ldp_staged"
+        self.spark.sql(f"DROP TABLE IF EXISTS {self.fqn(name)}")
+        df.write.format(DELTA).mode("overwrite").option("overwriteSchema", "true").saveAsTable(self.fqn(name))
+        try:
+            yield self.read(name)
+        finally:
+            self.spark.sql(f"DROP TABLE IF EXISTS {self.fqn(name)}")
 
     def write_split(self, table: TableConfig, df: DataFrame, flag: str, other: TableConfig,
-                    main_drop: tuple[str, ...] = (), accept: Accept | None = None) -> None:
-        """One computation, two tables: rows where the boolean column `flag` is false replace `table`
-        (without `main_drop`), rows where it is true replace `other`; both swap together."""
-        self._write_split(table, self.format_of(table), df, flag, other, main_drop, accept or _accept_all)
+                    main_drop: tuple[str, ...] = ()) -> None:
+        """Rows of `df` (already computed: see `staged`) where the boolean column `flag` is true
+        replace `other`, the rest replace `table` without `main_drop`. Two commits: a run failing
+        between them leaves `other` ahead of `table` until the next run rewrites both."""
+        self._replace(other, df.where(f"`{flag}`").drop(flag))
+        self._replace(table, df.where(f"NOT `{flag}`").drop(flag, *main_drop))
         self.reset_checkpoint(table.name)
 
-    def _write_table(self, table: TableConfig, fmt: str, df: DataFrame, accept: Accept) -> None:
-        if fmt in _ATOMIC_FORMATS:
-            accept()
-            self._save_in_place(table.name, df, fmt, table.partition_cols)
-            self._describe(table)
+    def _replace(self, table: TableConfig, df: DataFrame) -> None:
+        fmt = self.format_of(table)
+        if fmt != DELTA:
+            self._overwrite_files(table, df, fmt)
             return
-        version = self._write_version(table.name, df, table.partition_cols, fmt)
-        _accept_or_discard(version, accept)
-        previous = self._current_version(table.name)
-        self._register(table, fmt, version, _nullable(df.schema))
-        self._drop_other_versions(table.name, keep=version, previous=previous)
+        view, session = f"ldp_write_{uuid.uuid4().hex}", df.sparkSession  # a micro-batch's own session
+        df.createOrReplaceTempView(view)
+        try:
+            session.sql(f"CREATE OR REPLACE TABLE {self.fqn(table.name)} USING delta"
+                        f"{_layout(table)}{_comment_and_properties(table)} AS SELECT * FROM `{view}`")
+        finally:
+            session.catalog.dropTempView(view)
 
-    def _write_split(self, table: TableConfig, fmt: str, df: DataFrame, flag: str, other: TableConfig,
-                     main_drop: tuple[str, ...], accept: Accept) -> None:
-        """Rows are partitioned by the flag in one write, and the two tables are registered on the
-        two halves, each with its own columns."""
-        main_schema = _nullable(df.drop(flag, *main_drop).schema)
-        other_schema = _nullable(df.drop(flag).schema)
-        if fmt in _ATOMIC_FORMATS:  # materialize once, then split the stored result
-            accept()
-            staged = f"{table.name}__ldp_checked"
-            self._save_in_place(staged, df, fmt, ())
-            stored = self.read(staged)
-            self._save_in_place(table.name, stored.where(f"NOT `{flag}`").select(
-                *main_schema.fieldNames()), fmt, table.partition_cols)
-            self._save_in_place(other.name, stored.where(f"`{flag}`").select(
-                *other_schema.fieldNames()), fmt, other.partition_cols)
-            self.spark.sql(f"DROP TABLE IF EXISTS {self.fqn(staged)}")
-            self._describe(table)
-            return
-        version = self._write_version(table.name, df, (flag, *table.partition_cols), fmt)
-        _accept_or_discard(version, accept)
-        halves = {value: version / f"{flag}={value}" for value in ("false", "true")}
-        for half in halves.values():
-            half.mkdir(exist_ok=True)  # an empty half is still a valid (empty) table
-        previous = self._current_version(table.name)
-        self._register(other, fmt, halves["true"], other_schema)
-        self._register(table, fmt, halves["false"], main_schema)
-        self._drop_other_versions(table.name, keep=version, previous=previous)
-        self._drop_other_versions(other.name, keep=version)
-
-    def _save_in_place(self, name: str, df: DataFrame, fmt: str, partition_cols: tuple[str, ...]) -> None:
+    def _overwrite_files(self, table: TableConfig, df: DataFrame, fmt: str) -> None:
+        """A format other than Delta: Spark's overwrite (it drops the old table first: not atomic)."""
         writer = df.write.format(fmt).mode("overwrite").option("overwriteSchema", "true")
-        if partition_cols:
-            writer = writer.partitionBy(*partition_cols)
-        writer.saveAsTable(self.fqn(name))
-
-    def _write_version(self, name: str, df: DataFrame, partition_cols: tuple[str, ...], fmt: str) -> Path:
-        version = self._new_location(name, "v")
-        writer = df.write.format(fmt).mode("errorifexists")
-        if partition_cols:
-            writer = writer.partitionBy(*partition_cols)
-        try:
-            writer.save(str(version))
-        except BaseException:
-            shutil.rmtree(version, ignore_errors=True)
-            raise
-        return version
-
-    def _register(self, table: TableConfig, fmt: str, location: Path, schema: StructType) -> None:
-        """Point the catalog at a new version. Same schema, unpartitioned: one atomic SET LOCATION.
-        Otherwise register it under a staging name first, so a rejected CREATE (bad property,
-        bad comment) fails before the old table is touched, then swap names."""
-        name, staged = self.fqn(table.name), self.fqn(f"{table.name}__ldp_staged")
-        if not table.partition_cols and self._schema(table.name) == schema:
-            self._describe(table)  # first: a rejected property must not leave the table half-replaced
-            self.spark.sql(f"ALTER TABLE {name} SET LOCATION {sql_literal(location)}")
-            return
-        partitioned = f" PARTITIONED BY ({', '.join(f'`{c}`' for c in table.partition_cols)})" \
-            if table.partition_cols else ""
-        try:
-            self.spark.sql(f"DROP TABLE IF EXISTS {staged}")
-            self.spark.sql(f"CREATE TABLE {staged} ({schema.toDDL()}) USING {fmt}{partitioned} "
-                           f"LOCATION {sql_literal(location)}" + self._comment_and_properties(table))
-            if table.partition_cols:
-                self.spark.sql(f"ALTER TABLE {staged} RECOVER PARTITIONS")
-        except BaseException:
-            self.spark.sql(f"DROP TABLE IF EXISTS {staged}")
-            raise
-        self.spark.sql(f"DROP TABLE IF EXISTS {name}")
-        self.spark.sql(f"ALTER TABLE {staged} RENAME TO {name}")
-
-    def _comment_and_properties(self, table: TableConfig) -> str:
-        sql = f" COMMENT {sql_literal(table.comment)}" if table.comment else ""
-        if table.table_properties:
-            sql += f" TBLPROPERTIES ({_properties(table.table_properties)})"
-        return sql
-
-    def _schema(self, name: str) -> StructType | None:
-        """The table's schema, None if there is no such table (one catalog request, not two)."""
-        try:
-            return self.read(name).schema
-        except AnalysisException:
-            return None
+        if table.partition_cols:
+            writer = writer.partitionBy(*table.partition_cols)
+        writer.saveAsTable(self.fqn(table.name))
+        self._describe(table)
 
     def _describe(self, table: TableConfig) -> None:
+        """Bring the comment and properties in line with config.yml, writing only what differs (on
+        Delta each ALTER is a commit)."""
         name = self.fqn(table.name)
-        catalog = self.spark.catalog
-        if table.comment and catalog.getTable(self._catalog_name(table.name)).description != table.comment:
-            self.spark.sql(f"COMMENT ON TABLE {name} IS {sql_literal(table.comment)}")  # a metastore write
+        if table.comment and self.spark.catalog.getTable(self._catalog_name(table.name)).description != table.comment:
+            self.spark.sql(f"COMMENT ON TABLE {name} IS {sql_literal(table.comment)}")
         if table.table_properties:
-            self.spark.sql(f"ALTER TABLE {name} SET TBLPROPERTIES ({_properties(table.table_properties)})")
+            current = {row["key"]: row["value"] for row in self.spark.sql(f"SHOW TBLPROPERTIES {name}").collect()}
+            wanted = {k: property_value(v) for k, v in table.table_properties.items()}
+            changed = {k: v for k, v in wanted.items() if current.get(k) != v}
+            if changed:
+                self.spark.sql(f"ALTER TABLE {name} SET TBLPROPERTIES ({_properties(changed)})")
 
     # -- streaming -----------------------------------------------------------------------------
 
     def append_stream(self, table: TableConfig, stream: DataFrame) -> int:
         """Process what is new since the last run (availableNow) and append it; the rows appended."""
-        checkpoint = self._stream_checkpoint(table, ())
-        before = self.count(table.name)
-        writer = stream.writeStream.format(self.format_of(table))
-        if table.partition_cols:
-            writer = writer.partitionBy(*table.partition_cols)
-        if self.format_of(table) not in _ATOMIC_FORMATS and not self.exists(table.name):
-            writer = writer.option("path", str(self._fresh_stream_location(table.name)))
-        query = (writer.trigger(availableNow=True).outputMode("append")
-                 .option("checkpointLocation", str(checkpoint)).toTable(self.fqn(table.name)))
-        query.awaitTermination()
-        self._describe(table)  # toTable cannot set a comment or properties; idempotent
-        return self.count(table.name) - before
+        appended: list[int] = []
 
-    def for_each_batch(self, table: TableConfig, stream: DataFrame, handle: Callable[[DataFrame], None],
+        def write(batch: DataFrame, micro: MicroBatch) -> None:
+            appended.append(batch.count())
+            self.append(table, batch, micro)
+
+        self.for_each_batch(table, stream, write)
+        return sum(appended)
+
+    def for_each_batch(self, table: TableConfig, stream: DataFrame,
+                       handle: Callable[[DataFrame, MicroBatch], None],
                        companions: tuple[TableConfig, ...] = ()) -> None:
         """Hand each new micro-batch (persisted) to `handle`, which appends it where it belongs with
-        `append`; `companions` are tables written alongside (rebuilt with it). At-least-once delivery,
-        as with foreachBatch."""
-        checkpoint = self._stream_checkpoint(table, companions)
+        `append(..., micro)`; `companions` are tables written alongside. Without a checkpoint (first
+        run, or the table was last written in batch) the stream starts from all its inputs and its
+        first batch replaces the tables: the old rows stay in their history until then."""
+        checkpoint = self.checkpoint_dir(table.name)
+        rebuild = not checkpoint.exists() and any(self.exists(t.name) for t in (table, *companions))
+        first: list[int] = []
+        failures: list[BaseException] = []
 
         def each(batch: DataFrame, batch_id: int) -> None:
+            first.append(batch_id) if not first else None
+            micro = MicroBatch(_stream_id(checkpoint), batch_id, replace=rebuild and batch_id == first[0])
             batch = batch.persist()
             try:
-                handle(batch)
+                handle(batch, micro)
+            except BaseException as exc:
+                failures.append(exc)
+                raise
             finally:
                 batch.unpersist()
 
         query = (stream.writeStream.foreachBatch(each).trigger(availableNow=True)
                  .option("checkpointLocation", str(checkpoint)).start())
-        query.awaitTermination()
+        try:
+            query.awaitTermination()
+        except Exception:
+            if failures:  # the batch's own error, not the stream's wrapping of its Python traceback
+                raise failures[0] from None
+            raise
         for written in (table, *companions):  # foreachBatch wrote via a cloned session: refresh
             if self.exists(written.name):     # this one's cache
                 self.spark.catalog.refreshTable(self.fqn(written.name))
-        self._describe(table)
+                self._describe(written)
 
-    def _stream_checkpoint(self, table: TableConfig, companions: tuple[TableConfig, ...]) -> Path:
-        checkpoint = self.checkpoint_dir(table.name)
-        if not checkpoint.exists() and self.exists(table.name):
-            # The table was written in batch mode (or the checkpoint deleted): rebuild from scratch.
-            log.info("no checkpoint for %s: rebuilding it from all input files", table.name)
-            for name in (table.name, *(c.name for c in companions)):
-                self.spark.sql(f"DROP TABLE IF EXISTS {self.fqn(name)}")
-        return checkpoint
-
-    def append(self, table: TableConfig, df: DataFrame) -> None:
-        """Append rows (a micro-batch) to the table, creating it on first use."""
+    def append(self, table: TableConfig, df: DataFrame, micro: MicroBatch | None = None) -> None:
+        """Append rows (a micro-batch) to the table, creating it on first use; a micro-batch that was
+        already committed (a retry) is skipped by Delta."""
+        if micro is not None and micro.replace or not self.exists(table.name):
+            self._replace(table, df)
+            return
         fmt = self.format_of(table)
         writer = df.write.format(fmt).mode("append")
-        if table.partition_cols:
+        if fmt == DELTA and micro is not None:
+            writer = writer.option("txnAppId", micro.app_id).option("txnVersion", micro.batch_id)
+        elif table.partition_cols:
             writer = writer.partitionBy(*table.partition_cols)
-        if fmt not in _ATOMIC_FORMATS and not self.exists(table.name):
-            writer = writer.option("path", str(self._fresh_stream_location(table.name)))
         writer.saveAsTable(self.fqn(table.name))
-
-    def _fresh_stream_location(self, name: str) -> Path:
-        location = self._new_location(name, "stream")
-        self._drop_other_versions(name, keep=location)
-        return location
 
     def checkpoint_dir(self, name: str) -> Path:
         return self.state / "checkpoints" / self.settings.schema_name / name
@@ -275,51 +225,49 @@ class TableStore:
     def reset_checkpoint(self, name: str) -> None:
         shutil.rmtree(self.checkpoint_dir(name), ignore_errors=True)
 
-    # -- local folders ---------------------------------------------------------------------------
 
-    def _table_root(self, name: str) -> Path:
-        return self.state / "tables" / self.settings.schema_name / name
+@contextmanager
+def commits_tagged(spark: SparkSession, run_id: str) -> Iterator[None]:
+    """Every Delta commit made in the block carries `run_id` as its userMetadata."""
+    previous = spark.conf.get(RUN_ID_CONF, None)
+    spark.conf.set(RUN_ID_CONF, run_id)
+    try:
+        yield
+    finally:
+        if previous is None:
+            spark.conf.unset(RUN_ID_CONF)
+        else:
+            spark.conf.set(RUN_ID_CONF, previous)
 
-    def _new_location(self, name: str, kind: str) -> Path:
-        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-        return self._table_root(name) / f"{kind}-{stamp}-{uuid.uuid4().hex[:8]}"
 
-    def _current_version(self, name: str) -> Path | None:
-        """The version folder the catalog points at now (a read planned just before a swap reads
-        it, so it is kept until the next write), None if the table is new or elsewhere."""
-        try:
-            rows = self.spark.sql(f"DESCRIBE TABLE EXTENDED {self.fqn(name)}").where(
-                "col_name = 'Location'").collect()
-        except AnalysisException:
-            return None
-        location = Path(urlparse(rows[0]["data_type"]).path) if rows else None
-        root = self._table_root(name)
-        while location is not None and location.parent != location and location.parent != root:
-            location = location.parent
-        return location if location is not None and location.parent == root else None
+def _stream_id(checkpoint: Path) -> str:
+    """The stream's id from its checkpoint (a new checkpoint is a new stream, whose batch ids restart)."""
+    try:
+        return "ldp-" + json.loads((checkpoint / "metadata").read_text(encoding="utf-8"))["id"]
+    except (OSError, ValueError, KeyError):
+        return f"ldp-{checkpoint}"
 
-    def _drop_other_versions(self, name: str, keep: Path, previous: Path | None = None) -> None:
-        """Remove every version folder but `keep` and `previous` (the one just replaced): a failed or
-        killed write's leftovers go, readers of the replaced version finish."""
-        root = self._table_root(name)
-        if root.is_dir():
-            for child in root.iterdir():
-                if child not in (keep, previous):
-                    shutil.rmtree(child, ignore_errors=True)
+
+def _layout(table: TableConfig) -> str:
+    """PARTITIONED BY / CLUSTER BY as config.yml asks (CLUSTER BY AUTO only exists on Databricks)."""
+    columns = ", ".join(f"`{c}`" for c in table.partition_cols or table.cluster_by)
+    if table.partition_cols:
+        return f" PARTITIONED BY ({columns})"
+    if table.cluster_by:
+        return f" CLUSTER BY ({columns})"
+    return " CLUSTER BY AUTO" if table.cluster_by_auto and on_databricks() else ""
+
+
+def _comment_and_properties(table: TableConfig) -> str:
+    sql = f" COMMENT {sql_literal(table.comment)}" if table.comment else ""
+    if table.table_properties:
+        sql += f" TBLPROPERTIES ({_properties(table.table_properties)})"
+    return sql
 
 
 def _accept_all() -> None:
-    """Every written version is accepted."""
+    """Every write is accepted."""
 
 
-def _accept_or_discard(version: Path, accept: Accept) -> None:
-    """Ask `accept` about a written version; if it refuses, the version folder goes."""
-    try:
-        accept()
-    except BaseException:
-        shutil.rmtree(version, ignore_errors=True)
-        raise
-
-
-def _properties(properties: Mapping[str, object]) -> str:
-    return ", ".join(f"{sql_literal(k)} = {sql_literal(v)}" for k, v in properties.items())
+def _properties(properties: Mapping[str, Any]) -> str:
+    return ", ".join(f"{sql_literal(k)} = {sql_literal(property_value(v))}" for k, v in properties.items())

@@ -19,12 +19,13 @@ from typing import Annotated, Any, Literal, Mapping, Union
 
 import yaml
 import yaml_rs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ._gc import paused_gc
 from .errors import ConfigError, Problem
 from .monitoring import MonitorConfig, MonitoringSettings, monitor_problems, with_defaults
 from .sinks import LakebaseSettings, LakebaseSink
+from .table_properties import property_problem
 from .vocabulary import OnError
 
 Layer = Literal["bronze", "silver", "gold"]
@@ -99,6 +100,8 @@ class TableConfig(_Model):
     source: Source | None = None
     comment: str | None = None
     partition_cols: tuple[str, ...] = ()
+    cluster_by: tuple[str, ...] = ()  # Delta liquid clustering
+    cluster_by_auto: bool = False  # Databricks chooses the clustering columns (ignored locally)
     table_properties: dict[str, Scalar] = Field(default_factory=dict)
     format: str | None = None
     expectations: tuple[dict[str, Any], ...] = ()
@@ -109,7 +112,10 @@ class TableConfig(_Model):
 
     @property
     def has_expectations(self) -> bool:
-        return bool(self.expectations or self.expectations_file)
+        """Declared checks, or the implicit `malformed_record` check of a csv/json source with a schema."""
+        from .source_checks import flags_malformed_records  # source_checks imports this module
+
+        return bool(self.expectations or self.expectations_file) or flags_malformed_records(self.source)
 
     @field_validator("name")
     @classmethod
@@ -123,6 +129,21 @@ class TableConfig(_Model):
         if len(set(value)) != len(value):
             raise ValueError("lists a table more than once")
         return value
+
+    @field_validator("table_properties")
+    @classmethod
+    def _known_properties(cls, value: dict[str, Scalar]) -> dict[str, Scalar]:
+        problems = [p for p in (property_problem(k, v) for k, v in value.items()) if p]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
+
+    @model_validator(mode="after")
+    def _one_layout(self) -> "TableConfig":
+        if self.partition_cols and (self.cluster_by or self.cluster_by_auto):
+            raise ValueError("partition_cols and cluster_by exclude each other (Delta clusters a table "
+                             "or partitions it, not both)")
+        return self
 
     @field_validator("tags")
     @classmethod

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import logging
 from dataclasses import dataclass
 from types import ModuleType
@@ -32,6 +33,7 @@ from pipelines.core.config import TableConfig
 from pipelines.core.errors import EngineError
 from pipelines.core.loader import Transformation, call_transformation
 from pipelines.core.plan import Plan, TablePlan
+from pipelines.core.table_properties import property_value
 from pipelines.core.vocabulary import ERRORS, OnError
 from pipelines.quality.enforce import Expectations, quarantine_config
 
@@ -145,15 +147,19 @@ class Registrar:
         self.dp.temporary_view(name=name, comment=f"{config.name} with DQX results (_errors, _warnings)")(decorated)
 
     def _define(self, config: TableConfig, streaming: bool, query: Query) -> None:
+        decorator = self.dp.table if streaming else self.dp.materialized_view
         options: dict[str, Any] = {"name": config.name, "comment": config.comment}
         if config.partition_cols:
             options["partition_cols"] = list(config.partition_cols)
+        if config.cluster_by:
+            options["cluster_by"] = list(config.cluster_by)
+        elif config.cluster_by_auto and "cluster_by_auto" in inspect.signature(decorator).parameters:
+            options["cluster_by_auto"] = True  # Databricks' dp only
         if config.table_properties:
-            options["table_properties"] = {k: str(v) for k, v in config.table_properties.items()}
+            options["table_properties"] = {k: property_value(v) for k, v in config.table_properties.items()}
         fmt = configured_format(config, self.plan.pipeline)  # else the runtime's default, as the Spark runner's
         if fmt:
             options["format"] = fmt
-        decorator = self.dp.table if streaming else self.dp.materialized_view
         decorator(**options)(_named(query, config.name))
 
 

@@ -28,6 +28,7 @@ from pipelines.core.plan import Plan
 from pipelines.core.results import CheckResult, RunResult, TableResult
 from pipelines.core.vocabulary import Criticality, OnError, TableStatus
 from pipelines.catalog.session import LOOPBACK, get_spark, local_conf
+from pipelines.catalog.storage import RUN_ID_CONF
 from pipelines.quality.enforce import quarantine_config
 
 from .sdp_levels import CONNECT_PORT, PROGRESS_PREFIX
@@ -68,7 +69,8 @@ class SdpRun:
                 "ldp.match": selection.match,
                 "ldp.schema": self.plan.pipeline.schema_name,
                 **({"ldp.rules_file": str(self.rules_file)} if self.rules_file else {}),
-                **({"ldp.run_id": self.run_id} if self.run_id else {}),
+                # the run id also names each Delta commit of the run (`ldp_engine history`)
+                **({"ldp.run_id": self.run_id, RUN_ID_CONF: self.run_id} if self.run_id else {}),
             },
             "libraries": [{"glob": {"include": f"definitions/{ENTRY_SOURCE.name}"}}],
         }

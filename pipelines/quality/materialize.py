@@ -1,20 +1,19 @@
 """Materializing a table under its data-quality policy: the one place that decides where failing rows go.
 
-`on_error: quarantine` splits one computation into the table and `{table}_quarantine` (one write),
-`drop` leaves failing rows out, `fail` refuses the write; the catalog (`TableStore`) only writes. Rows
-and per-check failures are counted by an Observation during the write itself (no extra pass), except
-for `fail` on a format written in place, which cannot be undone and so is checked first.
+`on_error: quarantine` splits one computation into the table and `{table}_quarantine`, `drop` leaves
+failing rows out, `fail` refuses the write; the catalog (`TableStore`) only writes. A checked table is
+computed once into a staged Delta table; its rows and per-check failures are counted on that, and the
+writes read it (Spark's `Observation` sees nothing of a Delta write: its query runs inside the command).
 """
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from pyspark.sql import DataFrame, Observation
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from pipelines.catalog.storage import TableStore
+from pipelines.catalog.storage import MicroBatch, TableStore
 from pipelines.core.config import TableConfig
 from pipelines.core.errors import Problem, RunError
 from pipelines.core.vocabulary import ERRORS, Criticality, OnError
@@ -51,42 +50,25 @@ class Materializer:
     def materialize(self, table: TableConfig, df: DataFrame, accept: Callable[[], None] | None = None
                     ) -> WriteStats:
         """Write `df` (batch: replace; streaming: append what is new) and say what was written.
-        `accept` may refuse the new version once it is written (see TableStore.write_table)."""
+        `accept` may refuse the write once the data is computed, before any table changes."""
         checked = self.expectations.apply(table, df)
         if df.isStreaming:
             return self._append_stream(table, df, checked)
-        observation = Observation(f"write_{table.name}_{uuid.uuid4().hex[:8]}")
-        source = checked.df if checked is not None else df
-        metrics = [F.count(F.lit(1)).alias("rows")] + (checked.metrics() if checked else [])
-        observed = source.observe(observation, *metrics)
         if checked is None:
-            self.store.write_table(table, observed, accept)
-        elif checked.on_error is OnError.DROP:
-            self.store.write_table(table, observed.where(~checked.has_errors).drop(ERRORS), accept)
-        elif checked.on_error is OnError.FAIL:
-            self._write_unless_errors(table, observed, checked, observation, accept)
-        else:
-            self.store.write_split(table, observed.withColumn(QUARANTINE_FLAG, checked.has_errors),
-                                   QUARANTINE_FLAG, quarantine_config(table), main_drop=(ERRORS,),
-                                   accept=accept)
-        return WriteStats.observed(observation.get, checked)
-
-    def _write_unless_errors(self, table: TableConfig, df: DataFrame, checked: CheckedFrame,
-                             observation: Observation, accept: Callable[[], None] | None) -> None:
-        """on_error: fail — a row failing an error-level check fails the table; nothing is replaced."""
-        accept = accept or (lambda: None)
-        if not self.store.can_discard(table):  # written in place: count first (a second pass)
-            if checked.df.where(checked.has_errors).limit(1).count():
-                raise failure(table, checked, checked.df.agg(*checked.metrics()).first().asDict())
-            self.store.write_table(table, df.drop(ERRORS), accept)
-            return
-
-        def no_error_rows() -> None:  # counted by the observation during the write
-            if observation.get.get(CheckedFrame.ERROR_ROWS, 0):
-                raise failure(table, checked, observation.get)
-            accept()
-
-        self.store.write_table(table, df.drop(ERRORS), accept=no_error_rows)
+            self.store.write_table(table, df, accept)
+            return WriteStats(rows_written=self.store.count(table.name), quality=QualityStats())
+        with self.store.staged(table, checked.df.withColumn(QUARANTINE_FLAG, checked.has_errors)) as stored:
+            values = stored.agg(F.count(F.lit(1)).alias("rows"), *checked.metrics()).first().asDict()
+            if checked.on_error is OnError.FAIL and values[CheckedFrame.ERROR_ROWS]:
+                raise failure(table, checked, values)
+            (accept or (lambda: None))()
+            if checked.on_error is OnError.QUARANTINE:
+                self.store.write_split(table, stored, QUARANTINE_FLAG, quarantine_config(table),
+                                       main_drop=(ERRORS,))
+            else:  # drop: the failing rows go; fail: there are none
+                self.store.write_table(table, stored.where(f"NOT `{QUARANTINE_FLAG}`")
+                                       .drop(QUARANTINE_FLAG, ERRORS))
+        return WriteStats.observed(values, checked)
 
     def _append_stream(self, table: TableConfig, stream: DataFrame, checked: CheckedFrame | None
                        ) -> WriteStats:
@@ -97,13 +79,13 @@ class Materializer:
         quarantine = quarantine_config(table)
         totals: dict[str, int] = {}
 
-        def write_batch(batch: DataFrame) -> None:
+        def write_batch(batch: DataFrame, micro: MicroBatch) -> None:
             values = batch.agg(F.count(F.lit(1)).alias("rows"), *checked.metrics()).first().asDict()
             if checked.on_error is OnError.FAIL and values[CheckedFrame.ERROR_ROWS]:
                 raise failure(table, checked, values)
-            self.store.append(table, batch.where(~checked.has_errors).drop(ERRORS))
+            self.store.append(table, batch.where(~checked.has_errors).drop(ERRORS), micro)
             if checked.on_error is OnError.QUARANTINE:
-                self.store.append(quarantine, batch.where(checked.has_errors))
+                self.store.append(quarantine, batch.where(checked.has_errors), micro)
             for key, value in values.items():
                 totals[key] = totals.get(key, 0) + int(value or 0)
 

@@ -17,7 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from pipelines.catalog.pyspark_compat import track_call_sites
 from pipelines.catalog.sources import transformation_inputs
-from pipelines.catalog.storage import TableStore
+from pipelines.catalog.storage import TableStore, commits_tagged
 from pipelines.core.errors import Problem, RunError, code_file, describe_error
 from pipelines.core.loader import Transformation, call_transformation
 from pipelines.core.plan import Plan, TablePlan
@@ -59,8 +59,9 @@ class SparkRunner:
         self._check_existing_inputs()
         run = RunResult("spark", [TableResult(t.name, t.layer) for t in self.plan.tables],
                         run_id=self.consumers.run_id)
-        run_plan(self.plan, self._run_table, {t.name: t for t in run.tables}, self.max_parallel,
-                 self.fail_fast, self.table_timeout, self.on_event, self._abandon)
+        with commits_tagged(self.spark, run.run_id):  # each Delta commit names the run (`history`)
+            run_plan(self.plan, self._run_table, {t.name: t for t in run.tables}, self.max_parallel,
+                     self.fail_fast, self.table_timeout, self.on_event, self._abandon)
         run.finished_at = time.time()
         self.consumers.run_finished(run)
         return run

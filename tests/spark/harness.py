@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from urllib.parse import urlparse
 
 from pipelines.core.graph import Selection
 from pipelines.engine.project import load_project
@@ -94,5 +95,15 @@ class Harness:
 
     def table(self, name: str):
         return self.spark.table(f"{self.schema}.{name}")
+
+    @property
+    def catalog(self) -> Path:
+        """The shared session's state folder: its tables are under `{catalog}/warehouse` (what the
+        JVM-free readers and `--state-dir` of `show`, `history`, `restore` take)."""
+        return catalog_of(self.spark)
+
+
+def catalog_of(spark) -> Path:
+    return Path(urlparse(spark.conf.get("spark.sql.warehouse.dir")).path).parent
 
 
