@@ -316,25 +316,31 @@ def _selected(loaded: Any, chosen: Any) -> Any:
 @click.option("--where", help="A SQL condition on the rows, e.g. \"column_name = 'amount'\".")
 @click.option("--columns", help="Comma-separated columns to show (default: all).")
 @click.option("--limit", type=click.IntRange(min=0), default=20, show_default=True, help="Rows to show.")
+@click.option("--version", "version", type=click.IntRange(min=0),
+              help="Show this version of the table (see `ldp_engine history NAME`).")
+@click.option("--as-of", "as_of", help="Show the version current at this time, UTC: "
+              "'YYYY-MM-DD HH:MM:SS' or ISO 8601.")
 @format_option("text", "json")
 @state_dir_option
 @wait_option
 @verbose_option
 @handle_errors
 def show(name: str, config: str | None, where: str | None, columns: str | None, limit: int,
-         output_format: str, state_dir: str | None, wait: float, verbose: bool) -> int:
+         version: int | None, as_of: str | None, output_format: str, state_dir: str | None, wait: float,
+         verbose: bool) -> int:
     """Print a local table as the most recent run left it, whichever runner wrote it (that run is named
     on stderr): a table of the pipeline (NAME), its quarantine table, or any SCHEMA.TABLE."""
     from pipelines.catalog.session import state_dir as resolve_state
     from pipelines.core.config import load_config
 
     from .render import rows_text
-    from .show import Request, describe_run, show_table
+    from .show import Request, describe_run, show_table, time_travel
 
     loaded = load_config(config_path(config))
     state = resolve_state(state_dir)
+    request = Request(name, where, split_names(columns), limit, verbose, time_travel(version, as_of))
     with state_lock(state, wait):
-        shown = show_table(loaded, state, Request(name, where, split_names(columns), limit, verbose))
+        shown = show_table(loaded, state, request)
     click.echo(describe_run(shown), err=True)
     if output_format == "json":
         click.echo(json.dumps(shown.to_dict(), default=str))
@@ -350,6 +356,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def _register_subcommands() -> None:
     """Command groups kept in their own modules (they import this one's options)."""
+    from .history_cli import history, restore
     from .lakebase_cli import lakebase, runs
     from .monitors_cli import monitors
     from .report_cli import report
@@ -362,6 +369,8 @@ def _register_subcommands() -> None:
     cli.add_command(rules)
     cli.add_command(sinks)
     cli.add_command(report)
+    cli.add_command(history)
+    cli.add_command(restore)
 
 
 _register_subcommands()

@@ -2,8 +2,9 @@
 
 The Spark runner keeps its catalog in the state folder, the SDP runner its own in `{state}/sdp`; the run
 records (`{state}/runs`) say which runner wrote a table last, so `show` reads that catalog and names the
-run. The rows come from the table's parquet files (pyarrow; `--where` through DuckDB), without starting a
-JVM; only where the files cannot answer exactly (see `pipelines.catalog.reader`) does Spark read them.
+run. The rows come from the table's Delta files (deltalake; `--where` through DuckDB), without starting a
+JVM, at its current version or an earlier one (`--version`, `--as-of`); only where the files cannot
+answer (see `pipelines.catalog.reader`) does Spark read them.
 """
 from __future__ import annotations
 
@@ -14,10 +15,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pipelines.catalog.reader import stored_table
+from pipelines.catalog.reader import StoredTable, TimeTravel, UnknownVersion, stored_table
 from pipelines.core.config import Config
 from pipelines.core.errors import ConfigError, Problem, UsageError
-from pipelines.core.vocabulary import ERRORS
 
 log = logging.getLogger(__name__)
 QUARANTINE_SUFFIX = "_quarantine"
@@ -44,29 +44,70 @@ class Request:
     columns: tuple[str, ...] = ()
     limit: int = 20
     verbose: bool = False
+    travel: TimeTravel = TimeTravel()
 
 
 def show_table(config: Config, state: Path, request: Request) -> Shown:
     """The rows `request` asks for, from the catalog of the newest run that wrote the table."""
-    schema, _, table = request.name.rpartition(".")
-    schema = schema or config.pipeline.schema_name
-    owner = _owner(config, table) if schema == config.pipeline.schema_name else None
-    record = last_run(state / "runs", owner or table)
-    catalog = catalog_root(state, record)
-    run = _run_info(record, catalog)
-    if record is None or _succeeded(record, owner or table):
-        stored = stored_table(catalog, schema, table, main_drop=(ERRORS,) if owner == table else (),
-                              quarantine_of=owner if owner != table else None)
-        opened = stored.open() if stored is not None else None
+    schema, table, run, catalog, stored = locate(config, state, request.name)
+    if stored is not None:
+        opened = _open(stored, request)
         if opened is not None:
             rows = _file_rows(f"{schema}.{table}", *opened, request)
             if rows is not None:
                 return Shown(f"{schema}.{table}", rows[0], rows[1], run)
-    if not any((catalog / part).exists() for part in ("metastore_db", "tables", "warehouse")):
+    if not any((catalog / part).exists() for part in ("metastore_db", "warehouse")):
         raise ConfigError(Problem(f"table {schema}.{table} does not exist", value=request.name,
                                   hint=f"nothing is stored in {catalog} yet: run the pipeline first"))
+    if not request.travel.current:
+        raise UsageError(Problem(f"table {schema}.{table} keeps no versions here", value=request.name))
     columns, rows, full_name = _spark_rows(config, catalog, request)
-    return Shown(full_name, columns, rows, run, reader="spark")
+    return Shown(f"{full_name}", columns, rows, run, reader="spark")
+
+
+def time_travel(version: int | None, as_of: str | None) -> TimeTravel:
+    """--version / --as-of as a TimeTravel (at most one of them; timestamps are UTC unless they say)."""
+    if version is not None and as_of is not None:
+        raise UsageError(Problem("--version and --as-of exclude each other", key="--as-of", value=as_of))
+    if as_of is None:
+        return TimeTravel(version=version)
+    try:
+        stamp = datetime.fromisoformat(as_of.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(Problem("--as-of takes 'YYYY-MM-DD HH:MM:SS' (UTC) or ISO 8601", key="--as-of",
+                                 value=as_of)) from None
+    return TimeTravel(as_of=stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc))
+
+
+def locate(config: Config, state: Path, name: str
+           ) -> tuple[str, str, dict[str, Any] | None, Path, StoredTable | None]:
+    """Schema, table, the run that last wrote it (None: no record), that run's catalog folder and the
+    table's files there (None: not found, or only Spark can tell)."""
+    schema, _, table = name.rpartition(".")
+    schema = schema or config.pipeline.schema_name
+    owner = _owner(config, table) if schema == config.pipeline.schema_name else None
+    record = last_run(state / "runs", owner or table)
+    catalog = catalog_root(state, record)
+    return schema, table, _run_info(record, catalog), catalog, stored_table(catalog, schema, table)
+
+
+def _open(stored: StoredTable, request: Request) -> Any:
+    try:
+        return stored.open(request.travel)
+    except UnknownVersion as exc:
+        raise UsageError(Problem(str(exc), value=request.travel.version or str(request.travel.as_of),
+                                 hint=f"versions: {_ranges(exc.versions)}" if exc.versions else None)) from None
+
+
+def _ranges(versions: list[int]) -> str:
+    """[0, 1, 2, 5] -> '0-2, 5'."""
+    spans: list[list[int]] = []
+    for version in sorted(versions):
+        if spans and version == spans[-1][1] + 1:
+            spans[-1][1] = version
+        else:
+            spans.append([version, version])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
 
 
 def _owner(config: Config, table: str) -> str | None:
@@ -103,12 +144,6 @@ def catalog_root(state: Path, record: dict[str, Any] | None) -> Path:
     """Where the run's runner keeps its catalog: the SDP runner its own, every other the state folder."""
     runner = (record or {}).get("summary", {}).get("runner")
     return state / "sdp" if runner == "sdp" else state
-
-
-def _succeeded(record: dict[str, Any], table: str) -> bool:
-    """Whether the run wrote the table; a failed write may leave a version only the catalog can rule out."""
-    tables = {t.get("name"): t.get("status") for t in record.get("summary", {}).get("tables", [])}
-    return tables.get(table, "success") == "success"
 
 
 def _run_info(record: dict[str, Any] | None, catalog: Path) -> dict[str, Any] | None:

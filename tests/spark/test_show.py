@@ -23,7 +23,7 @@ def checked(spark, root) -> Harness:
 
 def show(harness: Harness, *args: str):
     return CliRunner().invoke(cli, ["show", *args, "--config", str(harness.path),
-                                    "--state-dir", str(harness.root / ".ldp")])
+                                    "--state-dir", str(harness.catalog)])
 
 
 def test_show_prints_a_table_and_its_quarantine_rows(spark, tmp_path):
