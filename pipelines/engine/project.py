@@ -15,7 +15,7 @@ from pipelines.core.config import Config, PipelineSettings, load_config, with_li
 from pipelines.core.errors import ConfigError, Problem, RunError, UsageError, describe_error
 from pipelines.core.graph import Selection
 from pipelines.core.rules import RuleVersion
-from pipelines.core.source_checks import source_problems
+from pipelines.core.source_checks import source_problems, source_warnings
 from pipelines.quality.checks import check_problems, validate_expectations
 
 from pipelines.core.loader import Transformation, load_transformations
@@ -86,7 +86,8 @@ def load_project(config_path: str | Path, selection: Selection = Selection(), mo
         text = Path(config_path).read_text(encoding="utf-8")
         raise ConfigError(with_lines(problems, text))
     assert plan is not None
-    warnings = support.static_warnings(tables, functions)
+    warnings = support.static_warnings(tables, functions) + tuple(
+        with_lines(source_warnings(config, tables), Path(config_path).read_text(encoding="utf-8")))
     if log_warnings:
         support.log_warnings(warnings)
     return Project(plan=plan, functions=functions, published=active, warnings=warnings)

@@ -83,7 +83,7 @@ def publish(config: str | None, table_name: str | None, state_dir: str | None, o
     from pipelines.quality.checks import table_checks, validate_expectations
 
     loaded = _config(config)
-    tables = [_table(loaded, table_name)] if table_name else [t for t in loaded.tables if t.has_expectations]
+    tables = [_table(loaded, table_name)] if table_name else [t for t in loaded.tables if t.expectations or t.expectations_file]
     problems = validate_expectations(loaded, tables)
     if problems:  # nothing invalid is ever published
         raise ConfigError(problems)
