@@ -1,21 +1,24 @@
-"""`show` without a JVM: which files hold a table's current rows (the layout storage.py writes, SDP's
-managed tables, a streaming sink's log), which run's catalog is read, and when Spark must answer instead.
-Files are written with pyarrow in the layouts the runners leave (see tests/integration/test_show_runners.py
-for the real runners)."""
+"""`show` and `history` without a JVM: a table's Delta files in the catalog of the run that wrote it last,
+at its current version or an earlier one, and when Spark must answer instead. Tables are written with
+deltalake (delta-rs) where the runners put them (see tests/spark/test_delta_storage.py and
+tests/integration/test_show_runners.py for the real runners)."""
 from __future__ import annotations
 
 import json
 import os
+import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from deltalake import CommitProperties, write_deltalake
 
-from pipelines.catalog.reader import SPLIT_FLAG, stored_table
+from pipelines.catalog.reader import TimeTravel, UnknownVersion, stored_table
 from pipelines.core.config import load_config
 from pipelines.core.errors import UsageError
-from pipelines.engine.show import Request, last_run, show_table
+from pipelines.engine.show import Request, last_run, show_table, time_travel
 
 CONFIG = """\
 pipeline: {name: shop, schema: shop, transformations: ./transformations}
@@ -23,77 +26,66 @@ tables:
   - name: orders
     layer: bronze
     source: {type: files, format: json, path: ./landing}
-    on_error: quarantine
-    expectations:
-      - {name: id_set, criticality: error, check: {function: is_not_null, arguments: {column: id}}}
 """
 
 
-def version(root: Path, name: str, rows: dict, stamp: str, complete: bool = True, sub: str = "") -> Path:
-    folder = root / name / f"v-{stamp}-0123abcd" / sub
-    folder.mkdir(parents=True)
-    pq.write_table(pa.table(rows), folder / "part-00000-x.snappy.parquet")
-    if complete:
-        (root / name / f"v-{stamp}-0123abcd" / "_SUCCESS").touch()
+def delta(catalog: Path, name: str, rows: dict, run_id: str | None = None, schema: str = "shop") -> Path:
+    """Commit `rows` as the table's next version (overwrite), as a runner would."""
+    folder = catalog / "warehouse" / (f"{schema}.db" if schema != "default" else "") / name
+    write_deltalake(str(folder), pa.table(rows), mode="overwrite", schema_mode="overwrite",
+                    commit_properties=CommitProperties(custom_metadata={"userMetadata": run_id}) if run_id else None)
     return folder
 
 
-def test_the_newest_complete_of_two_versions_is_current_and_three_are_left_to_spark(tmp_path):
-    tables = tmp_path / "tables" / "shop"
-    version(tables, "t", {"id": [1]}, "20261201T000000")
-    version(tables, "t", {"id": [2]}, "20261202T000000")
-    data, columns = stored_table(tmp_path, "shop", "t").open()
-    assert data.to_table().column("id").to_pylist() == [2] and columns == ["id"]
-    version(tables, "t", {"id": [3]}, "20261203T000000")  # a swap that failed leaves a third
-    assert stored_table(tmp_path, "shop", "t") is None
+def test_the_current_version_an_earlier_one_and_the_history(tmp_path):
+    delta(tmp_path, "t", {"id": [1]}, "run-1")
+    time.sleep(0.05)
+    between = datetime.now(timezone.utc)
+    time.sleep(0.05)
+    delta(tmp_path, "t", {"id": [2, 3], "extra": ["x", "y"]}, "run-2")
+    table = stored_table(tmp_path, "shop", "t")
+    data, columns = table.open()
+    assert data.to_table().column("id").to_pylist() == [2, 3] and columns == ["id", "extra"]
+    assert table.open(TimeTravel(version=0))[0].to_table().to_pylist() == [{"id": 1}]
+    assert table.open(TimeTravel(as_of=between))[0].to_table().to_pylist() == [{"id": 1}]
+    assert [(c["version"], c["run_id"], c["operation"]) for c in table.history()] == [
+        (1, "run-2", "WRITE"), (0, "run-1", "WRITE")]
+    with pytest.raises(UnknownVersion) as unknown:
+        table.open(TimeTravel(version=5))
+    assert unknown.value.versions == [0, 1]
+    with pytest.raises(UnknownVersion, match="did not exist yet at 2001-01-01 00:00:00 UTC"):
+        table.open(TimeTravel(as_of=datetime(2001, 1, 1, tzinfo=timezone.utc)))
 
 
-def test_an_unfinished_newest_version_is_left_to_spark(tmp_path):
-    tables = tmp_path / "tables" / "shop"
-    version(tables, "t", {"id": [1]}, "20261201T000000")
-    version(tables, "t", {"id": [2]}, "20261202T000000", complete=False)
-    assert stored_table(tmp_path, "shop", "t") is None
+def test_the_default_schema_lives_in_the_warehouse_root_and_parquet_is_read_from_its_files(tmp_path):
+    delta(tmp_path, "d", {"id": [7]}, schema="default")
+    assert stored_table(tmp_path, "default", "d").open()[0].to_table().to_pylist() == [{"id": 7}]
+    managed = tmp_path / "warehouse" / "shop.db" / "plain"
+    (managed / "cur=EUR").mkdir(parents=True)
+    pq.write_table(pa.table({"id": [1]}), managed / "cur=EUR" / "part-0.parquet")
+    (managed / "_SUCCESS").touch()
+    data, columns = stored_table(tmp_path, "shop", "plain").open()
+    assert columns == ["id", "cur"] and data.to_table().to_pylist() == [{"id": 1, "cur": "EUR"}]
+    with pytest.raises(UnknownVersion, match="not a Delta table"):
+        stored_table(tmp_path, "shop", "plain").open(TimeTravel(version=0))
+    assert stored_table(tmp_path, "shop", "missing") is None
 
 
-def test_a_split_version_holds_the_table_without_errors_and_its_quarantine(tmp_path):
-    tables = tmp_path / "tables" / "shop"
-    version(tables, "orders", {"id": [1], "_errors": [None]}, "20261201T000000", sub=f"{SPLIT_FLAG}=false/cur=EUR")
-    (tables / "orders" / "v-20261201T000000-0123abcd" / f"{SPLIT_FLAG}=true" / "cur=USD").mkdir(parents=True)
-    pq.write_table(pa.table({"id": [None], "_errors": [["id_set"]]}),
-                   tables / "orders" / "v-20261201T000000-0123abcd" / f"{SPLIT_FLAG}=true" / "cur=USD" / "p.parquet")
-    main = stored_table(tmp_path, "shop", "orders", main_drop=("_errors",))
-    data, columns = main.open()
-    assert columns == ["id", "cur"] and data.to_table(columns=columns).to_pylist() == [{"id": 1, "cur": "EUR"}]
-    quarantine = stored_table(tmp_path, "shop", "orders_quarantine", quarantine_of="orders")
-    data, columns = quarantine.open()
-    assert columns == ["id", "_errors", "cur"] and data.to_table().column("cur").to_pylist() == ["USD"]
-
-
-def test_a_streaming_sink_log_names_the_committed_files_only(tmp_path):
-    table = tmp_path / "warehouse" / "shop.db" / "events"
-    log = table / "_spark_metadata"
-    log.mkdir(parents=True)
-    for i in range(4):
-        pq.write_table(pa.table({"id": [i]}), table / f"part-{i}.parquet")
-
-    def entry(i: int, action: str = "add") -> str:
-        return json.dumps({"path": (table / f"part-{i}.parquet").as_uri(), "isDir": False, "action": action})
-
-    (log / "1.compact").write_text("v1\n" + entry(0) + "\n" + entry(1) + "\n")
-    (log / "0").write_text("v1\n" + entry(3) + "\n")  # compacted into 1.compact (part-3 then deleted)
-    (log / "2").write_text("v1\n" + entry(2) + "\n" + entry(0, "delete") + "\n")
-    data, _ = stored_table(tmp_path, "shop", "events").open()  # part-3 was never committed after compaction
-    assert sorted(data.to_table().column("id").to_pylist()) == [1, 2]
+def test_as_of_takes_utc_text_or_iso_8601_and_excludes_version():
+    assert time_travel(None, "2026-12-01 10:00:00").as_of == datetime(2026, 12, 1, 10, tzinfo=timezone.utc)
+    assert time_travel(None, "2026-12-01T11:00:00+01:00").as_of == datetime(2026, 12, 1, 10, tzinfo=timezone.utc)
+    assert time_travel(3, None).version == 3 and time_travel(None, None).current
+    with pytest.raises(UsageError, match="--as-of takes"):
+        time_travel(None, "yesterday")
+    with pytest.raises(UsageError, match="exclude each other"):
+        time_travel(1, "2026-12-01 10:00:00")
 
 
 def project(tmp_path: Path) -> tuple:
     (tmp_path / "config.yml").write_text(CONFIG)
     state = tmp_path / ".ldp"
-    spark_rows = {"id": [1, 2], "name": ["a", "b"], "_errors": [None, None]}
-    version(state / "tables" / "shop", "orders", spark_rows, "20261201T000000", sub=f"{SPLIT_FLAG}=false")
-    sdp = state / "sdp" / "warehouse" / "shop.db" / "orders"
-    sdp.mkdir(parents=True)
-    pq.write_table(pa.table({"id": [1, 2, 3], "name": ["a", "b", "c"]}), sdp / "part-0.parquet")
+    delta(state, "orders", {"id": [1, 2], "name": ["a", "b"]}, "r1")
+    delta(state / "sdp", "orders", {"id": [1, 2, 3], "name": ["a", "b", "c"]}, "r2")
     return load_config(tmp_path / "config.yml"), state
 
 
@@ -119,6 +111,16 @@ def test_show_reads_the_catalog_of_the_runner_that_wrote_last(tmp_path):
     assert shown.run["finished_at"] == "2027-01-15 08:01:40 UTC" and shown.table == "shop.orders"
 
 
+def test_an_unknown_version_is_a_usage_error_listing_the_versions(tmp_path):
+    config, state = project(tmp_path)
+    delta(state, "orders", {"id": [9], "name": ["z"]})
+    with pytest.raises(UsageError) as error:
+        show_table(config, state, Request("orders", travel=TimeTravel(version=4)))
+    assert "orders has no version 4" in error.value.render() and "versions: 0-1" in error.value.render()
+    shown = show_table(config, state, Request("orders", travel=TimeTravel(version=0)))
+    assert [r["id"] for r in shown.rows] == [1, 2]
+
+
 def test_an_unknown_column_is_a_usage_error_and_unknown_sql_goes_to_spark(tmp_path, monkeypatch):
     config, state = project(tmp_path)
     with pytest.raises(UsageError, match="no column nope") as error:
@@ -131,13 +133,11 @@ def test_an_unknown_column_is_a_usage_error_and_unknown_sql_goes_to_spark(tmp_pa
     assert shown.reader == "spark" and asked[0].where == "name rlike 'a'"
 
 
-def test_a_table_that_failed_in_the_last_run_is_read_through_spark(tmp_path, monkeypatch):
+def test_a_table_whose_last_write_failed_shows_its_previous_version_from_the_files(tmp_path):
     config, state = project(tmp_path)
-    record(state, "r1", "spark", 1_800_000_000, status="failed")  # its swap may have left a version behind
-    monkeypatch.setattr("pipelines.engine.show._spark_rows",
-                        lambda config, catalog, request: (["id"], [{"id": 9}], "shop.orders"))
+    record(state, "r3", "spark", 1_800_000_000, status="failed")  # a failed Delta write commits nothing
     shown = show_table(config, state, Request("orders"))
-    assert shown.reader == "spark" and shown.rows == [{"id": 9}] and shown.run["run_id"] == "r1"
+    assert shown.reader == "files" and [r["id"] for r in shown.rows] == [1, 2] and shown.run["run_id"] == "r3"
 
 
 def test_the_newest_run_that_selected_the_table_is_the_one_read(tmp_path):
@@ -152,10 +152,7 @@ def test_the_newest_run_that_selected_the_table_is_the_one_read(tmp_path):
     (runs / "d.json").write_text(json.dumps({"run_id": "d", "finished_at": 4.0, "selection": ["orders"],
                                              "summary": {"runner": "pipeline"}}))  # wrote on Databricks
     assert last_run(runs, "orders")["run_id"] == "b"
+    (runs / "e.json").write_text(json.dumps({"run_id": "e", "finished_at": 5.0, "selection": ["orders"],
+                                             "summary": {"runner": "restore"}}))  # restored in place
+    assert last_run(runs, "orders")["run_id"] == "b"
     assert last_run(tmp_path / "none", "orders") is None
-
-
-def test_the_split_flag_is_the_one_the_quality_package_writes():
-    from pipelines.quality.materialize import QUARANTINE_FLAG
-
-    assert SPLIT_FLAG == QUARANTINE_FLAG
