@@ -9,6 +9,7 @@ Nothing here imports pyspark.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -51,39 +52,53 @@ class StoredTable:
     def open(self, travel: TimeTravel = TimeTravel()) -> "tuple[ds.Dataset, list[str]] | None":
         """The table's rows as one dataset and its columns in order; None if Spark must read it."""
         if self.is_delta:
-            table = self._delta(travel)
-            data = table.to_pyarrow_dataset()
+            from deltalake.exceptions import DeltaError
+
+            self.version_at(travel)  # an unknown version is the user's error, whoever reads
+            try:
+                data = self._delta(travel).to_pyarrow_dataset()
+            except DeltaError:  # e.g. a type delta-rs does not know yet (`string collate UTF8_BINARY`)
+                return None
             return data, list(data.schema.names)
         if not travel.current:
             raise UnknownVersion(f"{self.location.name} is not a Delta table: it keeps no versions", [])
         return _parquet_files(self.location)
 
     def history(self) -> list[dict[str, Any]]:
-        """Every commit, newest first: version, time (UTC), run id, operation and rows written."""
-        from deltalake import DeltaTable
+        """Every commit still in the log, newest first: version, time (UTC), run id, operation and rows
+        written. Read from the log's JSON commits (each starts with its commitInfo): no table snapshot,
+        so a schema delta-rs cannot parse does not hide the history."""
+        commits = []
+        for path in (self.location / "_delta_log").glob("*.json"):
+            if path.stem.isdigit():
+                info = _commit_info(path)
+                if info is not None:
+                    commits.append(_commit({**info, "version": int(path.stem)}))
+        return sorted(commits, key=lambda c: c["version"], reverse=True)
 
-        return [_commit(entry) for entry in DeltaTable(str(self.location)).history()]
-
-    def _delta(self, travel: TimeTravel) -> Any:
-        """The DeltaTable at the version `travel` names: N itself, or the newest committed at or
-        before `as_of` (as Delta's TIMESTAMP AS OF)."""
-        from deltalake import DeltaTable
-
+    def version_at(self, travel: TimeTravel) -> int | None:
+        """The version `travel` names (None: the current one): N itself, or the newest committed at or
+        before `as_of` (as Delta's TIMESTAMP AS OF); UnknownVersion if there is none."""
         if travel.current:
-            return DeltaTable(str(self.location))
-        commits = DeltaTable(str(self.location)).history()
-        versions = sorted(int(c["version"]) for c in commits)
+            return None
+        commits = self.history()
+        versions = sorted(c["version"] for c in commits)
         if travel.version is not None:
             if travel.version not in versions:
                 raise UnknownVersion(f"{self.location.name} has no version {travel.version}", versions)
-            return DeltaTable(str(self.location), version=travel.version)
+            return travel.version
         assert travel.as_of is not None
-        at = travel.as_of.timestamp() * 1000
-        before = [int(c["version"]) for c in commits if c["timestamp"] <= at]
+        before = [c["version"] for c in commits if c["millis"] is not None
+                  and c["millis"] <= travel.as_of.timestamp() * 1000]
         if not before:
             raise UnknownVersion(f"{self.location.name} did not exist yet at {travel.as_of:%Y-%m-%d %H:%M:%S} "
                                  f"UTC", versions)
-        return DeltaTable(str(self.location), version=max(before))
+        return max(before)
+
+    def _delta(self, travel: TimeTravel) -> Any:
+        from deltalake import DeltaTable
+
+        return DeltaTable(str(self.location), version=self.version_at(travel))
 
 
 def stored_table(catalog: Path, schema: str, name: str) -> StoredTable | None:
@@ -93,13 +108,27 @@ def stored_table(catalog: Path, schema: str, name: str) -> StoredTable | None:
     return StoredTable(location) if location.is_dir() else None
 
 
+def _commit_info(path: Path) -> dict[str, Any] | None:
+    try:
+        with path.open(encoding="utf-8") as log:
+            for line in log:
+                action = json.loads(line)
+                if "commitInfo" in action:
+                    return action["commitInfo"]
+    except (OSError, ValueError):
+        return None
+    return None
+
+
 def _commit(entry: dict[str, Any]) -> dict[str, Any]:
     metrics = entry.get("operationMetrics") or {}
-    rows = metrics.get("numOutputRows", metrics.get("numCopiedRows"))
+    rows = metrics.get("numOutputRows", metrics.get("num_added_rows"))
+    millis = entry.get("inCommitTimestamp") or entry.get("timestamp")
     return {
-        "version": entry.get("version"),
-        "timestamp": datetime.fromtimestamp(entry["timestamp"] / 1000, timezone.utc)
-        .strftime("%Y-%m-%d %H:%M:%S") if entry.get("timestamp") else None,
+        "version": entry["version"],
+        "timestamp": datetime.fromtimestamp(millis / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        if millis else None,
+        "millis": millis,
         "run_id": entry.get("userMetadata"),
         "operation": entry.get("operation"),
         "rows": int(rows) if rows is not None else None,

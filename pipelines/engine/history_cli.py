@@ -41,6 +41,7 @@ def history(name: str, config: str | None, output_format: str, state_dir: str | 
     from .render import rows_text
 
     full_name, commits, _ = _commits(load_config(config_path(config)), resolve_state(state_dir), name)
+    commits = [{key: commit[key] for key in HISTORY_COLUMNS} for commit in commits]
     if output_format == "json":
         click.echo(json.dumps({"table": full_name, "versions": commits}))
     else:

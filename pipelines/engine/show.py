@@ -59,9 +59,12 @@ def show_table(config: Config, state: Path, request: Request) -> Shown:
     if not any((catalog / part).exists() for part in ("metastore_db", "warehouse")):
         raise ConfigError(Problem(f"table {schema}.{table} does not exist", value=request.name,
                                   hint=f"nothing is stored in {catalog} yet: run the pipeline first"))
+    version = None
     if not request.travel.current:
-        raise UsageError(Problem(f"table {schema}.{table} keeps no versions here", value=request.name))
-    columns, rows, full_name = _spark_rows(config, catalog, request)
+        if stored is None or not stored.is_delta:
+            raise UsageError(Problem(f"table {schema}.{table} keeps no versions here", value=request.name))
+        version = _checked(stored.version_at, request)
+    columns, rows, full_name = _spark_rows(config, catalog, request, version)
     return Shown(f"{full_name}", columns, rows, run, reader="spark")
 
 
@@ -92,8 +95,13 @@ def locate(config: Config, state: Path, name: str
 
 
 def _open(stored: StoredTable, request: Request) -> Any:
+    return _checked(stored.open, request)
+
+
+def _checked(read: Any, request: Request) -> Any:
+    """`read(request.travel)`, an unknown version a usage error listing the versions there are."""
     try:
-        return stored.open(request.travel)
+        return read(request.travel)
     except UnknownVersion as exc:
         raise UsageError(Problem(str(exc), value=request.travel.version or str(request.travel.as_of),
                                  hint=f"versions: {_ranges(exc.versions)}" if exc.versions else None)) from None
@@ -218,7 +226,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _spark_rows(config: Config, catalog: Path, request: Request) -> tuple[list[str], list[dict[str, Any]], str]:
+def _spark_rows(config: Config, catalog: Path, request: Request, version: int | None = None
+                ) -> tuple[list[str], list[dict[str, Any]], str]:
     """The same rows through a local Spark session on `catalog` (a JVM start): for what the files
     cannot answer, and for Spark's own errors (unknown tables, a condition it rejects)."""
     from pyspark.errors import AnalysisException, PySparkException
@@ -237,7 +246,8 @@ def _spark_rows(config: Config, catalog: Path, request: Request) -> tuple[list[s
         raise ConfigError(Problem(f"table {full_name} does not exist", value=request.name, hint=(
             f"tables in {in_schema}: {', '.join(existing)}" if existing
             else f"nothing is stored in {in_schema} yet: run the pipeline first")))
-    df = spark.table(".".join(f"`{part}`" for part in full_name.split(".")))
+    quoted = ".".join(f"`{part}`" for part in full_name.split("."))
+    df = spark.table(quoted) if version is None else spark.read.option("versionAsOf", version).table(quoted)
     try:
         if request.where:
             df = df.where(request.where)

@@ -128,7 +128,7 @@ def test_an_unknown_column_is_a_usage_error_and_unknown_sql_goes_to_spark(tmp_pa
     assert "columns: id, name" in error.value.render()
     asked: list[Request] = []
     monkeypatch.setattr("pipelines.engine.show._spark_rows",
-                        lambda config, catalog, request: asked.append(request) or (["id"], [], "shop.orders"))
+                        lambda config, catalog, request, version=None: asked.append(request) or (["id"], [], "shop.orders"))
     shown = show_table(config, state, Request("orders", where="name rlike 'a'"))  # Spark SQL DuckDB lacks
     assert shown.reader == "spark" and asked[0].where == "name rlike 'a'"
 
@@ -156,3 +156,17 @@ def test_the_newest_run_that_selected_the_table_is_the_one_read(tmp_path):
                                              "summary": {"runner": "restore"}}))  # restored in place
     assert last_run(runs, "orders")["run_id"] == "b"
     assert last_run(tmp_path / "none", "orders") is None
+
+
+def test_a_table_delta_rs_cannot_open_is_left_to_spark_with_its_version_and_history_kept(tmp_path, monkeypatch):
+    """SDP writes strings as `string collate UTF8_BINARY`, which delta-rs 1.6 cannot parse: Spark reads
+    it (at the version asked), while the history comes from the log's commits."""
+    config, state = project(tmp_path)
+    log = state / "warehouse" / "shop.db" / "orders" / "_delta_log" / "00000000000000000000.json"
+    log.write_text(log.read_text().replace('\\"type\\":\\"string\\"', '\\"type\\":\\"string collate UTF8_BINARY\\"'))
+    asked: list = []
+    monkeypatch.setattr("pipelines.engine.show._spark_rows", lambda config, catalog, request, version=None:
+                        asked.append(version) or (["id"], [{"id": 1}], "shop.orders"))
+    assert show_table(config, state, Request("orders", travel=TimeTravel(version=0))).reader == "spark"
+    assert asked == [0]
+    assert [c["run_id"] for c in stored_table(state, "shop", "orders").history()] == ["r1"]
