@@ -76,6 +76,20 @@ class StoredTable:
                     commits.append(_commit({**info, "version": int(path.stem)}))
         return sorted(commits, key=lambda c: c["version"], reverse=True)
 
+    def interrupted_refresh(self) -> int | None:
+        """The version to restore when the newest commits are a materialized-view refresh's TRUNCATE
+        without the WRITE that follows it (SDP refreshes as TRUNCATE, SET TBLPROPERTIES, WRITE: a
+        process killed in between leaves the table empty); None when the table is whole."""
+        commits = self.history()
+        for commit in commits:
+            if commit["operation"] == "SET TBLPROPERTIES":
+                continue
+            if commit["operation"] != "TRUNCATE":
+                return None
+            older = [c["version"] for c in commits if c["version"] < commit["version"]]
+            return max(older) if older else None
+        return None
+
     def version_at(self, travel: TimeTravel) -> int | None:
         """The version `travel` names (None: the current one): N itself, or the newest committed at or
         before `as_of` (as Delta's TIMESTAMP AS OF); UnknownVersion if there is none."""

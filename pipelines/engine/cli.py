@@ -187,12 +187,26 @@ def _run_sdp(project: Any, full_refresh: bool, dry_run: bool, output_format: str
                  verbose=verbose, rules_file=_published_rules_file(project, state), run_id=run.run_id)
     click.echo(f"Starting Spark Declarative Pipelines for {len(plan.tables)} table(s) "
                f"({plan.mode} mode, state in {sdp.root})...", err=True)
+    _warn_interrupted_refreshes(plan, sdp.root)
     raw = sdp.execute(dry_run=dry_run, echo=lambda line: click.echo(line, err=True))
     if raw.get("completed") is False:  # the process died: say why here too, not only in the summary
         click.echo(f"error: {raw['errors'][0]}", err=True)
     if consumers is None:
         return _report(dry_run_summary(raw), output_format)
     return _finish(replay(plan, summary(plan, raw, run), consumers, sdp.reader()), consumers, output_format)
+
+
+def _warn_interrupted_refreshes(plan: Any, catalog: Path) -> None:
+    """A refresh killed between its TRUNCATE and its WRITE left a table empty; its rows are one
+    version back. This run recomputes it; `restore` brings them back at once (read from the log)."""
+    from pipelines.catalog.reader import stored_table
+
+    for table in plan.tables:
+        stored = stored_table(catalog, plan.pipeline.schema_name, table.name)
+        version = stored.interrupted_refresh() if stored is not None and stored.is_delta else None
+        if version is not None:
+            click.echo(f"warning: {table.name} was left empty by an interrupted refresh; this run recomputes "
+                       f"it (its previous rows: ldp_engine restore {table.name} --version {version})", err=True)
 
 
 def _published_rules_file(project: Any, state: Path) -> Path | None:
