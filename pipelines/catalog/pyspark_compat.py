@@ -205,6 +205,19 @@ def track_call_sites(spark: Any) -> None:
         log.debug("cannot make the session active in this thread", exc_info=True)
 
 
+def jvm_trace(spark: Any, exc: BaseException) -> str:
+    """The JVM stack trace (with its `Caused by`s) of a captured Spark error on a classic session,
+    which the Python traceback leaves out; empty for other errors, on Spark Connect, or if the JVM
+    cannot say."""
+    origin = getattr(exc, "_origin", None)
+    if origin is None or getattr(spark, "_jvm", None) is None:
+        return ""
+    try:
+        return str(spark._jvm.org.apache.spark.util.Utils.exceptionString(origin))
+    except Exception:  # noqa: BLE001 - the Python traceback still follows
+        return ""
+
+
 def pickle_by_value(modules: Iterable[ModuleType]) -> None:
     """Ship these modules' functions (UDFs included) to the Python workers by value, not by name."""
     from pyspark import cloudpickle

@@ -186,7 +186,7 @@ def summary(plan: Plan, raw: dict[str, Any], run: RunResult | None = None) -> Ru
     return run
 
 
-def _table_result(table: Any, raw: dict[str, Any], specs: list[tuple[str, str]]) -> TableResult:
+def _table_result(table: Any, raw: dict[str, Any], specs: list[tuple[str, Criticality]]) -> TableResult:
     names = table_datasets(table)
     flows = [raw.get("datasets", {}).get(name, {}) for name in names]
     status = _table_status([flow.get("status") for flow in flows], raw.get("status") == "success")
@@ -208,7 +208,7 @@ def _table_result(table: Any, raw: dict[str, Any], specs: list[tuple[str, str]])
     return result
 
 
-def _count(result: TableResult, config: Any, raw: dict[str, Any], specs: list[tuple[str, str]]) -> None:
+def _count(result: TableResult, config: Any, raw: dict[str, Any], specs: list[tuple[str, Criticality]]) -> None:
     """A succeeded table's counts: what it holds after the run less what it held before (only a
     streaming table has a "before": it appends), and its checks' failures the same way."""
     rows, before = raw.get("rows", {}), raw.get("rows_before", {})
@@ -231,7 +231,7 @@ def _table_status(flow_statuses: list[str | None], run_succeeded: bool) -> Table
     return TableStatus.SKIPPED if "skipped" in flow_statuses or not run_succeeded else TableStatus.SUCCESS
 
 
-def _checks(config: Any, specs: list[tuple[str, str]], failures: dict[str, dict[str, int]],
+def _checks(config: Any, specs: list[tuple[str, Criticality]], failures: dict[str, dict[str, int]],
             before: dict[str, dict[str, int]]) -> list[CheckResult]:
     """Rows each check failed in this run: stored in the table (warnings) and its quarantine (errors),
     less what they held before the run (streaming tables)."""

@@ -15,7 +15,7 @@ from typing import Callable
 
 from pyspark.sql import DataFrame, SparkSession
 
-from pipelines.catalog.pyspark_compat import track_call_sites
+from pipelines.catalog.pyspark_compat import jvm_trace, track_call_sites
 from pipelines.catalog.sources import transformation_inputs
 from pipelines.catalog.storage import TableStore, commits_tagged
 from pipelines.core.errors import Problem, RunError, code_file, describe_error
@@ -127,15 +127,11 @@ class SparkRunner:
             track_call_sites(self.spark)
 
     def _jvm_trace(self, exc: BaseException) -> str:
-        """The JVM stack trace (with its `Caused by`s) of a captured Spark error, which the Python
-        traceback leaves out; empty for other errors or on Spark Connect."""
-        origin = getattr(exc, "_origin", None)
-        if origin is None or self._connect or not log.isEnabledFor(logging.INFO):
+        """For --verbose: the JVM stack trace the Python traceback leaves out (classic sessions)."""
+        if self._connect or not log.isEnabledFor(logging.INFO):
             return ""
-        try:
-            return "\nJVM stack trace:\n" + str(self.spark._jvm.org.apache.spark.util.Utils.exceptionString(origin))
-        except Exception:  # noqa: BLE001 - the Python traceback still follows
-            return ""
+        trace = jvm_trace(self.spark, exc)
+        return "\nJVM stack trace:\n" + trace if trace else ""
 
     def _materialize(self, table: TablePlan) -> WriteStats:
         df = self._compute(table)
