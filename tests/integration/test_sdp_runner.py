@@ -69,7 +69,7 @@ def spark_runner_tables(spark, project_dir: Path, mode: str, schema: str | None)
 def sdp_table(spark, project_dir: Path, name: str, schema: str | None = "retail"):
     """A table the SDP run wrote (its own catalog under .ldp/sdp), read from its managed location."""
     warehouse = project_dir / ".ldp/sdp/warehouse"
-    return spark.read.parquet(str(warehouse / f"{schema}.db" / name if schema else warehouse / name))
+    return spark.read.format("delta").load(str(warehouse / f"{schema}.db" / name if schema else warehouse / name))
 
 
 def run_sdp(project_dir: Path, *args: str) -> dict:
