@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 import uuid
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ from typing import Any, Callable, Iterator, Mapping
 from pyspark.sql import DataFrame, SparkSession
 
 from pipelines.core.config import PipelineSettings, TableConfig
+from pipelines.core.errors import Problem, RunError
 from pipelines.core.sql import sql_literal
 from pipelines.core.table_properties import property_value
 
@@ -34,6 +36,7 @@ from .session import on_databricks
 log = logging.getLogger(__name__)
 DELTA = "delta"
 RUN_ID_CONF = "spark.databricks.delta.commitInfo.userMetadata"  # Delta writes it into each commit
+_DELTA_INVALID = re.compile(r"[ ,;{}()\n\t=]")
 Accept = Callable[[], None]  # raises to refuse the write
 
 
@@ -126,6 +129,7 @@ class TableStore:
         if fmt != DELTA:
             self._overwrite_files(table, df, fmt)
             return
+        _check_column_names(table, df)
         view, session = f"ldp_write_{uuid.uuid4().hex}", df.sparkSession  # a micro-batch's own session
         df.createOrReplaceTempView(view)
         try:
@@ -238,6 +242,20 @@ def commits_tagged(spark: SparkSession, run_id: str) -> Iterator[None]:
             spark.conf.unset(RUN_ID_CONF)
         else:
             spark.conf.set(RUN_ID_CONF, previous)
+
+
+def _check_column_names(table: TableConfig, df: DataFrame) -> None:
+    """Delta (here and on Databricks) refuses column names with ` ,;{}()=` or whitespace unless the
+    table maps columns by name; say which column and how to fix it, where Delta names neither."""
+    if table.table_properties.get("delta.columnMapping.mode", "none") != "none":
+        return
+    bad = [name for name in df.columns if _DELTA_INVALID.search(name)]
+    if bad:
+        raise RunError(Problem(
+            f"column name(s) {', '.join(repr(b) for b in bad)} cannot be stored in a Delta table "
+            "(no space or any of ,;{}()= allowed)", table=table.name, key="columns", value=bad[0],
+            hint="name the column in the transformation, e.g. F.sum('amount').alias('total_amount'), or "
+                 "set table_properties: {delta.columnMapping.mode: name}"))
 
 
 def _stream_id(checkpoint: Path) -> str:

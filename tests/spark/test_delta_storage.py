@@ -112,3 +112,16 @@ def test_commits_outside_a_run_carry_no_stale_run_id(spark, store):
     assert [c["run_id"] for c in commits] == [None, "run-A"]
     opened = stored_table(catalog_of(spark), store.settings.schema_name, "tagged").open(TimeTravel(version=0))
     assert opened is not None and opened[0].to_table().num_rows == 1
+
+
+def test_a_column_name_delta_refuses_is_named_with_the_fix_and_nothing_is_written(spark, store):
+    from pipelines.core.errors import RunError
+
+    table = TableConfig(name="sums", layer="gold")
+    with pytest.raises(RunError) as refused:
+        store.write_table(table, spark.range(3).groupBy().sum("id"))
+    assert "'sum(id)' cannot be stored in a Delta table" in str(refused.value) and ".alias(" in str(refused.value)
+    assert not store.exists("sums")
+    mapped = table.model_copy(update={"table_properties": {"delta.columnMapping.mode": "name"}})
+    store.write_table(mapped, spark.range(3).groupBy().sum("id"))
+    assert store.read("sums").columns == ["sum(id)"]
