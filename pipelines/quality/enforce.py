@@ -133,14 +133,10 @@ class Expectations:
         columns = []
         for criticality, name in ((Criticality.ERROR, ERRORS), (Criticality.WARN, WARNINGS)):
             failed = [conditions[rule.name] for rule in rules if rule.criticality == criticality]
-            result_type = dqx_adapter.result_schema()
-            empty = F.lit(None).cast(result_type)
+            empty = F.lit(None).cast(dqx_adapter.result_schema())
             if failed:
                 any_failed = functools.reduce(lambda a, b: a | b, [r.isNotNull() for r in failed])
-                # cast: Spark Connect types DQX's string literals `string collate UTF8_BINARY`, which
-                # Delta stores as such and delta-rs (show, history without a JVM) cannot read yet
-                results = F.array_compact(F.array(*failed)).cast(result_type)
-                columns.append(F.when(any_failed, results).otherwise(empty).alias(name))
+                columns.append(F.when(any_failed, F.array_compact(F.array(*failed))).otherwise(empty).alias(name))
             else:
                 columns.append(empty.alias(name))
         if not analyze:
