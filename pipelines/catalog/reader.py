@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 if TYPE_CHECKING:
     import pyarrow.dataset as ds
@@ -54,11 +55,11 @@ class StoredTable:
         if self.is_delta:
             from deltalake.exceptions import DeltaError
 
-            self.version_at(travel)  # an unknown version is the user's error, whoever reads
+            version = self.version_at(travel)  # an unknown version is the user's error, whoever reads
             try:
                 data = self._delta(travel).to_pyarrow_dataset()
-            except DeltaError:  # e.g. a type delta-rs does not know yet (`string collate UTF8_BINARY`)
-                return None
+            except DeltaError:  # a type delta-rs cannot parse yet: Spark Connect's `string collate UTF8_BINARY`
+                return _replayed(self.location, version)
             return data, list(data.schema.names)
         if not travel.current:
             raise UnknownVersion(f"{self.location.name} is not a Delta table: it keeps no versions", [])
@@ -147,6 +148,47 @@ def _commit(entry: dict[str, Any]) -> dict[str, Any]:
         "operation": entry.get("operation"),
         "rows": int(rows) if rows is not None else None,
     }
+
+
+def _replayed(location: Path, version: int | None) -> "tuple[ds.Dataset, list[str]] | None":
+    """The table's files at `version` (None: the newest) from its log, as Delta replays it: the
+    newest checkpoint at or before it, then each commit's add and remove actions. Only for plain
+    tables (no deletion vectors, no column mapping, a single-file checkpoint); else None (Spark)."""
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    log = location / "_delta_log"
+    commits = sorted(int(p.stem) for p in log.glob("*.json") if p.stem.isdigit())
+    last = commits[-1] if version is None and commits else version
+    files: dict[str, dict[str, Any]] = {}
+    meta: dict[str, Any] | None = None
+    start = 0
+    checkpoints = [int(p.name.split(".")[0]) for p in log.glob("*.checkpoint.parquet")]
+    usable = [c for c in checkpoints if last is not None and c <= last]
+    if usable:
+        start = max(usable)
+        actions = pq.read_table(log / f"{start:020d}.checkpoint.parquet", columns=["add", "metaData"])
+        files = {add["path"]: add for add in actions.column("add").to_pylist() if add}
+        meta = next((m for m in actions.column("metaData").to_pylist() if m), None)
+        start += 1
+    if last is None or (not usable and (not commits or commits[0] != 0)):
+        return None  # the commits it would need were cleaned up
+    for number in range(start, last + 1):
+        for line in (log / f"{number:020d}.json").read_text(encoding="utf-8").splitlines():
+            action = json.loads(line)
+            if "add" in action:
+                files[action["add"]["path"]] = action["add"]
+            elif "remove" in action:
+                files.pop(action["remove"]["path"], None)
+            elif "metaData" in action:
+                meta = action["metaData"]
+    configuration = (meta or {}).get("configuration") or {}
+    if meta is None or not files or any(add.get("deletionVector") for add in files.values()) \
+            or configuration.get("delta.columnMapping.mode", "none") != "none":
+        return None
+    paths = [str(location / unquote(path)) for path in files]
+    data = ds.dataset(paths, format="parquet", partitioning="hive", partition_base_dir=str(location))
+    return data, [field["name"] for field in json.loads(meta["schemaString"])["fields"]]
 
 
 def _parquet_files(location: Path) -> "tuple[ds.Dataset, list[str]] | None":

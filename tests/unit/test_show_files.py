@@ -158,15 +158,25 @@ def test_the_newest_run_that_selected_the_table_is_the_one_read(tmp_path):
     assert last_run(tmp_path / "none", "orders") is None
 
 
-def test_a_table_delta_rs_cannot_open_is_left_to_spark_with_its_version_and_history_kept(tmp_path, monkeypatch):
-    """SDP writes strings as `string collate UTF8_BINARY`, which delta-rs 1.6 cannot parse: Spark reads
-    it (at the version asked), while the history comes from the log's commits."""
+def test_a_table_delta_rs_cannot_open_is_replayed_from_its_log_and_left_to_spark_beyond_that(tmp_path, monkeypatch):
+    """SDP writes some strings as `string collate UTF8_BINARY`, which delta-rs 1.6 cannot parse: the
+    log's add/remove actions give the files of any version; what that replay does not cover (here a
+    deletion vector) goes to Spark, at the version asked; the history comes from the log either way."""
     config, state = project(tmp_path)
-    log = state / "warehouse" / "shop.db" / "orders" / "_delta_log" / "00000000000000000000.json"
-    log.write_text(log.read_text().replace('\\"type\\":\\"string\\"', '\\"type\\":\\"string collate UTF8_BINARY\\"'))
+    delta(state, "orders", {"id": [5], "name": ["e"]}, "r3")
+    log = state / "warehouse" / "shop.db" / "orders" / "_delta_log"
+    first = log / "00000000000000000000.json"
+    first.write_text(first.read_text().replace('\\"type\\":\\"string\\"',
+                                               '\\"type\\":\\"string collate UTF8_BINARY\\"'))
+    assert "collate" in first.read_text()
+    for version, ids in ((0, [1, 2]), (None, [5])):
+        shown = show_table(config, state, Request("orders", travel=TimeTravel(version=version)))
+        assert shown.reader == "files" and [r["id"] for r in shown.rows] == ids and shown.columns == ["id", "name"]
+    newest = log / "00000000000000000001.json"
+    newest.write_text(newest.read_text().replace('"add":{', '"add":{"deletionVector":{"storageType":"u"},'))
     asked: list = []
     monkeypatch.setattr("pipelines.engine.show._spark_rows", lambda config, catalog, request, version=None:
-                        asked.append(version) or (["id"], [{"id": 1}], "shop.orders"))
-    assert show_table(config, state, Request("orders", travel=TimeTravel(version=0))).reader == "spark"
-    assert asked == [0]
-    assert [c["run_id"] for c in stored_table(state, "shop", "orders").history()] == ["r1"]
+                        asked.append(version) or (["id"], [{"id": 5}], "shop.orders"))
+    assert show_table(config, state, Request("orders", travel=TimeTravel(version=1))).reader == "spark"
+    assert asked == [1]
+    assert [c["run_id"] for c in stored_table(state, "shop", "orders").history()] == ["r3", "r1"]
