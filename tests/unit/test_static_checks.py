@@ -52,7 +52,7 @@ def test_validate_warns_with_file_line_and_rewrite_and_still_succeeds(tmp_path, 
     config = """
 pipeline: {transformations: ./transformations}
 tables:
-  - {name: s_raw, layer: bronze, source: {type: files, format: json, path: ./landing}}
+  - {name: s_raw, layer: bronze, source: {type: files, format: json, path: ./landing, options: {mode: PERMISSIVE}}}
   - {name: s_sum, layer: gold, depends_on: [s_raw]}
 """
     write_project(tmp_path, config, {
@@ -79,7 +79,7 @@ def test_every_load_of_the_project_logs_the_warnings_before_spark_starts(tmp_pat
 
     config = write_project(tmp_path, "pipeline: {transformations: ./transformations}\ntables:\n"
                                      "  - {name: w_raw, layer: bronze, source: {type: files, format: json, "
-                                     "path: ./landing}}\n",
+                                     "path: ./landing, options: {mode: PERMISSIVE}}}\n",
                            {"bronze/w_raw.py": "def w_raw(source):\n    source.show()\n    return source\n"})
     (tmp_path / "landing").mkdir()
     with caplog.at_level("WARNING"):
