@@ -66,7 +66,10 @@ def test_example_becomes_materialized_views_with_quarantine_and_checked_views(sp
     _, registry = register(spark, example_project / "config.yml")
     kinds = {name: type(output) for name, output in registry.outputs.items()}
     assert kinds == {
-        "customers_bronze": MaterializedView, "orders_bronze": MaterializedView,
+        # bronze tables read csv/json with a declared schema: checked for malformed records
+        "customers_bronze__checked": TemporaryView, "customers_bronze": MaterializedView,
+        "customers_bronze_quarantine": MaterializedView, "orders_bronze__checked": TemporaryView,
+        "orders_bronze": MaterializedView, "orders_bronze_quarantine": MaterializedView,
         "customers_silver__checked": TemporaryView, "customers_silver": MaterializedView,
         "customers_silver_quarantine": MaterializedView, "orders_silver__checked": TemporaryView,
         "orders_silver": MaterializedView, "orders_silver_quarantine": MaterializedView,
@@ -82,7 +85,8 @@ def test_flows_read_their_upstream_tables_the_pipeline_way(spark, example_projec
     _, registry = register(spark, example_project / "config.yml")
     _materialize_as_views(spark, registry)
     reads = {name: read_tables(flow.func()) for name, flow in registry.flows.items()}
-    assert reads["customers_bronze"] == set()  # files
+    assert reads["customers_bronze__checked"] == set()  # files
+    assert reads["customers_bronze"] == {"customers_bronze__checked"}
     assert reads["orders_silver__checked"] == {"orders_bronze", "customers_silver"}
     assert reads["orders_silver"] == reads["orders_silver_quarantine"] == {"orders_silver__checked"}
     assert reads["customer_orders_gold"] == {"customers_silver", "orders_silver"}
@@ -98,14 +102,14 @@ def test_every_flow_gives_the_spark_runners_table(spark, example_project):
     compared = [name for name, output in registry.outputs.items() if not isinstance(output, TemporaryView)]
     for name in compared:
         assert_same_table(spark.table(name), spark.table(f"reg_cmp.{name}"))
-    assert len(compared) == 8
+    assert len(compared) == 10
 
 
 def test_streaming_mode_makes_file_sourced_tables_streaming_tables(spark, example_project):
     _, registry = register(spark, example_project / "config.yml", mode="streaming")
     assert isinstance(registry.outputs["orders_bronze"], StreamingTable)
     assert isinstance(registry.outputs["customers_silver"], MaterializedView)
-    assert registry.flows["orders_bronze"].func().isStreaming
+    assert registry.flows["orders_bronze__checked"].func().isStreaming
 
 
 def test_native_expectations_attach_where_the_runtime_has_them(spark, example_project):
@@ -121,7 +125,8 @@ def test_native_expectations_attach_where_the_runtime_has_them(spark, example_pr
     api = types.SimpleNamespace(**{n: getattr(dp, n) for n in ("materialized_view", "table", "temporary_view")},
                                 expect_all=expect_all)
     _, registry = register(spark, example_project / "config.yml", api=api)
-    assert set(attached) == {"customers_silver__checked", "orders_silver__checked"}
+    assert set(attached) == {"customers_bronze__checked", "orders_bronze__checked",
+                             "customers_silver__checked", "orders_silver__checked"}
     assert attached["orders_silver__checked"] == {
         "amount_not_null": "NOT coalesce((amount IS NULL), false)",
         "amount_not_negative": "NOT coalesce((NOT (amount >= 0)), false)",
