@@ -76,7 +76,10 @@ def test_two_projects_run_at_once_with_honest_numbers_and_real_timings(tmp_path)
     assert (appended["ev_raw_b"]["rows_written"], appended["ev_raw_b"]["rows_total"]) == (0, 4)
     assert (appended["ev_clean_a"]["rows_written"], appended["ev_clean_a"]["rows_quarantined"]) == (4, 1)
     failed = tables(rerun_b)
-    assert failed["ev_clean_a"]["status"] == "failed" and "boom-ev" in failed["ev_clean_a"]["error"]
+    # On Delta the flow fails in its write task, and SDP's event (one line, all the driver receives)
+    # names only that: the raise_error's own message is not in it (measured; a known gap)
+    assert failed["ev_clean_a"]["status"] == "failed" and "TASK_WRITE_FAILED" in failed["ev_clean_a"]["error"]
+    assert "ev_clean_a" in failed["ev_clean_a"]["error"]
     assert failed["ev_all"]["status"] == "skipped"
     for name in ("ev_clean_a", "ev_all"):  # the stored tables still hold the first run's rows: not reported
         assert failed[name]["rows_written"] is None, failed[name]
