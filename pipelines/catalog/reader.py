@@ -57,7 +57,7 @@ class StoredTable:
 
             version = self.version_at(travel)  # an unknown version is the user's error, whoever reads
             try:
-                data = self._delta(travel).to_pyarrow_dataset()
+                data = self._delta(version).to_pyarrow_dataset()
             except DeltaError:  # a type delta-rs cannot parse yet: Spark Connect's `string collate UTF8_BINARY`
                 return _replayed(self.location, version)
             return data, list(data.schema.names)
@@ -110,10 +110,11 @@ class StoredTable:
                                  f"UTC", versions)
         return max(before)
 
-    def _delta(self, travel: TimeTravel) -> Any:
+    def _delta(self, version: int | None) -> Any:
+        """The DeltaTable at `version` (None: the newest), already checked by `version_at`."""
         from deltalake import DeltaTable
 
-        return DeltaTable(str(self.location), version=self.version_at(travel))
+        return DeltaTable(str(self.location), version=version)
 
 
 def stored_table(catalog: Path, schema: str, name: str) -> StoredTable | None:

@@ -71,10 +71,10 @@ def restore(name: str, version: int, config: str | None, output_format: str, sta
         full_name, commits, catalog = _commits(loaded, state, name)
         versions = sorted(c["version"] for c in commits)
         if version not in versions:
-            from .show import _ranges
+            from .show import version_ranges
 
             raise UsageError(Problem(f"{full_name} has no version {version}", key="--version", value=version,
-                                     hint=f"versions: {_ranges(versions)}"))
+                                     hint=f"versions: {version_ranges(versions)}"))
         run = _restore(loaded, state, catalog, full_name, version, verbose)
     summary = {"status": "success", "table": full_name, "restored_version": version, "run_id": run}
     click.echo(json.dumps(summary) if output_format == "json"

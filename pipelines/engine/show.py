@@ -104,10 +104,10 @@ def _checked(read: Any, request: Request) -> Any:
         return read(request.travel)
     except UnknownVersion as exc:
         raise UsageError(Problem(str(exc), value=request.travel.version or str(request.travel.as_of),
-                                 hint=f"versions: {_ranges(exc.versions)}" if exc.versions else None)) from None
+                                 hint=f"versions: {version_ranges(exc.versions)}" if exc.versions else None)) from None
 
 
-def _ranges(versions: list[int]) -> str:
+def version_ranges(versions: list[int]) -> str:
     """[0, 1, 2, 5] -> '0-2, 5'."""
     spans: list[list[int]] = []
     for version in sorted(versions):
