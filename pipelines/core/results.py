@@ -111,8 +111,9 @@ class RunResult:
         return next(t for t in self.tables if t.name == name)
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"status": self.status, "runner": self.runner, "run_id": self.run_id, **self.details}
-        if not self.dry_run:
+        out: dict[str, Any] = {"status": self.status, "runner": self.runner, **self.details}
+        if not self.dry_run:  # a dry run records nothing, so it has no id to look up
+            out["run_id"] = self.run_id
             out["tables"] = [t.to_dict() for t in self.tables]
         if self.errors or self.dry_run:
             out["errors"] = list(self.errors)
