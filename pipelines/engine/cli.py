@@ -15,11 +15,11 @@ import click
 
 from pipelines.core.errors import EXIT_OK, EXIT_RUNTIME, UsageError
 from pipelines.core.graph import split_names
-from pipelines.core.results import RUN_ID_ENV, RunResult, new_run_id
+from pipelines.core.results import RunResult, new_run_id
 from pipelines.core.seam import Consumers
 
-from .options import (HARD_EXIT, config_option, config_path, format_option, handle_errors, selection,
-                      selection_options, state_dir_option, verbose_option, wait_option)
+from . import params
+from .options import HARD_EXIT, config_path, handle_errors, selection
 from .state_lock import state_lock
 
 
@@ -42,33 +42,22 @@ def cli() -> None:
 
 
 @cli.command()
-@config_option
-@selection_options
-@click.option("--mode", type=click.Choice(["batch", "streaming"]), default="batch", show_default=True,
-              help="batch recomputes tables; streaming appends only new source files.")
-@click.option("--runner", type=click.Choice(["spark", "sdp", "pipeline"]), default="spark", show_default=True,
-              help="spark: run the plan on this Spark session; sdp: as a local Spark Declarative "
-                   "Pipeline; pipeline: start an update of the Databricks pipeline --pipeline-id.")
-@click.option("--pipeline-id", envvar="LDP_PIPELINE_ID", help="Databricks pipeline to update (--runner pipeline).")
-@click.option("--full-refresh", is_flag=True,
-              help="sdp/pipeline: reset the selected tables (streaming checkpoints included) and recompute.")
-@click.option("--dry-run", is_flag=True, help="Print the plan without starting Spark "
-              "(with --runner sdp: resolve every flow on empty inputs in a scratch schema).")
-@format_option("text", "json")
-@click.option("--max-parallel", type=click.IntRange(min=1), default=4, show_default=True,
-              help="Tables that may run at the same time.")
-@click.option("--fail-fast", is_flag=True, help="Stop starting tables after the first failure.")
-@click.option("--table-timeout", type=click.FloatRange(min=0, min_open=True),
-              help="Fail a table still running after this many seconds (spark runner); its downstream "
-                   "tables are skipped, independent ones finish.")
-@click.option("--catalog", help="Override pipeline.catalog (Databricks), e.g. per bundle target.")
-@click.option("--schema", help="Override pipeline.schema.")
-@click.option("--state-dir", type=click.Path(file_okay=False),
-              help="Local warehouse, metastore and checkpoints [default: ./.ldp; env LDP_STATE_DIR].")
-@click.option("--run-id", envvar=RUN_ID_ENV, help="The run's id (e.g. {{job.run_id}}): a retried run keeps it, "
-              "so its inventory records and appended sink rows are replaced, not doubled [env LDP_RUN_ID].")
-@wait_option
-@verbose_option
+@params.config
+@params.selection
+@params.mode
+@params.runner
+@params.pipeline_id
+@params.full_refresh
+@params.dry_run
+@params.output_format
+@params.max_parallel
+@params.fail_fast
+@params.table_timeout
+@params.target
+@params.state_dir
+@params.run_id
+@params.wait
+@params.verbose
 @handle_errors
 def run(config: str | None, tags: str | None, match: str, select_: str | None, exclude: str | None,
         mode: str, runner: str, pipeline_id: str | None, full_refresh: bool, dry_run: bool,
@@ -273,9 +262,9 @@ def _progress(kind: str, result: Any) -> None:
 
 
 @cli.command()
-@config_option
-@format_option("text", "json")
-@verbose_option
+@params.config
+@params.output_format
+@params.verbose
 @handle_errors
 def validate(config: str | None, output_format: str, verbose: bool) -> int:
     """Check config.yml, the dependency graph and every transformation module (warning about code that
@@ -295,10 +284,10 @@ def validate(config: str | None, output_format: str, verbose: bool) -> int:
 
 
 @cli.command()
-@config_option
-@selection_options
-@format_option("mermaid", "dot")
-@verbose_option
+@params.config
+@params.selection
+@params.format_option("mermaid", "dot")
+@params.verbose
 @handle_errors
 def graph(config: str | None, tags: str | None, match: str, select_: str | None, exclude: str | None,
           output_format: str, verbose: bool) -> int:
@@ -326,7 +315,7 @@ def _selected(loaded: Any, chosen: Any) -> Any:
 
 @cli.command()
 @click.argument("name")
-@config_option
+@params.config
 @click.option("--where", help="A SQL condition on the rows, e.g. \"column_name = 'amount'\".")
 @click.option("--columns", help="Comma-separated columns to show (default: all).")
 @click.option("--limit", type=click.IntRange(min=0), default=20, show_default=True, help="Rows to show.")
@@ -334,10 +323,10 @@ def _selected(loaded: Any, chosen: Any) -> Any:
               help="Show this version of the table (see `ldp_engine history NAME`).")
 @click.option("--as-of", "as_of", help="Show the version current at this time, UTC: "
               "'YYYY-MM-DD HH:MM:SS' or ISO 8601.")
-@format_option("text", "json")
-@state_dir_option
-@wait_option
-@verbose_option
+@params.output_format
+@params.state_dir
+@params.wait
+@params.verbose
 @handle_errors
 def show(name: str, config: str | None, where: str | None, columns: str | None, limit: int,
          version: int | None, as_of: str | None, output_format: str, state_dir: str | None, wait: float,

@@ -17,8 +17,8 @@ import click
 
 from pipelines.core.errors import ConfigError, Problem, UsageError
 
-from .options import (config_option, config_path, format_option, handle_errors, state_dir_option,
-                      verbose_option, wait_option)
+from . import params
+from .options import config_path, handle_errors
 from .state_lock import state_lock
 
 EXIT_OK = 0
@@ -27,10 +27,10 @@ HISTORY_COLUMNS = ["version", "timestamp", "run_id", "operation", "rows"]
 
 @click.command()
 @click.argument("name")
-@config_option
-@format_option("text", "json")
-@state_dir_option
-@verbose_option
+@params.config
+@params.output_format
+@params.state_dir
+@params.verbose
 @handle_errors
 def history(name: str, config: str | None, output_format: str, state_dir: str | None, verbose: bool) -> int:
     """Print a local table's versions, newest first: time (UTC), the run that wrote each, the operation
@@ -53,11 +53,11 @@ def history(name: str, config: str | None, output_format: str, state_dir: str | 
 @click.argument("name")
 @click.option("--version", "version", type=click.IntRange(min=0), required=True,
               help="The version to bring back (see `ldp_engine history NAME`).")
-@config_option
-@format_option("text", "json")
-@state_dir_option
-@wait_option
-@verbose_option
+@params.config
+@params.output_format
+@params.state_dir
+@params.wait
+@params.verbose
 @handle_errors
 def restore(name: str, version: int, config: str | None, output_format: str, state_dir: str | None,
             wait: float, verbose: bool) -> int:

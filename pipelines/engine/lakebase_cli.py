@@ -9,7 +9,8 @@ import click
 
 from pipelines.core.errors import EXIT_OK, Problem, RunError, UsageError
 
-from .options import config_option, config_path, format_option, handle_errors, state_dir_option, verbose_option
+from . import params
+from .options import config_path, handle_errors
 
 
 @click.group()
@@ -18,10 +19,10 @@ def lakebase() -> None:
 
 
 @lakebase.command("status")
-@config_option
-@state_dir_option
-@format_option("text", "json")
-@verbose_option
+@params.config
+@params.state_dir
+@params.output_format
+@params.verbose
 @handle_errors
 def status(config: str | None, state_dir: str | None, output_format: str, verbose: bool) -> int:
     """Say where connections go and check that one can be made (exit 3 if not)."""
@@ -45,9 +46,9 @@ def status(config: str | None, state_dir: str | None, output_format: str, verbos
 
 
 @lakebase.command("serve")
-@config_option
-@state_dir_option
-@verbose_option
+@params.config
+@params.state_dir
+@params.verbose
 @handle_errors
 def serve(config: str | None, state_dir: str | None, verbose: bool) -> int:
     """Keep the Lakebase reachable for psql and other clients until Ctrl-C (the embedded server
@@ -78,10 +79,10 @@ def serve(config: str | None, state_dir: str | None, verbose: bool) -> int:
 
 @lakebase.command("query")
 @click.argument("statement")
-@config_option
-@state_dir_option
-@format_option("text", "json")
-@verbose_option
+@params.config
+@params.state_dir
+@params.output_format
+@params.verbose
 @handle_errors
 def query(statement: str, config: str | None, state_dir: str | None, output_format: str, verbose: bool) -> int:
     """Run one SQL statement on the Lakebase and print its rows, e.g. the sinks' tables."""
@@ -121,11 +122,11 @@ def _inventory(config: str | None, state_dir: str | None) -> tuple[Any, Any]:
 
 
 @runs.command("list")
-@config_option
+@params.config
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Newest runs to show.")
-@state_dir_option
-@format_option("text", "json")
-@verbose_option
+@params.state_dir
+@params.output_format
+@params.verbose
 @handle_errors
 def list_runs(config: str | None, limit: int, state_dir: str | None, output_format: str, verbose: bool) -> int:
     """The newest runs, newest first."""
@@ -143,10 +144,10 @@ def list_runs(config: str | None, limit: int, state_dir: str | None, output_form
 
 @runs.command("show")
 @click.argument("run_id")
-@config_option
-@state_dir_option
-@format_option("text", "json")
-@verbose_option
+@params.config
+@params.state_dir
+@params.output_format
+@params.verbose
 @handle_errors
 def show_run(run_id: str, config: str | None, state_dir: str | None, output_format: str, verbose: bool) -> int:
     """One run: its tables, failed checks, sink writes and fired alerts."""

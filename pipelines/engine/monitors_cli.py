@@ -13,8 +13,8 @@ import click
 
 from pipelines.core.errors import EXIT_OK, EXIT_RUNTIME, ConfigError, Problem, UsageError
 
-from .options import (config_option, config_path, format_option, handle_errors, selection, selection_options,
-                      verbose_option)
+from . import params
+from .options import config_path, handle_errors, selection
 
 
 def workspace_client() -> Any:
@@ -24,13 +24,8 @@ def workspace_client() -> Any:
     return WorkspaceClient()
 
 
-def target_options(command: Any) -> Any:
-    """The config, the selection, and where the tables are."""
-    for option in (click.option("--schema", help="Override pipeline.schema."),
-                   click.option("--catalog", help="Unity Catalog catalog of the tables [default: pipeline.catalog]."),
-                   selection_options, config_option):
-        command = option(command)
-    return command
+target_options = params.stack(params.config, params.selection, params.target)
+"""The config, the selection, and where the tables are."""
 
 
 def _selected(config: str | None, catalog: str | None, schema: str | None, tags: str | None, match: str,
@@ -64,8 +59,8 @@ def monitors() -> None:
 @target_options
 @click.option("--check-workspace", is_flag=True, help="Also check that each table and the columns its "
               "monitor names exist in the workspace.")
-@format_option("text", "json")
-@verbose_option
+@params.output_format
+@params.verbose
 @handle_errors
 def validate(config: str | None, catalog: str | None, schema: str | None, tags: str | None, match: str,
              select_: str | None, exclude: str | None, check_workspace: bool, output_format: str,
@@ -98,8 +93,8 @@ def _show(changes: list[Any], output_format: str, **extra: Any) -> None:
 
 @monitors.command("plan")
 @target_options
-@format_option("text", "json")
-@verbose_option
+@params.output_format
+@params.verbose
 @handle_errors
 def plan(config: str | None, catalog: str | None, schema: str | None, tags: str | None, match: str,
          select_: str | None, exclude: str | None, output_format: str, verbose: bool) -> int:
@@ -113,8 +108,8 @@ def plan(config: str | None, catalog: str | None, schema: str | None, tags: str 
 @click.option("--confirm", is_flag=True, help="Apply the plan (without it: print the plan, change nothing, exit 2).")
 @click.option("--refresh", is_flag=True, help="Start a refresh of every selected monitor.")
 @click.option("--delete-orphans", is_flag=True, help="Delete monitors on selected tables that no longer declare one.")
-@format_option("text", "json")
-@verbose_option
+@params.output_format
+@params.verbose
 @handle_errors
 def apply(config: str | None, catalog: str | None, schema: str | None, tags: str | None, match: str,
           select_: str | None, exclude: str | None, confirm: bool, refresh: bool, delete_orphans: bool,
@@ -136,8 +131,8 @@ def apply(config: str | None, catalog: str | None, schema: str | None, tags: str
 
 @monitors.command("coverage")
 @target_options
-@format_option("text", "json")
-@verbose_option
+@params.output_format
+@params.verbose
 @handle_errors
 def coverage(config: str | None, catalog: str | None, schema: str | None, tags: str | None, match: str,
              select_: str | None, exclude: str | None, output_format: str, verbose: bool) -> int:

@@ -1,5 +1,5 @@
 """What every `ldp_engine` command shares: the error handler that maps exceptions to exit codes, and
-the common options."""
+how the common options are read (they are declared in `params`)."""
 from __future__ import annotations
 
 import functools
@@ -19,7 +19,6 @@ from .project import default_config
 log = logging.getLogger("ldp_engine")
 EXIT_INTERRUPTED = 130  # as a shell reports SIGINT
 HARD_EXIT = "ldp.hard_exit"  # context flag: threads are stuck in user code, exit without joining them
-CONFIG_ENV = "LDP_CONFIG"
 
 
 def config_path(value: str | None) -> Path:
@@ -67,41 +66,8 @@ def handle_errors(command: Callable[..., int]) -> Callable[..., None]:
     return wrapper
 
 
-config_option = click.option("--config", "config", type=click.Path(),
-                             envvar=CONFIG_ENV, help="Path to config.yml [default: ./config.yml, "
-                             "else the example shipped in the wheel; env LDP_CONFIG].")
-verbose_option = click.option("--verbose", "-v", is_flag=True, help="Show logs and tracebacks.")
-wait_option = click.option("--wait", type=click.FloatRange(min=0), default=0, show_default=True,
-                           help="Seconds to wait while another run holds the state folder, then exit 3.")
-
-
-def format_option(*choices: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    return click.option("--format", "output_format", type=click.Choice(choices), default=choices[0],
-                        show_default=True, help="Output format (json: only JSON on stdout).")
-
-
-_SELECTION_OPTIONS = (
-    click.option("--tags", help="Comma-separated tags; a table must carry all of them (see --match)."),
-    click.option("--match", type=click.Choice(["all", "any"]), default="all", show_default=True,
-                 help="all: a table needs every tag (AND); any: at least one (OR)."),
-    click.option("--select", "select_", help="Comma-separated table names; '+name' adds its upstream."),
-    click.option("--exclude", help="Comma-separated table names to leave out."),
-)
-
-
-def selection_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--tags, --match, --select, --exclude (read them with `selection`)."""
-    for option in reversed(_SELECTION_OPTIONS):
-        command = option(command)
-    return command
-
-
 def selection(tags: str | None, match: str, select_: str | None, exclude: str | None) -> Any:
     from pipelines.core.graph import Selection, split_names
 
     return Selection(tags=split_names(tags), match=match, select=split_names(select_),  # type: ignore[arg-type]
                      exclude=split_names(exclude))
-
-
-state_dir_option = click.option("--state-dir", type=click.Path(file_okay=False),
-                                help="Local state folder (see run).")

@@ -14,7 +14,8 @@ import click
 
 from pipelines.core.errors import EXIT_OK, Problem, UsageError
 
-from .options import handle_errors, state_dir_option, verbose_option
+from . import params
+from .options import handle_errors
 
 
 @click.command()
@@ -22,8 +23,8 @@ from .options import handle_errors, state_dir_option, verbose_option
 @click.option("--output", type=click.Path(dir_okay=False), help="Where to write the page "
               "[default: {state}/reports/{run_id}.html].")
 @click.option("--open", "open_it", is_flag=True, help="Open the page in the default browser.")
-@state_dir_option
-@verbose_option
+@params.state_dir
+@params.verbose
 @handle_errors
 def report(run_id: str, output: str | None, open_it: bool, state_dir: str | None, verbose: bool) -> int:
     """Write a run's report page again (any runner's run) and print its path."""

@@ -11,8 +11,8 @@ import click
 from pipelines.core.config import Config, TableConfig
 from pipelines.core.errors import EXIT_OK, ConfigError, Problem, RunError, UsageError, describe_error
 
-from .options import (config_option, config_path, format_option, handle_errors, state_dir_option, verbose_option,
-                      wait_option)
+from . import params
+from .options import config_path, handle_errors
 from .state_lock import state_lock
 
 T = TypeVar("T")
@@ -24,15 +24,15 @@ def rules() -> None:
 
 
 @rules.command("generate")
-@config_option
+@params.config
 @click.option("--table", "table_name", required=True, help="Table whose current data is profiled.")
 @click.option("--criticality", type=click.Choice(["error", "warn"]), default="warn", show_default=True,
               help="Criticality of the proposed checks.")
 @click.option("--write", "write_to", is_flag=True,
               help="Write the checks to the table's expectations_file (default: print them).")
-@state_dir_option
-@wait_option
-@verbose_option
+@params.state_dir
+@params.wait
+@params.verbose
 @handle_errors
 def generate(config: str | None, table_name: str, criticality: str, write_to: bool,
              state_dir: str | None, wait: float, verbose: bool) -> int:
@@ -67,14 +67,15 @@ def generate(config: str | None, table_name: str, criticality: str, write_to: bo
 
 
 table_option = click.option("--table", "table_name", help="The table (default: every table with checks).")
+one_table = click.option("--table", "table_name", required=True, help="The table.")
 
 
 @rules.command("publish")
-@config_option
+@params.config
 @table_option
-@state_dir_option
-@format_option("text", "json")
-@verbose_option
+@params.state_dir
+@params.output_format
+@params.verbose
 @handle_errors
 def publish(config: str | None, table_name: str | None, state_dir: str | None, output_format: str,
             verbose: bool) -> int:
@@ -103,11 +104,11 @@ def publish(config: str | None, table_name: str | None, state_dir: str | None, o
 
 
 @rules.command("history")
-@config_option
-@click.option("--table", "table_name", required=True, help="The table.")
-@state_dir_option
-@format_option("text", "json")
-@verbose_option
+@params.config
+@one_table
+@params.state_dir
+@params.output_format
+@params.verbose
 @handle_errors
 def history(config: str | None, table_name: str, state_dir: str | None, output_format: str, verbose: bool) -> int:
     """Every published version of a table's checks, newest first (* = active)."""
@@ -132,11 +133,11 @@ def history(config: str | None, table_name: str, state_dir: str | None, output_f
 
 
 @rules.command("activate")
-@config_option
-@click.option("--table", "table_name", required=True, help="The table.")
+@params.config
+@one_table
 @click.option("--version", "number", type=click.IntRange(min=1), required=True, help="The version to enforce.")
-@state_dir_option
-@verbose_option
+@params.state_dir
+@params.verbose
 @handle_errors
 def activate(config: str | None, table_name: str, number: int, state_dir: str | None, verbose: bool) -> int:
     """Make one published version the table's active checks (roll back or forward, no redeploy)."""
@@ -163,12 +164,12 @@ def activate(config: str | None, table_name: str, number: int, state_dir: str | 
 
 
 @rules.command("diff")
-@config_option
-@click.option("--table", "table_name", required=True, help="The table.")
+@params.config
+@one_table
 @click.option("--version", "number", type=click.IntRange(min=1), help="Published version [default: the active one].")
-@state_dir_option
-@format_option("text", "json")
-@verbose_option
+@params.state_dir
+@params.output_format
+@params.verbose
 @handle_errors
 def diff(config: str | None, table_name: str, number: int | None, state_dir: str | None, output_format: str,
          verbose: bool) -> int:

@@ -14,10 +14,9 @@ from typing import Any
 import click
 
 from pipelines.core.errors import EXIT_OK, EXIT_RUNTIME
-from pipelines.core.results import RUN_ID_ENV
 
-from .options import (config_option, config_path, format_option, handle_errors, selection, selection_options,
-                      state_dir_option, verbose_option, wait_option)
+from . import params
+from .options import config_path, handle_errors, selection
 from .show import catalog_root, last_run
 from .state_lock import state_lock
 
@@ -28,17 +27,14 @@ def sinks() -> None:
 
 
 @sinks.command("publish")
-@config_option
-@selection_options
-@click.option("--catalog", help="Override pipeline.catalog (where the pipeline wrote its tables).")
-@click.option("--schema", help="Override pipeline.schema.")
-@click.option("--run-id", envvar=RUN_ID_ENV, help="The run these writes belong to (e.g. {{job.run_id}}, as the "
-              "update's task): append sinks replace that run's rows, the inventory joins them to the run "
-              "[env LDP_RUN_ID].")
-@state_dir_option
-@format_option("text", "json")
-@wait_option
-@verbose_option
+@params.config
+@params.selection
+@params.target
+@params.run_id
+@params.state_dir
+@params.output_format
+@params.wait
+@params.verbose
 @handle_errors
 def publish(config: str | None, tags: str | None, match: str, select_: str | None, exclude: str | None,
             catalog: str | None, schema: str | None, run_id: str | None, state_dir: str | None,
