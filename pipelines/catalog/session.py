@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Mapping
+from typing import Iterator, Mapping
 from urllib.parse import urlparse
 
 from pyspark.sql import SparkSession
@@ -132,7 +133,8 @@ def local_session(state: Path, app_name: str = "ldp_engine", verbose: bool = Fal
         builder = builder.config(key, value)
     builder = builder.config("spark.scheduler.mode", "FAIR").enableHiveSupport()
     try:
-        session = builder.getOrCreate()
+        with _jvm_stdout_on_stderr():
+            session = builder.getOrCreate()
         remember_fetched_jars(session)
         return session
     except Exception as exc:  # the JVM did not start: most often Delta's jars could not be fetched
@@ -141,4 +143,18 @@ def local_session(state: Path, app_name: str = "ldp_engine", verbose: bool = Fal
             hint=f"the first local run downloads Delta Lake's jars ({DELTA_PACKAGE} and its dependencies, "
                  "~86 MB) from Maven Central into ~/.ivy2.5.2; without network, copy that folder from a "
                  f"machine that has it, or point {IVY_SETTINGS_ENV} at an Ivy settings file naming your "
-                 "Maven mirror; run with --verbose to see Ivy's own report")) from exc
+                 "Maven mirror; Ivy's own report is above")) from exc
+
+
+@contextmanager
+def _jvm_stdout_on_stderr() -> Iterator[None]:
+    """The JVM inherits this process's stdout, and Ivy prints on it (`:: loading settings ::`); with
+    `--format json` stdout carries the summary alone, so the JVM starts with its stdout on stderr."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
