@@ -1,4 +1,5 @@
-"""The `ldp_engine` command line: run (the default command), validate, graph.
+"""The `ldp_engine` command line: run (the default command), validate, graph, show. Options are
+declared once in `params`; a run is launched (runner chosen, consumers assembled) in `launch`.
 
 Exit codes: 0 ok, 1 invalid config or validation failure, 2 usage error, 3 run-time failure.
 User mistakes are printed as messages, never as tracebacks (unless --verbose).
@@ -6,17 +7,13 @@ User mistakes are printed as messages, never as tracebacks (unless --verbose).
 from __future__ import annotations
 
 import json
-import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import click
 
-from pipelines.core.errors import EXIT_OK, EXIT_RUNTIME, UsageError
+from pipelines.core.errors import EXIT_OK, EXIT_RUNTIME
 from pipelines.core.graph import split_names
-from pipelines.core.results import RunResult, new_run_id
-from pipelines.core.seam import Consumers
+from pipelines.core.results import RunResult
 
 from . import params
 from .options import HARD_EXIT, config_path, handle_errors, selection
@@ -60,36 +57,22 @@ def cli() -> None:
 @params.verbose
 @handle_errors
 def run(config: str | None, tags: str | None, match: str, select_: str | None, exclude: str | None,
-        mode: str, runner: str, pipeline_id: str | None, full_refresh: bool, dry_run: bool,
-        output_format: str, max_parallel: int, fail_fast: bool, table_timeout: float | None,
-        catalog: str | None, schema: str | None, state_dir: str | None, run_id: str | None, wait: float,
-        verbose: bool) -> int:
+        output_format: str, **options: Any) -> int:
     """Select, order and materialize tables (the default command)."""
-    from pipelines.catalog.session import state_dir as resolve_state
-    from pipelines.core.config import load_config
-    from pipelines.lakebase.connection import Lakebase
+    from .launch import RunOptions, launch
 
-    from .project import load_project, read_published
+    launched = launch(RunOptions(config_path(config), selection(tags, match, select_, exclude), **options))
+    if launched.run is None:  # a dry run that only plans
+        from .render import plan_text
 
-    path, state = config_path(config), resolve_state(state_dir)
-    # one Lakebase per run (published rules, inventory, sinks), connected only if one of them needs it
-    with Lakebase(load_config(path).lakebase, state) as lakebase:
-        project = load_project(path, selection(tags, match, select_, exclude), mode,  # type: ignore[arg-type]
-                               catalog=catalog, schema=schema,
-                               published=lambda loaded: read_published(loaded, lakebase))
-        plan, context = project.plan, _RunContext(lakebase, run_id)
-        if runner == "pipeline" and not pipeline_id:
-            raise UsageError("--runner pipeline needs --pipeline-id (or LDP_PIPELINE_ID)")
-        if runner == "pipeline" and not dry_run:
-            return _run_pipeline_update(project, str(pipeline_id), full_refresh, output_format, state, context)
-        if dry_run and runner != "sdp":  # the SDP dry run resolves the pipeline graph, on its catalog
-            from .render import plan_text
-            click.echo(json.dumps(plan.to_dict()) if output_format == "json" else plan_text(plan))
-            return EXIT_OK
-        with state_lock(state, wait):
-            if runner == "sdp":
-                return _run_sdp(project, full_refresh, dry_run, output_format, state, verbose, context)
-            return _run_plan(project, output_format, max_parallel, fail_fast, table_timeout, state, verbose, context)
+        click.echo(json.dumps(launched.plan.to_dict()) if output_format == "json" else plan_text(launched.plan))
+        return EXIT_OK
+    code = _report(launched.run, output_format)
+    for name, path in launched.outputs:
+        click.echo(f"{name.replace('_', ' ')}: {path}", err=True)
+    if launched.abandoned:  # a transformation stuck in Python cannot be stopped: end the process
+        click.get_current_context().meta[HARD_EXIT] = True
+    return code
 
 
 def _report(run: RunResult, output_format: str) -> int:
@@ -97,168 +80,6 @@ def _report(run: RunResult, output_format: str) -> int:
 
     click.echo(json.dumps(run.to_dict()) if output_format == "json" else summary_text(run))
     return EXIT_OK if run.succeeded else EXIT_RUNTIME
-
-
-@dataclass(frozen=True)
-class _RunContext:
-    """What a run's consumers share: its one Lakebase (connected only if used) and its id (None: a new one)."""
-
-    lakebase: Any
-    run_id: str | None
-
-
-def _consumers(project: Any, state: Path, context: _RunContext, catalog_state: Path | None = None,
-               write_sinks: bool = True) -> Consumers:
-    """Every consumer of finished tables and runs (the after-table seam). `catalog_state` is where the
-    runner's catalog keeps its tables (the SDP runner has its own), for the monitors' metric tables.
-    Without `write_sinks` (a Databricks pipeline update), `ldp_engine sinks publish` writes them."""
-    from pipelines.consumers.lakebase_sinks import LakebaseSinks
-    from pipelines.consumers.monitor import MonitorConsumer
-    from pipelines.consumers.report import RunReport
-    from pipelines.consumers.run_record import RunRecord
-    from pipelines.core.results import new_run_id
-
-    plan = project.plan
-    run_id = context.run_id or new_run_id()
-    lakebase = context.lakebase
-    consumers: list[Any] = []
-    if any(t.config.monitor for t in plan.tables):
-        consumers.append(MonitorConsumer(plan, catalog_state or state))
-    if plan.config.lakebase.inventory:
-        from pipelines.consumers.inventory import RunInventory
-
-        consumers.append(RunInventory(lakebase, plan, project.rules_versions))
-    consumers.append(RunReport(state / "reports", plan, catalog_state or state, _history(plan, state, lakebase)))
-    if write_sinks and any(t.config.sinks for t in plan.tables):  # last of those using the Lakebase: it closes it
-        consumers.append(LakebaseSinks(lakebase, run_id))
-    return Consumers([*consumers, RunRecord(state / "runs", plan)], run_id=run_id)
-
-
-def _history(plan: Any, state: Path, lakebase: Any) -> Any:
-    """Each table's recent runs for the report: from the run inventory when it is kept, else (or if it
-    cannot be read) from the local run records."""
-    from pipelines.report.history import from_records
-
-    def history(tables: list[str], before: float) -> dict[str, list[dict[str, Any]]]:
-        if plan.config.lakebase.inventory:
-            from pipelines.lakebase.inventory import table_history
-
-            try:
-                return table_history(lakebase.connect, plan.config.lakebase.meta_schema, tables)
-            except Exception:  # noqa: BLE001 - the inventory's failure is reported on its own
-                pass
-        return from_records(state / "runs", tables, before=before + 1e-3)
-
-    return history
-
-
-def _finish(run: RunResult, consumers: Consumers, output_format: str) -> int:
-    code = _report(run, output_format)
-    for consumer in consumers.consumers:
-        if getattr(consumer, "path", None):
-            click.echo(f"{consumer.name.replace('_', ' ')}: {consumer.path}", err=True)
-    return code
-
-
-def _run_sdp(project: Any, full_refresh: bool, dry_run: bool, output_format: str, state: Path,
-             verbose: bool, context: _RunContext) -> int:
-    """The plan as a local Spark Declarative Pipeline. The run (its id, its start) exists before the
-    pipeline process starts, so the records carry the run's real start and end."""
-    from pipelines.core.seam import replay
-    from pipelines.ldp.sdp import SdpRun, dry_run_summary, summary
-
-    from . import sdp_driver
-
-    plan = project.plan
-    consumers = None if dry_run else _consumers(project, state, context, state / "sdp")
-    run = RunResult("sdp", run_id=consumers.run_id if consumers else context.run_id or new_run_id())
-    sdp = SdpRun(plan, plan.config.path, state, Path(sdp_driver.__file__), full_refresh=full_refresh,
-                 verbose=verbose, rules_file=_published_rules_file(project, state), run_id=run.run_id)
-    click.echo(f"Starting Spark Declarative Pipelines for {len(plan.tables)} table(s) "
-               f"({plan.mode} mode, state in {sdp.root})...", err=True)
-    _warn_interrupted_refreshes(plan, sdp.root)
-    raw = sdp.execute(dry_run=dry_run, echo=lambda line: click.echo(line, err=True))
-    if raw.get("completed") is False:  # the process died: say why here too, not only in the summary
-        click.echo(f"error: {raw['errors'][0]}", err=True)
-    if consumers is None:
-        return _report(dry_run_summary(raw), output_format)
-    return _finish(replay(plan, summary(plan, raw, run), consumers, sdp.reader()), consumers, output_format)
-
-
-def _warn_interrupted_refreshes(plan: Any, catalog: Path) -> None:
-    """A refresh killed between its TRUNCATE and its WRITE left a table empty; its rows are one
-    version back. This run recomputes it; `restore` brings them back at once (read from the log)."""
-    from pipelines.catalog.reader import stored_table
-
-    for table in plan.tables:
-        stored = stored_table(catalog, plan.pipeline.schema_name, table.name)
-        version = stored.interrupted_refresh() if stored is not None and stored.is_delta else None
-        if version is not None:
-            click.echo(f"warning: {table.name} was left empty by an interrupted refresh; this run recomputes "
-                       f"it (its previous rows: ldp_engine restore {table.name} --version {version})", err=True)
-
-
-def _published_rules_file(project: Any, state: Path) -> Path | None:
-    """The published checks the SDP driver must enforce: exactly the versions read by this process."""
-    if not project.published:
-        return None
-    from pipelines.core.rules import to_json
-
-    rules_file = state / "sdp" / "published_rules.json"
-    rules_file.parent.mkdir(parents=True, exist_ok=True)
-    rules_file.write_text(to_json(dict(project.published)), encoding="utf-8")
-    return rules_file
-
-
-def _run_pipeline_update(project: Any, pipeline_id: str, full_refresh: bool, output_format: str,
-                         state: Path, context: _RunContext) -> int:
-    from databricks.sdk import WorkspaceClient
-
-    from pipelines.core.seam import replay
-    from pipelines.ldp.update import PipelineUpdate
-
-    plan = project.plan
-    update = PipelineUpdate(WorkspaceClient(), pipeline_id, echo=lambda line: click.echo(line, err=True))
-    update_id = update.start(plan, full_refresh)
-    final_state = update.follow(update_id)
-    consumers = _consumers(project, state, context, write_sinks=False)  # the job's sinks task writes them
-    run = update.summary(plan, update_id, final_state)
-    if any(t.config.sinks for t in plan.tables):
-        run.details["sinks"] = "not written by --runner pipeline: ldp_engine sinks publish (the job's sinks task)"
-    return _finish(replay(plan, run, consumers, update.reader(plan)), consumers, output_format)
-
-
-def _run_plan(project: Any, output_format: str, max_parallel: int, fail_fast: bool,
-              table_timeout: float | None, state: Path, verbose: bool, context: _RunContext) -> int:
-    from pipelines.catalog.session import get_spark
-    from pipelines.catalog.storage import TableStore
-    from pipelines.runners.spark import SparkRunner
-
-    plan = project.plan
-    click.echo(f"Starting Spark for {len(plan.tables)} table(s) ({plan.mode} mode)...", err=True)
-    spark = get_spark(state, app_name=plan.pipeline.name, verbose=verbose)
-    store = TableStore(spark, plan.pipeline, state)
-    consumers = _consumers(project, state, context)
-    runner = SparkRunner(spark, plan, project.functions, store, max_parallel=max_parallel,
-                         fail_fast=fail_fast, on_event=_progress, table_timeout=table_timeout,
-                         consumers=consumers)
-    code = _finish(runner.run(), consumers, output_format)
-    if runner.abandoned:  # a transformation stuck in Python cannot be stopped: end the process
-        click.get_current_context().meta[HARD_EXIT] = True
-    return code
-
-
-def _progress(kind: str, result: Any) -> None:
-    stamp = time.strftime("%H:%M:%S")
-    if kind == "started":
-        text = f"{result.name} [{result.layer}] started"
-    elif kind == "finished":
-        text = f"{result.name} finished: {result.rows_written} rows in {result.seconds:.1f}s"
-    elif kind == "failed":
-        text = f"{result.name} FAILED after {result.seconds:.1f}s: {result.error}"
-    else:
-        text = f"{result.name} skipped: {result.error}"
-    click.echo(f"[{stamp}] {text}", err=True)
 
 
 @cli.command()
