@@ -11,23 +11,35 @@ from ._gc import paused_gc
 from .config import Config, FilesSource, PipelineSettings, TableConfig
 from .errors import ConfigError
 from .graph import Selection, cycle_problems, dependency_graph, select_tables, topological_levels
+from .outputs import Flow, MaterializedView, Output, QueryFlow, StreamingTable
 
 Mode = Literal["batch", "streaming"]
 
 
 @dataclass(frozen=True)
 class TablePlan:
-    """One table to materialize, with its inputs split into planned and already-existing ones."""
+    """One table to materialize, with its inputs split into planned and already-existing ones; `output`
+    is its kind (what every runner asks to know how to define or write it), `flows` what writes it."""
 
     config: TableConfig
     level: int
     upstream_in_plan: tuple[str, ...]
     upstream_existing: tuple[str, ...]
-    streaming: bool
+    output: Output = MaterializedView()
+    flows: tuple[Flow, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.flows:  # one query flow named after the table, as `@dp.table` defines it
+            object.__setattr__(self, "flows", (QueryFlow(self.config.name, self.config.name),))
 
     @property
     def name(self) -> str:
         return self.config.name
+
+    @property
+    def streaming(self) -> bool:
+        """Whether the table's flows read their inputs as streams (derived from its output kind)."""
+        return self.output.reads_stream
 
     @property
     def layer(self) -> str:
@@ -86,7 +98,8 @@ class Plan:
             "existing_inputs": list(self.existing_inputs),
             "tables": [
                 {"name": t.name, "layer": t.layer, "level": t.level, "tags": list(t.config.tags),
-                 "depends_on": list(t.config.depends_on), "streaming": t.streaming,
+                 "depends_on": list(t.config.depends_on), "output": t.output.kind,
+                 "flows": [{"name": f.name, "kind": f.kind} for f in t.flows], "streaming": t.streaming,
                  "reads_existing": list(t.upstream_existing)}
                 for t in self.tables
             ],
@@ -113,7 +126,6 @@ def _build(config: Config, selection: Selection, mode: Mode) -> Plan:
     by_name = config.by_name
     tables = []
     existing: set[str] = set()
-    streaming = mode == "streaming"
     for level_index, level in enumerate(levels):
         for name in level:
             table = by_name[name]
@@ -124,6 +136,14 @@ def _build(config: Config, selection: Selection, mode: Mode) -> Plan:
                 config=table, level=level_index,
                 upstream_in_plan=deps if not outside else tuple(d for d in deps if d in selected),
                 upstream_existing=outside,
-                streaming=streaming and isinstance(table.source, FilesSource)))
+                output=planned_output(table, mode)))
     return Plan(config=config, mode=mode, selection=selection, tables=tuple(tables),
                 levels=levels, existing_inputs=tuple(sorted(existing)))
+
+
+def planned_output(table: TableConfig, mode: Mode) -> Output:
+    """A table's kind: in streaming mode a table reading files streams them into a streaming table;
+    every other table is a materialized view over its inputs."""
+    if mode == "streaming" and isinstance(table.source, FilesSource):
+        return StreamingTable()
+    return MaterializedView()

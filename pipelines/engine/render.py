@@ -24,8 +24,7 @@ def plan_text(plan: Plan) -> str:
             table = plan.table(name)
             tags = ", ".join(table.config.tags)
             extra = f"  reads existing: {', '.join(table.upstream_existing)}" if table.upstream_existing else ""
-            kind = "streaming table" if table.streaming else "table"
-            lines.append(f"    - {name} [{table.layer}] {kind}; tags: {tags or '-'}{extra}")
+            lines.append(f"    - {name} [{table.layer}] {table.output.label}; tags: {tags or '-'}{extra}")
     return "\n".join(lines)
 
 

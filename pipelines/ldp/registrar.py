@@ -2,9 +2,9 @@
 
 Per table, the same transformation function the Spark runner calls, fed with its upstream tables
 read the pipeline's way (`spark.read.table(name)` inside the query function, so the runtime sees each
-dependency). Batch mode: materialized views. Streaming mode: tables with a file source become
-streaming tables (Auto Loader on Databricks), the tables downstream materialized views, as the Spark
-runner does. A table with checks becomes three datasets:
+dependency), defined by the `dp` call its planned output kind maps to in `DECORATORS`. Batch mode:
+materialized views. Streaming mode: tables with a file source become streaming tables (Auto Loader on
+Databricks), the tables downstream materialized views, as the Spark runner does. A table with checks becomes three datasets:
 
     {name}__checked   temporary view: the transformation plus DQX's _errors/_warnings columns
                       (plus native expectations where the runtime has them: event-log metrics)
@@ -32,6 +32,7 @@ from pipelines.catalog.storage import configured_format
 from pipelines.core.config import TableConfig
 from pipelines.core.errors import EngineError
 from pipelines.core.loader import Transformation, call_transformation
+from pipelines.core.outputs import MaterializedView, Output, OutputHandlers, StreamingTable
 from pipelines.core.plan import Plan, TablePlan
 from pipelines.core.table_properties import property_value
 from pipelines.core.vocabulary import ERRORS, OnError
@@ -42,6 +43,13 @@ from .query_errors import query_function_error
 log = logging.getLogger(__name__)
 CHECKED_SUFFIX = "__checked"
 Query = Callable[[], DataFrame]
+Decorator = Callable[..., Callable[[Query], Any]]
+
+# output kind -> the `dp` decorator that defines it (a streaming query makes `dp.table` a streaming table)
+DECORATORS: OutputHandlers[Callable[[Any], Decorator]] = OutputHandlers("LDP registrar", {
+    MaterializedView: lambda dp: dp.materialized_view,
+    StreamingTable: lambda dp: dp.table,
+})
 
 
 def pipeline_api() -> ModuleType:
@@ -92,21 +100,20 @@ class Registrar:
             self.register_table(table)
 
     def register_table(self, table: TablePlan) -> None:
-        config = table.config
+        config, output = table.config, table.output
         query = self._query(table)
         if not config.has_expectations:
-            self._define(config, table.streaming, query)
+            self._define(config, output, query)
             return
         checked_name = config.name + CHECKED_SUFFIX
         self._define_checked(config, checked_name, query)
-        rows: Query = functools.partial(read_table, self.spark, checked_name, table.streaming)
+        rows: Query = functools.partial(read_table, self.spark, checked_name, output.reads_stream)
         if config.on_error is OnError.FAIL:
-            self._define(config, table.streaming, lambda: _fail_on_errors(rows(), config.name))
+            self._define(config, output, lambda: _fail_on_errors(rows(), config.name))
         else:
-            self._define(config, table.streaming, lambda: _without_errors(rows()))
-        if config.on_error is OnError.QUARANTINE:
-            self._define(quarantine_config(config), table.streaming,
-                         lambda: rows().where(F.col(ERRORS).isNotNull()))
+            self._define(config, output, lambda: _without_errors(rows()))
+        if config.on_error is OnError.QUARANTINE:  # the quarantine table is of the table's own kind
+            self._define(quarantine_config(config), output, lambda: rows().where(F.col(ERRORS).isNotNull()))
 
     def _query(self, table: TablePlan) -> Query:
         config = table.config
@@ -128,7 +135,7 @@ class Registrar:
     def batch_rows(self, table: TablePlan) -> DataFrame:
         """What the table's flows compute, read in batch (streamed sources read whole), with DQX's
         `_errors`/`_warnings` for a table with checks: to compare a stored table with its query."""
-        rows = self._query(dataclasses.replace(table, streaming=False))()
+        rows = self._query(dataclasses.replace(table, output=MaterializedView()))()
         checked = self.expectations.apply(table.config, rows, analyze=False)
         return rows if checked is None else checked.df
 
@@ -146,8 +153,8 @@ class Registrar:
                 decorated = self.dp.expect_all(expectations)(decorated)
         self.dp.temporary_view(name=name, comment=f"{config.name} with DQX results (_errors, _warnings)")(decorated)
 
-    def _define(self, config: TableConfig, streaming: bool, query: Query) -> None:
-        decorator = self.dp.table if streaming else self.dp.materialized_view
+    def _define(self, config: TableConfig, output: Output, query: Query) -> None:
+        decorator = DECORATORS[output](self.dp)
         options: dict[str, Any] = {"name": config.name, "comment": config.comment}
         if config.partition_cols:
             options["partition_cols"] = list(config.partition_cols)
