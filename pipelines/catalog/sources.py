@@ -1,17 +1,24 @@
 """What a transformation reads, shared by every runner so they all read it the same way: its upstream
-tables and its declared source."""
+tables and its declared source.
+
+Each source type (`pipelines.core.sources`, keyed by `type:`) has one reader here, registered under the
+same type: a class that reads it as a batch and, if the type can stream, as a stream. A new type is its
+spec plus `register_reader("name", NameReader())`."""
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Generic, TypeVar
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from pipelines.core.config import FilesSource, Source, TableSource
+from pipelines.core.errors import Problem, RunError
 from pipelines.core.plan import TablePlan
 from pipelines.core.source_checks import CORRUPT_RECORD, checks_malformed_records
+from pipelines.core.sources import FilesSource, SourceSpec, TableSource, source_types
 from pipelines.core.vocabulary import RESULT_COLUMNS
 
 
@@ -37,32 +44,97 @@ def without_columns(df: DataFrame, names: tuple[str, ...]) -> DataFrame:
     return df.select(df.colRegex(f"`^(?!({alternatives})$).+$`"))
 
 
-def read_source(spark: SparkSession, source: Source, base_dir: Path, streaming: bool,
+@dataclass(frozen=True)
+class ReadOptions:
+    """How a source is read in this run: relative paths resolve against `base_dir`; `auto_loader` uses
+    Databricks' `cloudFiles` for file streams; `corrupt_record` keeps malformed csv/json records aside."""
+
+    base_dir: Path
+    auto_loader: bool = False
+    corrupt_record: bool = False
+
+
+Spec = TypeVar("Spec", bound=SourceSpec)
+
+
+class SourceReader(ABC, Generic[Spec]):
+    """Reads one source type on Spark, as a batch or as a stream (a type that cannot stream keeps the
+    default `stream`, which says so)."""
+
+    @abstractmethod
+    def batch(self, spark: SparkSession, source: Spec, options: ReadOptions) -> DataFrame:
+        """The source as it is now."""
+
+    def stream(self, spark: SparkSession, source: Spec, options: ReadOptions) -> DataFrame:
+        raise RunError(Problem(f"a {source.type!r} source cannot be read as a stream"))
+
+
+_READERS: dict[str, SourceReader[Any]] = {}
+
+
+def register_reader(source_type: str, reader: SourceReader[Any]) -> None:
+    """Register the reader of a source type, under the `type:` its spec is registered by."""
+    if source_type not in source_types():
+        raise ValueError(f"no source spec is registered as {source_type!r} (registered: "
+                         f"{', '.join(source_types())}); register the spec first")
+    _READERS[source_type] = reader
+
+
+def read_source(spark: SparkSession, source: SourceSpec, base_dir: Path, streaming: bool,
                 auto_loader: bool = False, corrupt_record: bool = False) -> DataFrame:
-    """Files in batch or as a stream (Auto Loader's `cloudFiles` on Databricks), or an existing table.
+    """The source in batch or as a stream, by the reader registered for its type."""
+    reader = _READERS.get(source.type)
+    if reader is None:
+        raise RunError(Problem(f"no reader is registered for source type {source.type!r}",
+                               hint=f"readers exist for: {', '.join(t for t in source_types() if t in _READERS)}"))
+    options = ReadOptions(base_dir, auto_loader, corrupt_record)
+    return (reader.stream if streaming else reader.batch)(spark, source, options)
+
+
+class FilesReader(SourceReader[FilesSource]):
+    """Files in batch or as a stream (Auto Loader's `cloudFiles` on Databricks).
 
     `corrupt_record` (csv/json with a declared schema): a record Spark cannot parse keeps its raw text in
     a `_corrupt_record` string column (null on every good record), which the table's `malformed_record`
     check reads. Auto Loader takes the same option; its `rescuedDataColumn` (values kept aside on a type
     or name mismatch, the record itself kept) is not added: set it in `options` if wanted."""
-    if isinstance(source, TableSource):
-        return read_table(spark, source.table, streaming)
-    assert isinstance(source, FilesSource)
-    options = {k: str(v) for k, v in source.options.items()}
-    schema = source.schema_ddl
-    if corrupt_record and schema:
-        options["columnNameOfCorruptRecord"] = CORRUPT_RECORD
-        if CORRUPT_RECORD not in schema:
-            schema = f"{schema}, {CORRUPT_RECORD} STRING"
-    reader: Any
-    if streaming and auto_loader:
-        reader = spark.readStream.format("cloudFiles").option("cloudFiles.format", source.format)
-    else:
-        reader = (spark.readStream if streaming else spark.read).format(source.format)
-    reader = reader.options(**options)
-    if schema:
-        reader = reader.schema(schema)
-    return reader.load(source.resolved_path(base_dir))
+
+    def batch(self, spark: SparkSession, source: FilesSource, options: ReadOptions) -> DataFrame:
+        return self._load(spark.read.format(source.format), source, options)
+
+    def stream(self, spark: SparkSession, source: FilesSource, options: ReadOptions) -> DataFrame:
+        if options.auto_loader:
+            reader = spark.readStream.format("cloudFiles").option("cloudFiles.format", source.format)
+        else:
+            reader = spark.readStream.format(source.format)
+        return self._load(reader, source, options)
+
+    @staticmethod
+    def _load(reader: Any, source: FilesSource, read: ReadOptions) -> DataFrame:
+        options = {k: str(v) for k, v in source.options.items()}
+        schema = source.schema_ddl
+        if read.corrupt_record and schema:
+            options["columnNameOfCorruptRecord"] = CORRUPT_RECORD
+            if CORRUPT_RECORD not in schema:
+                schema = f"{schema}, {CORRUPT_RECORD} STRING"
+        reader = reader.options(**options)
+        if schema:
+            reader = reader.schema(schema)
+        return reader.load(source.resolved_path(read.base_dir))
+
+
+class TableReader(SourceReader[TableSource]):
+    """An existing table, read as-is."""
+
+    def batch(self, spark: SparkSession, source: TableSource, options: ReadOptions) -> DataFrame:
+        return read_table(spark, source.table, streaming=False)
+
+    def stream(self, spark: SparkSession, source: TableSource, options: ReadOptions) -> DataFrame:
+        return read_table(spark, source.table, streaming=True)
+
+
+register_reader("files", FilesReader())
+register_reader("table", TableReader())
 
 
 def read_table(spark: SparkSession, name: str, streaming: bool) -> DataFrame:

@@ -15,7 +15,7 @@ import typing
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping, Union
+from typing import Annotated, Any, Literal, Mapping
 
 import yaml
 import yaml_rs
@@ -25,6 +25,9 @@ from ._gc import paused_gc
 from .errors import ConfigError, Problem
 from .monitoring import MonitorConfig, MonitoringSettings, monitor_problems, with_defaults
 from .sinks import LakebaseSettings, LakebaseSink
+from .source_checks import flags_malformed_records
+from .sources import FilesSource, TableSource  # noqa: F401 - re-exported: the built-in source types
+from .sources import Scalar, SourceField, SourceSpec, source_class, source_types
 from .table_properties import property_problem
 from .vocabulary import OnError
 
@@ -32,9 +35,6 @@ Layer = Literal["bronze", "silver", "gold"]
 LAYER_RANK: Mapping[str, int] = {"bronze": 0, "silver": 1, "gold": 2}
 
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
-_TABLE_REF = re.compile(r"^[A-Za-z0-9_`.\-]+$")
-
-Scalar = Union[str, int, float, bool]
 
 
 def _identifier(value: str) -> str:
@@ -52,44 +52,6 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class FilesSource(_Model):
-    """Files read by Spark (Auto Loader on Databricks in streaming mode)."""
-
-    type: Literal["files"]
-    format: Literal["csv", "json", "parquet"]
-    path: str = Field(min_length=1)
-    options: dict[str, Scalar] = Field(default_factory=dict)
-    schema_ddl: str | None = Field(default=None, alias="schema")
-
-    @property
-    def is_runtime_path(self) -> bool:
-        """A URI or absolute path (`s3://...`, `dbfs:...`, `/Volumes/...`): the runtime's storage."""
-        return "://" in self.path or self.path.startswith(("/", "dbfs:"))
-
-    def resolved_path(self, base_dir: Path) -> str:
-        """Relative local paths resolve against the config file's folder; URIs stay as written."""
-        if self.is_runtime_path:
-            return self.path
-        return str((base_dir / self.path).resolve())
-
-
-class TableSource(_Model):
-    """An existing table, read as-is."""
-
-    type: Literal["table"]
-    table: str = Field(min_length=1)
-
-    @field_validator("table")
-    @classmethod
-    def _valid_ref(cls, value: str) -> str:
-        if not _TABLE_REF.match(value):
-            raise ValueError("must be a table name like catalog.schema.table")
-        return value
-
-
-Source = Annotated[Union[FilesSource, TableSource], Field(discriminator="type")]
-
-
 class TableConfig(_Model):
     """One table: where it sits, what it needs and how it is stored."""
 
@@ -97,7 +59,7 @@ class TableConfig(_Model):
     layer: Layer
     tags: tuple[str, ...] = ()
     depends_on: tuple[str, ...] = ()
-    source: Source | None = None
+    source: SourceField | None = None  # one registered source type, chosen by its `type:`
     comment: str | None = None
     partition_cols: tuple[str, ...] = ()
     cluster_by: tuple[str, ...] = ()  # Delta liquid clustering
@@ -113,8 +75,6 @@ class TableConfig(_Model):
     @property
     def has_expectations(self) -> bool:
         """Declared checks, or the implicit `malformed_record` check of a csv/json source with a schema."""
-        from .source_checks import flags_malformed_records  # source_checks imports this module
-
         return bool(self.expectations or self.expectations_file) or flags_malformed_records(self.source)
 
     @field_validator("name")
@@ -310,16 +270,13 @@ def _problem_from_pydantic(err: Mapping[str, Any], raw: Mapping[str, Any], file:
         table = name if isinstance(name, str) else f"#{loc[1] + 1}"
         table_index = loc[1]
         key_path = list(loc[2:])
-    # drop discriminator tags ("files"/"table") and list indices from the key path
-    key_parts = [str(p) for p in key_path if not (isinstance(p, str) and p in ("files", "table")
-                                                  and key_path.index(p) > 0)]
-    key = ".".join(p for p in key_parts if not p.isdigit()) or None
+    key = ".".join(str(p) for p in key_path if not isinstance(p, int)) or None  # no list indices
     kind = err["type"]
     value = err.get("input")
     hint = None
     if kind == "extra_forbidden":
         unknown = str(loc[-1])
-        valid = _valid_keys(loc[:-1])
+        valid = _valid_keys(loc[:-1], raw)
         close = difflib.get_close_matches(unknown, valid, n=1)
         message = f"unknown key '{unknown}'"
         hint = (f"did you mean '{close[0]}'?" if close else "") + \
@@ -333,7 +290,7 @@ def _problem_from_pydantic(err: Mapping[str, Any], raw: Mapping[str, Any], file:
     elif kind == "union_tag_invalid":
         message = f"unknown source type; expected {err['ctx']['expected_tags']}"
     elif kind == "union_tag_not_found":
-        message = "source needs a 'type' (files or table)"
+        message = f"source needs a 'type' ({' or '.join(source_types())})"
         value = None
     elif kind in _TYPE_NAMES:
         message = f"must be {_TYPE_NAMES[kind]}"
@@ -349,24 +306,36 @@ _TYPE_NAMES = {"tuple_type": "a list", "list_type": "a list", "dict_type": "a ma
                "int_type": "an integer", "model_attributes_type": "a mapping"}
 
 
-def _valid_keys(loc: tuple[Any, ...]) -> list[str]:
-    """The keys allowed at `loc` (a pydantic location), for 'did you mean' hints."""
+def _valid_keys(loc: tuple[Any, ...], raw: Any) -> list[str]:
+    """The keys allowed at `loc` (a pydantic location) in the `raw` input, for 'did you mean' hints;
+    a source's keys are its type's (the `type:` written there)."""
     model: Any = Config
+    node = raw
     for part in loc:
+        node = _at(node, part)
         if isinstance(part, int) or model is None:
-            continue
-        if isinstance(part, str) and part in ("files", "table") and part not in _fields(model):
-            model = FilesSource if part == "files" else TableSource
             continue
         field = _field_by_key(model, part)
         model = _model_in(field.annotation) if field else None
+        if model is SourceSpec:
+            model = source_class(node.get("type") if isinstance(node, dict) else None)
     return sorted(_fields(model)) if model else []
+
+
+def _at(node: Any, part: Any) -> Any:
+    """`node[part]` of the raw input, or None where the input has no such entry."""
+    if isinstance(node, dict):
+        return node.get(part)
+    if isinstance(node, list) and isinstance(part, int) and part < len(node):
+        return node[part]
+    return None
 
 
 def _fields(model: Any) -> list[str]:
     if not (isinstance(model, type) and issubclass(model, BaseModel)):
         return []
-    return [f.alias or name for name, f in model.model_fields.items() if name != "path"]
+    internal = ("path",) if model is Config else ()  # the config file's own path, set by the loader
+    return [f.alias or name for name, f in model.model_fields.items() if name not in internal]
 
 
 def _field_by_key(model: Any, key: str):

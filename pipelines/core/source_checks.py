@@ -13,15 +13,16 @@ from __future__ import annotations
 import difflib
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
-from .config import Config, FilesSource, TableConfig
 from .errors import Problem
+
+if TYPE_CHECKING:  # the specs ask this module for their checks
+    from .config import Config, TableConfig
+    from .sources import FilesSource, SourceSpec
 
 CORRUPT_RECORD = "_corrupt_record"  # the raw text of a csv/json record Spark could not parse
 MALFORMED_CHECK = "malformed_record"  # the implicit error-level check on it
-_PARSED = ("csv", "json")  # formats Spark parses record by record (PERMISSIVE by default)
-_OWN_HANDLING = ("mode", "columnnameofcorruptrecord")  # options by which a user chose how to handle them
 
 Check = Callable[[Any], str | None]  # None when the value is fine, else what is expected
 
@@ -101,23 +102,18 @@ _PASS_THROUGH = ("cloudfiles.", "spark.", "fs.")
 
 
 def source_problems(config: Config, tables: Iterable[TableConfig]) -> list[Problem]:
-    """Every problem with the tables' file sources: a missing local folder, unknown or ill-typed options."""
+    """Every problem with the tables' sources found before Spark starts (each source type says which:
+    for files, a missing local folder, unknown or ill-typed options)."""
     positions = {t.name: i for i, t in enumerate(config.tables)}
-    problems: list[Problem] = []
-    for table in tables:
-        if isinstance(table.source, FilesSource):
-            found = _path_problems(config.base_dir, table.name, table.source)
-            found += option_problems(table.name, table.source)
-            problems += [replace(p, file=str(config.path), index=positions.get(table.name)) for p in found]
-    return problems
+    return [replace(p, file=str(config.path), index=positions.get(table.name))
+            for table in tables if table.source is not None
+            for p in table.source.problems(config.base_dir, table.name)]
 
 
-def flags_malformed_records(source: object) -> bool:
-    """Whether malformed records of this source are flagged: csv/json files with a declared schema
-    (without one Spark cannot tell a bad record from a sparse one) whose reader options leave Spark's
-    default handling (no `mode`, no `columnNameOfCorruptRecord`: an explicit one is the user's choice)."""
-    return (isinstance(source, FilesSource) and source.format in _PARSED and bool(source.schema_ddl)
-            and not any(key.lower() in _OWN_HANDLING for key in source.options))
+def flags_malformed_records(source: SourceSpec | None) -> bool:
+    """Whether malformed records of this source are flagged (the source type says: csv/json files with a
+    declared schema whose reader options leave Spark's default handling)."""
+    return source is not None and source.flags_malformed_records
 
 
 def checks_malformed_records(table: TableConfig) -> bool:
@@ -128,16 +124,25 @@ def checks_malformed_records(table: TableConfig) -> bool:
 
 
 def source_warnings(config: Config, tables: Iterable[TableConfig]) -> list[Problem]:
-    """Sources whose malformed records Spark merges silently into rows: csv/json without a declared schema
-    and without an explicit `mode` or `columnNameOfCorruptRecord` (a warning: the data may be clean)."""
+    """What the tables' sources may yield silently wrong (each source type says which), located."""
     positions = {t.name: i for i, t in enumerate(config.tables)}
-    return [Problem(f"malformed {t.source.format} records cannot be told apart without a declared schema: "
-                    "Spark's default (PERMISSIVE) merges them into rows with nulls or shifted values",
-                    file=str(config.path), table=t.name, key="source.schema", index=positions.get(t.name),
-                    hint=f"declare `schema:` (DDL) to quarantine them as check '{MALFORMED_CHECK}', or set "
-                         "`options: {mode: FAILFAST}` (fail the read) or DROPMALFORMED (drop them)")
-            for t in tables if isinstance(t.source, FilesSource) and t.source.format in _PARSED
-            and not t.source.schema_ddl and not any(k.lower() in _OWN_HANDLING for k in t.source.options)]
+    return [replace(p, file=str(config.path), index=positions.get(table.name))
+            for table in tables if table.source is not None for p in table.source.warnings(table.name)]
+
+
+def unflagged_malformed_warning(table: str, source: FilesSource) -> Problem:
+    """csv/json without a declared schema and without an explicit `mode` or `columnNameOfCorruptRecord`:
+    Spark merges its malformed records silently into rows."""
+    return Problem(f"malformed {source.format} records cannot be told apart without a declared schema: "
+                   "Spark's default (PERMISSIVE) merges them into rows with nulls or shifted values",
+                   table=table, key="source.schema",
+                   hint=f"declare `schema:` (DDL) to quarantine them as check '{MALFORMED_CHECK}', or set "
+                        "`options: {mode: FAILFAST}` (fail the read) or DROPMALFORMED (drop them)")
+
+
+def file_source_problems(base_dir: Path, table: str, source: FilesSource) -> list[Problem]:
+    """A files source's problems: its local folder is missing, or its options are unknown or ill-typed."""
+    return _path_problems(base_dir, table, source) + option_problems(table, source)
 
 
 def _path_problems(base_dir: Path, table: str, source: FilesSource) -> list[Problem]:

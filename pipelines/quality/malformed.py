@@ -14,7 +14,7 @@ from typing import Any
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from pipelines.core.config import FilesSource, TableConfig
+from pipelines.core.config import TableConfig
 from pipelines.core.errors import Problem, RunError
 from pipelines.core.source_checks import CORRUPT_RECORD, MALFORMED_CHECK, checks_malformed_records
 from pipelines.core.vocabulary import ERRORS, WARNINGS
@@ -52,7 +52,7 @@ def flag_malformed(table: TableConfig, checked: DataFrame, run_id: str | None, f
 
 def _result(table: TableConfig, raw: Column, run_id: str | None) -> Column:
     """One DQX result struct (same fields, same types) for a malformed record; its message holds the raw text."""
-    source_format = table.source.format if isinstance(table.source, FilesSource) else "source"
+    source_format = table.source.record_format if table.source is not None else "source"
     return F.struct(
         F.lit(MALFORMED_CHECK).alias("name"),
         F.concat(F.lit(f"malformed {source_format} record (it does not parse with the declared schema): "),

@@ -1,0 +1,174 @@
+"""Source specs: what a table's `source:` block may say, one class per `type:`, in one registry.
+
+A new source type is one `SourceSpec` subclass with a one-value `type: Literal[...]`, decorated with
+`@register_source`, plus a reader registered under the same type in `pipelines.catalog.sources`
+(the Spark side; this module stays pure). The config's `source:` field dispatches on `type:` through
+the registry at validation time, so a type registered later (a plugin, a test) is accepted without
+rebuilding any model, and an unknown type is reported with the valid ones.
+"""
+from __future__ import annotations
+
+import re
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, SerializeAsAny, field_validator
+from pydantic_core import PydanticCustomError, PydanticKnownError
+
+from .errors import Problem
+from .source_checks import file_source_problems, unflagged_malformed_warning
+
+Scalar = Union[str, int, float, bool]
+
+_TABLE_REF = re.compile(r"^[A-Za-z0-9_`.\-]+$")
+PARSED = ("csv", "json")  # formats Spark parses record by record (PERMISSIVE by default)
+OWN_HANDLING = ("mode", "columnnameofcorruptrecord")  # options by which a user chose how to handle them
+
+
+class SourceSpec(BaseModel):
+    """One source type's config: validated by pydantic, asked (not isinstance-checked) what it can do."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: str
+
+    @property
+    def can_stream(self) -> bool:
+        """Whether a table reading this source is a streaming table (read incrementally)."""
+        return False
+
+    @property
+    def record_format(self) -> str:
+        """The records' format as messages name it (`malformed csv record`)."""
+        return "source"
+
+    @property
+    def flags_malformed_records(self) -> bool:
+        """Whether records Spark cannot parse are kept aside in `_corrupt_record` for the
+        `malformed_record` check (only parsed text formats with a declared schema can tell)."""
+        return False
+
+    def problems(self, base_dir: Path, table: str) -> list[Problem]:
+        """What is wrong with the source that is cheap to know before Spark starts."""
+        return []
+
+    def warnings(self, table: str) -> list[Problem]:
+        """What may be wrong with the data it yields (a warning: the data may be clean)."""
+        return []
+
+
+_SPECS: dict[str, type[SourceSpec]] = {}
+
+S = typing.TypeVar("S", bound=type[SourceSpec])
+
+
+def register_source(cls: S) -> S:
+    """Register a source spec under its `type: Literal["name"]`; a decorator."""
+    tag = _tag_of(cls)
+    if _SPECS.get(tag, cls) is not cls:
+        raise ValueError(f"source type {tag!r} is registered already, by {_SPECS[tag].__name__}")
+    _SPECS[tag] = cls
+    return cls
+
+
+def _tag_of(cls: type[SourceSpec]) -> str:
+    field = cls.model_fields.get("type")
+    args = typing.get_args(field.annotation) if field else ()
+    if field is None or typing.get_origin(field.annotation) is not Literal or len(args) != 1:
+        raise TypeError(f"{cls.__name__}.type must be a one-value Literal (the config's `type:`)")
+    return str(args[0])
+
+
+def source_types() -> tuple[str, ...]:
+    """The registered `type:` names, in registration order."""
+    return tuple(_SPECS)
+
+
+def source_class(tag: object) -> type[SourceSpec] | None:
+    """The spec registered for a `type:` value, if any."""
+    return _SPECS.get(tag) if isinstance(tag, str) else None
+
+
+def _validate_source(value: Any) -> SourceSpec:
+    """Dispatch a `source:` mapping on its `type:`; errors keep pydantic's tagged-union kinds."""
+    if isinstance(value, SourceSpec):
+        return value
+    if not isinstance(value, dict):
+        raise PydanticKnownError("model_attributes_type")
+    expected = ", ".join(repr(t) for t in _SPECS)
+    if "type" not in value:
+        raise PydanticCustomError("union_tag_not_found", "source needs a 'type' (one of {expected_tags})",
+                                  {"expected_tags": expected})
+    cls = source_class(value["type"])
+    if cls is None:
+        raise PydanticCustomError("union_tag_invalid", "unknown source type {tag!r}; expected {expected_tags}",
+                                  {"tag": value["type"], "expected_tags": expected})
+    return cls.model_validate(value)  # its errors are located under `source`
+
+
+SourceField = Annotated[SerializeAsAny[SourceSpec], PlainValidator(_validate_source)]  # dumped as its type
+
+
+@register_source
+class FilesSource(SourceSpec):
+    """Files read by Spark (Auto Loader on Databricks in streaming mode)."""
+
+    type: Literal["files"]
+    format: Literal["csv", "json", "parquet"]
+    path: str = Field(min_length=1)
+    options: dict[str, Scalar] = Field(default_factory=dict)
+    schema_ddl: str | None = Field(default=None, alias="schema")
+
+    @property
+    def can_stream(self) -> bool:
+        return True
+
+    @property
+    def record_format(self) -> str:
+        return self.format
+
+    @property
+    def is_runtime_path(self) -> bool:
+        """A URI or absolute path (`s3://...`, `dbfs:...`, `/Volumes/...`): the runtime's storage."""
+        return "://" in self.path or self.path.startswith(("/", "dbfs:"))
+
+    def resolved_path(self, base_dir: Path) -> str:
+        """Relative local paths resolve against the config file's folder; URIs stay as written."""
+        if self.is_runtime_path:
+            return self.path
+        return str((base_dir / self.path).resolve())
+
+    @property
+    def leaves_malformed_to_spark(self) -> bool:
+        """csv/json whose options choose no handling of malformed records (no `mode`, no
+        `columnNameOfCorruptRecord`: an explicit one is the user's choice)."""
+        return self.format in PARSED and not any(key.lower() in OWN_HANDLING for key in self.options)
+
+    @property
+    def flags_malformed_records(self) -> bool:
+        # without a declared schema Spark cannot tell a bad record from a sparse one
+        return self.leaves_malformed_to_spark and bool(self.schema_ddl)
+
+    def problems(self, base_dir: Path, table: str) -> list[Problem]:
+        return file_source_problems(base_dir, table, self)
+
+    def warnings(self, table: str) -> list[Problem]:
+        if not self.leaves_malformed_to_spark or self.schema_ddl:
+            return []
+        return [unflagged_malformed_warning(table, self)]
+
+
+@register_source
+class TableSource(SourceSpec):
+    """An existing table, read as-is (a batch: the table it feeds is a materialized view)."""
+
+    type: Literal["table"]
+    table: str = Field(min_length=1)
+
+    @field_validator("table")
+    @classmethod
+    def _valid_ref(cls, value: str) -> str:
+        if not _TABLE_REF.match(value):
+            raise ValueError("must be a table name like catalog.schema.table")
+        return value

@@ -1,0 +1,129 @@
+"""Source types are a registry keyed by `type:`: a new type is one spec class plus its registration
+(and one reader on the Spark side), and config errors name it like the built-in ones."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import pytest
+from pydantic import Field
+
+from pipelines.catalog import sources as readers
+from pipelines.core import sources
+from pipelines.core.config import FilesSource, TableConfig, TableSource, parse_config
+from pipelines.core.errors import ConfigError, Problem
+from pipelines.core.source_checks import source_problems
+
+
+class ToySource(sources.SourceSpec):
+    """A made-up source: `rows` generated rows, streamable, one pre-Spark check."""
+
+    type: Literal["toy"]
+    rows: int = Field(ge=0)
+    label: str = "toy"
+
+    @property
+    def can_stream(self) -> bool:
+        return True
+
+    def problems(self, base_dir: Path, table: str) -> list[Problem]:
+        return [Problem("zero rows", table=table, key="source.rows")] if self.rows == 0 else []
+
+
+class ToyReader(readers.SourceReader[ToySource]):
+    def batch(self, spark, source, options):
+        return ("batch", source.rows, options.base_dir)
+
+    def stream(self, spark, source, options):
+        return ("stream", source.rows, options.base_dir)
+
+
+@pytest.fixture
+def toy(monkeypatch):
+    """The toy type registered for one test only (the registries are restored after it)."""
+    monkeypatch.setattr(sources, "_SPECS", dict(sources._SPECS))
+    monkeypatch.setattr(readers, "_READERS", dict(readers._READERS))
+    sources.register_source(ToySource)
+    readers.register_reader("toy", ToyReader())
+    return ToySource
+
+
+def problems_of(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, Path("cfg/config.yml"))
+    return [p.render() for p in caught.value.problems]
+
+
+def test_built_in_types_are_registered_and_say_whether_they_stream():
+    assert sources.source_types() == ("files", "table")
+    assert FilesSource(type="files", format="csv", path="p").can_stream
+    assert not TableSource(type="table", table="main.raw.a").can_stream
+
+
+def test_a_registered_toy_type_is_validated_from_config(toy):
+    config = parse_config("tables:\n- {name: a, layer: bronze, source: {type: toy, rows: 3}}\n",
+                          Path("config.yml"))
+    source = config.table("a").source
+    assert source == ToySource(type="toy", rows=3) and source.can_stream
+    assert not config.table("a").has_expectations  # not a parsed format: no implicit check
+    [bad, unknown] = problems_of("tables:\n- {name: a, layer: bronze, source: {type: toy, rows: -1}}\n"
+                                 "- {name: b, layer: bronze, source: {type: toy, rows: 1, lable: x}}\n")
+    assert "table 'a'" in bad and "key 'source.rows'" in bad and "-1" in bad
+    assert "table 'b'" in unknown and "unknown key 'lable'" in unknown and "did you mean 'label'?" in unknown
+    assert "valid keys: label, rows, type" in unknown
+
+
+def test_unknown_or_missing_type_lists_every_registered_type(toy):
+    [unknown] = problems_of("tables:\n- {name: c, layer: silver, source: {type: kafka}}\n")
+    assert unknown.startswith("cfg/config.yml:2") and "table 'c'" in unknown and "key 'source'" in unknown
+    assert "unknown source type; expected 'files', 'table', 'toy'" in unknown and "'kafka'" in unknown
+    [missing] = problems_of("tables:\n- {name: c, layer: silver, source: {rows: 1}}\n")
+    assert "source needs a 'type' (files or table or toy)" in missing
+
+
+def test_the_toy_type_is_unknown_once_its_test_is_over():
+    [message] = problems_of("tables:\n- {name: a, layer: bronze, source: {type: toy, rows: 3}}\n")
+    assert "unknown source type; expected 'files', 'table'" in message
+
+
+def test_a_source_types_own_checks_run_before_spark(toy):
+    config = parse_config("tables:\n- {name: a, layer: bronze, source: {type: toy, rows: 0}}\n",
+                          Path("cfg/config.yml"))
+    [problem] = source_problems(config, config.tables)
+    assert (problem.message, problem.table, problem.key, problem.file) == (
+        "zero rows", "a", "source.rows", "cfg/config.yml")
+
+
+def test_read_source_dispatches_on_the_type(toy, tmp_path):
+    source = ToySource(type="toy", rows=2)
+    assert readers.read_source(None, source, tmp_path, streaming=False) == ("batch", 2, tmp_path)
+    assert readers.read_source(None, source, tmp_path, streaming=True) == ("stream", 2, tmp_path)
+    table = TableConfig(name="t", layer="bronze", source=source)  # a spec instance is taken as is
+    assert table.source is source
+
+
+def test_registration_is_checked():
+    class Untyped(sources.SourceSpec):
+        type: str
+
+    with pytest.raises(TypeError, match="one-value Literal"):
+        sources.register_source(Untyped)
+
+    class Imposter(sources.SourceSpec):
+        type: Literal["files"]
+
+    with pytest.raises(ValueError, match="registered already"):
+        sources.register_source(Imposter)
+    with pytest.raises(ValueError, match="no source spec is registered as 'nope'"):
+        readers.register_reader("nope", ToyReader())
+
+
+def test_a_table_source_error_is_located_at_its_key():
+    [message] = problems_of("tables:\n- {name: c, layer: silver, source: {type: table, table: 'a b'}}\n")
+    assert "key 'source.table'" in message and "catalog.schema.table" in message
+
+
+def test_an_unknown_key_in_a_files_source_lists_all_its_keys():
+    [message] = problems_of("tables:\n- {name: a, layer: bronze, source: {type: files, format: csv, "
+                            "path: p, optionz: {}}}\n")
+    assert "did you mean 'options'? valid keys: format, options, path, schema, type" in message
