@@ -36,6 +36,7 @@ from typing import Any, Iterable, Iterator
 from urllib.parse import urlparse
 
 from pipelines.core.errors import describe_error
+from pipelines.ldp.flow_errors import flow_error
 from pipelines.ldp.flow_events import FLOW_STATUS, flow_in, state_in
 from pipelines.ldp.registrar import table_datasets
 
@@ -72,8 +73,9 @@ class FlowTracker:
         if state in FLOW_STATUS and self.status.get(name) != "failed":
             self.status[name] = FLOW_STATUS[state]
             self.seconds[name] = round((at - self.started[name]).total_seconds(), 3)
-            if state == "FAILED" and "Error:" in message:
-                self.errors[name] = message.split("Error:", 1)[1].strip().splitlines()[0]
+            error = flow_error(message) if state == "FAILED" else None
+            if error:  # the first message and its causes: on Delta the first only names the write
+                self.errors[name] = error
             elif state == "SKIPPED":
                 self.errors[name] = "upstream table failed"
 

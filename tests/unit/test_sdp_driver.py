@@ -110,3 +110,14 @@ def test_a_table_holding_fewer_rows_than_its_query_gives_is_not_a_success(exampl
 
     raw["rows"]["customers_silver"] = 12  # the same run with the rows in place is a success
     assert summary(plan, raw).to_dict()["status"] == "success"
+
+
+def test_a_flow_failing_in_its_write_task_keeps_the_users_error():
+    """On Delta the event's first message names only the write task; its cause is the user's error."""
+    from tests.unit.test_flow_errors import RAISED
+
+    tracker = FlowTracker()
+    tracker.update(RAISED, datetime(2026, 12, 3, 21, 28, tzinfo=timezone.utc))
+    assert tracker.status == {"ev_clean_a": "failed"}
+    assert tracker.errors["ev_clean_a"].startswith("[TASK_WRITE_FAILED] Task failed while writing rows to file:")
+    assert tracker.errors["ev_clean_a"].endswith("; caused by: [USER_RAISED_EXCEPTION] boom-ev SQLSTATE: P0001")
