@@ -36,7 +36,7 @@ from typing import Any, Iterable, Iterator
 from urllib.parse import urlparse
 
 from pipelines.core.errors import describe_error
-from pipelines.ldp.flow_errors import flow_error
+from pipelines.ldp.flow_errors import flow_error, run_error
 from pipelines.ldp.flow_events import FLOW_STATUS, flow_in, state_in
 from pipelines.ldp.registrar import table_datasets
 
@@ -282,7 +282,7 @@ class LevelRunner:
             follow(start_run(self.spark, graph_id, full_refresh=full_refresh, full_refresh_all=False,
                              refresh=None, dry=False, storage=self.storage), self.tracker)
         except Exception as exc:  # noqa: BLE001 - the run failed; flows say which
-            self.errors.append(str(exc).strip().splitlines()[0])
+            self.errors.append(run_error(exc))
 
     def _mark(self, table: Any, status: str, error: str) -> None:
         self.tracker.status[table.name] = status

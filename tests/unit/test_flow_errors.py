@@ -2,7 +2,7 @@
 reports it. The samples are events a local SDP run (pyspark 4.2, Delta) sent, verbatim."""
 from __future__ import annotations
 
-from pipelines.ldp.flow_errors import flow_error
+from pipelines.ldp.flow_errors import flow_error, run_error
 
 WRITE = ("Error: [TASK_WRITE_FAILED] Task failed while writing rows to file:/tmp/sdpexp/proj/.ldp/sdp/warehouse/"
          "{table}. SQLSTATE: 58030\n")
@@ -50,3 +50,26 @@ def test_one_message_stays_one_and_a_repeated_or_null_cause_is_left_out():
         "java.lang.RuntimeException: [X] a"
     assert flow_error("Flow 'x' has FAILED.") is None
     assert flow_error("Flow 'x' has FAILED.\nError: ") is None
+
+
+class ConnectError(Exception):
+    """Shaped as pyspark's SparkConnectGrpcException: the server's cause chain kept as its stack trace."""
+
+    def __init__(self, message: str, trace: str | None):
+        super().__init__(message)
+        self.trace = trace
+
+    def getStackTrace(self) -> str | None:  # noqa: N802 - pyspark's name
+        return self.trace
+
+
+def test_a_failed_run_names_the_causes_the_server_sent():
+    trace = ("org.apache.spark.SparkException\n\tat org.apache.spark.sql.errors.X.y(X.scala:1)\n"
+             "Caused by: org.apache.spark.SparkRuntimeException: [USER_RAISED_EXCEPTION] boom-ev SQLSTATE: P0001\n"
+             "\tat org.apache.spark.sql.errors.X.z(X.scala:2)")
+    head = HEAD.format(table="ev_clean_a")
+    assert run_error(ConnectError(head + "\n", trace)) == \
+        head + "; caused by: org.apache.spark.SparkRuntimeException: [USER_RAISED_EXCEPTION] boom-ev SQLSTATE: P0001"
+    assert run_error(ConnectError(head, None)) == head
+    assert run_error(ConnectError("[X] a", "X\nCaused by: java.lang.RuntimeException: [X] a")) == "[X] a"
+    assert run_error(ValueError()) == "ValueError"
