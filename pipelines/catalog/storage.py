@@ -28,6 +28,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from pipelines.core.config import PipelineSettings, TableConfig
 from pipelines.core.errors import Problem, RunError
+from pipelines.core.outputs import MaterializedView, Output, OutputHandlers, StreamingTable
 from pipelines.core.sql import sql_literal
 from pipelines.core.table_properties import property_value
 
@@ -48,6 +49,25 @@ class MicroBatch:
     app_id: str
     batch_id: int
     replace: bool
+
+
+@dataclass(frozen=True)
+class WriteMode:
+    """How an output kind's rows land in its table: `overwrite` replaces them on each run, `append`
+    adds to what earlier runs wrote (so the table holds more than this run's rows)."""
+
+    name: str
+    keeps_earlier_rows: bool
+
+
+OVERWRITE = WriteMode("overwrite", keeps_earlier_rows=False)
+APPEND = WriteMode("append", keeps_earlier_rows=True)
+
+# output kind -> its write mode in the catalog (a CDC target would MERGE)
+WRITE_MODES: OutputHandlers[WriteMode] = OutputHandlers("catalog storage", {
+    MaterializedView: OVERWRITE,
+    StreamingTable: APPEND,
+})
 
 
 def configured_format(table: TableConfig, settings: PipelineSettings) -> str | None:
@@ -88,6 +108,14 @@ class TableStore:
 
     def read(self, name: str) -> DataFrame:
         return self.spark.table(self.fqn(name))
+
+    def write_mode(self, output: Output) -> WriteMode:
+        return WRITE_MODES[output]
+
+    def rows_held(self, output: Output, name: str, rows_written: int) -> int:
+        """The rows a table holds after a write of `rows_written`: a rewritten table holds what was
+        written, an appended one also what earlier runs appended (counted)."""
+        return self.count(name) if self.write_mode(output).keeps_earlier_rows else rows_written
 
     def count(self, name: str) -> int:
         if not self.exists(name):

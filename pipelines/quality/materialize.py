@@ -8,14 +8,15 @@ writes read it (Spark's `Observation` sees nothing of a Delta write: its query r
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from pipelines.catalog.storage import MicroBatch, TableStore
+from pipelines.catalog.storage import Accept, MicroBatch, TableStore
 from pipelines.core.config import TableConfig
 from pipelines.core.errors import Problem, RunError
+from pipelines.core.outputs import MaterializedView, Output, OutputHandlers, StreamingTable
 from pipelines.core.vocabulary import ERRORS, Criticality, OnError
 
 from .enforce import CheckedFrame, Expectations, QualityStats, quarantine_config
@@ -47,13 +48,22 @@ class Materializer:
         self.store = store
         self.expectations = expectations
 
-    def materialize(self, table: TableConfig, df: DataFrame, accept: Callable[[], None] | None = None
-                    ) -> WriteStats:
-        """Write `df` (batch: replace; streaming: append what is new) and say what was written.
-        `accept` may refuse the write once the data is computed, before any table changes."""
-        checked = self.expectations.apply(table, df)
-        if df.isStreaming:
-            return self._append_stream(table, df, checked)
+    def materialize(self, table: TableConfig, df: DataFrame, accept: Accept | None = None,
+                    output: Output = MaterializedView()) -> WriteStats:
+        """Write `df` as its output kind asks (`WRITERS`: a materialized view is replaced, a streaming
+        table gets what is new appended) and say what was written. `accept` may refuse the write once
+        the data is computed, before any table changes."""
+        write = WRITERS[output]
+        if df.isStreaming != output.reads_stream:
+            raise RunError(Problem(
+                f"the transformation returned a {'streaming' if df.isStreaming else 'batch'} DataFrame, "
+                f"but the table is planned as a {output.label}", table=table.name, key="output",
+                value=output.kind, hint="read streams only from a source the plan streams (--mode streaming)"))
+        return write(self, table, df, self.expectations.apply(table, df), accept)
+
+    def _replace(self, table: TableConfig, df: DataFrame, checked: CheckedFrame | None,
+                 accept: Accept | None) -> WriteStats:
+        """The table (and its quarantine) replaced by this run's rows, from one computation."""
         if checked is None:
             self.store.write_table(table, df, accept)
             return WriteStats(rows_written=self.store.count(table.name), quality=QualityStats())
@@ -70,8 +80,8 @@ class Materializer:
                                        .drop(QUARANTINE_FLAG, ERRORS))
         return WriteStats.observed(values, checked)
 
-    def _append_stream(self, table: TableConfig, stream: DataFrame, checked: CheckedFrame | None
-                       ) -> WriteStats:
+    def _append_stream(self, table: TableConfig, stream: DataFrame, checked: CheckedFrame | None,
+                       accept: Accept | None = None) -> WriteStats:
         """Each micro-batch is checked once, then its valid rows are appended to the table and its
         failing rows to the quarantine table."""
         if checked is None:
@@ -91,6 +101,15 @@ class Materializer:
 
         self.store.for_each_batch(table, checked.df, write_batch, companions=(quarantine,))
         return WriteStats.observed(totals, checked)
+
+
+Writer = Callable[[Materializer, TableConfig, DataFrame, Optional[CheckedFrame], Optional[Accept]], WriteStats]
+
+# output kind -> how the Spark runner materializes it (a CDC target would MERGE here)
+WRITERS: OutputHandlers[Writer] = OutputHandlers("Spark runner's materializer", {
+    MaterializedView: Materializer._replace,
+    StreamingTable: Materializer._append_stream,
+})
 
 
 def failure(table: TableConfig, checked: CheckedFrame, values: dict[str, Any]) -> QualityFailure:

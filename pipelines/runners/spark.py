@@ -108,8 +108,7 @@ class SparkRunner:
             return
         if stats is not None:
             result.rows_written = stats.rows_written
-            # a rewritten table holds what was written; a streaming one also what earlier runs appended
-            result.rows_total = self.store.count(table.name) if table.streaming else stats.rows_written
+            result.rows_total = self.store.rows_held(table.output, table.name, stats.rows_written)
             result.rows_quarantined = stats.quality.rows_quarantined
             result.rows_dropped = stats.quality.rows_dropped
             result.checks = stats.quality.checks
@@ -137,7 +136,8 @@ class SparkRunner:
         df = self._compute(table)
         self.consumers.before_write(table, df)
         self._still_wanted(table.name)
-        return self.materializer.materialize(table.config, df, accept=lambda: self._still_wanted(table.name))
+        return self.materializer.materialize(table.config, df, accept=lambda: self._still_wanted(table.name),
+                                             output=table.output)
 
     def _still_wanted(self, name: str) -> None:
         """Raise once the run gave up on the table (timed out): nothing of it may be written."""
