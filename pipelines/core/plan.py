@@ -8,7 +8,7 @@ from typing import Any, Literal
 import networkx as nx
 
 from ._gc import paused_gc
-from .config import Config, FilesSource, PipelineSettings, TableConfig
+from .config import Config, PipelineSettings, TableConfig
 from .errors import ConfigError
 from .graph import Selection, cycle_problems, dependency_graph, select_tables, topological_levels
 from .outputs import Flow, MaterializedView, Output, QueryFlow, StreamingTable
@@ -142,8 +142,8 @@ def _build(config: Config, selection: Selection, mode: Mode) -> Plan:
 
 
 def planned_output(table: TableConfig, mode: Mode) -> Output:
-    """A table's kind: in streaming mode a table reading files streams them into a streaming table;
-    every other table is a materialized view over its inputs."""
-    if mode == "streaming" and isinstance(table.source, FilesSource):
+    """A table's kind: in streaming mode a table whose source can stream (files) reads it incrementally
+    into a streaming table; every other table is a materialized view over its inputs."""
+    if mode == "streaming" and table.source is not None and table.source.can_stream:
         return StreamingTable()
     return MaterializedView()
