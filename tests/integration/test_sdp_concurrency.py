@@ -1,8 +1,9 @@
 """`--runner sdp` beside other SDP runs, and when it cannot start: two projects' runs started at the
-same moment both succeed (each takes its own free loopback port for Spark Connect); a table that
-fails, and the tables it skips, report no numbers of an older run; a streaming table reports the rows
-this run appended and its total apart; the run record holds the real start and end and the run id the
-process was given; a run whose port is taken fails with the cause, not a stack tail."""
+same moment both succeed (each takes its own free loopback port for Spark Connect); a table that fails
+names the user's error (not only the write task that failed) and, like the tables it skips, reports no
+numbers of an older run; a streaming table reports the rows this run appended and its total apart; the
+run record holds the real start and end and the run id the process was given; a run whose port is
+taken fails with the cause, not a stack tail."""
 from __future__ import annotations
 
 import json
@@ -76,10 +77,11 @@ def test_two_projects_run_at_once_with_honest_numbers_and_real_timings(tmp_path)
     assert (appended["ev_raw_b"]["rows_written"], appended["ev_raw_b"]["rows_total"]) == (0, 4)
     assert (appended["ev_clean_a"]["rows_written"], appended["ev_clean_a"]["rows_quarantined"]) == (4, 1)
     failed = tables(rerun_b)
-    # On Delta the flow fails in its write task, and SDP's event (one line, all the driver receives)
-    # names only that: the raise_error's own message is not in it (measured; a known gap)
-    assert failed["ev_clean_a"]["status"] == "failed" and "TASK_WRITE_FAILED" in failed["ev_clean_a"]["error"]
-    assert "ev_clean_a" in failed["ev_clean_a"]["error"]
+    # On Delta the flow fails in its write task: the event's first message names only the write, and
+    # the user's own error (raise_error's condition and message) is its cause, as the Spark runner says
+    error = failed["ev_clean_a"]["error"]
+    assert failed["ev_clean_a"]["status"] == "failed" and error.startswith("[TASK_WRITE_FAILED] "), error
+    assert "/ev_clean_a. SQLSTATE: 58030; caused by: [USER_RAISED_EXCEPTION] boom-ev SQLSTATE: P0001" in error
     assert failed["ev_all"]["status"] == "skipped"
     for name in ("ev_clean_a", "ev_all"):  # the stored tables still hold the first run's rows: not reported
         assert failed[name]["rows_written"] is None, failed[name]
