@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import re
 
+from pipelines.core.errors import redact
+
 _CONDITION = re.compile(r"^\[[A-Z][A-Z0-9_]*(?:\.[A-Z0-9_]+)*\] ")
 _CONTEXT = re.compile(r"^== .+ ==$")  # a query context: `== DataFrame ==`, `== SQL (line 1, position 8) ==`
 _CALL_SITE = re.compile(r"^(\S+\.py:\d+)$")
@@ -26,15 +28,15 @@ _CAUSED_BY = "Caused by: "
 
 def flow_error(message: str) -> str | None:
     """`first message; caused by: each cause` of a FAILED flow event, with the call site of the user's
-    DataFrame code when Spark recorded one (`(at file.py:line)`), as the Spark runner reports it;
-    None when the event carries no error."""
+    DataFrame code when Spark recorded one (`(at file.py:line)`), as the Spark runner reports it (secrets a
+    message echoes masked); None when the event carries no error."""
     if "Error:" not in message:
         return None
     found, site = _messages(message.split("Error:", 1)[1].strip().splitlines())
     if not found:
         return None
     head, causes = found[0], [c for c in dict.fromkeys(found[1:]) if c not in found[0]][:_MAX_CAUSES]
-    return head + "".join(f"; caused by: {cause}" for cause in causes) + (f" (at {site})" if site else "")
+    return redact(head + "".join(f"; caused by: {cause}" for cause in causes) + (f" (at {site})" if site else ""))
 
 
 def _messages(lines: list[str]) -> tuple[list[str], str | None]:
@@ -75,4 +77,4 @@ def run_error(exc: BaseException) -> str:
     causes = [line[len(_CAUSED_BY):].strip() for line in str(trace or "").splitlines()
               if line.startswith(_CAUSED_BY)]
     found = [c for c in dict.fromkeys(causes) if c.partition(": ")[2] not in head][:_MAX_CAUSES]
-    return head + "".join(f"; caused by: {cause}" for cause in found)
+    return redact(head + "".join(f"; caused by: {cause}" for cause in found))

@@ -73,3 +73,8 @@ def test_a_failed_run_names_the_causes_the_server_sent():
     assert run_error(ConnectError(head, None)) == head
     assert run_error(ConnectError("[X] a", "X\nCaused by: java.lang.RuntimeException: [X] a")) == "[X] a"
     assert run_error(ValueError()) == "ValueError"
+
+
+def test_a_secret_the_error_echoes_is_masked():
+    assert flow_error("Flow 'x' has FAILED.\nError: [X] a\n[Y] cannot reach jdbc://bob:hunter2@db/x") == \
+        "[X] a; caused by: [Y] cannot reach jdbc://bob:***@db/x"
