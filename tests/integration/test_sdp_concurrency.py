@@ -82,6 +82,9 @@ def test_two_projects_run_at_once_with_honest_numbers_and_real_timings(tmp_path)
     error = failed["ev_clean_a"]["error"]
     assert failed["ev_clean_a"]["status"] == "failed" and error.startswith("[TASK_WRITE_FAILED] "), error
     assert "/ev_clean_a. SQLSTATE: 58030; caused by: [USER_RAISED_EXCEPTION] boom-ev SQLSTATE: P0001" in error
+    [run_error] = rerun_b["errors"]  # the run's own error too: the client keeps the server's causes
+    assert run_error.endswith("; caused by: org.apache.spark.SparkRuntimeException: [USER_RAISED_EXCEPTION] "
+                              "boom-ev SQLSTATE: P0001"), run_error
     assert failed["ev_all"]["status"] == "skipped"
     for name in ("ev_clean_a", "ev_all"):  # the stored tables still hold the first run's rows: not reported
         assert failed[name]["rows_written"] is None, failed[name]
