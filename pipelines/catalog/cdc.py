@@ -1,0 +1,205 @@
+"""AUTO CDC applied locally: a CDC target as a pure function of every change event seen so far.
+
+The engine keeps each accepted event in a hidden Delta event table and recomputes the target from all
+of them, so the result does not depend on how events were split over runs or in which order they
+arrived, and a retried batch changes nothing (its events are already there). The semantics follow
+Lakeflow's documented AUTO CDC; where the docs are silent, issue 22's "Semantics decided here":
+
+- events are ordered by `sequence_by` (a list is compared as a struct, in its order);
+- a delete removes the row (type 1) or closes the current version at the delete's sequence (type 2);
+  it is a lasting marker: a lower-sequence event arriving later never brings the key back;
+- type 2: an upsert opens a version at its sequence when there is no current version or a tracked
+  column changed; otherwise it updates the current version in place (keeping `__START_AT`);
+  `__START_AT`/`__END_AT` are typed like sequence_by and `__END_AT` is NULL for the current version;
+- `ignore_null_updates`: a column arriving NULL keeps the value stored since the last delete;
+- a truncate (type 1) drops every event at or below its sequence; later events still apply;
+- NULL keys and NULL sequences are an error, as in LDP (AUTOCDC_MICROBATCH_VALIDATION NULL_KEY /
+  NULL_SEQUENCE);
+- two events with one key and one sequence: identical ones (same delete flag and stored values) are
+  one event delivered twice and collapse; different ones are an error naming the key, because LDP
+  requires a unique sequence per key and leaves the winner undefined (Spark's AutoCDC, SPARK-57395).
+
+DataFrame API only: window functions and aggregates, no RDD, no Python UDF.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from pipelines.core.cdc import END_AT, START_AT, CdcSpec, SnapshotCdcSpec
+from pipelines.core.errors import Problem, RunError
+
+__all__ = ["apply_changes", "apply_snapshots", "CdcDataError"]
+
+_SEQ, _DEL, _TRUNC, _SEG = "__cdc_seq", "__cdc_delete", "__cdc_truncate", "__cdc_segment"
+_NEW, _VER, _CLOSE, _NEXT, _ROW = "__cdc_new", "__cdc_version", "__cdc_close", "__cdc_next", "__cdc_row"
+_SNAP = "__cdc_snapshot"
+_EXAMPLES = 5  # offending keys named in an error
+
+
+class CdcDataError(RunError):
+    """The change events break a rule LDP enforces too (NULL key or sequence, conflicting duplicates)."""
+
+
+def apply_changes(events: DataFrame, spec: CdcSpec, *, table: str | None = None) -> DataFrame:
+    """The target's rows after applying every event in `events`: business columns only (type 1), plus
+    `__START_AT` and `__END_AT` (type 2). Raises CdcDataError (naming `table`) on invalid events."""
+    missing = spec.missing_columns(events.columns)
+    if missing:
+        raise CdcDataError(Problem(f"the change feed lacks column(s) {missing} named in cdc", table=table,
+                                   hint=f"its columns: {events.columns}"))
+    stored = spec.stored_columns(events.columns)
+    prepared = _prepare(events, spec, stored, table)
+    if spec.stored_as_scd_type == 1:
+        return _scd1(prepared, spec, stored)
+    return _scd2(prepared, spec, stored, spec.tracked_columns(events.columns))
+
+
+def _flag(condition: str | None) -> Column:
+    return F.coalesce(F.expr(condition), F.lit(False)) if condition else F.lit(False)
+
+
+def _prepare(events: DataFrame, spec: CdcSpec, stored: Sequence[str], table: str | None) -> DataFrame:
+    """Events with their sequence and delete flag, checked, truncates applied, duplicates collapsed."""
+    sequence = spec.sequence_columns
+    df = events.select(
+        *[F.col(c) for c in events.columns],
+        (F.col(sequence[0]) if len(sequence) == 1 else F.struct(*sequence)).alias(_SEQ),
+        _flag(spec.apply_as_deletes).alias(_DEL), _flag(spec.apply_as_truncates).alias(_TRUNC))
+    _check_nulls(df, spec, table)
+    if spec.apply_as_truncates:
+        df = _after_truncates(df)
+    payload = [c for c in stored if c not in spec.keys]
+    # A delete's payload means nothing: blank it so two copies of one delete are one event.
+    df = df.where(~F.col(_TRUNC)).select(
+        *spec.keys, _SEQ, _DEL, *[F.when(~F.col(_DEL), F.col(c)).alias(c) for c in payload])
+    df = df.dropDuplicates([*spec.keys, _SEQ, _DEL, *payload])
+    _check_duplicates(df, spec, table)
+    return df
+
+
+def _check_nulls(df: DataFrame, spec: CdcSpec, table: str | None) -> None:
+    """NULL keys (truncates aside: they name no key) and NULL sequences are rejected, as LDP does."""
+    counts = [F.sum(F.when(F.col(k).isNull() & ~F.col(_TRUNC), 1).otherwise(0)).alias(k) for k in spec.keys]
+    null_sequence = F.greatest(*[F.col(c).isNull().cast("int") for c in spec.sequence_columns], F.lit(0))
+    row = df.agg(*counts, F.sum(null_sequence).alias(_SEQ)).collect()[0]
+    null_keys = {k: row[k] for k in spec.keys if row[k]}
+    if null_keys:
+        raise CdcDataError(Problem(
+            f"change events with a NULL key never match another row; rows per key column: {null_keys}",
+            table=table, hint="filter or fix them before CDC (LDP rejects them too: NULL_KEY)"))
+    if row[_SEQ]:
+        raise CdcDataError(Problem(
+            f"{row[_SEQ]} change event(s) have a NULL in sequence_by {list(spec.sequence_columns)}",
+            table=table, hint="every event needs a sequence to be ordered (LDP: NULL_SEQUENCE)"))
+
+
+def _after_truncates(df: DataFrame) -> DataFrame:
+    """Only events after the latest truncate's sequence survive; truncates themselves carry no row."""
+    last = df.where(F.col(_TRUNC)).agg(F.max(_SEQ).alias(_CLOSE))
+    return (df.crossJoin(last).where(F.col(_CLOSE).isNull() | (F.col(_SEQ) > F.col(_CLOSE)))
+            .drop(_CLOSE))
+
+
+def _check_duplicates(df: DataFrame, spec: CdcSpec, table: str | None) -> None:
+    """Two different events for one key at one sequence: which wins is undefined, so say so."""
+    clashes = (df.groupBy(*spec.keys, _SEQ).count().where(F.col("count") > 1)
+               .limit(_EXAMPLES).collect())
+    if clashes:
+        named = "; ".join(", ".join(f"{k}={r[k]!r}" for k in spec.keys) + f" at sequence {_show(r[_SEQ])}"
+                          for r in clashes)
+        raise CdcDataError(Problem(
+            f"different change events share a key and a sequence: {named}", table=table,
+            hint="sequence_by must be unique per key (add a tie-breaker column: sequence_by: [a, b])"))
+
+
+def _show(value: Any) -> str:
+    return repr(tuple(value)) if hasattr(value, "asDict") else repr(value)
+
+
+def _segmented(df: DataFrame, spec: CdcSpec, payload: Sequence[str]) -> DataFrame:
+    """Each event with its segment (deletes before it, per key) and its effective payload: with
+    ignore_null_updates a NULL keeps the latest non-NULL value since the segment's start."""
+    by_key = Window.partitionBy(*spec.keys).orderBy(_SEQ).rowsBetween(Window.unboundedPreceding, 0)
+    deletes = F.col(_DEL).cast("int")
+    df = df.withColumn(_SEG, F.sum(deletes).over(by_key) - deletes)
+    if not spec.ignore_null_updates or not payload:
+        return df
+    in_segment = (Window.partitionBy(*spec.keys, _SEG).orderBy(_SEQ)
+                  .rowsBetween(Window.unboundedPreceding, 0))
+    return df.select(*spec.keys, _SEQ, _DEL, _SEG,
+                     *[F.last(c, ignorenulls=True).over(in_segment).alias(c) for c in payload])
+
+
+def _scd1(df: DataFrame, spec: CdcSpec, stored: Sequence[str]) -> DataFrame:
+    """The latest event per key, unless it is a delete."""
+    payload = [c for c in stored if c not in spec.keys]
+    latest = Window.partitionBy(*spec.keys).orderBy(F.col(_SEQ).desc())
+    df = _segmented(df, spec, payload)
+    return (df.withColumn(_ROW, F.row_number().over(latest))
+            .where((F.col(_ROW) == 1) & ~F.col(_DEL)).select(*stored))
+
+
+def _scd2(df: DataFrame, spec: CdcSpec, stored: Sequence[str], tracked: Sequence[str]) -> DataFrame:
+    """Versions: an upsert opens one when its segment has none yet or a tracked column changed."""
+    payload = [c for c in stored if c not in spec.keys]
+    df = _segmented(df, spec, payload)
+    in_segment = Window.partitionBy(*spec.keys, _SEG).orderBy(_SEQ)
+    upserts = df.where(~F.col(_DEL))
+    first = F.row_number().over(in_segment) == 1
+    if tracked:
+        values = F.struct(*tracked)
+        first = first | ~values.eqNullSafe(F.lag(values).over(in_segment))
+    running = in_segment.rowsBetween(Window.unboundedPreceding, 0)
+    upserts = upserts.withColumn(_NEW, first.cast("int")).withColumn(_VER, F.sum(_NEW).over(running))
+    latest = F.max_by(F.struct(*payload), _SEQ) if payload else F.lit(None)
+    versions = upserts.groupBy(*spec.keys, _SEG, _VER).agg(F.min(_SEQ).alias(START_AT), latest.alias(_ROW))
+    following = Window.partitionBy(*spec.keys, _SEG).orderBy(START_AT)
+    versions = versions.withColumn(_NEXT, F.lead(START_AT).over(following))
+    closes = df.where(F.col(_DEL)).select(*spec.keys, _SEG, F.col(_SEQ).alias(_CLOSE))
+    joined = versions.join(closes, [*spec.keys, _SEG], "left")
+    return joined.select(*[F.col(f"{_ROW}.{c}").alias(c) if c in payload else F.col(c) for c in stored],
+                         START_AT, F.coalesce(_NEXT, _CLOSE).alias(END_AT))
+
+
+def apply_snapshots(snapshots: Sequence[tuple[DataFrame, Any]], spec: SnapshotCdcSpec, *,
+                    table: str | None = None) -> DataFrame:
+    """The target after snapshots `(DataFrame, version)` (any order; versions sortable, distinct): a
+    row present is an upsert at its version, a key gone from the next snapshot a delete at that
+    version. Type 2 versions change only when a row's values do."""
+    if not snapshots:
+        raise CdcDataError(Problem("no snapshot to apply (LDP: FIRST_SNAPSHOT_EMPTY)", table=table))
+    ordered = sorted(snapshots, key=lambda s: s[1])
+    versions = [v for _, v in ordered]
+    if len(set(versions)) != len(versions) or any(v is None for v in versions):
+        raise CdcDataError(Problem(f"snapshot versions must be distinct and not NULL, got {versions}",
+                                   table=table))
+    rows = ordered[0][0].withColumn(_SNAP, F.lit(versions[0]))
+    for frame, version in ordered[1:]:
+        rows = rows.unionByName(frame.withColumn(_SNAP, F.lit(version)))
+    successor = F.create_map(*[F.lit(x) for pair in zip(versions, versions[1:]) for x in pair])
+    next_of_key = F.lead(_SNAP).over(Window.partitionBy(*spec.keys).orderBy(_SNAP))
+    rows = rows.withColumn(_NEXT, successor[F.col(_SNAP)] if len(versions) > 1 else F.lit(None))
+    rows = rows.withColumn(_CLOSE, next_of_key)
+    payload = [c for c in ordered[0][0].columns if c not in spec.keys]
+    gone = (rows.where(F.col(_NEXT).isNotNull() & ~F.col(_NEXT).eqNullSafe(F.col(_CLOSE)))
+            .select(*spec.keys, *[F.lit(None).cast(rows.schema[c].dataType).alias(c) for c in payload],
+                    F.col(_NEXT).alias(_SNAP), F.lit(True).alias(_DEL)))
+    events = rows.select(*spec.keys, *payload, _SNAP, F.lit(False).alias(_DEL)).unionByName(gone)
+    _check_snapshot_keys(rows, spec, table)
+    cdc = CdcSpec(keys=spec.keys, sequence_by=_SNAP, apply_as_deletes=f"`{_DEL}`",
+                  except_column_list=[_SNAP, _DEL], stored_as_scd_type=spec.stored_as_scd_type)
+    return apply_changes(events, cdc, table=table)
+
+
+def _check_snapshot_keys(rows: DataFrame, spec: SnapshotCdcSpec, table: str | None) -> None:
+    """One row per key in each snapshot, as LDP requires (DUPLICATE_KEY_VIOLATION)."""
+    clashes = (rows.groupBy(*spec.keys, _SNAP).count().where(F.col("count") > 1)
+               .limit(_EXAMPLES).collect())
+    if clashes:
+        named = "; ".join(", ".join(f"{k}={r[k]!r}" for k in spec.keys) + f" in snapshot {r[_SNAP]!r}"
+                          for r in clashes)
+        raise CdcDataError(Problem(f"a snapshot holds several rows for one key: {named}", table=table,
+                                   hint="a snapshot must have at most one row per key"))
