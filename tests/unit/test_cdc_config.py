@@ -1,0 +1,214 @@
+"""`cdc:` / `snapshot_cdc:` specs: every validation rule, and the exact `dp.*` keyword arguments."""
+from __future__ import annotations
+
+import inspect
+
+import pytest
+from pydantic import ValidationError
+
+from pipelines.core.cdc import OPEN_SOURCE_PARAMETERS, CdcSpec, SnapshotCdcSpec
+
+BASE = {"keys": ["id"], "sequence_by": "seq"}
+
+
+def spec(**changes) -> CdcSpec:
+    return CdcSpec(**{**BASE, **changes})
+
+
+def error(**changes) -> str:
+    with pytest.raises(ValueError) as caught:
+        spec(**changes)
+    return str(caught.value)
+
+
+def test_defaults_mirror_ldp():
+    s = spec()
+    assert (s.keys, s.sequence_by, s.stored_as_scd_type, s.ignore_null_updates) == (("id",), "seq", 1, False)
+    assert s.apply_as_deletes is s.apply_as_truncates is s.column_list is s.except_column_list is None
+
+
+def test_the_spec_is_frozen_and_forbids_unknown_fields():
+    with pytest.raises(ValidationError):
+        spec().keys = ("x",)
+    assert "extra_forbidden" in str(pytest.raises(ValidationError, spec, sequnce_by="x").value.errors())
+
+
+@pytest.mark.parametrize("keys, message", [
+    ([], "keys must name at least one column"),
+    ("id", "keys must be a list of column names"),
+    (["id", "id"], "keys names column 'id' twice"),
+    (["id", ""], "keys must hold column names"),
+    ([1], "keys must hold column names"),
+])
+def test_keys_are_a_non_empty_list_of_distinct_names(keys, message):
+    assert message in error(keys=keys)
+
+
+def test_keys_are_required_and_so_is_sequence_by():
+    with pytest.raises(ValidationError, match="keys"):
+        CdcSpec(sequence_by="seq")
+    with pytest.raises(ValidationError, match="sequence_by"):
+        CdcSpec(keys=["id"])
+
+
+def test_sequence_by_is_a_column_or_a_list_compared_as_a_struct():
+    assert spec(sequence_by=["ts", "n"]).sequence_columns == ("ts", "n")
+    assert spec().sequence_columns == ("seq",)
+    assert spec(sequence_by=["ts", "n"]).sequence_expression() == "struct(`ts`, `n`)"
+    assert "sequence_by must name a column" in error(sequence_by=" ")
+    assert "sequence_by must name at least one column" in error(sequence_by=[])
+    assert "sequence_by names column 'ts' twice" in error(sequence_by=["ts", "ts"])
+    assert "sequence_by" in error(sequence_by=3)
+
+
+@pytest.mark.parametrize("value, expected", [(1, 1), (2, 2), ("1", 1), ("2", 2)])
+def test_scd_type_takes_an_int_or_its_string_as_ldp_does(value, expected):
+    assert spec(stored_as_scd_type=value).stored_as_scd_type == expected
+
+
+@pytest.mark.parametrize("value", [3, 0, "two", True, None, 1.5])
+def test_other_scd_types_are_refused(value):
+    assert "stored_as_scd_type must be 1 or 2" in error(stored_as_scd_type=value)
+
+
+@pytest.mark.parametrize("field", ["apply_as_deletes", "apply_as_truncates"])
+@pytest.mark.parametrize("value", ["", "  ", 5, True])
+def test_delete_and_truncate_conditions_are_sql_expressions(field, value):
+    assert f"{field} must be a SQL boolean expression" in error(**{field: value})
+
+
+def test_truncates_are_for_type_1_only():
+    assert spec(apply_as_truncates="op = 'T'").apply_as_truncates == "op = 'T'"
+    assert "apply_as_truncates is supported with stored_as_scd_type: 1 only" in error(
+        stored_as_scd_type=2, apply_as_truncates="op = 'T'")
+
+
+def test_column_list_and_except_column_list_exclude_each_other():
+    assert "give column_list or except_column_list, not both" in error(column_list=["id"],
+                                                                       except_column_list=["op"])
+
+
+def test_column_list_keeps_the_keys_and_except_column_list_cannot_drop_them():
+    assert "column_list must include the keys; missing ['id']" in error(column_list=["name"])
+    assert "except_column_list cannot exclude a key column: ['id']" in error(except_column_list=["id", "op"])
+
+
+@pytest.mark.parametrize("field", ["column_list", "except_column_list", "track_history_column_list",
+                                   "track_history_except_column_list"])
+def test_column_lists_hold_distinct_names(field):
+    extra = {"stored_as_scd_type": 2} if field.startswith("track") else {}
+    assert f"{field} names column 'a' twice" in error(**{field: ["id", "a", "a"]}, **extra)
+    assert f"{field} must be a list of column names" in error(**{field: "a"}, **extra)
+
+
+def test_column_list_must_not_be_empty_but_an_except_list_may():
+    assert "column_list must name at least one column" in error(column_list=[])
+    assert spec(except_column_list=[]).except_column_list == ()
+    assert spec(stored_as_scd_type=2, track_history_except_column_list=[]).track_history_except_column_list == ()
+
+
+@pytest.mark.parametrize("field", ["track_history_column_list", "track_history_except_column_list"])
+def test_track_history_needs_type_2(field):
+    assert f"{field} needs stored_as_scd_type: 2" in error(**{field: ["a"]})
+    assert getattr(spec(stored_as_scd_type=2, **{field: ["a"]}), field) == ("a",)
+
+
+def test_the_two_track_history_lists_exclude_each_other():
+    assert "give track_history_column_list or track_history_except_column_list, not both" in error(
+        stored_as_scd_type=2, track_history_column_list=["a"], track_history_except_column_list=["b"])
+
+
+def test_tracked_columns_must_be_stored_when_column_list_says_which_are():
+    assert "track_history_column_list names columns not in column_list: ['b']" in error(
+        stored_as_scd_type=2, column_list=["id", "a"], track_history_column_list=["a", "b"])
+
+
+def test_ignore_null_updates_is_a_real_boolean():
+    assert spec(ignore_null_updates=True).ignore_null_updates is True
+    assert "ignore_null_updates must be true or false" in error(ignore_null_updates="yes")
+    assert "ignore_null_updates must be true or false" in error(ignore_null_updates=1)
+
+
+def test_every_broken_rule_is_reported_at_once():
+    message = error(stored_as_scd_type=2, apply_as_truncates="t", column_list=["a"], except_column_list=["b"])
+    for part in ("not both", "apply_as_truncates", "must include the keys"):
+        assert part in message
+
+
+def test_stored_and_tracked_columns():
+    columns = ["id", "name", "city", "op", "seq", "updated_by"]
+    s = spec(stored_as_scd_type=2, except_column_list=["op", "seq"], track_history_except_column_list=["updated_by"])
+    assert s.stored_columns(columns) == ("id", "name", "city", "updated_by")
+    assert s.tracked_columns(columns) == ("name", "city")
+    listed = spec(stored_as_scd_type=2, column_list=["city", "id"], track_history_column_list=["city"])
+    assert listed.stored_columns(columns) == ("id", "city")  # input order
+    assert listed.tracked_columns(columns) == ("city",)
+    assert spec().stored_columns(columns) == tuple(columns)
+    assert spec(stored_as_scd_type=2).tracked_columns(["id", "a"]) == ("a",)
+
+
+def test_missing_columns_names_what_the_input_lacks_once():
+    s = spec(sequence_by=["ts", "seq"], column_list=["id", "a", "b"])
+    assert s.missing_columns(["id", "seq", "a"]) == ["ts", "b"]
+    assert spec().missing_columns(["id", "seq"]) == []
+
+
+LDP_EXAMPLE = {"keys": ["userId"], "sequence_by": "sequenceNum", "apply_as_deletes": "operation = 'DELETE'",
+               "except_column_list": ["operation", "sequenceNum"]}
+
+
+def test_flow_kwargs_are_ldp_create_auto_cdc_flow_arguments():
+    kwargs = CdcSpec(**LDP_EXAMPLE, stored_as_scd_type="2").flow_kwargs("users_history", "users_cdc")
+    assert kwargs == {"target": "users_history", "source": "users_cdc", "keys": ["userId"],
+                      "sequence_by": "sequenceNum", "apply_as_deletes": "operation = 'DELETE'",
+                      "except_column_list": ["operation", "sequenceNum"], "stored_as_scd_type": 2}
+
+
+def test_flow_kwargs_carry_every_option_set_and_name_and_once():
+    s = spec(stored_as_scd_type=2, ignore_null_updates=True, apply_as_deletes="op = 'D'", column_list=["id", "a"],
+             track_history_except_column_list=["a"])
+    kwargs = s.flow_kwargs("t", "s", name="f", once=True)
+    assert kwargs == {"target": "t", "source": "s", "keys": ["id"], "sequence_by": "seq",
+                      "ignore_null_updates": True, "apply_as_deletes": "op = 'D'", "column_list": ["id", "a"],
+                      "track_history_except_column_list": ["a"], "stored_as_scd_type": 2, "name": "f",
+                      "once": True}
+    assert spec(apply_as_truncates="op = 'T'", track_history_column_list=None).flow_kwargs("t", "s")[
+        "apply_as_truncates"] == "op = 'T'"
+
+
+def test_a_list_sequence_by_becomes_a_struct():
+    s = spec(sequence_by=["ts", "n"])
+    assert s.flow_kwargs("t", "s")["sequence_by"] == "struct(`ts`, `n`)"
+    assert s.flow_kwargs("t", "s", struct=lambda *c: ("struct",) + c)["sequence_by"] == ("struct", "ts", "n")
+
+
+def test_flow_kwargs_names_are_databricks_parameters():
+    """Every name we may pass is a parameter of LDP's documented signature (docs: ldp-python-ref-apply-changes)."""
+    documented = {"target", "source", "keys", "sequence_by", "ignore_null_updates", "apply_as_deletes",
+                  "apply_as_truncates", "column_list", "except_column_list", "stored_as_scd_type",
+                  "track_history_column_list", "track_history_except_column_list", "name", "once"}
+    s = spec(stored_as_scd_type=2, ignore_null_updates=True, apply_as_deletes="d", except_column_list=["x"],
+             track_history_column_list=["a"])
+    assert set(s.flow_kwargs("t", "s", name="n", once=True)) <= documented
+
+
+def test_open_source_parameters_match_pyspark_and_gaps_say_what_it_lacks():
+    api = pytest.importorskip("pyspark.pipelines.api")
+    assert set(inspect.signature(api.create_auto_cdc_flow).parameters) == OPEN_SOURCE_PARAMETERS
+    assert spec(**{"apply_as_deletes": "d", "except_column_list": ["op"]}).open_source_gaps() == []
+    assert spec(ignore_null_updates=True, apply_as_truncates="t").open_source_gaps() == [
+        "ignore_null_updates", "apply_as_truncates"]
+    assert spec(stored_as_scd_type=2).open_source_gaps() == ["stored_as_scd_type: 2"]
+
+
+def test_snapshot_spec():
+    s = SnapshotCdcSpec(keys=["id"], stored_as_scd_type="2")
+    assert s.flow_kwargs("t", "src", name="f") == {"target": "t", "source": "src", "keys": ["id"],
+                                                    "stored_as_scd_type": 2, "name": "f"}
+    assert SnapshotCdcSpec(keys=["id"]).stored_as_scd_type == 1
+    with pytest.raises(ValueError, match="keys must name at least one column"):
+        SnapshotCdcSpec(keys=[])
+    with pytest.raises(ValueError, match="stored_as_scd_type must be 1 or 2"):
+        SnapshotCdcSpec(keys=["id"], stored_as_scd_type=3)
+    with pytest.raises(ValidationError):
+        SnapshotCdcSpec(keys=["id"], sequence_by="x")
