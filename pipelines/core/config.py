@@ -24,7 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ._gc import paused_gc
 from .errors import ConfigError, Problem
 from .monitoring import MonitorConfig, MonitoringSettings, monitor_problems, with_defaults
-from .sinks import LakebaseSettings, LakebaseSink
+from .lakebase import LakebaseSettings
+from .registry import registry_for
+from .sinks import SinkField
 from .source_checks import flags_malformed_records
 from .sources import FilesSource, TableSource  # noqa: F401 - re-exported: the built-in source types
 from .sources import Scalar, SourceField, SourceSpec, source_class, source_types
@@ -70,7 +72,7 @@ class TableConfig(_Model):
     expectations_file: str | None = None
     on_error: OnError = OnError.QUARANTINE
     monitor: MonitorConfig | None = None
-    sinks: tuple[LakebaseSink, ...] = ()
+    sinks: tuple[SinkField, ...] = ()  # each one registered sink type, chosen by its `type:`
 
     @property
     def has_expectations(self) -> bool:
@@ -288,9 +290,10 @@ def _problem_from_pydantic(err: Mapping[str, Any], raw: Mapping[str, Any], file:
     elif kind == "literal_error":
         message = f"invalid value; expected {err['ctx']['expected']}"
     elif kind == "union_tag_invalid":
-        message = f"unknown source type; expected {err['ctx']['expected_tags']}"
+        message = f"unknown {err['ctx'].get('kind', 'source')} type; expected {err['ctx']['expected_tags']}"
+        key, value = f"{key}.type", err["ctx"]["tag"]  # located at the `type:` line, naming the value
     elif kind == "union_tag_not_found":
-        message = f"source needs a 'type' ({' or '.join(source_types())})"
+        message = err["msg"] if "kind" in err["ctx"] else f"source needs a 'type' ({' or '.join(source_types())})"
         value = None
     elif kind in _TYPE_NAMES:
         message = f"must be {_TYPE_NAMES[kind]}"
@@ -308,17 +311,20 @@ _TYPE_NAMES = {"tuple_type": "a list", "list_type": "a list", "dict_type": "a ma
 
 def _valid_keys(loc: tuple[Any, ...], raw: Any) -> list[str]:
     """The keys allowed at `loc` (a pydantic location) in the `raw` input, for 'did you mean' hints;
-    a source's keys are its type's (the `type:` written there)."""
+    a source's or a sink's keys are its type's (the `type:` written there)."""
     model: Any = Config
     node = raw
     for part in loc:
         node = _at(node, part)
-        if isinstance(part, int) or model is None:
+        if not isinstance(part, int) and model is not None:
+            field = _field_by_key(model, part)
+            model = _model_in(field.annotation) if field else None
+        if not isinstance(node, dict):  # a list of typed blocks (sinks): its entry says the type
             continue
-        field = _field_by_key(model, part)
-        model = _model_in(field.annotation) if field else None
         if model is SourceSpec:
-            model = source_class(node.get("type") if isinstance(node, dict) else None)
+            model = source_class(node.get("type"))
+        elif registry_for(model) is not None:
+            model = registry_for(model).get(node.get("type"))
     return sorted(_fields(model)) if model else []
 
 

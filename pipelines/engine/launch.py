@@ -94,9 +94,10 @@ def launch(options: RunOptions, echo: Echo = to_stderr) -> Launched:
 
     state = resolve_state(options.state_dir)
     # one Lakebase per run (published rules, inventory, sinks), connected only if one of them needs it
-    with Lakebase(load_config(options.config).lakebase, state) as lakebase:
+    config = load_config(options.config)  # read once: its Lakebase serves the published checks too
+    with Lakebase(config.lakebase, state) as lakebase:
         project = projects.load_project(
-            options.config, options.selection, options.mode, catalog=options.catalog,
+            config, options.selection, options.mode, catalog=options.catalog,
             schema=options.schema, published=lambda loaded: projects.read_published(loaded, lakebase))
         runner = runner_for(options)
         if options.dry_run and options.runner != "sdp":  # the SDP dry run resolves the graph, on its catalog
@@ -116,7 +117,6 @@ def consumers_for(launch: Launch, catalog_state: Path | None = None, write_sinks
     """Every consumer of finished tables and runs (the after-table seam). `catalog_state` is where the
     runner's catalog keeps its tables (the SDP runner has its own), for the monitors' metric tables.
     Without `write_sinks` (a Databricks pipeline update), `ldp_engine sinks publish` writes them."""
-    from pipelines.consumers.lakebase_sinks import LakebaseSinks
     from pipelines.consumers.monitor import MonitorConsumer
     from pipelines.consumers.report import RunReport
     from pipelines.consumers.run_record import RunRecord
@@ -132,7 +132,10 @@ def consumers_for(launch: Launch, catalog_state: Path | None = None, write_sinks
         consumers.append(RunInventory(lakebase, plan, launch.project.rules_versions))
     consumers.append(RunReport(state / "reports", plan, catalog_state or state, _history(plan, state, lakebase)))
     if write_sinks and any(t.config.sinks for t in plan.tables):  # last of those using the Lakebase: it closes it
-        consumers.append(LakebaseSinks(lakebase, run_id))
+        from pipelines.catalog.sinks import SinkRun
+        from pipelines.consumers.sinks import TableSinks
+
+        consumers.append(TableSinks(SinkRun(run_id, lakebase)))
     return Consumers([*consumers, RunRecord(state / "runs", plan)], run_id=run_id)
 
 

@@ -1,6 +1,6 @@
-"""`ldp_engine sinks publish`: the selected tables' Lakebase sinks written from their stored tables,
+"""`ldp_engine sinks publish`: the selected tables' sinks written from their stored tables,
 outside a run. A Databricks pipeline update (`--runner pipeline`) writes no sinks; the bundle job's
-`sinks` task runs this after it, so a Lakebase outage is retried without recomputing any table.
+`sinks` task runs this after it, so a sink's outage (e.g. Lakebase's) is retried without recomputing any table.
 
 Locally it reads what the most recent run wrote, whichever runner wrote it (the SDP runner keeps its own
 catalog under `{state}/sdp`), as `show` does, and says which run that was."""
@@ -23,7 +23,7 @@ from .state_lock import state_lock
 
 @click.group()
 def sinks() -> None:
-    """Lakebase sinks outside a run (after a Databricks pipeline update)."""
+    """Sinks outside a run (after a Databricks pipeline update)."""
 
 
 @sinks.command("publish")
@@ -43,7 +43,8 @@ def publish(config: str | None, tags: str | None, match: str, select_: str | Non
     from pipelines.catalog.session import get_spark, state_dir as resolve_state
     from pipelines.catalog.storage import TableStore
     from pipelines.consumers.inventory import RunInventory
-    from pipelines.consumers.lakebase_sinks import LakebaseSinks
+    from pipelines.catalog.sinks import SinkRun
+    from pipelines.consumers.sinks import TableSinks
     from pipelines.core.results import RunResult, TableResult, TableStatus, new_run_id
     from pipelines.core.seam import Consumers, replay
     from pipelines.lakebase.connection import Lakebase
@@ -70,7 +71,7 @@ def publish(config: str | None, tags: str | None, match: str, select_: str | Non
                     error=None if found else elsewhere.get(table.name)
                     or f"table {store.fqn(table.name)} does not exist: run the pipeline first"))
         run_id = run_id or new_run_id()
-        consumers = [LakebaseSinks(lakebase, run_id)]
+        consumers = [TableSinks(SinkRun(run_id, lakebase))]
         if plan.config.lakebase.inventory and targets:
             consumers.append(RunInventory(lakebase, plan, sinks_only=True))  # type: ignore[arg-type]
         replay(plan, run, Consumers(consumers, run_id=run_id), lambda name: store.read(name))

@@ -21,7 +21,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool
 
-from pipelines.core.sinks import LakebaseSettings
+from pipelines.core.lakebase import LakebaseSettings
 
 log = logging.getLogger(__name__)
 DSN_ENV = "LDP_LAKEBASE_DSN"

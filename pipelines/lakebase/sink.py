@@ -28,7 +28,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from pipelines.core.sinks import MaterializedView
+from pipelines.catalog.sinks import SinkWriter, register_writer
+from pipelines.core.lakebase import LakebaseSink, MaterializedView
 
 from . import pgbinary
 
@@ -213,3 +214,18 @@ def _upsert(conn: psycopg.Connection, target: sql.Composable, columns: list[Colu
         raise SinkError(f"upsert needs a primary key or unique index on ({', '.join(primary_key)}) "
                         "in the target table") from None
     return written
+
+
+class LakebaseWriter(SinkWriter[LakebaseSink]):
+    """`type: lakebase` sinks: each a `write` into the run's Lakebase, tagged with the run's id."""
+
+    def write(self, df: DataFrame, sink: LakebaseSink, table: str) -> int:
+        schema, name = sink.location(table)
+        return write(self.run.lakebase.connect, df, schema, name, sink.mode, sink.primary_key,
+                     sink.refresh_views, self.run.run_id, sink.views)
+
+    def close(self) -> None:
+        self.run.lakebase.close()  # stops an embedded server this run started (after the inventory wrote)
+
+
+register_writer("lakebase", LakebaseWriter)

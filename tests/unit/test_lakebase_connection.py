@@ -11,7 +11,7 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk.service.database import DatabaseAPI, DatabaseCredential, DatabaseInstance
 from databricks.sdk.service.iam import CurrentUserAPI, User
 
-from pipelines.core.sinks import LakebaseSettings
+from pipelines.core.lakebase import LakebaseSettings
 from pipelines.lakebase import connection
 from pipelines.lakebase.connection import Lakebase
 

@@ -1,0 +1,63 @@
+"""Sink writers: the Spark side of each sink type (`pipelines.core.sinks`, keyed by `type:`).
+
+A writer copies a finished table to its target in one transaction: it either returns the rows it
+wrote, or raises and leaves the target as it was. A new sink type is its spec plus a `SinkWriter`
+subclass registered under the same type with `register_writer("name", NameWriter)`."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from pyspark.sql import DataFrame
+
+from pipelines.core.errors import Problem, RunError
+from pipelines.core.sinks import SINKS, SinkSpec
+
+
+@dataclass(frozen=True)
+class SinkRun:
+    """What every writer of one run shares: the run's id (a retried run replaces the rows it wrote
+    instead of doubling them) and the run's one Lakebase connection (the pipeline's `lakebase:` block,
+    also used by the run inventory and published checks), connected only if used."""
+
+    run_id: str
+    lakebase: Any = None
+
+
+Spec = TypeVar("Spec", bound=SinkSpec)
+
+
+class SinkWriter(ABC, Generic[Spec]):
+    """Writes one sink type's targets during one run (made on the run's first write of that type)."""
+
+    def __init__(self, run: SinkRun):
+        self.run = run
+
+    @abstractmethod
+    def write(self, df: DataFrame, sink: Spec, table: str) -> int | None:
+        """Copy `df` (table `table`, business columns only) to the sink's target in one transaction;
+        the rows written (None: unknown). A failure leaves the target as it was."""
+
+    def close(self) -> None:
+        """Release what the run's writes held (called once, when the run finishes)."""
+
+
+_WRITERS: dict[str, type[SinkWriter[Any]]] = {}
+
+
+def register_writer(sink_type: str, writer: type[SinkWriter[Any]]) -> None:
+    """Register the writer of a sink type, under the `type:` its spec is registered by."""
+    if SINKS.get(sink_type) is None:
+        raise ValueError(f"no sink spec is registered as {sink_type!r} (registered: "
+                         f"{', '.join(SINKS.types())}); register the spec first")
+    _WRITERS[sink_type] = writer
+
+
+def writer_class(sink_type: str) -> type[SinkWriter[Any]]:
+    """The writer registered for a sink type (a run-time error names the ones there are)."""
+    writer = _WRITERS.get(sink_type)
+    if writer is None:
+        raise RunError(Problem(f"no writer is registered for sink type {sink_type!r}",
+                               hint=f"writers exist for: {', '.join(_WRITERS) or 'none'}"))
+    return writer
