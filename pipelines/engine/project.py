@@ -46,7 +46,7 @@ class Project:
 PublishedRules = Callable[[Config], Mapping[str, RuleVersion]]
 
 
-def load_project(config_path: str | Path, selection: Selection = Selection(), mode: Mode = "batch",
+def load_project(config_path: str | Path | Config, selection: Selection = Selection(), mode: Mode = "batch",
                  check_all_modules: bool = False, catalog: str | None = None,
                  schema: str | None = None, published: PublishedRules | None = None,
                  log_warnings: bool = True) -> Project:
@@ -56,9 +56,11 @@ def load_project(config_path: str | Path, selection: Selection = Selection(), mo
     or the graph itself is broken (then there is no selection to restrict to). Code that works only on
     the Spark runner is kept in `Project.warnings` (logged unless `log_warnings` is False). With
     `pipeline.rules_source: lakebase`, each table's active published checks (from `published`, else read
-    from the configured Lakebase) replace its config checks, validated the same way.
+    from the configured Lakebase) replace its config checks, validated the same way. A `Config` already
+    loaded (a launch needs its `lakebase:` block first) is used as it is, not read again.
     """
-    config = with_target(load_config(config_path), catalog, schema)
+    loaded = config_path if isinstance(config_path, Config) else load_config(config_path)
+    config = with_target(loaded, catalog, schema)
     problems: list[Problem] = []
     active: Mapping[str, RuleVersion] = {}
     if config.pipeline.rules_source == "lakebase":
@@ -83,11 +85,11 @@ def load_project(config_path: str | Path, selection: Selection = Selection(), mo
     problems.extend(validate_expectations(config, [t for t in tables if t.name not in active]))
     problems.extend(source_problems(config, tables))
     if problems:
-        text = Path(config_path).read_text(encoding="utf-8")
-        raise ConfigError(with_lines(problems, text))
+        raise ConfigError(with_lines(problems, loaded.path.read_text(encoding="utf-8")))
     assert plan is not None
+    found = source_warnings(config, tables)
     warnings = support.static_warnings(tables, functions) + tuple(
-        with_lines(source_warnings(config, tables), Path(config_path).read_text(encoding="utf-8")))
+        with_lines(found, loaded.path.read_text(encoding="utf-8")) if found else ())
     if log_warnings:
         support.log_warnings(warnings)
     return Project(plan=plan, functions=functions, published=active, warnings=warnings)
