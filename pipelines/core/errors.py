@@ -116,7 +116,7 @@ def error_cause(exc: BaseException) -> str:
     jvm_class = _call(java, "getClass", "getName") if java is not None else None
     if jvm_class and jvm_class not in head:
         head += f" [{jvm_class}]"
-    for cause in _causes(text, java):
+    for cause in _causes(text, java, exc):
         name, _, message = cause.partition(": ")
         if message and message[:100] in head:  # the message already told (a wrapper repeats its cause)
             cause = name
@@ -209,10 +209,21 @@ def _call(target: Any, *names: str) -> str | None:
         return None
 
 
-def _causes(text: str, java: Any) -> list[str]:
-    """The first line of each `Caused by`: from the text (a relayed JVM trace), else from the JVM
-    exception's own cause chain."""
+def error_causes(exc: BaseException) -> list[str]:
+    """The first line of each cause of `exc` (`Class: message`), as `error_cause` names them: from its
+    message, a Spark Connect error's server-sent trace or the JVM exception's cause chain."""
+    return _causes(_message(exc).strip().split("JVM stacktrace")[0], _java_exception(exc), exc)
+
+
+def _causes(text: str, java: Any, exc: BaseException | None = None) -> list[str]:
+    """The first line of each `Caused by`: from the text (a relayed JVM trace), else from the stack
+    trace a Spark Connect error keeps of the server's exception (`getStackTrace()`, whose own causes
+    are its unindented `Caused by:` lines; the client does not show it), else from the JVM exception's
+    own cause chain."""
     found = [line.strip()[len(_CAUSED_BY):] for line in text.splitlines() if line.strip().startswith(_CAUSED_BY)]
+    if not found and exc is not None:
+        found = [line[len(_CAUSED_BY):].strip() for line in _connect_trace(exc).splitlines()
+                 if line.startswith(_CAUSED_BY)]
     cause = _call_object(java, "getCause") if java is not None and not found else None
     while cause is not None and len(found) < _MAX_CAUSES:
         first = (_call(cause, "toString") or "").strip().splitlines()
@@ -220,6 +231,16 @@ def _causes(text: str, java: Any) -> list[str]:
             found.append(first[0])
         cause = _call_object(cause, "getCause")
     return list(dict.fromkeys(found[:_MAX_CAUSES]))
+
+
+def _connect_trace(exc: BaseException) -> str:
+    """The server's stack trace a Spark Connect error holds (PySpark's `getStackTrace()`, duck-typed),
+    "" without one."""
+    getter = getattr(exc, "getStackTrace", None)
+    try:
+        return str((getter() if callable(getter) else None) or "")
+    except Exception:  # noqa: BLE001 - no readable trace: the message alone
+        return ""
 
 
 def _call_object(target: Any, name: str) -> Any:

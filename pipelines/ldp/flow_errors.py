@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import re
 
-from pipelines.core.errors import redact
+from pipelines.core.errors import error_causes, redact
 
 _CONDITION = re.compile(r"^\[[A-Z][A-Z0-9_]*(?:\.[A-Z0-9_]+)*\] ")
 _CONTEXT = re.compile(r"^== .+ ==$")  # a query context: `== DataFrame ==`, `== SQL (line 1, position 8) ==`
 _CALL_SITE = re.compile(r"^(\S+\.py:\d+)$")
 _TRACEBACK = "Traceback (most recent call last):"
 _MAX_CAUSES = 4
-_CAUSED_BY = "Caused by: "
 
 
 def flow_error(message: str) -> str | None:
@@ -65,16 +64,10 @@ def _messages(lines: list[str]) -> tuple[list[str], str | None]:
 
 def run_error(exc: BaseException) -> str:
     """A failed run's error (the exception the client's run call raised): its message's first line and
-    the first line of each cause. The client keeps the causes the server sent as the exception's stack
-    trace (`Caused by: Class: message` lines), even when, as here, it does not show that trace."""
+    the first line of each cause (`error_causes`: the client keeps the causes the server sent as the
+    exception's stack trace, `Caused by: Class: message` lines, even when, as here, it does not show
+    that trace); a cause whose message the first line already tells is left out."""
     lines = str(exc).strip().splitlines()
     head = lines[0] if lines else type(exc).__name__
-    getter = getattr(exc, "getStackTrace", None)
-    try:
-        trace = getter() if callable(getter) else None
-    except Exception:  # noqa: BLE001 - no readable trace: the message alone
-        trace = None
-    causes = [line[len(_CAUSED_BY):].strip() for line in str(trace or "").splitlines()
-              if line.startswith(_CAUSED_BY)]
-    found = [c for c in dict.fromkeys(causes) if c.partition(": ")[2] not in head][:_MAX_CAUSES]
+    found = [c for c in error_causes(exc) if c.partition(": ")[2] not in head][:_MAX_CAUSES]
     return redact(head + "".join(f"; caused by: {cause}" for cause in found))

@@ -1,7 +1,7 @@
 """describe_error without Spark: Spark's errors are duck-typed (Py4J text, a JVM object, query contexts)."""
 from __future__ import annotations
 
-from pipelines.core.errors import ConfigError, Problem, code_file, describe_error, error_cause, redact
+from pipelines.core.errors import ConfigError, Problem, code_file, describe_error, error_cause, error_causes, redact
 
 PY4J_TEXT = ("An error occurred while calling o57.load.\n"
              ": org.apache.spark.SparkException: header flag can be true or false.\n"
@@ -186,3 +186,34 @@ def test_an_error_whose_text_needs_a_gone_jvm_is_still_described():
             raise AssertionError("SparkContext._jvm is None")
 
     assert describe_error(Captured("[X] what Python still holds")) == "Captured: [X] what Python still holds"
+
+
+class SparkConnectGrpcException(Exception):
+    """As PySpark's: the server's exception and its causes kept as a stack trace the message leaves out."""
+
+    def __init__(self, message: str, trace: object):
+        super().__init__(message)
+        self.trace = trace
+
+    def getStackTrace(self) -> str | None:  # noqa: N802 - pyspark's name
+        if isinstance(self.trace, Exception):
+            raise self.trace
+        return self.trace  # type: ignore[return-value]
+
+    def getCondition(self) -> str:  # noqa: N802 - pyspark's name
+        return "PIPELINE_FAILED"
+
+
+def test_a_spark_connect_error_names_the_causes_its_server_trace_holds():
+    trace = ("org.apache.spark.SparkException: [PIPELINE_FAILED] run failed\n\tat o.a.X.y(X.scala:1)\n"
+             "\tSuppressed: java.io.IOException: close failed\n"
+             "\t\tCaused by: java.io.IOException: a suppressed error's cause, not the run's\n"
+             "Caused by: org.apache.spark.SparkRuntimeException: [USER_RAISED_EXCEPTION] boom SQLSTATE: P0001\n"
+             "\tat o.a.X.z(X.scala:2)\n")
+    exc = SparkConnectGrpcException("[PIPELINE_FAILED] run failed", trace)
+    assert error_cause(exc) == ("SparkConnectGrpcException: [PIPELINE_FAILED] run failed; caused by: "
+                                "org.apache.spark.SparkRuntimeException: [USER_RAISED_EXCEPTION] boom SQLSTATE: P0001")
+    assert error_causes(exc) == ["org.apache.spark.SparkRuntimeException: [USER_RAISED_EXCEPTION] boom SQLSTATE: P0001"]
+    for unreadable in (None, ConnectionError("channel closed")):  # no trace, or none the client can read
+        assert error_cause(SparkConnectGrpcException("[PIPELINE_FAILED] run failed", unreadable)) == \
+            "SparkConnectGrpcException: [PIPELINE_FAILED] run failed"
