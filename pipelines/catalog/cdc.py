@@ -35,7 +35,7 @@ __all__ = ["apply_changes", "apply_snapshots", "CdcDataError"]
 
 _SEQ, _DEL, _TRUNC, _SEG = "__cdc_seq", "__cdc_delete", "__cdc_truncate", "__cdc_segment"
 _NEW, _VER, _CLOSE, _NEXT, _ROW = "__cdc_new", "__cdc_version", "__cdc_close", "__cdc_next", "__cdc_row"
-_SNAP = "__cdc_snapshot"
+_SNAP, _GONE = "__cdc_snapshot", "__cdc_gone"
 _EXAMPLES = 5  # offending keys named in an error
 
 
@@ -186,11 +186,11 @@ def apply_snapshots(snapshots: Sequence[tuple[DataFrame, Any]], spec: SnapshotCd
     payload = [c for c in ordered[0][0].columns if c not in spec.keys]
     gone = (rows.where(F.col(_NEXT).isNotNull() & ~F.col(_NEXT).eqNullSafe(F.col(_CLOSE)))
             .select(*spec.keys, *[F.lit(None).cast(rows.schema[c].dataType).alias(c) for c in payload],
-                    F.col(_NEXT).alias(_SNAP), F.lit(True).alias(_DEL)))
-    events = rows.select(*spec.keys, *payload, _SNAP, F.lit(False).alias(_DEL)).unionByName(gone)
+                    F.col(_NEXT).alias(_SNAP), F.lit(True).alias(_GONE)))
+    events = rows.select(*spec.keys, *payload, _SNAP, F.lit(False).alias(_GONE)).unionByName(gone)
     _check_snapshot_keys(rows, spec, table)
-    cdc = CdcSpec(keys=spec.keys, sequence_by=_SNAP, apply_as_deletes=f"`{_DEL}`",
-                  except_column_list=[_SNAP, _DEL], stored_as_scd_type=spec.stored_as_scd_type)
+    cdc = CdcSpec(keys=spec.keys, sequence_by=_SNAP, apply_as_deletes=f"`{_GONE}`",
+                  except_column_list=[_SNAP, _GONE], stored_as_scd_type=spec.stored_as_scd_type)
     return apply_changes(events, cdc, table=table)
 
 
