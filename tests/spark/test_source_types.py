@@ -12,6 +12,7 @@ from pipelines.catalog import sources as readers
 from pipelines.core import sources
 from pipelines.core.errors import RunError
 from tests.spark.harness import Harness
+from tests.toy_types import register_source_type
 
 
 class NumbersSource(sources.SourceSpec):
@@ -39,10 +40,7 @@ MODULES = {"bronze/nums.py": "def nums(source):\n    return source\n",
 
 @pytest.fixture
 def numbers(monkeypatch):
-    monkeypatch.setattr(sources, "_SPECS", dict(sources._SPECS))
-    monkeypatch.setattr(readers, "_READERS", dict(readers._READERS))
-    sources.register_source(NumbersSource)
-    readers.register_reader("numbers", NumbersReader())
+    return register_source_type(monkeypatch, NumbersSource, NumbersReader())
 
 
 def test_the_spark_runner_reads_a_registered_toy_source(numbers, spark, tmp_path):

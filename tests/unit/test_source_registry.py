@@ -13,6 +13,7 @@ from pipelines.core import sources
 from pipelines.core.config import FilesSource, TableConfig, TableSource, parse_config
 from pipelines.core.errors import ConfigError, Problem
 from pipelines.core.source_checks import source_problems
+from tests.toy_types import register_source_type
 
 
 class ToySource(sources.SourceSpec):
@@ -41,11 +42,7 @@ class ToyReader(readers.SourceReader[ToySource]):
 @pytest.fixture
 def toy(monkeypatch):
     """The toy type registered for one test only (the registries are restored after it)."""
-    monkeypatch.setattr(sources, "_SPECS", dict(sources._SPECS))
-    monkeypatch.setattr(readers, "_READERS", dict(readers._READERS))
-    sources.register_source(ToySource)
-    readers.register_reader("toy", ToyReader())
-    return ToySource
+    return register_source_type(monkeypatch, ToySource, ToyReader())
 
 
 def problems_of(text: str) -> list[str]:
