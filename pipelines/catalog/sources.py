@@ -58,8 +58,8 @@ Spec = TypeVar("Spec", bound=SourceSpec)
 
 
 class SourceReader(ABC, Generic[Spec]):
-    """Reads one source type on Spark, as a batch or as a stream (a type that cannot stream keeps the
-    default `stream`, which says so)."""
+    """Reads one source type on Spark, as a batch or, if its spec `can_stream`, as a stream (a type that
+    cannot stream keeps the default `stream`, which raises a RunError saying so)."""
 
     @abstractmethod
     def batch(self, spark: SparkSession, source: Spec, options: ReadOptions) -> DataFrame:
@@ -124,13 +124,11 @@ class FilesReader(SourceReader[FilesSource]):
 
 
 class TableReader(SourceReader[TableSource]):
-    """An existing table, read as-is."""
+    """An existing table, read as-is: a batch only (`TableSource.can_stream` is False, so no table
+    reading it is a streaming table; the base's `stream` says so if asked)."""
 
     def batch(self, spark: SparkSession, source: TableSource, options: ReadOptions) -> DataFrame:
         return read_table(spark, source.table, streaming=False)
-
-    def stream(self, spark: SparkSession, source: TableSource, options: ReadOptions) -> DataFrame:
-        return read_table(spark, source.table, streaming=True)
 
 
 register_reader("files", FilesReader())

@@ -11,7 +11,7 @@ from pydantic import Field
 from pipelines.catalog import sources as readers
 from pipelines.core import sources
 from pipelines.core.config import FilesSource, TableConfig, TableSource, parse_config
-from pipelines.core.errors import ConfigError, Problem
+from pipelines.core.errors import ConfigError, Problem, RunError
 from pipelines.core.source_checks import source_problems
 from tests.toy_types import register_source_type
 
@@ -124,3 +124,9 @@ def test_an_unknown_key_in_a_files_source_lists_all_its_keys():
     [message] = problems_of("tables:\n- {name: a, layer: bronze, source: {type: files, format: csv, "
                             "path: p, optionz: {}}}\n")
     assert "did you mean 'options'? valid keys: format, options, path, schema, type" in message
+
+
+def test_a_table_source_is_read_as_a_batch_only_and_asked_for_a_stream_says_so(tmp_path):
+    assert readers.TableReader.stream is readers.SourceReader.stream  # no stream reader of its own
+    with pytest.raises(RunError, match="a 'table' source cannot be read as a stream"):
+        readers.read_source(None, TableSource(type="table", table="main.raw.a"), tmp_path, streaming=True)
