@@ -28,7 +28,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from pipelines.core.config import PipelineSettings, TableConfig
 from pipelines.core.errors import Problem, RunError
-from pipelines.core.outputs import MaterializedView, Output, OutputHandlers, StreamingTable
+from pipelines.core.outputs import CdcTarget, MaterializedView, Output, OutputHandlers, StreamingTable
 from pipelines.core.sql import sql_literal
 from pipelines.core.table_properties import property_value
 
@@ -62,11 +62,14 @@ class WriteMode:
 
 OVERWRITE = WriteMode("overwrite", keeps_earlier_rows=False)
 APPEND = WriteMode("append", keeps_earlier_rows=True)
+APPLY_CHANGES = WriteMode("apply_changes", keeps_earlier_rows=True)
+CDC_EVENTS_SUFFIX = "__ldp_cdc_events"  # a CDC target's events so far: the engine's, never shown
 
-# output kind -> its write mode in the catalog (a CDC target would MERGE)
+# output kind -> its write mode in the catalog
 WRITE_MODES: OutputHandlers[WriteMode] = OutputHandlers("catalog storage", {
     MaterializedView: OVERWRITE,
     StreamingTable: APPEND,
+    CdcTarget: APPLY_CHANGES,
 })
 
 
@@ -152,6 +155,24 @@ class TableStore:
         self._replace(table, df.where(f"NOT `{flag}`").drop(flag, *main_drop))
         self.reset_checkpoint(table.name)
 
+    def apply_changes(self, table: TableConfig, events: DataFrame,
+                      target_of: Callable[[DataFrame], DataFrame]) -> None:
+        """Add `events` to the table's stored change events (an event already stored, e.g. re-read from
+        the same files or retried, is kept once), then replace the table with `target_of(all events)`.
+        The target is a function of every event seen so far, so the order events arrive in across runs
+        changes nothing and a rerun is idempotent. Two commits, events first: a run failing between them
+        leaves the target one run behind, and the next run recomputes it."""
+        log = table.model_copy(update={"name": table.name + CDC_EVENTS_SUFFIX, "partition_cols": (),
+                                       "cluster_by": (), "comment": f"change events applied to {table.name}",
+                                       "table_properties": {}})
+        seen = events
+        if self.exists(log.name):
+            seen = self.read(log.name).unionByName(events, allowMissingColumns=True).distinct()
+        with self.staged(log, seen) as everything:
+            self._replace(log, everything)
+        self._replace(table, target_of(self.read(log.name)))
+        self.reset_checkpoint(table.name)
+
     def _replace(self, table: TableConfig, df: DataFrame) -> None:
         fmt = self.format_of(table)
         if fmt != DELTA:
@@ -209,12 +230,16 @@ class TableStore:
         first batch replaces the tables: the old rows stay in their history until then."""
         checkpoint = self.checkpoint_dir(table.name)
         rebuild = not checkpoint.exists() and any(self.exists(t.name) for t in (table, *companions))
-        first: list[int] = []
+        # the first batch's id and the stream's id, read once, at the first batch: the query wrote its
+        # id into the checkpoint's metadata when it started, and keeps it for as long as it runs
+        first: list[tuple[int, str]] = []
         failures: list[BaseException] = []
 
         def each(batch: DataFrame, batch_id: int) -> None:
-            first.append(batch_id) if not first else None
-            micro = MicroBatch(_stream_id(checkpoint), batch_id, replace=rebuild and batch_id == first[0])
+            if not first:
+                first.append((batch_id, _stream_id(checkpoint)))
+            first_id, stream_id = first[0]
+            micro = MicroBatch(stream_id, batch_id, replace=rebuild and batch_id == first_id)
             batch = batch.persist()
             try:
                 handle(batch, micro)

@@ -24,12 +24,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ._gc import paused_gc
 from .errors import ConfigError, Problem
 from .monitoring import MonitorConfig, MonitoringSettings, monitor_problems, with_defaults
+from .cdc import CdcSpec
 from .lakebase import LakebaseSettings
 from .registry import registry_for
 from .sinks import SinkField
 from .source_checks import flags_malformed_records
 from .sources import FilesSource, TableSource  # noqa: F401 - re-exported: the built-in source types
-from .sources import Scalar, SourceField, SourceSpec, source_class, source_types
+from .sources import Scalar, SourceField
 from .table_properties import property_problem
 from .vocabulary import OnError
 
@@ -73,6 +74,7 @@ class TableConfig(_Model):
     on_error: OnError = OnError.QUARANTINE
     monitor: MonitorConfig | None = None
     sinks: tuple[SinkField, ...] = ()  # each one registered sink type, chosen by its `type:`
+    cdc: CdcSpec | None = None  # AUTO CDC: the input is a change feed applied by key (SCD type 1 or 2)
 
     @property
     def has_expectations(self) -> bool:
@@ -99,6 +101,12 @@ class TableConfig(_Model):
         if problems:
             raise ValueError("; ".join(problems))
         return value
+
+    @model_validator(mode="after")
+    def _cdc_has_a_feed(self) -> "TableConfig":
+        if self.cdc is not None and len(self.depends_on) + (self.source is not None) != 1:
+            raise ValueError("a table with cdc: reads one change feed: give it one source or one depends_on")
+        return self
 
     @model_validator(mode="after")
     def _one_layout(self) -> "TableConfig":
@@ -290,15 +298,17 @@ def _problem_from_pydantic(err: Mapping[str, Any], raw: Mapping[str, Any], file:
     elif kind == "literal_error":
         message = f"invalid value; expected {err['ctx']['expected']}"
     elif kind == "union_tag_invalid":
-        message = f"unknown {err['ctx'].get('kind', 'source')} type; expected {err['ctx']['expected_tags']}"
+        message = f"unknown {err['ctx']['kind']} type; expected {err['ctx']['expected_tags']}"
         key, value = f"{key}.type", err["ctx"]["tag"]  # located at the `type:` line, naming the value
     elif kind == "union_tag_not_found":
-        message = err["msg"] if "kind" in err["ctx"] else f"source needs a 'type' ({' or '.join(source_types())})"
+        message = err["msg"]
         value = None
     elif kind in _TYPE_NAMES:
         message = f"must be {_TYPE_NAMES[kind]}"
     else:
         message = err["msg"].removeprefix("Value error, ")
+    if isinstance(value, dict):  # a rule across a block's keys: the message names them, not the whole block
+        value = None
     return Problem(message, file=file, table=table, key=key,
                    value=_short(value) if value is not None else None,
                    hint=hint.strip() if hint else None, index=table_index)
@@ -321,10 +331,9 @@ def _valid_keys(loc: tuple[Any, ...], raw: Any) -> list[str]:
             model = _model_in(field.annotation) if field else None
         if not isinstance(node, dict):  # a list of typed blocks (sinks): its entry says the type
             continue
-        if model is SourceSpec:
-            model = source_class(node.get("type"))
-        elif registry_for(model) is not None:
-            model = registry_for(model).get(node.get("type"))
+        registry = registry_for(model)
+        if registry is not None:
+            model = registry.get(node.get("type"))
     return sorted(_fields(model)) if model else []
 
 

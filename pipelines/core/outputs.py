@@ -4,8 +4,8 @@ and flows; every consumer (LDP registrar, Spark runner's materializer, storage) 
 its own `OutputHandlers` table, so a new kind is one class here plus one entry per consumer, and a
 consumer that lacks one fails with a message naming both, never with a silent wrong write.
 
-    Output kinds   MaterializedView | StreamingTable   (room for CdcTarget, TemporaryView, Sink)
-    Flow kinds     QueryFlow                           (room for AppendFlow, AutoCdcFlow)
+    Output kinds   MaterializedView | StreamingTable | CdcTarget   (room for TemporaryView, Sink)
+    Flow kinds     QueryFlow | AutoCdcFlow                          (room for AppendFlow)
 """
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from typing import ClassVar, Generic, Mapping, TypeVar
 
 from .errors import EngineError, Problem
 
-__all__ = ["Output", "MaterializedView", "StreamingTable", "Flow", "QueryFlow", "OutputHandlers",
-           "UnsupportedOutput"]
+__all__ = ["Output", "MaterializedView", "StreamingTable", "CdcTarget", "Flow", "QueryFlow", "AutoCdcFlow",
+           "OutputHandlers", "UnsupportedOutput"]
 
 Handler = TypeVar("Handler")
 
@@ -48,6 +48,17 @@ class StreamingTable(Output):
 
 
 @dataclass(frozen=True)
+class CdcTarget(Output):
+    """A table kept by applying a change feed (AUTO CDC): rows upserted and deleted by key in
+    `sequence_by` order, as SCD type 1 (current rows) or type 2 (history, `__START_AT`/`__END_AT`).
+    On Databricks a streaming table; locally the target is recomputed from every event seen so far."""
+
+    stored_as_scd_type: int = 1
+    kind: ClassVar[str] = "cdc_target"
+    label: ClassVar[str] = "CDC table"
+
+
+@dataclass(frozen=True)
 class Flow:
     """Base of every flow kind: something that writes rows into the output named `target`."""
 
@@ -62,6 +73,14 @@ class QueryFlow(Flow):
     (Spark's `Flow` with the target's own name, as `@dp.table` / `@dp.materialized_view` define)."""
 
     kind: ClassVar[str] = "query"
+
+
+@dataclass(frozen=True)
+class AutoCdcFlow(Flow):
+    """The table's change feed (its transformation, or its input as it is) applied to the target by
+    key and sequence: Spark's `create_auto_cdc_flow`."""
+
+    kind: ClassVar[str] = "auto_cdc"
 
 
 class UnsupportedOutput(EngineError):

@@ -11,7 +11,7 @@ from ._gc import paused_gc
 from .config import Config, PipelineSettings, TableConfig
 from .errors import ConfigError
 from .graph import Selection, cycle_problems, dependency_graph, select_tables, topological_levels
-from .outputs import Flow, MaterializedView, Output, QueryFlow, StreamingTable
+from .outputs import AutoCdcFlow, CdcTarget, Flow, MaterializedView, Output, QueryFlow, StreamingTable
 
 Mode = Literal["batch", "streaming"]
 
@@ -29,8 +29,9 @@ class TablePlan:
     flows: tuple[Flow, ...] = ()
 
     def __post_init__(self) -> None:
-        if not self.flows:  # one query flow named after the table, as `@dp.table` defines it
-            object.__setattr__(self, "flows", (QueryFlow(self.config.name, self.config.name),))
+        if not self.flows:  # one flow named after the table, as `@dp.table` (or an AUTO CDC flow) defines it
+            flow = AutoCdcFlow if isinstance(self.output, CdcTarget) else QueryFlow
+            object.__setattr__(self, "flows", (flow(self.config.name, self.config.name),))
 
     @property
     def name(self) -> str:
@@ -143,7 +144,10 @@ def _build(config: Config, selection: Selection, mode: Mode) -> Plan:
 
 def planned_output(table: TableConfig, mode: Mode) -> Output:
     """A table's kind: in streaming mode a table whose source can stream (files) reads it incrementally
-    into a streaming table; every other table is a materialized view over its inputs."""
+    into a streaming table; a table with `cdc:` is a CDC target; every other table is a materialized
+    view over its inputs."""
+    if table.cdc is not None:
+        return CdcTarget(table.cdc.stored_as_scd_type)
     if mode == "streaming" and table.source is not None and table.source.can_stream:
         return StreamingTable()
     return MaterializedView()

@@ -11,7 +11,9 @@ Databricks), the tables downstream materialized views, as the Spark runner does.
     {name}            rows without errors, with _warnings (drop: same; fail: a failing row fails it)
     {name}_quarantine rows with errors, with _errors and _warnings (on_error: quarantine only)
 
-so the tables have exactly the Spark runner's contents and schemas on every runtime.
+so the tables have exactly the Spark runner's contents and schemas on every runtime. A table with
+`cdc:` is a streaming table fed by `dp.create_auto_cdc_flow` (LDP's parameters, as config.yml names
+them) from `{name}__cdc_feed`, a temporary view of its change feed read as a stream, checked rows only.
 """
 from __future__ import annotations
 
@@ -29,19 +31,20 @@ from pyspark.sql import functions as F
 from pipelines.catalog.pyspark_compat import lazy_aggregations
 from pipelines.catalog.sources import read_table, transformation_inputs, without_columns
 from pipelines.catalog.storage import configured_format
-from pipelines.core.config import TableConfig
+from pipelines.core.config import PipelineSettings, TableConfig
 from pipelines.core.errors import EngineError
 from pipelines.core.loader import Transformation, call_transformation
-from pipelines.core.outputs import MaterializedView, Output, OutputHandlers, StreamingTable
+from pipelines.core.outputs import CdcTarget, MaterializedView, Output, OutputHandlers, StreamingTable
 from pipelines.core.plan import Plan, TablePlan
 from pipelines.core.table_properties import property_value
-from pipelines.core.vocabulary import ERRORS, OnError
+from pipelines.core.vocabulary import ERRORS, RESULT_COLUMNS, OnError
 from pipelines.quality.enforce import Expectations, quarantine_config
 
 from .query_errors import query_function_error
 
 log = logging.getLogger(__name__)
 CHECKED_SUFFIX = "__checked"
+CDC_FEED_SUFFIX = "__cdc_feed"
 Query = Callable[[], DataFrame]
 Decorator = Callable[..., Callable[[Query], Any]]
 
@@ -101,6 +104,9 @@ class Registrar:
 
     def register_table(self, table: TablePlan) -> None:
         config, output = table.config, table.output
+        if isinstance(output, CdcTarget):
+            self._register_cdc(table)
+            return
         query = self._query(table)
         if not config.has_expectations:
             self._define(config, output, query)
@@ -115,11 +121,33 @@ class Registrar:
         if config.on_error is OnError.QUARANTINE:  # the quarantine table is of the table's own kind
             self._define(quarantine_config(config), output, lambda: rows().where(F.col(ERRORS).isNotNull()))
 
-    def _query(self, table: TablePlan) -> Query:
+    def _register_cdc(self, table: TablePlan) -> None:
+        """The change feed as a streaming temporary view (its failing rows to the quarantine), applied
+        to a streaming table by `create_auto_cdc_flow`, as LDP documents AUTO CDC."""
+        config, feed = table.config, table.config.name + CDC_FEED_SUFFIX
+        assert config.cdc is not None
+        query = self._query(dataclasses.replace(table, output=StreamingTable()), streaming_inputs=True)
+        if config.has_expectations:
+            checked_name = config.name + CHECKED_SUFFIX
+            self._define_checked(config, checked_name, query)
+            rows: Query = functools.partial(read_table, self.spark, checked_name, True)
+            if config.on_error is OnError.FAIL:
+                query = lambda: without_columns(_fail_on_errors(rows(), config.name), RESULT_COLUMNS)  # noqa: E731
+            else:
+                query = lambda: without_columns(rows().where(F.col(ERRORS).isNull()), RESULT_COLUMNS)  # noqa: E731
+            if config.on_error is OnError.QUARANTINE:
+                self._define(quarantine_config(config), StreamingTable(),
+                             lambda: rows().where(F.col(ERRORS).isNotNull()))
+        self.dp.temporary_view(name=feed, comment=f"the change feed applied to {config.name}")(_named(query, feed))
+        self.dp.create_streaming_table(**_table_options(config, self.plan.pipeline, self.dp.create_streaming_table))
+        self.dp.create_auto_cdc_flow(**config.cdc.flow_kwargs(config.name, feed, struct=F.struct))
+
+    def _query(self, table: TablePlan, streaming_inputs: bool = False) -> Query:
         config = table.config
+        read = self.spark.readStream.table if streaming_inputs else self.spark.read.table
 
         def query() -> DataFrame:
-            inputs = transformation_inputs(self.spark, table, self.plan.config.base_dir, self.spark.read.table,
+            inputs = transformation_inputs(self.spark, table, self.plan.config.base_dir, read,
                                            auto_loader=self.auto_loader, empty_sources=self.empty_sources)
             function = self.functions[config.name]
             try:
@@ -155,19 +183,24 @@ class Registrar:
 
     def _define(self, config: TableConfig, output: Output, query: Query) -> None:
         decorator = DECORATORS[output](self.dp)
-        options: dict[str, Any] = {"name": config.name, "comment": config.comment}
-        if config.partition_cols:
-            options["partition_cols"] = list(config.partition_cols)
-        if config.cluster_by:
-            options["cluster_by"] = list(config.cluster_by)
-        elif config.cluster_by_auto and "cluster_by_auto" in inspect.signature(decorator).parameters:
-            options["cluster_by_auto"] = True  # Databricks' dp only
-        if config.table_properties:
-            options["table_properties"] = {k: property_value(v) for k, v in config.table_properties.items()}
-        fmt = configured_format(config, self.plan.pipeline)  # else the runtime's default, as the Spark runner's
-        if fmt:
-            options["format"] = fmt
-        decorator(**options)(_named(query, config.name))
+        decorator(**_table_options(config, self.plan.pipeline, decorator))(_named(query, config.name))
+
+
+def _table_options(config: TableConfig, pipeline: PipelineSettings, define: Callable[..., Any]) -> dict[str, Any]:
+    """The table's options as the `dp` function `define` takes them (config.yml's names are LDP's)."""
+    options: dict[str, Any] = {"name": config.name, "comment": config.comment}
+    if config.partition_cols:
+        options["partition_cols"] = list(config.partition_cols)
+    if config.cluster_by:
+        options["cluster_by"] = list(config.cluster_by)
+    elif config.cluster_by_auto and "cluster_by_auto" in inspect.signature(define).parameters:
+        options["cluster_by_auto"] = True  # Databricks' dp only
+    if config.table_properties:
+        options["table_properties"] = {k: property_value(v) for k, v in config.table_properties.items()}
+    fmt = configured_format(config, pipeline)  # else the runtime's default, as the Spark runner's
+    if fmt:
+        options["format"] = fmt
+    return options
 
 
 def _named(query: Query, name: str) -> Query:

@@ -16,8 +16,9 @@ from pyspark.sql import functions as F
 from pipelines.catalog.storage import Accept, MicroBatch, TableStore
 from pipelines.core.config import TableConfig
 from pipelines.core.errors import Problem, RunError
-from pipelines.core.outputs import MaterializedView, Output, OutputHandlers, StreamingTable
-from pipelines.core.vocabulary import ERRORS, Criticality, OnError
+from pipelines.catalog.cdc import apply_changes
+from pipelines.core.outputs import CdcTarget, MaterializedView, Output, OutputHandlers, StreamingTable
+from pipelines.core.vocabulary import ERRORS, RESULT_COLUMNS, Criticality, OnError
 
 from .enforce import CheckedFrame, Expectations, QualityStats, quarantine_config
 
@@ -80,6 +81,33 @@ class Materializer:
                                        .drop(QUARANTINE_FLAG, ERRORS))
         return WriteStats.observed(values, checked)
 
+    def _apply_changes(self, table: TableConfig, feed: DataFrame, checked: CheckedFrame | None,
+                       accept: Accept | None) -> WriteStats:
+        """The change feed's events that pass the checks applied to the target by key and sequence
+        (`cdc:`); events failing an error-level check go to the quarantine and never reach it."""
+        assert table.cdc is not None
+        spec = table.cdc
+
+        def target_of(events: DataFrame) -> DataFrame:
+            return apply_changes(events, spec, table=table.name)
+
+        if checked is None:
+            (accept or (lambda: None))()
+            self.store.apply_changes(table, feed, target_of)
+            return WriteStats(rows_written=self.store.count(table.name), quality=QualityStats())
+        with self.store.staged(table, checked.df.withColumn(QUARANTINE_FLAG, checked.has_errors)) as stored:
+            values = stored.agg(F.count(F.lit(1)).alias("rows"), *checked.metrics()).first().asDict()
+            if checked.on_error is OnError.FAIL and values[CheckedFrame.ERROR_ROWS]:
+                raise failure(table, checked, values)
+            (accept or (lambda: None))()
+            if checked.on_error is OnError.QUARANTINE:
+                self.store.write_table(quarantine_config(table), stored.where(f"`{QUARANTINE_FLAG}`")
+                                       .drop(QUARANTINE_FLAG))
+            events = stored.where(f"NOT `{QUARANTINE_FLAG}`").drop(QUARANTINE_FLAG, *RESULT_COLUMNS)
+            self.store.apply_changes(table, events, target_of)
+        quality = checked.stats(values)
+        return WriteStats(rows_written=self.store.count(table.name), quality=quality)
+
     def _append_stream(self, table: TableConfig, stream: DataFrame, checked: CheckedFrame | None,
                        accept: Accept | None = None) -> WriteStats:
         """Each micro-batch is checked once, then its valid rows are appended to the table and its
@@ -105,10 +133,11 @@ class Materializer:
 
 Writer = Callable[[Materializer, TableConfig, DataFrame, Optional[CheckedFrame], Optional[Accept]], WriteStats]
 
-# output kind -> how the Spark runner materializes it (a CDC target would MERGE here)
+# output kind -> how the Spark runner materializes it
 WRITERS: OutputHandlers[Writer] = OutputHandlers("Spark runner's materializer", {
     MaterializedView: Materializer._replace,
     StreamingTable: Materializer._append_stream,
+    CdcTarget: Materializer._apply_changes,
 })
 
 

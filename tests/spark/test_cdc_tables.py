@@ -1,0 +1,113 @@
+"""AUTO CDC on the Spark runner: a table with `cdc:` applies its change feed by key and sequence, over
+several runs, as Lakeflow's documented example says (SCD type 1 and 2), with checks on the feed."""
+from __future__ import annotations
+
+from tests.spark.harness import Harness
+
+CONFIG = """
+pipeline: {schema: SCHEMA, transformations: ./transformations}
+tables:
+  - name: user_changes
+    layer: bronze
+    source:
+      type: files
+      format: csv
+      path: ./feed
+      options: {header: true}
+      schema: "userId INT, name STRING, city STRING, operation STRING, sequenceNum INT"
+  - name: users_current
+    layer: silver
+    depends_on: [user_changes]
+    expectations:
+      - {name: user_known, criticality: error, check: {function: is_not_null, arguments: {column: userId}}}
+    cdc: &cdc
+      keys: [userId]
+      sequence_by: sequenceNum
+      apply_as_deletes: "operation = 'DELETE'"
+      except_column_list: [operation, sequenceNum]
+  - name: users_history
+    layer: silver
+    depends_on: [user_changes]
+    expectations:
+      - {name: user_known, criticality: error, check: {function: is_not_null, arguments: {column: userId}}}
+    cdc: {<<: *cdc, stored_as_scd_type: 2}
+"""
+MODULES = {"bronze/user_changes.py": "def user_changes(source):\n    return source\n",
+           "silver/users_current.py": "def users_current(user_changes):\n    return user_changes\n",
+           "silver/users_history.py": "def users_history(user_changes):\n    return user_changes\n"}
+HEADER = "userId,name,city,operation,sequenceNum\n"
+FIRST = ["124,Raul,Oaxaca,INSERT,1", "123,Isabel,Monterrey,INSERT,1", "125,Mercedes,Tijuana,INSERT,2",
+         "126,Lily,Cancun,INSERT,2", "125,Mercedes,Guadalajara,UPDATE,6"]
+LATER = ["123,,,DELETE,6", "125,Mercedes,Mexicali,UPDATE,5",  # 125's update 5 arrives after its update 6
+         "123,Isabel,Chihuahua,UPDATE,5", ",Nobody,Nowhere,INSERT,9"]  # no key: quarantined by the check
+
+
+def rows(harness: Harness, name: str) -> list[tuple]:
+    return sorted(tuple(row) for row in harness.table(name).collect())
+
+
+def test_a_change_feed_over_two_runs_gives_ldps_documented_scd1_and_scd2_tables(spark, tmp_path):
+    harness = Harness(spark, tmp_path, MODULES, config=CONFIG)
+    (tmp_path / "feed").mkdir()
+    (tmp_path / "feed" / "1.csv").write_text(HEADER + "\n".join(FIRST) + "\n")
+    tables, result = harness.run()
+    assert result.status == "success", [t.error for t in tables.values()]
+    assert rows(harness, "users_current") == [(123, "Isabel", "Monterrey"), (124, "Raul", "Oaxaca"),
+                                              (125, "Mercedes", "Guadalajara"), (126, "Lily", "Cancun")]
+
+    (tmp_path / "feed" / "2.csv").write_text(HEADER + "\n".join(LATER) + "\n")
+    for _ in range(2):  # the second run reads no new event: nothing changes
+        tables, result = harness.run()
+        assert result.status == "success", [t.error for t in tables.values()]
+        assert rows(harness, "users_current") == [(124, "Raul", "Oaxaca"), (125, "Mercedes", "Guadalajara"),
+                                                  (126, "Lily", "Cancun")]
+        assert rows(harness, "users_history") == [
+            (123, "Isabel", "Chihuahua", 5, 6), (123, "Isabel", "Monterrey", 1, 5), (124, "Raul", "Oaxaca", 1, None),
+            (125, "Mercedes", "Guadalajara", 6, None), (125, "Mercedes", "Mexicali", 5, 6),
+            (125, "Mercedes", "Tijuana", 2, 5), (126, "Lily", "Cancun", 2, None)]
+        assert harness.table("users_history").columns == ["userId", "name", "city", "__START_AT", "__END_AT"]
+        assert tables["users_current"].rows_quarantined == 1  # the keyless event never reached the target
+        assert [r.name for r in harness.table("users_current_quarantine").collect()] == ["Nobody"]
+        assert (tables["users_current"].rows_written, tables["users_history"].rows_written) == (3, 7)
+
+
+def test_databricks_registers_a_streaming_table_and_an_auto_cdc_flow_from_the_checked_feed(spark, tmp_path):
+    import types
+
+    from pyspark import pipelines as dp
+    from pyspark.pipelines.graph_element_registry import graph_element_registration_context
+
+    from pipelines.engine.project import load_project
+    from pipelines.ldp.registrar import Registrar
+    from tests.spark.test_registrar import CapturingRegistry
+
+    harness = Harness(spark, tmp_path, MODULES, config=CONFIG)
+    (tmp_path / "feed").mkdir()
+    spark.sql(f"CREATE SCHEMA IF NOT EXISTS {harness.schema}")
+    spark.createDataFrame([(1, "a", "b", "INSERT", 1)], "userId INT, name STRING, city STRING, operation STRING, "
+                          "sequenceNum INT").write.saveAsTable(f"{harness.schema}.user_changes")
+    calls: list[tuple[str, dict]] = []
+    api = types.SimpleNamespace(
+        materialized_view=dp.materialized_view, table=dp.table, temporary_view=dp.temporary_view,
+        create_streaming_table=lambda **kwargs: calls.append(("create_streaming_table", kwargs)),
+        create_auto_cdc_flow=lambda **kwargs: calls.append(("create_auto_cdc_flow", kwargs)))
+    project = load_project(harness.path, schema=harness.schema)
+    registry = CapturingRegistry()
+    with graph_element_registration_context(registry):
+        Registrar(spark, project.plan, project.functions, api).register(
+            [t for t in project.plan.tables if t.name == "users_history"])
+
+    assert calls == [
+        ("create_streaming_table", {"name": "users_history", "comment": None}),
+        ("create_auto_cdc_flow", {"target": "users_history", "source": "users_history__cdc_feed",
+                                  "keys": ["userId"], "sequence_by": "sequenceNum",
+                                  "apply_as_deletes": "operation = 'DELETE'",
+                                  "except_column_list": ["operation", "sequenceNum"], "stored_as_scd_type": 2})]
+    assert set(registry.outputs) == {"users_history__checked", "users_history__cdc_feed", "users_history_quarantine"}
+    assert type(registry.outputs["users_history_quarantine"]).__name__ == "StreamingTable"
+    spark.catalog.setCurrentDatabase(harness.schema)  # a pipeline reads its tables by their own names
+    try:
+        checked = registry.flows["users_history__checked"].func()
+    finally:
+        spark.catalog.setCurrentDatabase("default")
+    assert checked.isStreaming and "_errors" in checked.columns  # the checks run on the feed, as a stream
