@@ -15,7 +15,7 @@ S = TypeVar("S", bound=type[sources.SourceSpec])
 
 def register_source_type(monkeypatch: pytest.MonkeyPatch, spec: S, reader: readers.SourceReader[Any]) -> S:
     """Register `spec` and its `reader` under the spec's `type:` until the test ends; the spec."""
-    monkeypatch.setattr(sources, "_SPECS", dict(sources._SPECS))
+    monkeypatch.setattr(sources.SOURCES, "classes", dict(sources.SOURCES.classes))
     monkeypatch.setattr(readers, "_READERS", dict(readers._READERS))
     sources.register_source(spec)
     [tag] = typing.get_args(spec.model_fields["type"].annotation)

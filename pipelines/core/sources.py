@@ -3,20 +3,18 @@
 A new source type is one `SourceSpec` subclass with a one-value `type: Literal[...]`, decorated with
 `@register_source`, plus a reader registered under the same type in `pipelines.catalog.sources`
 (the Spark side; this module stays pure). The config's `source:` field dispatches on `type:` through
-the registry at validation time, so a type registered later (a plugin, a test) is accepted without
-rebuilding any model, and an unknown type is reported with the valid ones.
+the registry (`core.registry`) at validation time.
 """
 from __future__ import annotations
 
 import re
-import typing
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, SerializeAsAny, field_validator
-from pydantic_core import PydanticCustomError, PydanticKnownError
 
 from .errors import Problem
+from .registry import TypeRegistry
 from .source_checks import file_source_problems, unflagged_malformed_warning
 
 Scalar = Union[str, int, float, bool]
@@ -58,56 +56,12 @@ class SourceSpec(BaseModel):
         return []
 
 
-_SPECS: dict[str, type[SourceSpec]] = {}
+SOURCES: TypeRegistry[SourceSpec] = TypeRegistry("source", SourceSpec)
+register_source = SOURCES.register
+source_types = SOURCES.types
+source_class = SOURCES.get
 
-S = typing.TypeVar("S", bound=type[SourceSpec])
-
-
-def register_source(cls: S) -> S:
-    """Register a source spec under its `type: Literal["name"]`; a decorator."""
-    tag = _tag_of(cls)
-    if _SPECS.get(tag, cls) is not cls:
-        raise ValueError(f"source type {tag!r} is registered already, by {_SPECS[tag].__name__}")
-    _SPECS[tag] = cls
-    return cls
-
-
-def _tag_of(cls: type[SourceSpec]) -> str:
-    field = cls.model_fields.get("type")
-    args = typing.get_args(field.annotation) if field else ()
-    if field is None or typing.get_origin(field.annotation) is not Literal or len(args) != 1:
-        raise TypeError(f"{cls.__name__}.type must be a one-value Literal (the config's `type:`)")
-    return str(args[0])
-
-
-def source_types() -> tuple[str, ...]:
-    """The registered `type:` names, in registration order."""
-    return tuple(_SPECS)
-
-
-def source_class(tag: object) -> type[SourceSpec] | None:
-    """The spec registered for a `type:` value, if any."""
-    return _SPECS.get(tag) if isinstance(tag, str) else None
-
-
-def _validate_source(value: Any) -> SourceSpec:
-    """Dispatch a `source:` mapping on its `type:`; errors keep pydantic's tagged-union kinds."""
-    if isinstance(value, SourceSpec):
-        return value
-    if not isinstance(value, dict):
-        raise PydanticKnownError("model_attributes_type")
-    expected = ", ".join(repr(t) for t in _SPECS)
-    if "type" not in value:
-        raise PydanticCustomError("union_tag_not_found", "source needs a 'type' (one of {expected_tags})",
-                                  {"expected_tags": expected})
-    cls = source_class(value["type"])
-    if cls is None:
-        raise PydanticCustomError("union_tag_invalid", "unknown source type {tag!r}; expected {expected_tags}",
-                                  {"tag": value["type"], "expected_tags": expected})
-    return cls.model_validate(value)  # its errors are located under `source`
-
-
-SourceField = Annotated[SerializeAsAny[SourceSpec], PlainValidator(_validate_source)]  # dumped as its type
+SourceField = Annotated[SerializeAsAny[SourceSpec], PlainValidator(SOURCES.validate)]  # dumped as its type
 
 
 @register_source

@@ -72,7 +72,7 @@ def test_a_registered_toy_type_is_validated_from_config(toy):
 
 def test_unknown_or_missing_type_lists_every_registered_type(toy):
     [unknown] = problems_of("tables:\n- {name: c, layer: silver, source: {type: kafka}}\n")
-    assert unknown.startswith("cfg/config.yml:2") and "table 'c'" in unknown and "key 'source'" in unknown
+    assert unknown.startswith("cfg/config.yml:2") and "table 'c', key 'source.type'" in unknown
     assert "unknown source type; expected 'files', 'table', 'toy'" in unknown and "'kafka'" in unknown
     [missing] = problems_of("tables:\n- {name: c, layer: silver, source: {rows: 1}}\n")
     assert "source needs a 'type' (files or table or toy)" in missing
