@@ -26,10 +26,6 @@ LOOPBACK = "127.0.0.1"
 # this is the release built for Spark 4.2 (the same Delta protocol and Python API).
 DELTA_PACKAGE = "io.delta:delta-spark_4.2_2.13:4.4.0"
 _LOG4J = Path(__file__).with_name("log4j2.properties")
-# Local runs are short and small: the JVM's quick (C1) compiler alone and the serial collector start
-# Spark and finish them sooner on few cores than C2 compiling in the background and G1's threads
-# (an SDP run of 5 tables on 2 cores: ~97-120 s with the defaults, ~73 s with these).
-JIT_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 
 
 def state_dir(explicit: str | Path | None = None) -> Path:
@@ -62,7 +58,7 @@ def quiet_pyspark_loggers() -> None:
 def local_conf(state: Path, verbose: bool = False) -> dict[str, str]:
     """Spark settings of every local run (Spark runner and SDP): a persistent Hive catalog under
     `state`, every port on 127.0.0.1, no UI, quiet JVM logs unless verbose."""
-    java_options = f"-Dderby.system.home={state} {JIT_OPTIONS}"
+    java_options = f"-Dderby.system.home={state}"
     if not verbose:
         java_options += f" -Dlog4j2.configurationFile=file:{_LOG4J}"
     return {
