@@ -28,7 +28,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from pipelines.core.config import PipelineSettings, TableConfig
 from pipelines.core.errors import Problem, RunError
-from pipelines.core.outputs import MaterializedView, Output, OutputHandlers, StreamingTable
+from pipelines.core.outputs import CdcTarget, MaterializedView, Output, OutputHandlers, StreamingTable
 from pipelines.core.sql import sql_literal
 from pipelines.core.table_properties import property_value
 
@@ -62,11 +62,14 @@ class WriteMode:
 
 OVERWRITE = WriteMode("overwrite", keeps_earlier_rows=False)
 APPEND = WriteMode("append", keeps_earlier_rows=True)
+APPLY_CHANGES = WriteMode("apply_changes", keeps_earlier_rows=True)
+CDC_EVENTS_SUFFIX = "__ldp_cdc_events"  # a CDC target's events so far: the engine's, never shown
 
-# output kind -> its write mode in the catalog (a CDC target would MERGE)
+# output kind -> its write mode in the catalog
 WRITE_MODES: OutputHandlers[WriteMode] = OutputHandlers("catalog storage", {
     MaterializedView: OVERWRITE,
     StreamingTable: APPEND,
+    CdcTarget: APPLY_CHANGES,
 })
 
 
@@ -150,6 +153,24 @@ class TableStore:
         between them leaves `other` ahead of `table` until the next run rewrites both."""
         self._replace(other, df.where(f"`{flag}`").drop(flag))
         self._replace(table, df.where(f"NOT `{flag}`").drop(flag, *main_drop))
+        self.reset_checkpoint(table.name)
+
+    def apply_changes(self, table: TableConfig, events: DataFrame,
+                      target_of: Callable[[DataFrame], DataFrame]) -> None:
+        """Add `events` to the table's stored change events (an event already stored, e.g. re-read from
+        the same files or retried, is kept once), then replace the table with `target_of(all events)`.
+        The target is a function of every event seen so far, so the order events arrive in across runs
+        changes nothing and a rerun is idempotent. Two commits, events first: a run failing between them
+        leaves the target one run behind, and the next run recomputes it."""
+        log = table.model_copy(update={"name": table.name + CDC_EVENTS_SUFFIX, "partition_cols": (),
+                                       "cluster_by": (), "comment": f"change events applied to {table.name}",
+                                       "table_properties": {}})
+        seen = events
+        if self.exists(log.name):
+            seen = self.read(log.name).unionByName(events, allowMissingColumns=True).distinct()
+        with self.staged(log, seen) as everything:
+            self._replace(log, everything)
+        self._replace(table, target_of(self.read(log.name)))
         self.reset_checkpoint(table.name)
 
     def _replace(self, table: TableConfig, df: DataFrame) -> None:
