@@ -7,8 +7,9 @@ writes read it (Spark's `Observation` sees nothing of a Delta write: its query r
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -68,11 +69,7 @@ class Materializer:
         if checked is None:
             self.store.write_table(table, df, accept)
             return WriteStats(rows_written=self.store.count(table.name), quality=QualityStats())
-        with self.store.staged(table, checked.df.withColumn(QUARANTINE_FLAG, checked.has_errors)) as stored:
-            values = stored.agg(F.count(F.lit(1)).alias("rows"), *checked.metrics()).first().asDict()
-            if checked.on_error is OnError.FAIL and values[CheckedFrame.ERROR_ROWS]:
-                raise failure(table, checked, values)
-            (accept or (lambda: None))()
+        with self._checked_once(table, checked, accept) as (stored, values):
             if checked.on_error is OnError.QUARANTINE:
                 self.store.write_split(table, stored, QUARANTINE_FLAG, quarantine_config(table),
                                        main_drop=(ERRORS,))
@@ -80,6 +77,18 @@ class Materializer:
                 self.store.write_table(table, stored.where(f"NOT `{QUARANTINE_FLAG}`")
                                        .drop(QUARANTINE_FLAG, ERRORS))
         return WriteStats.observed(values, checked)
+
+    @contextmanager
+    def _checked_once(self, table: TableConfig, checked: CheckedFrame,
+                      accept: Accept | None) -> Iterator[tuple[DataFrame, dict[str, Any]]]:
+        """The checked rows computed once (staged, flagged by `QUARANTINE_FLAG`) and their counts,
+        once the policy and `accept` allow writing: under on_error: fail a failing row raises here."""
+        with self.store.staged(table, checked.df.withColumn(QUARANTINE_FLAG, checked.has_errors)) as stored:
+            values = stored.agg(F.count(F.lit(1)).alias("rows"), *checked.metrics()).first().asDict()
+            if checked.on_error is OnError.FAIL and values[CheckedFrame.ERROR_ROWS]:
+                raise failure(table, checked, values)
+            (accept or (lambda: None))()
+            yield stored, values
 
     def _apply_changes(self, table: TableConfig, feed: DataFrame, checked: CheckedFrame | None,
                        accept: Accept | None) -> WriteStats:
@@ -95,11 +104,7 @@ class Materializer:
             (accept or (lambda: None))()
             self.store.apply_changes(table, feed, target_of)
             return WriteStats(rows_written=self.store.count(table.name), quality=QualityStats())
-        with self.store.staged(table, checked.df.withColumn(QUARANTINE_FLAG, checked.has_errors)) as stored:
-            values = stored.agg(F.count(F.lit(1)).alias("rows"), *checked.metrics()).first().asDict()
-            if checked.on_error is OnError.FAIL and values[CheckedFrame.ERROR_ROWS]:
-                raise failure(table, checked, values)
-            (accept or (lambda: None))()
+        with self._checked_once(table, checked, accept) as (stored, values):
             if checked.on_error is OnError.QUARANTINE:
                 self.store.write_table(quarantine_config(table), stored.where(f"`{QUARANTINE_FLAG}`")
                                        .drop(QUARANTINE_FLAG))
