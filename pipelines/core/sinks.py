@@ -36,10 +36,3 @@ register_sink = SINKS.register
 
 SinkField = Annotated[SerializeAsAny[SinkSpec], PlainValidator(SINKS.validate)]  # dumped as its type
 
-
-def __getattr__(name: str) -> object:  # TEMPORARY: old import path of two tests, until they move
-    if name in ("LakebaseSettings", "MaterializedView"):
-        from . import lakebase
-
-        return getattr(lakebase, name)
-    raise AttributeError(name)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.core.sinks import LakebaseSettings
+from pipelines.core.lakebase import LakebaseSettings
 from pipelines.lakebase.connection import Lakebase
 
 

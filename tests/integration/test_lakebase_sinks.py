@@ -37,7 +37,7 @@ def test_replace_is_idempotent_and_a_materialized_view_over_the_target_keeps_wor
 
 
 def test_declared_views_are_created_once_refreshed_each_write_and_a_bad_one_changes_nothing(spark, lakebase):
-    from pipelines.core.sinks import MaterializedView
+    from pipelines.core.lakebase import MaterializedView
 
     top = MaterializedView(name="sink_v.top", query="SELECT id, score FROM sink_v.people ORDER BY score DESC LIMIT 1")
     write(lakebase.connect, people(spark, [(1, "ana", 1.0), (2, "bo", 2.0)]), "sink_v", "people", "replace", views=(top,))
@@ -205,7 +205,7 @@ def test_databricks_logins_share_a_pool_and_each_gets_a_fresh_token_never_logged
     from databricks.sdk.service.database import DatabaseAPI, DatabaseCredential, DatabaseInstance
     from databricks.sdk.service.iam import CurrentUserAPI, User
 
-    from pipelines.core.sinks import LakebaseSettings
+    from pipelines.core.lakebase import LakebaseSettings
     from pipelines.lakebase.connection import Lakebase
 
     with lakebase.connect() as conn:
@@ -256,8 +256,10 @@ def test_the_engine_writes_each_tables_sinks_and_reports_them(spark, lakebase, t
     assert result.exit_code == 0, summary
     [totals] = [t for t in summary["tables"] if t["name"] == "totals"]
     assert totals["sinks"] == [
-        {"target": f"{schema}_app.totals", "mode": "replace", "rows": 2, "status": "success", "error": None},
-        {"target": f"{schema}_app.totals_by_key", "mode": "upsert", "rows": 2, "status": "success", "error": None}]
+        {"type": "lakebase", "target": f"{schema}_app.totals", "mode": "replace", "rows": 2, "status": "success",
+         "error": None},
+        {"type": "lakebase", "target": f"{schema}_app.totals_by_key", "mode": "upsert", "rows": 2,
+         "status": "success", "error": None}]
     assert rows(lakebase, f"SELECT k, v FROM {schema}_app.totals_by_key ORDER BY k") == [("a", 3), ("b", 5)]
     assert not Path(tmp_path / ".ldp/lakebase").exists()  # the DSN won: no embedded server was started
 
