@@ -28,7 +28,6 @@ from .cdc import CdcSpec
 from .lakebase import LakebaseSettings
 from .registry import registry_for
 from .sinks import SinkField
-from .source_checks import flags_malformed_records
 from .sources import FilesSource, TableSource  # noqa: F401 - re-exported: the built-in source types
 from .sources import Scalar, SourceField
 from .table_properties import property_problem
@@ -79,7 +78,8 @@ class TableConfig(_Model):
     @property
     def has_expectations(self) -> bool:
         """Declared checks, or the implicit `malformed_record` check of a csv/json source with a schema."""
-        return bool(self.expectations or self.expectations_file) or flags_malformed_records(self.source)
+        return bool(self.expectations or self.expectations_file) or bool(
+            self.source and self.source.flags_malformed_records)
 
     @field_validator("name")
     @classmethod

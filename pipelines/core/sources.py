@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainValidator, SerializeAsAn
 
 from .errors import Problem
 from .registry import TypeRegistry
-from .source_checks import file_source_problems, unflagged_malformed_warning
+from .file_checks import file_source_problems, unflagged_malformed_warning
 
 Scalar = Union[str, int, float, bool]
 

@@ -37,3 +37,6 @@ class TableStatus(_Word):
     SUCCESS = "success"
     FAILED = "failed"
     SKIPPED = "skipped"
+
+CORRUPT_RECORD = "_corrupt_record"  # the raw text of a csv/json record Spark could not parse
+MALFORMED_CHECK = "malformed_record"  # the implicit error-level check on it
