@@ -125,3 +125,8 @@ def test_a_column_name_delta_refuses_is_named_with_the_fix_and_nothing_is_writte
     mapped = table.model_copy(update={"table_properties": {"delta.columnMapping.mode": "name"}})
     store.write_table(mapped, spark.range(3).groupBy().sum("id"))
     assert store.read("sums").columns == ["sum(id)"]
+
+
+def test_the_local_session_bounds_deltas_log_cache(spark):
+    """Delta's default cache (10,000 tables for 60 minutes) exhausted a long test session's 1 GB heap."""
+    assert spark.conf.get("spark.databricks.delta.delta.log.cacheSize") == "32"
