@@ -31,7 +31,7 @@ from pyspark.sql import functions as F
 from pipelines.core.cdc import END_AT, START_AT, CdcSpec, SnapshotCdcSpec
 from pipelines.core.errors import Problem, RunError
 
-__all__ = ["apply_changes", "apply_snapshots", "CdcDataError"]
+__all__ = ["apply_changes", "apply_snapshots", "apply_snapshot_events", "snapshot_events", "CdcDataError"]
 
 _SEQ, _DEL, _TRUNC, _SEG = "__cdc_seq", "__cdc_delete", "__cdc_truncate", "__cdc_segment"
 _NEW, _VER, _CLOSE, _NEXT, _ROW = "__cdc_new", "__cdc_version", "__cdc_close", "__cdc_next", "__cdc_row"
@@ -171,31 +171,60 @@ def apply_snapshots(snapshots: Sequence[tuple[DataFrame, Any]], spec: SnapshotCd
     version. Type 2 versions change only when a row's values do."""
     if not snapshots:
         raise CdcDataError(Problem("no snapshot to apply (LDP: FIRST_SNAPSHOT_EMPTY)", table=table))
-    ordered = sorted(snapshots, key=lambda s: s[1])
-    versions = [v for _, v in ordered]
+    versions = [v for _, v in snapshots]
     if len(set(versions)) != len(versions) or any(v is None for v in versions):
-        raise CdcDataError(Problem(f"snapshot versions must be distinct and not NULL, got {versions}",
+        raise CdcDataError(Problem(f"snapshot versions must be distinct and not NULL, got {sorted(versions)}",
                                    table=table))
-    rows = ordered[0][0].withColumn(_SNAP, F.lit(versions[0]))
-    for frame, version in ordered[1:]:
+    rows = snapshots[0][0].withColumn(_SNAP, F.lit(versions[0]))
+    for frame, version in snapshots[1:]:
         rows = rows.unionByName(frame.withColumn(_SNAP, F.lit(version)))
-    successor = F.create_map(*[F.lit(x) for pair in zip(versions, versions[1:]) for x in pair])
-    next_of_key = F.lead(_SNAP).over(Window.partitionBy(*spec.keys).orderBy(_SNAP))
-    rows = rows.withColumn(_NEXT, successor[F.col(_SNAP)] if len(versions) > 1 else F.lit(None))
-    rows = rows.withColumn(_CLOSE, next_of_key)
-    payload = [c for c in ordered[0][0].columns if c not in spec.keys]
+    return apply_snapshot_events(snapshot_events(rows, spec, version=_SNAP, table=table), spec, table=table)
+
+
+def apply_snapshot_events(events: DataFrame, spec: SnapshotCdcSpec, *, table: str | None = None) -> DataFrame:
+    """The target after the change events `snapshot_events` derived (from any number of runs)."""
+    return apply_changes(events, spec.change_spec(_SNAP, _GONE), table=table)
+
+
+def snapshot_events(snapshots: DataFrame, spec: SnapshotCdcSpec, *, version: str,
+                    applied: DataFrame | None = None, table: str | None = None) -> DataFrame:
+    """Change events for the snapshots in `snapshots` (told apart by the column `version`) later than
+    every one behind `applied` (the events earlier runs derived): a row new or changed since the
+    previous snapshot is an upsert at its version, a key gone from a snapshot a delete at that version.
+    Unchanged rows make no event, so the stored events grow with the changes, not the snapshots."""
+    payload = [c for c in snapshots.columns if c not in spec.keys and c != version]
+    rows = snapshots.select(*spec.keys, *payload, F.col(version).alias(_SNAP))
+    _check_snapshot_keys(rows, spec, table)
+    if applied is not None:  # the previous snapshot's rows, at its version, to diff the first new one with
+        last = applied.agg(F.max(_SNAP).alias(_CLOSE))
+        current = apply_changes(applied, spec.change_spec(_SNAP, _GONE, current_only=True), table=table)
+        rows = (rows.crossJoin(last).where(F.col(_CLOSE).isNull() | (F.col(_SNAP) > F.col(_CLOSE)))
+                .drop(_CLOSE).unionByName(current.crossJoin(last.withColumnRenamed(_CLOSE, _SNAP))))
+    in_order = Window.orderBy(_SNAP)  # versions are few: one partition orders them
+    versions = rows.select(_SNAP).distinct().select(
+        _SNAP, F.lead(_SNAP).over(in_order).alias(_NEXT), F.lag(_SNAP).over(in_order).alias(_ROW))
+    by_key = Window.partitionBy(*spec.keys).orderBy(_SNAP)
+    values = F.struct(*payload) if payload else F.lit(None)
+    rows = rows.join(F.broadcast(versions), _SNAP).select(
+        "*", F.lead(_SNAP).over(by_key).alias(_CLOSE), F.lag(_SNAP).over(by_key).alias(_VER),
+        values.eqNullSafe(F.lag(values).over(by_key)).alias(_NEW))
+    unchanged = F.col(_VER).eqNullSafe(F.col(_ROW)) & F.col(_NEW)  # there in the previous snapshot, as is
+    upserts = rows.where(~unchanged).select(*spec.keys, *payload, _SNAP, F.lit(False).alias(_GONE))
     gone = (rows.where(F.col(_NEXT).isNotNull() & ~F.col(_NEXT).eqNullSafe(F.col(_CLOSE)))
             .select(*spec.keys, *[F.lit(None).cast(rows.schema[c].dataType).alias(c) for c in payload],
                     F.col(_NEXT).alias(_SNAP), F.lit(True).alias(_GONE)))
-    events = rows.select(*spec.keys, *payload, _SNAP, F.lit(False).alias(_GONE)).unionByName(gone)
-    _check_snapshot_keys(rows, spec, table)
-    cdc = CdcSpec(keys=spec.keys, sequence_by=_SNAP, apply_as_deletes=f"`{_GONE}`",
-                  except_column_list=[_SNAP, _GONE], stored_as_scd_type=spec.stored_as_scd_type)
-    return apply_changes(events, cdc, table=table)
+    events = upserts.unionByName(gone)
+    if applied is not None:  # the previous snapshot's own events are stored already
+        events = events.crossJoin(last).where(F.col(_SNAP) > F.col(_CLOSE)).drop(_CLOSE)
+    return events
 
 
 def _check_snapshot_keys(rows: DataFrame, spec: SnapshotCdcSpec, table: str | None) -> None:
     """One row per key in each snapshot, as LDP requires (DUPLICATE_KEY_VIOLATION)."""
+    nulls = rows.where(F.col(_SNAP).isNull()).count()
+    if nulls:
+        raise CdcDataError(Problem(f"{nulls} snapshot row(s) have no version (NULL)", table=table,
+                                   key="snapshot_cdc.version_by", value=spec.version_by))
     clashes = (rows.groupBy(*spec.keys, _SNAP).count().where(F.col("count") > 1)
                .limit(_EXAMPLES).collect())
     if clashes:

@@ -220,13 +220,65 @@ class CdcSpec(_Spec):
 
 
 class SnapshotCdcSpec(_Spec):
-    """`snapshot_cdc:` on a table fed by snapshots: LDP's `create_auto_cdc_from_snapshot_flow`."""
+    """`snapshot_cdc:` on a table fed by snapshots: LDP's `create_auto_cdc_from_snapshot_flow`.
+
+    Without `version_by` the input is one snapshot, re-read on every run and versioned by the run's
+    start time (LDP's table source). With `version_by` (our name; LDP takes a function returning
+    `(DataFrame, version)` instead) the input holds several snapshots told apart by that column, e.g.
+    a folder per version read with its partition column (`snapshots/version=3/`): each version later
+    than the last one applied is applied in order, and the column is not stored.
+    """
+
+    track_history_column_list: Optional[Columns] = None
+    track_history_except_column_list: Optional[Columns] = None
+    version_by: Optional[str] = None
+
+    @field_validator("track_history_column_list", "track_history_except_column_list", mode="before")
+    @classmethod
+    def _lists(cls, value: Any, info: ValidationInfo) -> Optional[Columns]:
+        return None if value is None else _columns(value, info.field_name,
+                                                   allow_empty=info.field_name.endswith("except_column_list"))
+
+    @field_validator("version_by", mode="before")
+    @classmethod
+    def _version(cls, value: Any) -> Optional[str]:
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ValueError(f"version_by must name the column holding each snapshot's version, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _rules(self) -> "SnapshotCdcSpec":
+        problems = []
+        if self.track_history_column_list is not None and self.track_history_except_column_list is not None:
+            problems.append("give track_history_column_list or track_history_except_column_list, not both")
+        if self.stored_as_scd_type == 1:
+            for name in ("track_history_column_list", "track_history_except_column_list"):
+                if getattr(self, name) is not None:
+                    problems.append(f"{name} needs stored_as_scd_type: 2 (history is kept by type 2 only)")
+        if self.version_by in self.keys:
+            problems.append(f"version_by {self.version_by!r} cannot be a key: it tells snapshots apart")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     def flow_kwargs(self, target: str, source: Any, *, name: str | None = None) -> dict[str, Any]:
         """Keyword arguments for `dp.create_auto_cdc_from_snapshot_flow(**kwargs)`; `source` is a
         table name or a function `(latest_version) -> (DataFrame, version) | None`."""
         kwargs: dict[str, Any] = {"target": target, "source": source, "keys": list(self.keys),
                                   "stored_as_scd_type": self.stored_as_scd_type}
+        for field in ("track_history_column_list", "track_history_except_column_list"):
+            if getattr(self, field) is not None:
+                kwargs[field] = list(getattr(self, field))
         if name is not None:
             kwargs["name"] = name
         return kwargs
+
+    def change_spec(self, sequence: str, gone: str, *, current_only: bool = False) -> CdcSpec:
+        """The change-feed spec snapshots become once diffed into events: sequenced by the snapshot's
+        version, deleted where `gone` (a key missing from the next snapshot). `current_only`: type 1,
+        the latest snapshot's rows (what the next snapshot is compared with)."""
+        history = self.stored_as_scd_type == 2 and not current_only
+        return CdcSpec(keys=self.keys, sequence_by=sequence, apply_as_deletes=f"`{gone}`",
+                       except_column_list=[sequence, gone], stored_as_scd_type=2 if history else 1,
+                       track_history_column_list=self.track_history_column_list if history else None,
+                       track_history_except_column_list=self.track_history_except_column_list if history else None)

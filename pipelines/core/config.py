@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ._gc import paused_gc
 from .errors import ConfigError, Problem
 from .monitoring import MonitorConfig, MonitoringSettings, monitor_problems, with_defaults
-from .cdc import CdcSpec
+from .cdc import CdcSpec, SnapshotCdcSpec
 from .lakebase import LakebaseSettings
 from .registry import registry_for
 from .sinks import SinkField
@@ -74,6 +74,12 @@ class TableConfig(_Model):
     monitor: MonitorConfig | None = None
     sinks: tuple[SinkField, ...] = ()  # each one registered sink type, chosen by its `type:`
     cdc: CdcSpec | None = None  # AUTO CDC: the input is a change feed applied by key (SCD type 1 or 2)
+    snapshot_cdc: SnapshotCdcSpec | None = None  # AUTO CDC FROM SNAPSHOT: the input is a snapshot (or several)
+
+    @property
+    def applies_changes(self) -> bool:
+        """Whether the table is kept by AUTO CDC (a change feed or snapshots) rather than replaced."""
+        return self.cdc is not None or self.snapshot_cdc is not None
 
     @property
     def has_expectations(self) -> bool:
@@ -104,8 +110,14 @@ class TableConfig(_Model):
 
     @model_validator(mode="after")
     def _cdc_has_a_feed(self) -> "TableConfig":
+        if self.cdc is not None and self.snapshot_cdc is not None:
+            raise ValueError("give cdc: (a change feed) or snapshot_cdc: (snapshots), not both: LDP applies "
+                             "one AUTO CDC flavour per target")
         if self.cdc is not None and len(self.depends_on) + (self.source is not None) != 1:
             raise ValueError("a table with cdc: reads one change feed: give it one source or one depends_on")
+        if self.snapshot_cdc is not None and len(self.depends_on) + (self.source is not None) != 1:
+            raise ValueError("a table with snapshot_cdc: reads one snapshot input: give it one source or "
+                             "one depends_on")
         return self
 
     @model_validator(mode="after")

@@ -2,7 +2,8 @@
 
 `transformations` is either a folder (relative to config.yml) or a dotted package. Loading also
 checks that each function's parameters match what the engine will pass: one keyword argument per
-`depends_on` entry, `source` for tables with a source, and optionally `spark`.
+`depends_on` entry, `source` for tables with a source, and optionally `spark`. A CDC table
+(`cdc:` / `snapshot_cdc:`) may have no module: its one input is then used as it is (`PassThrough`).
 """
 from __future__ import annotations
 
@@ -71,8 +72,24 @@ def load_transformations(config: Config, tables: Iterable[TableConfig]) -> dict[
 
 
 class _LoadProblem(Exception):
-    def __init__(self, problem: Problem):
+    def __init__(self, problem: Problem, missing: bool = False):
         self.problem = problem
+        self.missing = missing  # the module does not exist (rather than failing to import)
+
+
+@dataclass(frozen=True)
+class PassThrough:
+    """The transformation of a CDC table without a module: its one input (change feed or snapshots)
+    as it is. Callable like a table function, with a signature naming that input."""
+
+    input: str
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        return inspect.Signature([inspect.Parameter(self.input, inspect.Parameter.POSITIONAL_OR_KEYWORD)])
+
+    def __call__(self, **inputs: object) -> object:
+        return inputs[self.input]
 
 
 def _with_context(problem: Problem, config: Config, positions: dict[str, int]) -> Problem:
@@ -95,7 +112,12 @@ def _load_one(config: Config, table: TableConfig) -> Transformation:
                                        table=table.name, key="name", value=table.name, hint="keep one of them"))
         inputs = tuple(table.depends_on) + ((SOURCE,) if table.source else ())
         return load_sql(sql, table.name, inputs, frozenset(config.by_name))
-    module = _import(where, table)
+    try:
+        module = _import(where, table)
+    except _LoadProblem as exc:
+        if exc.missing and table.applies_changes:  # CDC needs no transformation: the input is the feed
+            return PassThrough(_SOURCE if table.source else table.depends_on[0])
+        raise
     function = getattr(module, table.name, None)
     if function is None or not callable(function):
         raise _LoadProblem(Problem(
@@ -153,7 +175,7 @@ def _missing(where: ModuleLocation, table: TableConfig) -> _LoadProblem:
     return _LoadProblem(Problem(
         f"transformation module not found: {where.describe()}", table=table.name, key="name",
         value=table.name, hint=f"create {table.layer}/{table.name}.py in the transformations "
-                               f"folder with `def {table.name}({_expected_params(table)}):`"))
+                               f"folder with `def {table.name}({_expected_params(table)}):`"), missing=True)
 
 
 def _broken(where: ModuleLocation, table: TableConfig, exc: BaseException) -> _LoadProblem:

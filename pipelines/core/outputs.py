@@ -4,8 +4,8 @@ and flows; every consumer (LDP registrar, Spark runner's materializer, storage) 
 its own `OutputHandlers` table, so a new kind is one class here plus one entry per consumer, and a
 consumer that lacks one fails with a message naming both, never with a silent wrong write.
 
-    Output kinds   MaterializedView | StreamingTable | CdcTarget   (room for TemporaryView, Sink)
-    Flow kinds     QueryFlow | AutoCdcFlow                          (room for AppendFlow)
+    Output kinds   MaterializedView | StreamingTable | CdcTarget | SnapshotCdcTarget   (room for Sink)
+    Flow kinds     QueryFlow | AutoCdcFlow | AutoCdcFromSnapshotFlow                  (room for AppendFlow)
 """
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from typing import ClassVar, Generic, Mapping, TypeVar
 
 from .errors import EngineError, Problem
 
-__all__ = ["Output", "MaterializedView", "StreamingTable", "CdcTarget", "Flow", "QueryFlow", "AutoCdcFlow",
-           "OutputHandlers", "UnsupportedOutput"]
+__all__ = ["Output", "MaterializedView", "StreamingTable", "CdcTarget", "SnapshotCdcTarget", "Flow", "QueryFlow",
+           "AutoCdcFlow", "AutoCdcFromSnapshotFlow", "OutputHandlers", "UnsupportedOutput"]
 
 Handler = TypeVar("Handler")
 
@@ -59,6 +59,15 @@ class CdcTarget(Output):
 
 
 @dataclass(frozen=True)
+class SnapshotCdcTarget(CdcTarget):
+    """A CDC table kept from snapshots (AUTO CDC FROM SNAPSHOT): a row new or changed since the previous
+    snapshot is an upsert at the snapshot's version, a key gone from it a delete."""
+
+    kind: ClassVar[str] = "snapshot_cdc_target"
+    label: ClassVar[str] = "snapshot CDC table"
+
+
+@dataclass(frozen=True)
 class Flow:
     """Base of every flow kind: something that writes rows into the output named `target`."""
 
@@ -81,6 +90,13 @@ class AutoCdcFlow(Flow):
     key and sequence: Spark's `create_auto_cdc_flow`."""
 
     kind: ClassVar[str] = "auto_cdc"
+
+
+@dataclass(frozen=True)
+class AutoCdcFromSnapshotFlow(Flow):
+    """The table's snapshots diffed into changes by key: LDP's `create_auto_cdc_from_snapshot_flow`."""
+
+    kind: ClassVar[str] = "auto_cdc_from_snapshot"
 
 
 class UnsupportedOutput(EngineError):

@@ -11,9 +11,14 @@ from ._gc import paused_gc
 from .config import Config, PipelineSettings, TableConfig
 from .errors import ConfigError
 from .graph import Selection, cycle_problems, dependency_graph, select_tables, topological_levels
-from .outputs import AutoCdcFlow, CdcTarget, Flow, MaterializedView, Output, QueryFlow, StreamingTable
+from .outputs import (AutoCdcFlow, AutoCdcFromSnapshotFlow, CdcTarget, Flow, MaterializedView, Output, QueryFlow,
+                      SnapshotCdcTarget, StreamingTable)
 
 Mode = Literal["batch", "streaming"]
+
+
+# output kind -> the kind of the one flow that writes it (a query by default)
+FLOW_KINDS: dict[type[Output], type[Flow]] = {CdcTarget: AutoCdcFlow, SnapshotCdcTarget: AutoCdcFromSnapshotFlow}
 
 
 @dataclass(frozen=True)
@@ -30,7 +35,7 @@ class TablePlan:
 
     def __post_init__(self) -> None:
         if not self.flows:  # one flow named after the table, as `@dp.table` (or an AUTO CDC flow) defines it
-            flow = AutoCdcFlow if isinstance(self.output, CdcTarget) else QueryFlow
+            flow = FLOW_KINDS.get(type(self.output), QueryFlow)
             object.__setattr__(self, "flows", (flow(self.config.name, self.config.name),))
 
     @property
@@ -144,10 +149,12 @@ def _build(config: Config, selection: Selection, mode: Mode) -> Plan:
 
 def planned_output(table: TableConfig, mode: Mode) -> Output:
     """A table's kind: in streaming mode a table whose source can stream (files) reads it incrementally
-    into a streaming table; a table with `cdc:` is a CDC target; every other table is a materialized
+    into a streaming table; a table with `cdc:` (`snapshot_cdc:`) is a (snapshot) CDC target; every other table is a materialized
     view over its inputs."""
     if table.cdc is not None:
         return CdcTarget(table.cdc.stored_as_scd_type)
+    if table.snapshot_cdc is not None:
+        return SnapshotCdcTarget(table.snapshot_cdc.stored_as_scd_type)
     if mode == "streaming" and table.source is not None and table.source.can_stream:
         return StreamingTable()
     return MaterializedView()

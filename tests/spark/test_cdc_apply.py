@@ -10,7 +10,7 @@ from chispa import assert_df_equality
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipelines.catalog.cdc import CdcDataError, apply_changes, apply_snapshots
+from pipelines.catalog.cdc import CdcDataError, apply_changes, apply_snapshot_events, apply_snapshots, snapshot_events
 from pipelines.core.cdc import CdcSpec, SnapshotCdcSpec
 
 # LDP docs ("The AUTO CDC APIs", example: process SCD type 1 and type 2 updates), as in REFERENCE.md
@@ -184,10 +184,38 @@ def test_snapshots_insert_change_disappear(spark):
     assert rows(history) == [(1, "a", 1, 3), (2, "B", 2, None), (2, "b", 1, 2), (3, "c", 2, None)]
 
 
-def test_a_snapshot_with_two_rows_for_a_key_is_an_error(spark):
-    snaps = [(spark.createDataFrame([(1, "a"), (1, "b")], SNAPSHOT), 1)]
+@pytest.mark.parametrize("duplicate", [(1, "b"), (1, "a")], ids=["different", "identical"])
+def test_a_snapshot_with_two_rows_for_a_key_is_an_error(spark, duplicate):
+    snaps = [(spark.createDataFrame([(1, "a"), duplicate], SNAPSHOT), 1)]
     with pytest.raises(CdcDataError, match="several rows for one key: id=1 in snapshot 1"):
         apply_snapshots(snaps, SnapshotCdcSpec(keys=["id"]), table="t")
+
+
+def test_snapshots_applied_run_by_run_equal_all_at_once_and_store_only_changes(spark):
+    """Each run diffs its new versions against the events earlier runs stored; a version not later
+    than the last applied one is skipped, as LDP's snapshot flow does."""
+    versions = {1: [(1, "a", "x"), (2, "b", "x")], 2: [(1, "a", "x"), (2, "B", "y"), (3, "c", "x")],
+                3: [(2, "B", "z"), (3, "c", "x")], 4: [(2, "B", "z"), (3, "c", "x"), (1, "a", "x")]}
+    schema = "id int, v string, note string, version int"
+    frame = lambda *vs: spark.createDataFrame([(*r, v) for v in vs for r in versions[v]], schema)  # noqa: E731
+    spec = SnapshotCdcSpec(keys=["id"], stored_as_scd_type=2, track_history_except_column_list=["note"],
+                           version_by="version")
+    stored = None
+    for run in ([1], [3, 2], [2, 4]):  # 2 comes again with 4: already applied, skipped
+        new = snapshot_events(frame(*run), spec, version="version", applied=stored, table="t")
+        stored = new if stored is None else stored.unionByName(new)
+        stored = spark.createDataFrame(stored.collect(), stored.schema)  # what a run's commit keeps
+    all_at_once = apply_snapshots([(frame(v).drop("version"), v) for v in versions], spec)
+    assert rows(apply_snapshot_events(stored, spec)) == rows(all_at_once) == [
+        (1, "a", "x", 1, 3), (1, "a", "x", 4, None), (2, "B", "z", 2, None), (2, "b", "x", 1, 2),
+        (3, "c", "x", 2, None)]  # note changed 2 -> 3 without a new version: tracked columns only
+    assert stored.count() == 7  # v1: 2 new; v2: 1 changed, 1 new; v3: 1 gone, 1 changed; v4: 1 back
+
+
+def test_a_snapshot_row_without_a_version_is_an_error(spark):
+    frame = spark.createDataFrame([(1, "a", None)], "id int, v string, version int")
+    with pytest.raises(CdcDataError, match="1 snapshot row.s. have no version"):
+        snapshot_events(frame, SnapshotCdcSpec(keys=["id"], version_by="version"), version="version")
 
 
 # ---------------------------------------------------------------- property: an in-memory model

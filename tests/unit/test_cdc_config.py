@@ -212,3 +212,90 @@ def test_snapshot_spec():
         SnapshotCdcSpec(keys=["id"], stored_as_scd_type=3)
     with pytest.raises(ValidationError):
         SnapshotCdcSpec(keys=["id"], sequence_by="x")
+
+
+def test_snapshot_spec_passes_history_lists_and_checks_them_as_ldp_does():
+    s = SnapshotCdcSpec(keys=["id"], stored_as_scd_type=2, track_history_except_column_list=["updated_by"])
+    assert s.flow_kwargs("t", "src") == {"target": "t", "source": "src", "keys": ["id"], "stored_as_scd_type": 2,
+                                         "track_history_except_column_list": ["updated_by"]}
+    with pytest.raises(ValueError, match="track_history_column_list needs stored_as_scd_type: 2"):
+        SnapshotCdcSpec(keys=["id"], track_history_column_list=["v"])
+    with pytest.raises(ValueError, match="not both"):
+        SnapshotCdcSpec(keys=["id"], stored_as_scd_type=2, track_history_column_list=["a"],
+                        track_history_except_column_list=["b"])
+    with pytest.raises(ValueError, match="version_by 'id' cannot be a key"):
+        SnapshotCdcSpec(keys=["id"], version_by="id")
+    with pytest.raises(ValueError, match="version_by must name the column"):
+        SnapshotCdcSpec(keys=["id"], version_by=" ")
+
+
+def test_snapshots_become_a_change_spec_sequenced_by_version_with_the_history_lists():
+    change = SnapshotCdcSpec(keys=["id"], stored_as_scd_type=2, track_history_column_list=["v"]).change_spec(
+        "__v", "__gone")
+    assert (change.sequence_by, change.apply_as_deletes, change.except_column_list) == ("__v", "`__gone`",
+                                                                                          ("__v", "__gone"))
+    assert (change.stored_as_scd_type, change.track_history_column_list) == (2, ("v",))
+
+
+SNAPSHOT_PROJECT = """
+pipeline: {transformations: ./transformations}
+tables:
+  - {name: customers_raw, layer: bronze, source: {type: table, table: main.crm.customers}}
+  - name: customers_scd
+    layer: silver
+    depends_on: [customers_raw]
+    snapshot_cdc: {keys: [id], stored_as_scd_type: 2}
+"""
+
+
+def test_a_snapshot_table_is_planned_as_such_and_needs_no_transformation(tmp_path):
+    from pipelines.core.config import load_config
+    from pipelines.core.loader import PassThrough, check_signature, load_transformations
+    from pipelines.core.outputs import AutoCdcFromSnapshotFlow, SnapshotCdcTarget
+    from pipelines.core.plan import build_plan
+    from tests.conftest import write_project
+
+    config = load_config(write_project(tmp_path, SNAPSHOT_PROJECT, {
+        "bronze/customers_raw.py": "def customers_raw(source):\n    return source\n"}))
+    functions = load_transformations(config, config.tables)
+    table = config.table("customers_scd")
+    assert functions["customers_scd"] == PassThrough("customers_raw") and not check_signature(
+        functions["customers_scd"], table)
+    assert functions["customers_scd"](customers_raw="feed", spark=None) == "feed"
+    planned = {t.name: t for t in build_plan(config).tables}["customers_scd"]
+    assert planned.output == SnapshotCdcTarget(2)
+    assert planned.flows == (AutoCdcFromSnapshotFlow("customers_scd", "customers_scd"),)
+
+
+def test_a_plain_table_still_needs_its_module(tmp_path):
+    from pipelines.core.config import load_config
+    from pipelines.core.errors import ConfigError
+    from pipelines.core.loader import load_transformations
+    from tests.conftest import write_project
+
+    config = load_config(write_project(tmp_path, SNAPSHOT_PROJECT.replace(
+        "    snapshot_cdc: {keys: [id], stored_as_scd_type: 2}\n", ""), {
+        "bronze/customers_raw.py": "def customers_raw(source):\n    return source\n"}))
+    with pytest.raises(ConfigError, match="transformation module not found"):
+        load_transformations(config, config.tables)
+
+
+@pytest.mark.parametrize("block, message", [
+    ("    snapshot_cdc: {keys: [id]}\n    cdc: {keys: [id], sequence_by: seq}\n",
+     "give cdc: (a change feed) or snapshot_cdc: (snapshots), not both"),
+    ("    snapshot_cdc: {keys: [id]}\n    source: {type: table, table: main.crm.other}\n",
+     "a table with snapshot_cdc: reads one snapshot input"),
+    ("    snapshot_cdc: {keys: [id], stored_as_scd_type: 1, track_history_column_list: [v]}\n",
+     "track_history_column_list needs stored_as_scd_type: 2"),
+])
+def test_snapshot_config_errors_are_located(block, message):
+    from pathlib import Path
+
+    from pipelines.core.config import parse_config
+    from pipelines.core.errors import ConfigError
+
+    text = SNAPSHOT_PROJECT.replace("    snapshot_cdc: {keys: [id], stored_as_scd_type: 2}\n", block)
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, Path("cfg/config.yml"))
+    rendered = [p.render() for p in caught.value.problems]
+    assert any(message in r and "customers_scd" in r and "cfg/config.yml" in r for r in rendered), rendered
