@@ -162,9 +162,7 @@ class TableStore:
         The target is a function of every event seen so far, so the order events arrive in across runs
         changes nothing and a rerun is idempotent. Two commits, events first: a run failing between them
         leaves the target one run behind, and the next run recomputes it."""
-        log = table.model_copy(update={"name": table.name + CDC_EVENTS_SUFFIX, "partition_cols": (),
-                                       "cluster_by": (), "comment": f"change events applied to {table.name}",
-                                       "table_properties": {}})
+        log = _events_table(table)
         seen = events
         if self.exists(log.name):
             seen = self.read(log.name).unionByName(events, allowMissingColumns=True).distinct()
@@ -172,6 +170,11 @@ class TableStore:
             self._replace(log, everything)
         self._replace(table, target_of(self.read(log.name)))
         self.reset_checkpoint(table.name)
+
+    def cdc_events(self, table: TableConfig) -> DataFrame | None:
+        """The change events a CDC target was computed from (None before its first write)."""
+        name = _events_table(table).name
+        return self.read(name) if self.exists(name) else None
 
     def _replace(self, table: TableConfig, df: DataFrame) -> None:
         fmt = self.format_of(table)
@@ -295,6 +298,12 @@ def commits_tagged(spark: SparkSession, run_id: str) -> Iterator[None]:
             spark.conf.unset(RUN_ID_CONF)
         else:
             spark.conf.set(RUN_ID_CONF, previous)
+
+
+def _events_table(table: TableConfig) -> TableConfig:
+    """A CDC target's hidden table of the change events applied to it so far."""
+    return table.model_copy(update={"name": table.name + CDC_EVENTS_SUFFIX, "partition_cols": (), "cluster_by": (),
+                                    "comment": f"change events applied to {table.name}", "table_properties": {}})
 
 
 def _check_column_names(table: TableConfig, df: DataFrame) -> None:

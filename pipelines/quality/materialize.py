@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Callable, Iterator, Optional
 
 from pyspark.sql import DataFrame
@@ -17,13 +18,15 @@ from pyspark.sql import functions as F
 from pipelines.catalog.storage import Accept, MicroBatch, TableStore
 from pipelines.core.config import TableConfig
 from pipelines.core.errors import Problem, RunError
-from pipelines.catalog.cdc import apply_changes
-from pipelines.core.outputs import CdcTarget, MaterializedView, Output, OutputHandlers, StreamingTable
+from pipelines.catalog.cdc import apply_changes, apply_snapshot_events, snapshot_events
+from pipelines.core.outputs import (CdcTarget, MaterializedView, Output, OutputHandlers, SnapshotCdcTarget,
+                                    StreamingTable)
 from pipelines.core.vocabulary import ERRORS, RESULT_COLUMNS, Criticality, OnError
 
 from .enforce import CheckedFrame, Expectations, QualityStats, quarantine_config
 
 QUARANTINE_FLAG = "_ldp_quarantined"
+SNAPSHOT_VERSION = "__ldp_snapshot_taken"  # a re-read snapshot's version: the run's start (a timestamp)
 
 
 class QualityFailure(RunError):
@@ -94,24 +97,45 @@ class Materializer:
                        accept: Accept | None) -> WriteStats:
         """The change feed's events that pass the checks applied to the target by key and sequence
         (`cdc:`); events failing an error-level check go to the quarantine and never reach it."""
-        assert table.cdc is not None
         spec = table.cdc
+        assert spec is not None
+        return self._keep_by_key(table, feed, checked, accept, lambda valid: valid,
+                                 lambda events: apply_changes(events, spec, table=table.name))
 
-        def target_of(events: DataFrame) -> DataFrame:
-            return apply_changes(events, spec, table=table.name)
+    def _apply_snapshots(self, table: TableConfig, rows: DataFrame, checked: CheckedFrame | None,
+                         accept: Accept | None) -> WriteStats:
+        """The snapshot's rows that pass the checks, diffed with the previous snapshot into change events
+        (`snapshot_cdc:`). Without `version_by` the input is one snapshot, versioned by this run's start.
+        A row failing an error-level check is missing from the snapshot: its key is deleted."""
+        spec = table.snapshot_cdc
+        assert spec is not None
+        version = spec.version_by or SNAPSHOT_VERSION
+        taken = datetime.now(timezone.utc)
 
+        def events_of(valid: DataFrame) -> DataFrame:
+            snapshot = valid if spec.version_by else valid.withColumn(version, F.lit(taken))
+            return snapshot_events(snapshot, spec, version=version, applied=self.store.cdc_events(table),
+                                   table=table.name)
+
+        return self._keep_by_key(table, rows, checked, accept, events_of,
+                                 lambda events: apply_snapshot_events(events, spec, table=table.name))
+
+    def _keep_by_key(self, table: TableConfig, rows: DataFrame, checked: CheckedFrame | None,
+                     accept: Accept | None, events_of: Callable[[DataFrame], DataFrame],
+                     target_of: Callable[[DataFrame], DataFrame]) -> WriteStats:
+        """A CDC target's write: the rows passing the checks become change events (`events_of`), added
+        to the stored ones, and the target is `target_of(every event)`; failing rows are quarantined."""
         if checked is None:
             (accept or (lambda: None))()
-            self.store.apply_changes(table, feed, target_of)
+            self.store.apply_changes(table, events_of(rows), target_of)
             return WriteStats(rows_written=self.store.count(table.name), quality=QualityStats())
         with self._checked_once(table, checked, accept) as (stored, values):
             if checked.on_error is OnError.QUARANTINE:
                 self.store.write_table(quarantine_config(table), stored.where(f"`{QUARANTINE_FLAG}`")
                                        .drop(QUARANTINE_FLAG))
-            events = stored.where(f"NOT `{QUARANTINE_FLAG}`").drop(QUARANTINE_FLAG, *RESULT_COLUMNS)
-            self.store.apply_changes(table, events, target_of)
-        quality = checked.stats(values)
-        return WriteStats(rows_written=self.store.count(table.name), quality=quality)
+            valid = stored.where(f"NOT `{QUARANTINE_FLAG}`").drop(QUARANTINE_FLAG, *RESULT_COLUMNS)
+            self.store.apply_changes(table, events_of(valid), target_of)
+        return WriteStats(rows_written=self.store.count(table.name), quality=checked.stats(values))
 
     def _append_stream(self, table: TableConfig, stream: DataFrame, checked: CheckedFrame | None,
                        accept: Accept | None = None) -> WriteStats:
@@ -143,6 +167,7 @@ WRITERS: OutputHandlers[Writer] = OutputHandlers("Spark runner's materializer", 
     MaterializedView: Materializer._replace,
     StreamingTable: Materializer._append_stream,
     CdcTarget: Materializer._apply_changes,
+    SnapshotCdcTarget: Materializer._apply_snapshots,
 })
 
 

@@ -111,3 +111,63 @@ def test_databricks_registers_a_streaming_table_and_an_auto_cdc_flow_from_the_ch
     finally:
         spark.catalog.setCurrentDatabase("default")
     assert checked.isStreaming and "_errors" in checked.columns  # the checks run on the feed, as a stream
+
+
+SNAPSHOT_CONFIG = """
+pipeline: {schema: SCHEMA, transformations: ./transformations}
+tables:
+  - name: crm
+    layer: bronze
+    source: {type: files, format: csv, path: ./crm.csv, options: {header: true, inferSchema: true}}
+  - name: crm_history
+    layer: silver
+    depends_on: [crm]
+    expectations:
+      - {name: named, criticality: error, check: {function: is_not_null, arguments: {column: name}}}
+    snapshot_cdc: {keys: [id], stored_as_scd_type: 2}
+  - name: accounts_current
+    layer: silver
+    source: {type: files, format: csv, path: ./versions, options: {header: true, inferSchema: true}}
+    snapshot_cdc: {keys: [id], version_by: version}
+  - name: accounts_history
+    layer: silver
+    source: {type: files, format: csv, path: ./versions, options: {header: true, inferSchema: true}}
+    snapshot_cdc: {keys: [id], version_by: version, stored_as_scd_type: 2}
+"""
+VERSIONS = {1: ["1,a", "2,b"], 2: ["1,a", "2,B", "3,c"], 3: ["2,B", "3,c"]}  # insert, change, disappear
+
+
+def test_snapshot_cdc_from_a_folder_per_version_and_from_a_table_reread_each_run(spark, tmp_path):
+    """No transformation modules but the bronze one: a CDC table's input is used as it is."""
+    harness = Harness(spark, tmp_path, {"bronze/crm.py": "def crm(source):\n    return source\n"},
+                      config=SNAPSHOT_CONFIG)
+
+    def version(number: int) -> None:
+        folder = tmp_path / "versions" / f"version={number}"
+        folder.mkdir(parents=True)
+        (folder / "part.csv").write_text("id,name\n" + "\n".join(VERSIONS[number]) + "\n")
+
+    (tmp_path / "crm.csv").write_text("id,name\n1,a\n2,b\n")
+    version(1)
+    version(2)
+    tables, result = harness.run()
+    assert result.status == "success", [t.error for t in tables.values()]
+
+    (tmp_path / "crm.csv").write_text("id,name\n2,B\n3,\n")  # 1 gone, 2 changed, 3 quarantined: not there
+    version(3)
+    for _ in range(2):  # the rerun finds no new version and an unchanged table: nothing changes
+        tables, result = harness.run()
+        assert result.status == "success", [t.error for t in tables.values()]
+        assert rows(harness, "accounts_current") == [(2, "B"), (3, "c")]
+        assert rows(harness, "accounts_history") == [(1, "a", 1, 3), (2, "B", 2, None), (2, "b", 1, 2),
+                                                     (3, "c", 2, None)]
+        assert harness.table("accounts_history").columns == ["id", "name", "__START_AT", "__END_AT"]
+        assert (tables["accounts_current"].rows_written, tables["accounts_history"].rows_written) == (2, 4)
+
+    history = {(r.id, r.name): (r["__START_AT"], r["__END_AT"]) for r in harness.table("crm_history").collect()}
+    assert set(history) == {(1, "a"), (2, "b"), (2, "B")}
+    first_run, second_run = history[(2, "b")]
+    assert first_run < second_run and history[(1, "a")] == (first_run, second_run)
+    assert history[(2, "B")] == (second_run, None)  # the rerun's unchanged snapshot opened no version
+    assert dict(harness.table("crm_history").dtypes)["__START_AT"] == "timestamp"
+    assert [r.id for r in harness.table("crm_history_quarantine").collect()] == [3]
