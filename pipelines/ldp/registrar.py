@@ -13,7 +13,9 @@ Databricks), the tables downstream materialized views, as the Spark runner does.
 
 so the tables have exactly the Spark runner's contents and schemas on every runtime. A table with
 `cdc:` is a streaming table fed by `dp.create_auto_cdc_flow` (LDP's parameters, as config.yml names
-them) from `{name}__cdc_feed`, a temporary view of its change feed read as a stream, checked rows only.
+them) from `{name}__cdc_feed`, a temporary view of its change feed read as a stream, checked rows only;
+one with `snapshot_cdc:` is fed by `dp.create_auto_cdc_from_snapshot_flow` from `{name}__snapshot` (or
+a function returning each next version, with `version_by`).
 """
 from __future__ import annotations
 
@@ -34,17 +36,19 @@ from pipelines.catalog.storage import configured_format
 from pipelines.core.config import PipelineSettings, TableConfig
 from pipelines.core.errors import EngineError
 from pipelines.core.loader import Transformation, call_transformation
-from pipelines.core.outputs import CdcTarget, MaterializedView, Output, OutputHandlers, StreamingTable
+from pipelines.core.outputs import (CdcTarget, MaterializedView, Output, OutputHandlers, SnapshotCdcTarget,
+                                    StreamingTable)
 from pipelines.core.plan import Plan, TablePlan
 from pipelines.core.table_properties import property_value
 from pipelines.core.vocabulary import ERRORS, RESULT_COLUMNS, OnError
-from pipelines.quality.enforce import Expectations, quarantine_config
+from pipelines.quality.enforce import CheckedFrame, Expectations, quarantine_config
 
 from .query_errors import query_function_error
 
 log = logging.getLogger(__name__)
 CHECKED_SUFFIX = "__checked"
 CDC_FEED_SUFFIX = "__cdc_feed"
+SNAPSHOT_SUFFIX = "__snapshot"
 Query = Callable[[], DataFrame]
 Decorator = Callable[..., Callable[[Query], Any]]
 
@@ -104,6 +108,9 @@ class Registrar:
 
     def register_table(self, table: TablePlan) -> None:
         config, output = table.config, table.output
+        if isinstance(output, SnapshotCdcTarget):
+            self._register_snapshot_cdc(table)
+            return
         if isinstance(output, CdcTarget):
             self._register_cdc(table)
             return
@@ -127,20 +134,44 @@ class Registrar:
         config, feed = table.config, table.config.name + CDC_FEED_SUFFIX
         assert config.cdc is not None
         query = self._query(dataclasses.replace(table, output=StreamingTable()), streaming_inputs=True)
-        if config.has_expectations:
-            checked_name = config.name + CHECKED_SUFFIX
-            self._define_checked(config, checked_name, query)
-            rows: Query = functools.partial(read_table, self.spark, checked_name, True)
-            if config.on_error is OnError.FAIL:
-                query = lambda: without_columns(_fail_on_errors(rows(), config.name), RESULT_COLUMNS)  # noqa: E731
-            else:
-                query = lambda: without_columns(rows().where(F.col(ERRORS).isNull()), RESULT_COLUMNS)  # noqa: E731
-            if config.on_error is OnError.QUARANTINE:
-                self._define(quarantine_config(config), StreamingTable(),
-                             lambda: rows().where(F.col(ERRORS).isNotNull()))
-        self.dp.temporary_view(name=feed, comment=f"the change feed applied to {config.name}")(_named(query, feed))
+        passing = self._passing_rows(config, query, StreamingTable())
+        self.dp.temporary_view(name=feed, comment=f"the change feed applied to {config.name}")(_named(passing, feed))
         self.dp.create_streaming_table(**_table_options(config, self.plan.pipeline, self.dp.create_streaming_table))
         self.dp.create_auto_cdc_flow(**config.cdc.flow_kwargs(config.name, feed, struct=F.struct))
+
+    def _register_snapshot_cdc(self, table: TablePlan) -> None:
+        """A streaming table kept by `create_auto_cdc_from_snapshot_flow`. Its source: without
+        `version_by`, `{name}__snapshot`, a temporary view of the input's passing rows that LDP re-reads
+        on each update; with it, a function LDP calls with the latest version applied, which returns the
+        next version's passing rows (`NextSnapshot`). Failing rows go to a quarantine view either way."""
+        config = table.config
+        spec = config.snapshot_cdc
+        assert spec is not None
+        query = self._query(dataclasses.replace(table, output=MaterializedView()))
+        passing = self._passing_rows(config, query, MaterializedView())
+        source: Any
+        if spec.version_by is None:
+            source = config.name + SNAPSHOT_SUFFIX
+            self.dp.temporary_view(name=source, comment=f"the snapshot applied to {config.name}")(
+                _named(passing, source))
+        else:  # called outside the dataflow graph: it computes the checks itself, it cannot read a view
+            source = NextSnapshot(lambda: _passing(self.expectations.apply(config, query(), analyze=False), config,
+                                                   query), spec.version_by)
+        self.dp.create_streaming_table(**_table_options(config, self.plan.pipeline, self.dp.create_streaming_table))
+        self.dp.create_auto_cdc_from_snapshot_flow(**spec.flow_kwargs(config.name, source))
+
+    def _passing_rows(self, config: TableConfig, query: Query, output: Output) -> Query:
+        """The rows of `query` that pass the table's checks (all of them for a table without checks), read
+        from `{name}__checked`; under on_error: quarantine the failing rows go to the quarantine table, of
+        kind `output`."""
+        if not config.has_expectations:
+            return query
+        checked_name = config.name + CHECKED_SUFFIX
+        self._define_checked(config, checked_name, query)
+        rows: Query = functools.partial(read_table, self.spark, checked_name, output.reads_stream)
+        if config.on_error is OnError.QUARANTINE:
+            self._define(quarantine_config(config), output, lambda: rows().where(F.col(ERRORS).isNotNull()))
+        return lambda: _only_passing(rows(), config)
 
     def _query(self, table: TablePlan, streaming_inputs: bool = False) -> Query:
         config = table.config
@@ -208,6 +239,36 @@ def _named(query: Query, name: str) -> Query:
     query.__name__ = name
     query.__qualname__ = name
     return query
+
+
+@dataclass(frozen=True)
+class NextSnapshot:
+    """The `source` function of `create_auto_cdc_from_snapshot_flow` for versioned snapshots: called
+    with the latest version applied (None at first), it returns the next later version's rows, without
+    the version column, and that version; None when there is none."""
+
+    rows: Query
+    version_by: str
+
+    def __call__(self, latest_version: Any) -> tuple[DataFrame, Any] | None:
+        rows = self.rows()
+        later = rows if latest_version is None else rows.where(F.col(self.version_by) > F.lit(latest_version))
+        version = later.agg(F.min(self.version_by)).first()[0]
+        if version is None:
+            return None
+        return rows.where(F.col(self.version_by) == F.lit(version)).drop(self.version_by), version
+
+
+def _passing(checked: CheckedFrame | None, config: TableConfig, query: Query) -> DataFrame:
+    """The rows passing the checks of a table computed outside the graph (its query if it has none)."""
+    return query() if checked is None else _only_passing(checked.df, config)
+
+
+def _only_passing(rows: DataFrame, config: TableConfig) -> DataFrame:
+    """Checked rows without the failing ones (on_error: fail raises on the first) or the DQX columns."""
+    if config.on_error is OnError.FAIL:
+        return without_columns(_fail_on_errors(rows, config.name), RESULT_COLUMNS)
+    return without_columns(rows.where(F.col(ERRORS).isNull()), RESULT_COLUMNS)
 
 
 def _without_errors(rows: DataFrame) -> DataFrame:

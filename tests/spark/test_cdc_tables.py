@@ -171,3 +171,59 @@ def test_snapshot_cdc_from_a_folder_per_version_and_from_a_table_reread_each_run
     assert history[(2, "B")] == (second_run, None)  # the rerun's unchanged snapshot opened no version
     assert dict(harness.table("crm_history").dtypes)["__START_AT"] == "timestamp"
     assert [r.id for r in harness.table("crm_history_quarantine").collect()] == [3]
+
+
+def test_databricks_registers_snapshot_flows_from_a_view_or_a_function_of_the_latest_version(spark, tmp_path):
+    import types
+
+    from pyspark import pipelines as dp
+    from pyspark.pipelines.graph_element_registry import graph_element_registration_context
+
+    from pipelines.engine.project import load_project
+    from pipelines.ldp.registrar import NextSnapshot, Registrar
+    from tests.spark.test_registrar import CapturingRegistry
+
+    harness = Harness(spark, tmp_path, {"bronze/crm.py": "def crm(source):\n    return source\n"},
+                      config=SNAPSHOT_CONFIG)
+    for number, lines in VERSIONS.items():
+        folder = tmp_path / "versions" / f"version={number}"
+        folder.mkdir(parents=True)
+        (folder / "part.csv").write_text("id,name\n" + "\n".join(lines) + "\n")
+    (tmp_path / "crm.csv").write_text("id,name\n")
+    spark.sql(f"CREATE SCHEMA IF NOT EXISTS {harness.schema}")
+    spark.createDataFrame([(1, "a"), (2, None)], "id INT, name STRING").write.saveAsTable(f"{harness.schema}.crm")
+    calls: list[tuple[str, dict]] = []
+    api = types.SimpleNamespace(
+        materialized_view=dp.materialized_view, table=dp.table, temporary_view=dp.temporary_view,
+        create_streaming_table=lambda **kwargs: calls.append(("create_streaming_table", kwargs)),
+        create_auto_cdc_from_snapshot_flow=lambda **kwargs: calls.append(("create_auto_cdc_from_snapshot_flow",
+                                                                          kwargs)))
+    project = load_project(harness.path, schema=harness.schema)
+    registry = CapturingRegistry()
+    with graph_element_registration_context(registry):
+        Registrar(spark, project.plan, project.functions, api).register(
+            [t for t in project.plan.tables if t.name in ("crm_history", "accounts_history")])
+
+    function = calls[1][1]["source"]  # in plan order: accounts_history reads a source, crm_history a table
+    assert calls == [
+        ("create_streaming_table", {"name": "accounts_history", "comment": None}),
+        ("create_auto_cdc_from_snapshot_flow", {"target": "accounts_history", "source": function, "keys": ["id"],
+                                                "stored_as_scd_type": 2}),
+        ("create_streaming_table", {"name": "crm_history", "comment": None}),
+        ("create_auto_cdc_from_snapshot_flow", {"target": "crm_history", "source": "crm_history__snapshot",
+                                                "keys": ["id"], "stored_as_scd_type": 2})]
+    assert isinstance(function, NextSnapshot) and function.version_by == "version"
+    assert set(registry.outputs) == {"crm_history__checked", "crm_history__snapshot", "crm_history_quarantine"}
+    assert type(registry.outputs["crm_history_quarantine"]).__name__ == "MaterializedView"
+    spark.catalog.setCurrentDatabase(harness.schema)  # a pipeline reads its tables by their own names
+    try:
+        registry.flows["crm_history__checked"].func().createOrReplaceTempView("crm_history__checked")  # as LDP would
+        snapshot = registry.flows["crm_history__snapshot"].func
+        assert sorted(tuple(r) for r in snapshot().collect()) == [(1, "a")]  # the unnamed row is quarantined
+    finally:
+        spark.catalog.dropTempView("crm_history__checked")
+        spark.catalog.setCurrentDatabase("default")
+    versions = []  # LDP calls the function with the latest version applied until it returns None
+    while (found := function(versions[-1][1] if versions else None)) is not None:
+        versions.append((sorted(tuple(r) for r in found[0].collect()), found[1]))
+    assert versions == [([(1, "a"), (2, "b")], 1), ([(1, "a"), (2, "B"), (3, "c")], 2), ([(2, "B"), (3, "c")], 3)]
