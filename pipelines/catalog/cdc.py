@@ -31,7 +31,8 @@ from pyspark.sql import functions as F
 from pipelines.core.cdc import END_AT, START_AT, CdcSpec, SnapshotCdcSpec
 from pipelines.core.errors import Problem, RunError
 
-__all__ = ["apply_changes", "apply_snapshots", "apply_snapshot_events", "snapshot_events", "CdcDataError"]
+__all__ = ["apply_changes", "apply_snapshots", "apply_snapshot_events", "snapshot_events", "change_counts",
+           "CdcDataError"]
 
 _SEQ, _DEL, _TRUNC, _SEG = "__cdc_seq", "__cdc_delete", "__cdc_truncate", "__cdc_segment"
 _NEW, _VER, _CLOSE, _NEXT, _ROW = "__cdc_new", "__cdc_version", "__cdc_close", "__cdc_next", "__cdc_row"
@@ -55,6 +56,21 @@ def apply_changes(events: DataFrame, spec: CdcSpec, *, table: str | None = None)
     if spec.stored_as_scd_type == 1:
         return _scd1(prepared, spec, stored)
     return _scd2(prepared, spec, stored, spec.tracked_columns(events.columns))
+
+
+def change_counts(events: DataFrame, spec: CdcSpec | SnapshotCdcSpec) -> dict[str, int]:
+    """How many of `events` (as stored: before `apply_changes` prepares them) are upserts and deletes,
+    and truncates where the spec has them: what a run applied, for its summary."""
+    if isinstance(spec, SnapshotCdcSpec):
+        spec = spec.change_spec(_SNAP, _GONE)
+    deletes, truncates = _flag(spec.apply_as_deletes), _flag(spec.apply_as_truncates)
+    row = events.agg(F.count(F.lit(1)).alias("all"), F.sum(deletes.cast("int")).alias("deletes"),
+                     F.sum((truncates & ~deletes).cast("int")).alias("truncates")).first()
+    counts = {"upserts": row["all"] - (row["deletes"] or 0) - (row["truncates"] or 0),
+              "deletes": row["deletes"] or 0}
+    if spec.apply_as_truncates:
+        counts["truncates"] = row["truncates"] or 0
+    return counts
 
 
 def _flag(condition: str | None) -> Column:

@@ -22,7 +22,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, TypeVar
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -39,6 +39,7 @@ DELTA = "delta"
 RUN_ID_CONF = "spark.databricks.delta.commitInfo.userMetadata"  # Delta writes it into each commit
 _DELTA_INVALID = re.compile(r"[ ,;{}()\n\t=]")
 Accept = Callable[[], None]  # raises to refuse the write
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -155,21 +156,22 @@ class TableStore:
         self._replace(table, df.where(f"NOT `{flag}`").drop(flag, *main_drop))
         self.reset_checkpoint(table.name)
 
-    def apply_changes(self, table: TableConfig, events: DataFrame,
-                      target_of: Callable[[DataFrame], DataFrame]) -> None:
+    def apply_changes(self, table: TableConfig, events: DataFrame, target_of: Callable[[DataFrame], DataFrame],
+                      count: Callable[[DataFrame], T]) -> T:
         """Add `events` to the table's stored change events (an event already stored, e.g. re-read from
         the same files or retried, is kept once), then replace the table with `target_of(all events)`.
         The target is a function of every event seen so far, so the order events arrive in across runs
         changes nothing and a rerun is idempotent. Two commits, events first: a run failing between them
-        leaves the target one run behind, and the next run recomputes it."""
+        leaves the target one run behind, and the next run recomputes it. Returns `count(new events)`."""
         log = _events_table(table)
-        seen = events
-        if self.exists(log.name):
-            seen = self.read(log.name).unionByName(events, allowMissingColumns=True).distinct()
+        before = self.read(log.name) if self.exists(log.name) else None
+        seen = events if before is None else before.unionByName(events, allowMissingColumns=True).distinct()
         with self.staged(log, seen) as everything:
+            counted = count(everything if before is None else everything.subtract(before))
             self._replace(log, everything)
         self._replace(table, target_of(self.read(log.name)))
         self.reset_checkpoint(table.name)
+        return counted
 
     def cdc_events(self, table: TableConfig) -> DataFrame | None:
         """The change events a CDC target was computed from (None before its first write)."""

@@ -3,8 +3,9 @@
 The Spark runner fills it as tables finish; the SDP and Databricks-pipeline runners build it from
 what their update reported. `to_dict` is the documented JSON summary; a count a runner cannot know is
 None: `rows_written` is then null, and `rows_quarantined`, `rows_dropped`, `checks` are left out.
-`rows_written` is what this run wrote (a streaming table: the rows it appended); `rows_total`, where a
-runner knows it, is the table's size after the run.
+`rows_written` is what this run wrote (a streaming table: the rows it appended; a CDC table: the change
+events it applied, split in `changes`); `rows_total`, where a runner knows it, is the table's size after
+the run.
 """
 from __future__ import annotations
 
@@ -57,6 +58,7 @@ class TableResult:
     consumer_errors: dict[str, str] = field(default_factory=dict)  # after-table consumers that failed here
     monitor: dict[str, Any] | None = None  # the monitor's outcome: profile rows and fired alerts
     sinks: list[dict[str, Any]] | None = None  # per sink: target, mode, rows, status, error
+    changes: dict[str, int] | None = None  # a CDC table: this run's upserts, deletes (, versions_opened)
 
     @property
     def succeeded(self) -> bool:
@@ -76,6 +78,8 @@ class TableResult:
         out.update(seconds=self.seconds, error=self.error, monitor=self.monitor)
         if self.sinks is not None:
             out["sinks"] = list(self.sinks)
+        if self.changes is not None:
+            out["changes"] = dict(self.changes)
         if self.consumer_errors:
             out["consumers"] = dict(self.consumer_errors)
         return out

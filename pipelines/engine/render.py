@@ -77,6 +77,10 @@ def summary_text(run: RunResult) -> str:
               for t in run.tables for a in (t.monitor or {}).get("alerts", [])]
     if alerts:
         lines += ["", "Monitor alerts:", *alerts]
+    changes = [f"  {t.name}: " + ", ".join(f"{count} {kind.replace('_', ' ')}" for kind, count in t.changes.items())
+               for t in run.tables if t.changes is not None]
+    if changes:
+        lines += ["", "Changes applied (CDC):", *changes]
     sinks = [f"  {t.name} -> {s['target']} ({s['mode']}): " + (f"{s['rows']} row(s)" if s["status"] == "success"
                                                                 else f"FAILED: {s['error']}")
              for t in run.tables for s in t.sinks or []]

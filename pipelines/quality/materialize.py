@@ -18,7 +18,8 @@ from pyspark.sql import functions as F
 from pipelines.catalog.storage import Accept, MicroBatch, TableStore
 from pipelines.core.config import TableConfig
 from pipelines.core.errors import Problem, RunError
-from pipelines.catalog.cdc import apply_changes, apply_snapshot_events, snapshot_events
+from pipelines.catalog.cdc import apply_changes, apply_snapshot_events, change_counts, snapshot_events
+from pipelines.core.cdc import CdcSpec, SnapshotCdcSpec
 from pipelines.core.outputs import (CdcTarget, MaterializedView, Output, OutputHandlers, SnapshotCdcTarget,
                                     StreamingTable)
 from pipelines.core.vocabulary import ERRORS, RESULT_COLUMNS, Criticality, OnError
@@ -37,6 +38,7 @@ class QualityFailure(RunError):
 class WriteStats:
     rows_written: int
     quality: QualityStats
+    changes: dict[str, int] | None = None  # a CDC table: the change events applied, by kind
 
     @classmethod
     def observed(cls, values: dict[str, Any], checked: CheckedFrame | None) -> "WriteStats":
@@ -99,7 +101,7 @@ class Materializer:
         (`cdc:`); events failing an error-level check go to the quarantine and never reach it."""
         spec = table.cdc
         assert spec is not None
-        return self._keep_by_key(table, feed, checked, accept, lambda valid: valid,
+        return self._keep_by_key(table, spec, feed, checked, accept, lambda valid: valid,
                                  lambda events: apply_changes(events, spec, table=table.name))
 
     def _apply_snapshots(self, table: TableConfig, rows: DataFrame, checked: CheckedFrame | None,
@@ -117,25 +119,37 @@ class Materializer:
             return snapshot_events(snapshot, spec, version=version, applied=self.store.cdc_events(table),
                                    table=table.name)
 
-        return self._keep_by_key(table, rows, checked, accept, events_of,
+        return self._keep_by_key(table, spec, rows, checked, accept, events_of,
                                  lambda events: apply_snapshot_events(events, spec, table=table.name))
 
-    def _keep_by_key(self, table: TableConfig, rows: DataFrame, checked: CheckedFrame | None,
-                     accept: Accept | None, events_of: Callable[[DataFrame], DataFrame],
+    def _keep_by_key(self, table: TableConfig, spec: CdcSpec | SnapshotCdcSpec, rows: DataFrame,
+                     checked: CheckedFrame | None, accept: Accept | None,
+                     events_of: Callable[[DataFrame], DataFrame],
                      target_of: Callable[[DataFrame], DataFrame]) -> WriteStats:
         """A CDC target's write: the rows passing the checks become change events (`events_of`), added
-        to the stored ones, and the target is `target_of(every event)`; failing rows are quarantined."""
+        to the stored ones, and the target is `target_of(every event)`; failing rows are quarantined.
+        `rows_written` counts the events new to this run; type 2 also counts the versions they opened."""
+        versions_before = self.store.count(table.name) if self.store.exists(table.name) else 0
+
+        def apply(valid: DataFrame) -> dict[str, int]:
+            changes = self.store.apply_changes(table, events_of(valid), target_of,
+                                               lambda new: change_counts(new, spec))
+            if spec.stored_as_scd_type == 2:  # history rows are only ever added: the growth is what opened
+                changes["versions_opened"] = self.store.count(table.name) - versions_before
+            return changes
+
         if checked is None:
             (accept or (lambda: None))()
-            self.store.apply_changes(table, events_of(rows), target_of)
-            return WriteStats(rows_written=self.store.count(table.name), quality=QualityStats())
-        with self._checked_once(table, checked, accept) as (stored, values):
-            if checked.on_error is OnError.QUARANTINE:
-                self.store.write_table(quarantine_config(table), stored.where(f"`{QUARANTINE_FLAG}`")
-                                       .drop(QUARANTINE_FLAG))
-            valid = stored.where(f"NOT `{QUARANTINE_FLAG}`").drop(QUARANTINE_FLAG, *RESULT_COLUMNS)
-            self.store.apply_changes(table, events_of(valid), target_of)
-        return WriteStats(rows_written=self.store.count(table.name), quality=checked.stats(values))
+            changes, quality = apply(rows), QualityStats()
+        else:
+            with self._checked_once(table, checked, accept) as (stored, values):
+                if checked.on_error is OnError.QUARANTINE:
+                    self.store.write_table(quarantine_config(table), stored.where(f"`{QUARANTINE_FLAG}`")
+                                           .drop(QUARANTINE_FLAG))
+                changes = apply(stored.where(f"NOT `{QUARANTINE_FLAG}`").drop(QUARANTINE_FLAG, *RESULT_COLUMNS))
+            quality = checked.stats(values)
+        applied = changes["upserts"] + changes["deletes"] + changes.get("truncates", 0)
+        return WriteStats(rows_written=applied, quality=quality, changes=changes)
 
     def _append_stream(self, table: TableConfig, stream: DataFrame, checked: CheckedFrame | None,
                        accept: Accept | None = None) -> WriteStats:

@@ -112,6 +112,7 @@ class SparkRunner:
             result.rows_quarantined = stats.quality.rows_quarantined
             result.rows_dropped = stats.quality.rows_dropped
             result.checks = stats.quality.checks
+            result.changes = stats.changes
         result.status, result.error = (TableStatus.SUCCESS, None) if error is None else (TableStatus.FAILED, error)
         result.seconds = round(time.perf_counter() - started, 3)
         if result.succeeded:

@@ -56,7 +56,8 @@ def test_a_change_feed_over_two_runs_gives_ldps_documented_scd1_and_scd2_tables(
                                               (125, "Mercedes", "Guadalajara"), (126, "Lily", "Cancun")]
 
     (tmp_path / "feed" / "2.csv").write_text(HEADER + "\n".join(LATER) + "\n")
-    for _ in range(2):  # the second run reads no new event: nothing changes
+    assert tables["users_history"].changes == {"upserts": 5, "deletes": 0, "versions_opened": 5}
+    for applied, opened in ((3, 2), (0, 0)):  # the second run reads no new event: nothing changes
         tables, result = harness.run()
         assert result.status == "success", [t.error for t in tables.values()]
         assert rows(harness, "users_current") == [(124, "Raul", "Oaxaca"), (125, "Mercedes", "Guadalajara"),
@@ -68,7 +69,11 @@ def test_a_change_feed_over_two_runs_gives_ldps_documented_scd1_and_scd2_tables(
         assert harness.table("users_history").columns == ["userId", "name", "city", "__START_AT", "__END_AT"]
         assert tables["users_current"].rows_quarantined == 1  # the keyless event never reached the target
         assert [r.name for r in harness.table("users_current_quarantine").collect()] == ["Nobody"]
-        assert (tables["users_current"].rows_written, tables["users_history"].rows_written) == (3, 7)
+        assert (tables["users_current"].rows_total, tables["users_history"].rows_total) == (3, 7)
+        assert tables["users_current"].changes == {"upserts": applied - applied // 3, "deletes": applied // 3}
+        assert tables["users_history"].changes["versions_opened"] == opened
+        assert tables["users_history"].rows_written == applied  # the change events this run applied
+        assert tables["users_history"].to_dict()["changes"] == tables["users_history"].changes
 
 
 def test_databricks_registers_a_streaming_table_and_an_auto_cdc_flow_from_the_checked_feed(spark, tmp_path):
@@ -155,14 +160,16 @@ def test_snapshot_cdc_from_a_folder_per_version_and_from_a_table_reread_each_run
 
     (tmp_path / "crm.csv").write_text("id,name\n2,B\n3,\n")  # 1 gone, 2 changed, 3 quarantined: not there
     version(3)
-    for _ in range(2):  # the rerun finds no new version and an unchanged table: nothing changes
+    assert tables["accounts_history"].changes == {"upserts": 4, "deletes": 0, "versions_opened": 4}
+    for deletes in (1, 0):  # the rerun finds no new version and an unchanged table: nothing changes
         tables, result = harness.run()
         assert result.status == "success", [t.error for t in tables.values()]
         assert rows(harness, "accounts_current") == [(2, "B"), (3, "c")]
         assert rows(harness, "accounts_history") == [(1, "a", 1, 3), (2, "B", 2, None), (2, "b", 1, 2),
                                                      (3, "c", 2, None)]
         assert harness.table("accounts_history").columns == ["id", "name", "__START_AT", "__END_AT"]
-        assert (tables["accounts_current"].rows_written, tables["accounts_history"].rows_written) == (2, 4)
+        assert (tables["accounts_current"].rows_total, tables["accounts_history"].rows_total) == (2, 4)
+        assert tables["accounts_history"].changes == {"upserts": 0, "deletes": deletes, "versions_opened": 0}
 
     history = {(r.id, r.name): (r["__START_AT"], r["__END_AT"]) for r in harness.table("crm_history").collect()}
     assert set(history) == {(1, "a"), (2, "b"), (2, "B")}

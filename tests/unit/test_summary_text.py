@@ -1,0 +1,15 @@
+"""The run summary as text: a CDC table's change counts are listed under their own heading."""
+from __future__ import annotations
+
+from pipelines.core.results import RunResult, TableResult
+from pipelines.core.vocabulary import TableStatus
+from pipelines.engine.render import summary_text
+
+
+def test_cdc_change_counts_are_listed_per_table():
+    history = TableResult("customers_history", "silver", TableStatus.SUCCESS, rows_written=3, rows_total=7,
+                          changes={"upserts": 2, "deletes": 1, "versions_opened": 2})
+    plain = TableResult("orders", "silver", TableStatus.SUCCESS, rows_written=10)
+    text = summary_text(RunResult("spark", tables=[history, plain]))
+    assert "Changes applied (CDC):\n  customers_history: 2 upserts, 1 deletes, 2 versions opened" in text
+    assert "orders:" not in text.split("Changes applied (CDC):")[1]
