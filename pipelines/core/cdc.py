@@ -273,6 +273,12 @@ class SnapshotCdcSpec(_Spec):
             kwargs["name"] = name
         return kwargs
 
+    def missing_columns(self, input_columns: Sequence[str]) -> list[str]:
+        """Columns the spec names that the input lacks (for a located error when the schema is known)."""
+        named = [*self.keys, *([self.version_by] if self.version_by else []),
+                 *(self.track_history_column_list or ()), *(self.track_history_except_column_list or ())]
+        return list(dict.fromkeys(c for c in named if c not in set(input_columns)))
+
     def change_spec(self, sequence: str, gone: str, *, current_only: bool = False) -> CdcSpec:
         """The change-feed spec snapshots become once diffed into events: sequenced by the snapshot's
         version, deleted where `gone` (a key missing from the next snapshot). `current_only`: type 1,

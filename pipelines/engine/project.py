@@ -15,6 +15,7 @@ from pipelines.core.config import Config, PipelineSettings, load_config, with_li
 from pipelines.core.errors import ConfigError, Problem, RunError, UsageError, describe_error
 from pipelines.core.graph import Selection
 from pipelines.core.rules import RuleVersion
+from pipelines.core.cdc_checks import cdc_problems
 from pipelines.core.source_checks import source_problems, source_warnings
 from pipelines.quality.checks import check_problems, validate_expectations
 
@@ -84,6 +85,7 @@ def load_project(config_path: str | Path | Config, selection: Selection = Select
         problems.extend(exc.problems)
     problems.extend(validate_expectations(config, [t for t in tables if t.name not in active]))
     problems.extend(source_problems(config, tables))
+    problems.extend(cdc_problems(config, tables, functions))
     if problems:
         raise ConfigError(with_lines(problems, loaded.path.read_text(encoding="utf-8")))
     assert plan is not None

@@ -299,3 +299,42 @@ def test_snapshot_config_errors_are_located(block, message):
         parse_config(text, Path("cfg/config.yml"))
     rendered = [p.render() for p in caught.value.problems]
     assert any(message in r and "customers_scd" in r and "cfg/config.yml" in r for r in rendered), rendered
+
+
+def test_ddl_columns_reads_top_level_names_without_spark():
+    from pipelines.core.cdc_checks import ddl_columns
+
+    assert ddl_columns("userId INT, name STRING") == ["userId", "name"]
+    assert ddl_columns("a STRUCT<x: INT, y: STRING>, `b c` DECIMAL(10, 2) NOT NULL COMMENT 'p, q', d: MAP<STRING, INT>"
+                       ) == ["a", "b c", "d"]
+
+
+@pytest.mark.parametrize("block, module, found", [
+    ("cdc: {keys: [user_id], sequence_by: seq}", False, "cdc names column(s) ['user_id', 'seq']"),
+    ("snapshot_cdc: {keys: [id], version_by: version}", False, "snapshot_cdc names column(s) ['version']"),
+    ("cdc: {keys: [user_id], sequence_by: seq}", True, None),  # a transformation may make the columns
+    ("cdc: {keys: [id], sequence_by: v}", False, None),
+])
+def test_cdc_columns_missing_from_a_declared_source_schema_are_located_config_errors(tmp_path, block, module,
+                                                                                      found):
+    from pipelines.core.errors import ConfigError
+    from pipelines.engine.project import load_project
+    from tests.conftest import write_project
+
+    (tmp_path / "feed").mkdir()
+    config = write_project(tmp_path, f"""
+pipeline: {{transformations: ./transformations}}
+tables:
+  - name: changes
+    layer: silver
+    source: {{type: files, format: csv, path: ./feed, schema: "id INT, v STRING"}}
+    {block}
+""", {"silver/changes.py": "def changes(source):\n    return source\n"} if module else {})
+    if found is None:
+        load_project(config)
+        return
+    with pytest.raises(ConfigError) as caught:
+        load_project(config)
+    rendered = caught.value.problems[0].render()
+    assert found in rendered and "table 'changes'" in rendered and "config.yml:7" in rendered, rendered
+    assert "its columns: ['id', 'v']" in rendered
