@@ -60,6 +60,25 @@ class _Spec(BaseModel):
 
     keys: Columns
     stored_as_scd_type: Literal[1, 2] = 1
+    track_history_column_list: Optional[Columns] = None
+    track_history_except_column_list: Optional[Columns] = None
+
+    @field_validator("track_history_column_list", "track_history_except_column_list", mode="before")
+    @classmethod
+    def _history_lists(cls, value: Any, info: ValidationInfo) -> Optional[Columns]:
+        return None if value is None else _columns(value, info.field_name,
+                                                   allow_empty=info.field_name.endswith("except_column_list"))
+
+    def _history_problems(self) -> list[str]:
+        """LDP's rules on the history lists: one of the two, and type 2 only."""
+        problems = []
+        if self.track_history_column_list is not None and self.track_history_except_column_list is not None:
+            problems.append("give track_history_column_list or track_history_except_column_list, not both")
+        if self.stored_as_scd_type == 1:
+            for name in ("track_history_column_list", "track_history_except_column_list"):
+                if getattr(self, name) is not None:
+                    problems.append(f"{name} needs stored_as_scd_type: 2 (history is kept by type 2 only)")
+        return problems
 
     @field_validator("keys", mode="before")
     @classmethod
@@ -81,8 +100,6 @@ class CdcSpec(_Spec):
     column_list: Optional[Columns] = None
     except_column_list: Optional[Columns] = None
     ignore_null_updates: bool = False
-    track_history_column_list: Optional[Columns] = None
-    track_history_except_column_list: Optional[Columns] = None
 
     @field_validator("sequence_by", mode="before")
     @classmethod
@@ -101,8 +118,7 @@ class CdcSpec(_Spec):
                              f"got {value!r}")
         return value
 
-    @field_validator("column_list", "except_column_list", "track_history_column_list",
-                     "track_history_except_column_list", mode="before")
+    @field_validator("column_list", "except_column_list", mode="before")
     @classmethod
     def _lists(cls, value: Any, info: ValidationInfo) -> Optional[Columns]:
         return None if value is None else _columns(value, info.field_name,
@@ -127,12 +143,7 @@ class CdcSpec(_Spec):
         problems = []
         if self.column_list is not None and self.except_column_list is not None:
             problems.append("give column_list or except_column_list, not both")
-        if self.track_history_column_list is not None and self.track_history_except_column_list is not None:
-            problems.append("give track_history_column_list or track_history_except_column_list, not both")
-        if self.stored_as_scd_type == 1:
-            for name in ("track_history_column_list", "track_history_except_column_list"):
-                if getattr(self, name) is not None:
-                    problems.append(f"{name} needs stored_as_scd_type: 2 (history is kept by type 2 only)")
+        problems += self._history_problems()
         if self.stored_as_scd_type == 2 and self.apply_as_truncates is not None:
             problems.append("apply_as_truncates is supported with stored_as_scd_type: 1 only (as in LDP)")
         if self.column_list is not None:
@@ -229,15 +240,7 @@ class SnapshotCdcSpec(_Spec):
     than the last one applied is applied in order, and the column is not stored.
     """
 
-    track_history_column_list: Optional[Columns] = None
-    track_history_except_column_list: Optional[Columns] = None
     version_by: Optional[str] = None
-
-    @field_validator("track_history_column_list", "track_history_except_column_list", mode="before")
-    @classmethod
-    def _lists(cls, value: Any, info: ValidationInfo) -> Optional[Columns]:
-        return None if value is None else _columns(value, info.field_name,
-                                                   allow_empty=info.field_name.endswith("except_column_list"))
 
     @field_validator("version_by", mode="before")
     @classmethod
@@ -248,13 +251,7 @@ class SnapshotCdcSpec(_Spec):
 
     @model_validator(mode="after")
     def _rules(self) -> "SnapshotCdcSpec":
-        problems = []
-        if self.track_history_column_list is not None and self.track_history_except_column_list is not None:
-            problems.append("give track_history_column_list or track_history_except_column_list, not both")
-        if self.stored_as_scd_type == 1:
-            for name in ("track_history_column_list", "track_history_except_column_list"):
-                if getattr(self, name) is not None:
-                    problems.append(f"{name} needs stored_as_scd_type: 2 (history is kept by type 2 only)")
+        problems = self._history_problems()
         if self.version_by in self.keys:
             problems.append(f"version_by {self.version_by!r} cannot be a key: it tells snapshots apart")
         if problems:
