@@ -173,6 +173,10 @@ class TableStore:
         self.reset_checkpoint(table.name)
         return counted
 
+    def drop_cdc_events(self, table: TableConfig) -> None:
+        """Forget a CDC target's events (a full refresh): its next write starts from its input alone."""
+        self.spark.sql(f"DROP TABLE IF EXISTS {self.fqn(_events_table(table).name)}")
+
     def cdc_events(self, table: TableConfig) -> DataFrame | None:
         """The change events a CDC target was computed from (None before its first write)."""
         name = _events_table(table).name

@@ -17,7 +17,6 @@ import click
 
 from pipelines.core.errors import UsageError
 from pipelines.core.graph import Selection
-from pipelines.core.outputs import CdcTarget
 from pipelines.core.plan import Mode, Plan
 from pipelines.core.results import RunResult, new_run_id
 from pipelines.core.seam import Consumers
@@ -204,10 +203,6 @@ def run_sdp(launch: Launch) -> Launched:
     from . import sdp_driver
 
     plan, state, options, echo = launch.project.plan, launch.state, launch.options, launch.echo
-    cdc = [t.name for t in plan.tables if isinstance(t.output, CdcTarget)]
-    if cdc:  # pyspark 4.2's own AUTO CDC is type 1 only, without the engine's cross-run semantics
-        raise UsageError(f"the SDP runner does not run CDC tables yet ({', '.join(cdc)}): run them with "
-                         "--runner spark, or leave them out with --exclude")
     consumers = None if options.dry_run else consumers_for(launch, state / "sdp")
     run = RunResult("sdp", run_id=consumers.run_id if consumers else options.run_id or new_run_id())
     sdp = SdpRun(plan, plan.config.path, state, Path(sdp_driver.__file__), full_refresh=options.full_refresh,

@@ -74,6 +74,8 @@ def outcome(runner: Any) -> dict[str, Any]:
     result: dict[str, Any] = {"status": "failed" if runner.errors else "success"}
     if runner.errors:
         result["errors"] = runner.errors
+    if runner.changes:
+        result["changes"] = runner.changes
     result["datasets"] = {
         name: {"status": status, "seconds": tracker.seconds.get(name, 0.0),
                "error": tracker.errors.get(name)} for name, status in tracker.status.items()}

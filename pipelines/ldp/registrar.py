@@ -191,10 +191,14 @@ class Registrar:
 
         return query
 
+    def input_rows(self, table: TablePlan) -> DataFrame:
+        """The table's transformation over its inputs, read in batch (streamed sources read whole)."""
+        return self._query(dataclasses.replace(table, output=MaterializedView()))()
+
     def batch_rows(self, table: TablePlan) -> DataFrame:
         """What the table's flows compute, read in batch (streamed sources read whole), with DQX's
         `_errors`/`_warnings` for a table with checks: to compare a stored table with its query."""
-        rows = self._query(dataclasses.replace(table, output=MaterializedView()))()
+        rows = self.input_rows(table)
         checked = self.expectations.apply(table.config, rows, analyze=False)
         return rows if checked is None else checked.df
 

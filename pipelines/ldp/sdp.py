@@ -224,6 +224,10 @@ def _count(result: TableResult, config: Any, raw: dict[str, Any], specs: list[tu
         return (rows.get(name) or 0) - (before.get(name) or 0)
 
     result.rows_written, result.rows_total = added(config.name), rows.get(config.name) or 0
+    changes = raw.get("changes", {}).get(config.name)
+    if changes is not None:  # a CDC table applied by the engine: it wrote the events it applied
+        result.changes = changes
+        result.rows_written = sum(n for kind, n in changes.items() if kind != "versions_opened")
     result.rows_quarantined, result.rows_dropped = added(quarantine), 0
     result.checks = _checks(config, specs, raw.get("failures", {}), raw.get("failures_before", {}))
 

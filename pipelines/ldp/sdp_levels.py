@@ -21,6 +21,11 @@ analyzes or collects fails before any table is written. After the run it counts 
 table that succeeded in it (a streaming table's also before, since it appends) through the same
 session, checks that no table holds fewer rows than its query gives from the stored inputs; `pipelines/engine/sdp_driver.py` (the process) writes the JSON result file for
 `ldp_engine --runner sdp`. Events go to stderr.
+
+CDC tables (`cdc:`, `snapshot_cdc:`) are applied by the engine itself after their level's graph, in the
+same session and catalog, by the Spark runner's own materializer: pyspark 4.2's `create_auto_cdc_flow`
+has SCD type 1 only, no `ignore_null_updates` or truncates, and no snapshot flow, and one code path
+gives both local runners the same rows.
 """
 from __future__ import annotations
 
@@ -204,6 +209,7 @@ class LevelRunner:
     storage: str
     tracker: FlowTracker = field(default_factory=FlowTracker)
     errors: list[str] = field(default_factory=list)
+    changes: dict[str, dict[str, int]] = field(default_factory=dict)  # per CDC table: the events it applied
 
     def new_graph(self) -> str:
         from pyspark.pipelines.spark_connect_pipeline import create_dataflow_graph
@@ -218,8 +224,9 @@ class LevelRunner:
             self.registrar.register(tables)
 
     def probe(self) -> None:
-        """Every query function of the plan, called once; raises the first failure."""
-        self.define(ProbeRegistry(self.spark, self.new_graph()), self.registrar.plan.tables)
+        """Every query function of the plan's graph tables, called once; raises the first failure."""
+        self.define(ProbeRegistry(self.spark, self.new_graph()),
+                    [t for t in self.registrar.plan.tables if not _applied_by_engine(t)])
 
     def dry_run(self) -> None:
         """Resolve every flow as the run would, level by level, on empty inputs, in a scratch schema
@@ -252,12 +259,49 @@ class LevelRunner:
                     unfinished.add(table.name)
                 else:
                     ready.append(table)
-            graph_id, defined = self._define_level(ready)
-            unfinished.update(t.name for t in ready if t not in defined)
+            in_graph = [t for t in ready if not _applied_by_engine(t)]
+            graph_id, defined = self._define_level(in_graph)
+            unfinished.update(t.name for t in in_graph if t not in defined)
             if defined:
                 datasets = [name for table in defined for name in table_datasets(table)]
                 self._start(graph_id, datasets if self.full_refresh else [])
                 unfinished.update(t.name for t in defined if not self.succeeded(t))
+            for table in ready:
+                if _applied_by_engine(table) and not self._apply_changes(table):
+                    unfinished.add(table.name)
+
+    def _apply_changes(self, table: Any) -> bool:
+        """A CDC table applied by the Spark runner's materializer in this session (see the module
+        docstring); its datasets get a status as a flow's would. Returns whether it succeeded."""
+        from pipelines.catalog.storage import TableStore
+        from pipelines.quality.materialize import Materializer
+
+        started = datetime.now(timezone.utc)
+        settings = self.registrar.plan.pipeline.model_copy(update={"schema_name": self.database})
+        store = TableStore(self.spark, settings, Path(urlparse(self.storage).path) / "engine")
+        previous = self.spark.catalog.currentDatabase()
+        self.spark.catalog.setCurrentDatabase(self.database)  # inputs are read by their own names
+        try:
+            if self.full_refresh:
+                store.drop_cdc_events(table.config)
+            rows = self.registrar.input_rows(table)
+            stats = Materializer(store, self.registrar.expectations).materialize(table.config, rows,
+                                                                                   output=table.output)
+            self.changes[table.name] = dict(stats.changes or {})
+            status, error = "success", None
+        except Exception as exc:  # noqa: BLE001 - reported on the table; others still run
+            log.debug("applying the changes of %s failed", table.name, exc_info=True)
+            status, error = "failed", describe_error(exc)
+        finally:
+            self.spark.catalog.setCurrentDatabase(previous)
+        seconds = round((datetime.now(timezone.utc) - started).total_seconds(), 3)
+        progress.info("%s Flow '%s' has %s (applied by the engine).", f"{datetime.now(timezone.utc):%H:%M:%S}",
+                      table.name, "COMPLETED" if error is None else "FAILED")
+        for name in table_datasets(table):
+            self.tracker.status[name], self.tracker.seconds[name] = status, seconds
+            if error:
+                self.tracker.errors[name] = error
+        return error is None
 
     def _define_level(self, tables: list[Any]) -> tuple[str, list[Any]]:
         """Define each table in a new graph; a table whose definition fails is failed, not run."""
@@ -296,9 +340,16 @@ class LevelRunner:
         """Rows each dataset of every succeeded table should hold, from the stored inputs."""
         expected: dict[str, int] = {}
         for table in self.registrar.plan.tables:
-            if self.succeeded(table):
+            if self.succeeded(table) and not _applied_by_engine(table):  # a CDC target is no query's result
                 try:
                     expected.update(expected_rows(self.registrar, table))
                 except Exception:  # noqa: BLE001 - nothing to compare with; the stored counts stand
                     log.warning("could not recompute %s to verify it", table.name, exc_info=True)
         return expected
+
+
+def _applied_by_engine(table: Any) -> bool:
+    """Whether the engine applies the table itself rather than a dataflow graph (CDC tables)."""
+    from pipelines.core.outputs import CdcTarget
+
+    return isinstance(table.output, CdcTarget)

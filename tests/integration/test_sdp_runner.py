@@ -258,3 +258,36 @@ def test_sdp_dry_run_resolves_every_flow_without_writing(example_project):
     assert [p.name for p in warehouse.iterdir()] == ["retail.db"]
     assert not any((warehouse / "retail.db").iterdir())
     assert not (example_project / ".ldp/sdp/storage/dry-run").exists()
+
+
+def test_cdc_tables_on_sdp_hold_the_spark_runners_rows_run_after_run(spark, tmp_path):
+    """A change feed (a late update, a delete, a quarantined event) and versioned snapshots, both SCD
+    type 2, in two batches: after each, the SDP run's tables equal the Spark runner's."""
+    from tests.spark.test_cdc_tables import CONFIG, FIRST, HEADER, LATER, MODULES, SNAPSHOT_CONFIG, VERSIONS
+
+    feed_table = CONFIG[CONFIG.index("pipeline:"):CONFIG.index("  - name: users_current")]
+    history = CONFIG[CONFIG.index("  - name: users_history"):].replace("{<<: *cdc, stored_as_scd_type: 2}", (
+        "{keys: [userId], sequence_by: sequenceNum, apply_as_deletes: \"operation = 'DELETE'\", "
+        "except_column_list: [operation, sequenceNum], stored_as_scd_type: 2}"))
+    snapshots = SNAPSHOT_CONFIG[SNAPSHOT_CONFIG.index("  - name: accounts_history"):]
+    project = write_project(tmp_path, feed_table.replace("SCHEMA", "cdc") + history + snapshots, MODULES).parent
+    feed, batches = project / "feed", [(FIRST, (1, 2)), (LATER, (3,))]
+    feed.mkdir()
+    names = ["users_history", "users_history_quarantine", "accounts_history"]  # type 1 is the same code path
+    for number, (events, versions) in enumerate(batches, 1):
+        (feed / f"{number}.csv").write_text(HEADER + "\n".join(events) + "\n")
+        for version in versions:
+            folder = project / "versions" / f"version={version}"
+            folder.mkdir(parents=True)
+            (folder / "part.csv").write_text("id,name\n" + "\n".join(VERSIONS[version]) + "\n")
+        summary = run_sdp(project)
+        spark_runner_tables(spark, project, "batch", "cdc_cmp")
+        for name in names:
+            assert_same_table(sdp_table(spark, project, name, schema="cdc"), spark.table(f"cdc_cmp.{name}"))
+    by_name = {t["name"]: t for t in summary["tables"]}
+    assert by_name["users_history"]["changes"] == {"upserts": 2, "deletes": 1, "versions_opened": 2}
+    assert (by_name["users_history"]["rows_written"], by_name["users_history"]["rows_total"]) == (3, 7)
+    assert by_name["users_history"]["rows_quarantined"] == 1
+    assert by_name["accounts_history"]["changes"] == {"upserts": 0, "deletes": 1, "versions_opened": 0}
+    assert sorted(tuple(r)[:3] for r in sdp_table(spark, project, "accounts_history", schema="cdc").collect()) == [
+        (1, "a", 1), (2, "B", 2), (2, "b", 1), (3, "c", 2)]

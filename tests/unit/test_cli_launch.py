@@ -79,19 +79,3 @@ def test_the_pipeline_runner_needs_its_id_before_anything_runs(fake_runners):
         launching.runner_for(launching.RunOptions(CONFIG, runner="pipeline"))
     result = CliRunner().invoke(cli, ["--config", str(CONFIG), "--runner", "pipeline"])
     assert result.exit_code == 2 and not fake_runners
-
-
-def test_the_sdp_runner_refuses_cdc_tables_by_name_before_spark_starts(tmp_path, monkeypatch):
-    from tests.conftest import write_project
-
-    monkeypatch.setenv("LDP_STATE_DIR", str(tmp_path / "state"))
-    config = write_project(tmp_path, """
-pipeline: {transformations: ./transformations}
-tables:
-  - {name: changes, layer: bronze, source: {type: table, table: main.raw.changes}}
-  - {name: current, layer: silver, depends_on: [changes], cdc: {keys: [id], sequence_by: seq}}
-""", {"bronze/changes.py": "def changes(source):\n    return source\n",
-      "silver/current.py": "def current(changes):\n    return changes\n"})
-    with pytest.raises(UsageError, match=r"the SDP runner does not run CDC tables yet \(current\): run them "
-                                         r"with --runner spark, or leave them out with --exclude"):
-        launching.launch(launching.RunOptions(config, runner="sdp"))
