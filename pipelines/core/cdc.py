@@ -233,8 +233,8 @@ class CdcSpec(_Spec):
 class SnapshotCdcSpec(_Spec):
     """`snapshot_cdc:` on a table fed by snapshots: LDP's `create_auto_cdc_from_snapshot_flow`.
 
-    Without `version_by` the input is one snapshot, re-read on every run and versioned by the run's
-    start time (LDP's table source). With `version_by` (our name; LDP takes a function returning
+    Without `version_by` the input is one snapshot, re-read on every run and versioned by when it is
+    taken (LDP's table source). With `version_by` (our name; LDP takes a function returning
     `(DataFrame, version)` instead) the input holds several snapshots told apart by that column, e.g.
     a folder per version read with its partition column (`snapshots/version=3/`): each version later
     than the last one applied is applied in order, and the column is not stored.

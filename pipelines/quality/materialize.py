@@ -27,7 +27,7 @@ from pipelines.core.vocabulary import ERRORS, RESULT_COLUMNS, Criticality, OnErr
 from .enforce import CheckedFrame, Expectations, QualityStats, quarantine_config
 
 QUARANTINE_FLAG = "_ldp_quarantined"
-SNAPSHOT_VERSION = "__ldp_snapshot_taken"  # a re-read snapshot's version: the run's start (a timestamp)
+SNAPSHOT_VERSION = "__ldp_snapshot_taken"  # a re-read snapshot's version: when it was taken (a timestamp)
 
 
 class QualityFailure(RunError):
@@ -107,7 +107,7 @@ class Materializer:
     def _apply_snapshots(self, table: TableConfig, rows: DataFrame, checked: CheckedFrame | None,
                          accept: Accept | None) -> WriteStats:
         """The snapshot's rows that pass the checks, diffed with the previous snapshot into change events
-        (`snapshot_cdc:`). Without `version_by` the input is one snapshot, versioned by this run's start.
+        (`snapshot_cdc:`). Without `version_by` the input is one snapshot, versioned by when it is taken.
         A row failing an error-level check is missing from the snapshot: its key is deleted."""
         spec = table.snapshot_cdc
         assert spec is not None
