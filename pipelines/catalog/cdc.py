@@ -194,7 +194,8 @@ def apply_snapshots(snapshots: Sequence[tuple[DataFrame, Any]], spec: SnapshotCd
     rows = snapshots[0][0].withColumn(_SNAP, F.lit(versions[0]))
     for frame, version in snapshots[1:]:
         rows = rows.unionByName(frame.withColumn(_SNAP, F.lit(version)))
-    return apply_snapshot_events(snapshot_events(rows, spec, version=_SNAP, table=table), spec, table=table)
+    return apply_snapshot_events(snapshot_events(rows, spec, version=_SNAP, versions=versions, table=table), spec,
+                                 table=table)
 
 
 def apply_snapshot_events(events: DataFrame, spec: SnapshotCdcSpec, *, table: str | None = None) -> DataFrame:
@@ -203,11 +204,13 @@ def apply_snapshot_events(events: DataFrame, spec: SnapshotCdcSpec, *, table: st
 
 
 def snapshot_events(snapshots: DataFrame, spec: SnapshotCdcSpec, *, version: str,
-                    applied: DataFrame | None = None, table: str | None = None) -> DataFrame:
+                    versions: Sequence[Any] = (), applied: DataFrame | None = None,
+                    table: str | None = None) -> DataFrame:
     """Change events for the snapshots in `snapshots` (told apart by the column `version`) later than
     every one behind `applied` (the events earlier runs derived): a row new or changed since the
     previous snapshot is an upsert at its version, a key gone from a snapshot a delete at that version.
-    Unchanged rows make no event, so the stored events grow with the changes, not the snapshots."""
+    Unchanged rows make no event, so the stored events grow with the changes, not the snapshots.
+    A version exists only through its rows unless listed in `versions`: list it to apply an empty one."""
     payload = [c for c in snapshots.columns if c not in spec.keys and c != version]
     rows = snapshots.select(*spec.keys, *payload, F.col(version).alias(_SNAP))
     _check_snapshot_keys(rows, spec, table)
@@ -217,11 +220,16 @@ def snapshot_events(snapshots: DataFrame, spec: SnapshotCdcSpec, *, version: str
         rows = (rows.crossJoin(last).where(F.col(_CLOSE).isNull() | (F.col(_SNAP) > F.col(_CLOSE)))
                 .drop(_CLOSE).unionByName(current.crossJoin(last.withColumnRenamed(_CLOSE, _SNAP))))
     in_order = Window.orderBy(_SNAP)  # versions are few: one partition orders them
-    versions = rows.select(_SNAP).distinct().select(
+    known = rows.select(_SNAP)
+    for listed in versions:
+        known = known.unionByName(rows.sparkSession.range(1).select(F.lit(listed).alias(_SNAP)))
+    if applied is not None:  # listed versions not later than the last applied one are skipped too
+        known = known.crossJoin(last).where(F.col(_CLOSE).isNull() | (F.col(_SNAP) >= F.col(_CLOSE))).drop(_CLOSE)
+    order = known.distinct().select(
         _SNAP, F.lead(_SNAP).over(in_order).alias(_NEXT), F.lag(_SNAP).over(in_order).alias(_ROW))
     by_key = Window.partitionBy(*spec.keys).orderBy(_SNAP)
     values = F.struct(*payload) if payload else F.lit(None)
-    rows = rows.join(F.broadcast(versions), _SNAP).select(
+    rows = rows.join(F.broadcast(order), _SNAP).select(
         "*", F.lead(_SNAP).over(by_key).alias(_CLOSE), F.lag(_SNAP).over(by_key).alias(_VER),
         values.eqNullSafe(F.lag(values).over(by_key)).alias(_NEW))
     unchanged = F.col(_VER).eqNullSafe(F.col(_ROW)) & F.col(_NEW)  # there in the previous snapshot, as is
@@ -231,7 +239,7 @@ def snapshot_events(snapshots: DataFrame, spec: SnapshotCdcSpec, *, version: str
                     F.col(_NEXT).alias(_SNAP), F.lit(True).alias(_GONE)))
     events = upserts.unionByName(gone)
     if applied is not None:  # the previous snapshot's own events are stored already
-        events = events.crossJoin(last).where(F.col(_SNAP) > F.col(_CLOSE)).drop(_CLOSE)
+        events = events.crossJoin(last).where(F.col(_CLOSE).isNull() | (F.col(_SNAP) > F.col(_CLOSE))).drop(_CLOSE)
     return events
 
 

@@ -116,8 +116,8 @@ class Materializer:
 
         def events_of(valid: DataFrame) -> DataFrame:
             snapshot = valid if spec.version_by else valid.withColumn(version, F.lit(taken))
-            return snapshot_events(snapshot, spec, version=version, applied=self.store.cdc_events(table),
-                                   table=table.name)
+            return snapshot_events(snapshot, spec, version=version, versions=() if spec.version_by else (taken,),
+                                   applied=self.store.cdc_events(table), table=table.name)
 
         return self._keep_by_key(table, spec, rows, checked, accept, events_of,
                                  lambda events: apply_snapshot_events(events, spec, table=table.name))

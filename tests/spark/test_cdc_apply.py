@@ -271,3 +271,51 @@ def test_apply_changes_equals_an_in_memory_model(spark, case):
                apply_as_truncates="op = 'T'" if scd == 1 else None,
                track_history_except_column_list=list(untracked) if untracked else None)
     assert rows(apply_changes(feed(spark, events), cdc)) == model(events, scd, ignore_null, untracked)
+
+
+@st.composite
+def snapshot_runs(draw):
+    """Up to 4 snapshot versions of keys 1..3, applied over consecutive runs (a run may send an
+    already applied version again: it is skipped)."""
+    scd = draw(st.sampled_from([1, 2]))
+    count = draw(st.integers(1, 4))
+    values = st.tuples(st.sampled_from([None, "x", "y"]), st.sampled_from([None, 0, 1]))
+    snapshots = {v: draw(st.dictionaries(st.integers(1, 3), values)) for v in range(1, count + 1)}
+    cuts = sorted(draw(st.sets(st.integers(1, count - 1), max_size=count - 1))) if count > 1 else []
+    bounds = [1, *[c + 1 for c in cuts], count + 1]
+    runs = [list(range(lo, hi)) for lo, hi in zip(bounds, bounds[1:])]
+    for run in runs[1:]:
+        if draw(st.booleans()):
+            run.append(draw(st.integers(1, run[0] - 1)))  # a version sent again
+    untracked = ("b",) if scd == 2 and draw(st.booleans()) else ()
+    return snapshots, runs, scd, untracked
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=snapshot_runs())
+def test_snapshots_over_any_runs_equal_the_in_memory_model(spark, case):
+    snapshots, runs, scd, untracked = case
+    spec = SnapshotCdcSpec(keys=["id"], stored_as_scd_type=scd, version_by="version",
+                           track_history_except_column_list=list(untracked) if untracked else None)
+    schema = "id int, a string, b int, version int"
+    stored = None
+    for run in runs:
+        frame = spark.createDataFrame([(k, a, b, v) for v in run for k, (a, b) in snapshots[v].items()], schema)
+        new = snapshot_events(frame, spec, version="version", applied=stored)
+        stored = new if stored is None else stored.unionByName(new)
+        stored = spark.createDataFrame(stored.collect(), stored.schema)
+    visible = {v: held for v, held in snapshots.items() if held}  # a version column has no empty version
+    assert rows(apply_snapshot_events(stored, spec)) == model(diffed(visible), scd, False, untracked)
+    listed = [(spark.createDataFrame([(k, a, b) for k, (a, b) in snapshots[v].items()], "id int, a string, b int"), v)
+              for v in snapshots]  # versions given with their frames: an empty one deletes every key
+    assert rows(apply_snapshots(listed, spec)) == model(diffed(snapshots), scd, False, untracked)
+
+
+def diffed(snapshots: dict[int, dict]) -> list[tuple]:
+    """The model's own diff of snapshots into events: present rows upsert, vanished keys delete."""
+    events, previous = [], {}
+    for version in sorted(snapshots):
+        events += [(k, "U", version, a, b) for k, (a, b) in snapshots[version].items()]
+        events += [(k, "D", version, None, None) for k in previous if k not in snapshots[version]]
+        previous = snapshots[version]
+    return events
