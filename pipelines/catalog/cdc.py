@@ -37,6 +37,7 @@ __all__ = ["apply_changes", "apply_snapshots", "apply_snapshot_events", "snapsho
 _SEQ, _DEL, _TRUNC, _SEG = "__cdc_seq", "__cdc_delete", "__cdc_truncate", "__cdc_segment"
 _NEW, _VER, _CLOSE, _NEXT, _ROW = "__cdc_new", "__cdc_version", "__cdc_close", "__cdc_next", "__cdc_row"
 _SNAP, _GONE = "__cdc_snapshot", "__cdc_gone"
+_PREVIOUS, _KEY_SEEN, _SAME = "__cdc_previous", "__cdc_key_seen", "__cdc_same"  # a snapshot's diff
 _EXAMPLES = 5  # offending keys named in an error
 
 
@@ -226,13 +227,13 @@ def snapshot_events(snapshots: DataFrame, spec: SnapshotCdcSpec, *, version: str
     if applied is not None:  # listed versions not later than the last applied one are skipped too
         known = known.crossJoin(last).where(F.col(_CLOSE).isNull() | (F.col(_SNAP) >= F.col(_CLOSE))).drop(_CLOSE)
     order = known.distinct().select(
-        _SNAP, F.lead(_SNAP).over(in_order).alias(_NEXT), F.lag(_SNAP).over(in_order).alias(_ROW))
+        _SNAP, F.lead(_SNAP).over(in_order).alias(_NEXT), F.lag(_SNAP).over(in_order).alias(_PREVIOUS))
     by_key = Window.partitionBy(*spec.keys).orderBy(_SNAP)
     values = F.struct(*payload) if payload else F.lit(None)
     rows = rows.join(F.broadcast(order), _SNAP).select(
-        "*", F.lead(_SNAP).over(by_key).alias(_CLOSE), F.lag(_SNAP).over(by_key).alias(_VER),
-        values.eqNullSafe(F.lag(values).over(by_key)).alias(_NEW))
-    unchanged = F.col(_VER).eqNullSafe(F.col(_ROW)) & F.col(_NEW)  # there in the previous snapshot, as is
+        "*", F.lead(_SNAP).over(by_key).alias(_CLOSE), F.lag(_SNAP).over(by_key).alias(_KEY_SEEN),
+        values.eqNullSafe(F.lag(values).over(by_key)).alias(_SAME))
+    unchanged = F.col(_KEY_SEEN).eqNullSafe(F.col(_PREVIOUS)) & F.col(_SAME)  # in the previous snapshot, as is
     upserts = rows.where(~unchanged).select(*spec.keys, *payload, _SNAP, F.lit(False).alias(_GONE))
     gone = (rows.where(F.col(_NEXT).isNotNull() & ~F.col(_NEXT).eqNullSafe(F.col(_CLOSE)))
             .select(*spec.keys, *[F.lit(None).cast(rows.schema[c].dataType).alias(c) for c in payload],
