@@ -41,7 +41,7 @@ from pipelines.core.outputs import (CdcTarget, MaterializedView, Output, OutputH
 from pipelines.core.plan import Plan, TablePlan
 from pipelines.core.table_properties import property_value
 from pipelines.core.vocabulary import ERRORS, RESULT_COLUMNS, OnError
-from pipelines.quality.enforce import CheckedFrame, Expectations, quarantine_config
+from pipelines.quality.enforce import Expectations, quarantine_config
 
 from .query_errors import query_function_error
 
@@ -155,8 +155,7 @@ class Registrar:
             self.dp.temporary_view(name=source, comment=f"the snapshot applied to {config.name}")(
                 _named(passing, source))
         else:  # called outside the dataflow graph: it computes the checks itself, it cannot read a view
-            source = NextSnapshot(lambda: _passing(self.expectations.apply(config, query(), analyze=False), config,
-                                                   query), spec.version_by)
+            source = NextSnapshot(lambda: self._passing(config, query()), spec.version_by)
         self.dp.create_streaming_table(**_table_options(config, self.plan.pipeline, self.dp.create_streaming_table))
         self.dp.create_auto_cdc_from_snapshot_flow(**spec.flow_kwargs(config.name, source))
 
@@ -172,6 +171,11 @@ class Registrar:
         if config.on_error is OnError.QUARANTINE:
             self._define(quarantine_config(config), output, lambda: rows().where(F.col(ERRORS).isNotNull()))
         return lambda: _only_passing(rows(), config)
+
+    def _passing(self, config: TableConfig, rows: DataFrame) -> DataFrame:
+        """The `rows` passing the table's checks, computed outside the graph (all of them without checks)."""
+        checked = self.expectations.apply(config, rows, analyze=False)
+        return rows if checked is None else _only_passing(checked.df, config)
 
     def _query(self, table: TablePlan, streaming_inputs: bool = False) -> Query:
         config = table.config
@@ -261,11 +265,6 @@ class NextSnapshot:
         if version is None:
             return None
         return rows.where(F.col(self.version_by) == F.lit(version)).drop(self.version_by), version
-
-
-def _passing(checked: CheckedFrame | None, config: TableConfig, query: Query) -> DataFrame:
-    """The rows passing the checks of a table computed outside the graph (its query if it has none)."""
-    return query() if checked is None else _only_passing(checked.df, config)
 
 
 def _only_passing(rows: DataFrame, config: TableConfig) -> DataFrame:
