@@ -26,6 +26,14 @@ def new_run_id() -> str:
     return os.environ.get(RUN_ID_ENV) or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
 
 
+CHANGE_EVENT_KINDS = ("upserts", "deletes", "truncates")  # a CDC table's `changes` also has versions_opened
+
+
+def events_applied(changes: dict[str, int]) -> int:
+    """The change events a CDC table's run applied (its `rows_written`), from its `changes`."""
+    return sum(changes.get(kind, 0) for kind in CHANGE_EVENT_KINDS)
+
+
 @dataclass(frozen=True)
 class CheckResult:
     """Rows that failed one check in one write (None: not countable, e.g. dropped by the pipeline);

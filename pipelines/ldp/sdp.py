@@ -25,7 +25,7 @@ import yaml
 
 from pipelines.core.errors import Problem, RunError
 from pipelines.core.plan import Plan
-from pipelines.core.results import CheckResult, RunResult, TableResult
+from pipelines.core.results import CheckResult, RunResult, TableResult, events_applied
 from pipelines.core.vocabulary import Criticality, OnError, TableStatus
 from pipelines.catalog.session import LOOPBACK, get_spark, local_conf
 from pipelines.catalog.storage import RUN_ID_CONF
@@ -227,7 +227,7 @@ def _count(result: TableResult, config: Any, raw: dict[str, Any], specs: list[tu
     changes = raw.get("changes", {}).get(config.name)
     if changes is not None:  # a CDC table applied by the engine: it wrote the events it applied
         result.changes = changes
-        result.rows_written = sum(n for kind, n in changes.items() if kind != "versions_opened")
+        result.rows_written = events_applied(changes)
     result.rows_quarantined, result.rows_dropped = added(quarantine), 0
     result.checks = _checks(config, specs, raw.get("failures", {}), raw.get("failures_before", {}))
 

@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 from pipelines.catalog.storage import Accept, MicroBatch, TableStore
 from pipelines.core.config import TableConfig
 from pipelines.core.errors import Problem, RunError
+from pipelines.core.results import events_applied
 from pipelines.catalog.cdc import apply_changes, apply_snapshot_events, change_counts, snapshot_events
 from pipelines.core.cdc import CdcSpec, SnapshotCdcSpec
 from pipelines.core.outputs import (CdcTarget, MaterializedView, Output, OutputHandlers, SnapshotCdcTarget,
@@ -148,8 +149,7 @@ class Materializer:
                                            .drop(QUARANTINE_FLAG))
                 changes = apply(stored.where(f"NOT `{QUARANTINE_FLAG}`").drop(QUARANTINE_FLAG, *RESULT_COLUMNS))
             quality = checked.stats(values)
-        applied = changes["upserts"] + changes["deletes"] + changes.get("truncates", 0)
-        return WriteStats(rows_written=applied, quality=quality, changes=changes)
+        return WriteStats(rows_written=events_applied(changes), quality=quality, changes=changes)
 
     def _append_stream(self, table: TableConfig, stream: DataFrame, checked: CheckedFrame | None,
                        accept: Accept | None = None) -> WriteStats:
