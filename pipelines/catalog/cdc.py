@@ -116,8 +116,7 @@ def _check_nulls(df: DataFrame, spec: CdcSpec, table: str | None) -> None:
 def _after_truncates(df: DataFrame) -> DataFrame:
     """Only events after the latest truncate's sequence survive; truncates themselves carry no row."""
     last = df.where(F.col(_TRUNC)).agg(F.max(_SEQ).alias(_CLOSE))
-    return (df.crossJoin(last).where(F.col(_CLOSE).isNull() | (F.col(_SEQ) > F.col(_CLOSE)))
-            .drop(_CLOSE))
+    return _later(df, last, _SEQ)
 
 
 def _check_duplicates(df: DataFrame, spec: CdcSpec, table: str | None) -> None:
@@ -218,14 +217,13 @@ def snapshot_events(snapshots: DataFrame, spec: SnapshotCdcSpec, *, version: str
     if applied is not None:  # the previous snapshot's rows, at its version, to diff the first new one with
         last = applied.agg(F.max(_SNAP).alias(_CLOSE))
         current = apply_changes(applied, spec.change_spec(_SNAP, _GONE, current_only=True), table=table)
-        rows = (rows.crossJoin(last).where(F.col(_CLOSE).isNull() | (F.col(_SNAP) > F.col(_CLOSE)))
-                .drop(_CLOSE).unionByName(current.crossJoin(last.withColumnRenamed(_CLOSE, _SNAP))))
+        rows = _later(rows, last).unionByName(current.crossJoin(last.withColumnRenamed(_CLOSE, _SNAP)))
     in_order = Window.orderBy(_SNAP)  # versions are few: one partition orders them
     known = rows.select(_SNAP)
     for listed in versions:
         known = known.unionByName(rows.sparkSession.range(1).select(F.lit(listed).alias(_SNAP)))
     if applied is not None:  # listed versions not later than the last applied one are skipped too
-        known = known.crossJoin(last).where(F.col(_CLOSE).isNull() | (F.col(_SNAP) >= F.col(_CLOSE))).drop(_CLOSE)
+        known = _later(known, last, or_equal=True)
     order = known.distinct().select(
         _SNAP, F.lead(_SNAP).over(in_order).alias(_NEXT), F.lag(_SNAP).over(in_order).alias(_PREVIOUS))
     by_key = Window.partitionBy(*spec.keys).orderBy(_SNAP)
@@ -240,8 +238,16 @@ def snapshot_events(snapshots: DataFrame, spec: SnapshotCdcSpec, *, version: str
                     F.col(_NEXT).alias(_SNAP), F.lit(True).alias(_GONE)))
     events = upserts.unionByName(gone)
     if applied is not None:  # the previous snapshot's own events are stored already
-        events = events.crossJoin(last).where(F.col(_CLOSE).isNull() | (F.col(_SNAP) > F.col(_CLOSE))).drop(_CLOSE)
+        events = _later(events, last)
     return events
+
+
+def _later(rows: DataFrame, last: DataFrame, column: str = _SNAP, or_equal: bool = False) -> DataFrame:
+    """The `rows` whose `column` is later than (or equal to) the one value `_CLOSE` of the one-row
+    `last` (all of them when it is NULL: nothing before)."""
+    version, latest = F.col(column), F.col(_CLOSE)
+    later = version >= latest if or_equal else version > latest
+    return rows.crossJoin(last).where(latest.isNull() | later).drop(_CLOSE)
 
 
 def _check_snapshot_keys(rows: DataFrame, spec: SnapshotCdcSpec, table: str | None) -> None:
