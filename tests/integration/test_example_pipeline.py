@@ -32,10 +32,13 @@ def test_example_batch_then_rerun_gives_the_same_counts(spark, example_project):
     assert all(t["status"] == "success" and t["rows_written"] > 0 and t["error"] is None
                for t in first["tables"])
     assert rows(first) == {"customers_bronze": 17, "orders_bronze": 19, "customers_silver": 12,
-                           "customers_gold": 4, "orders_silver": 15, "customer_orders_gold": 12}
+                           "customers_history": 16, "customers_gold": 4, "orders_silver": 15,
+                           "customer_orders_gold": 12}
     assert {"name", "layer", "status", "rows_written", "rows_quarantined", "checks", "seconds",
             "error"} <= set(first["tables"][0])
-    assert rows(run_cli(example_project, "--mode", "batch")) == rows(first)
+    again = run_cli(example_project, "--mode", "batch")
+    assert rows(again) == {**rows(first), "customers_history": 0}  # no change event is new to the rerun
+    assert next(t for t in again["tables"] if t["name"] == "customers_history")["rows_total"] == 16
     records = sorted((example_project / ".ldp" / "runs").glob("2*.json"))  # one JSON record per run
     assert len(records) == 2
     record = json.loads(records[0].read_text())
@@ -43,6 +46,10 @@ def test_example_batch_then_rerun_gives_the_same_counts(spark, example_project):
     assert {w["name"] for w in record["written"]} == set(rows(first))  # every table, as it was written
     assert spark.table("retail.customers_silver").where("customer_id = 'C003'").first()["email"] == \
         "alan.turing@example.com"
+    versions = spark.table("retail.customers_history").where("customer_id = 'C003'").orderBy("__START_AT")
+    assert [(r["email"], str(r["__START_AT"]), str(r["__END_AT"])) for r in versions.collect()] == [
+        ("alan@example.com", "2026-11-01 08:00:00", "2026-11-02 09:30:00"),  # closed by the next version
+        ("alan.turing@example.com", "2026-11-02 09:30:00", "None")]
 
 
 def test_example_quarantine_holds_exactly_the_dirty_rows(spark, example_project):
@@ -97,7 +104,7 @@ def test_failing_table_exits_3_with_the_summary(spark, example_project, tmp_path
     result = CliRunner().invoke(cli, ["--config", str(config), "--state-dir", str(example_project / ".ldp")])
     assert result.exit_code == 3
     assert "customers_gold FAILED" in result.stderr and "no_such_column" in result.stderr
-    assert "FAILED: 5/6 table(s) succeeded" in result.stdout
+    assert "FAILED: 6/7 table(s) succeeded" in result.stdout
     assert "orders_silver.not_late (warn): 1 row(s)" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
 

@@ -30,7 +30,7 @@ def test_seed_selection_dry_run_as_json():
 def test_dry_run_text_lists_levels():
     result = invoke("--dry-run", "--config", CONFIG)
     assert result.exit_code == 0
-    assert "6 table(s) in 4 level(s)" in result.stdout and "level 4:" in result.stdout
+    assert "7 table(s) in 4 level(s)" in result.stdout and "level 4:" in result.stdout
 
 
 def test_match_any_and_select_upstream():
@@ -57,7 +57,7 @@ def test_empty_selection_exits_1_listing_tags_and_tables():
 
 
 def test_validate_ok_and_json():
-    assert "is valid (6 tables)" in invoke("validate", "--config", CONFIG).stdout
+    assert "is valid (7 tables)" in invoke("validate", "--config", CONFIG).stdout
     assert json.loads(invoke("validate", "--format", "json", "--config", CONFIG).stdout)["status"] == "valid"
 
 
@@ -102,7 +102,7 @@ def test_entry_points_print_errors_without_traceback(launcher, tmp_path):
     assert "invalid YAML" in proc.stderr and "Traceback" not in proc.stderr
     proc = subprocess.run([sys.executable, *launcher, "--dry-run", "--format", "json"], cwd=REPO,
                           capture_output=True, text=True)
-    assert proc.returncode == 0 and len(json.loads(proc.stdout)["order"]) == 6
+    assert proc.returncode == 0 and len(json.loads(proc.stdout)["order"]) == 7
 
 
 def test_console_script_is_installed():

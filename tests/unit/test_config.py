@@ -20,7 +20,7 @@ def problems_of(text: str) -> list[str]:
 def test_example_config_loads_into_typed_immutable_objects():
     config = load_config(REPO / "config.yml")
     assert [t.name for t in config.tables] == [
-        "customers_bronze", "orders_bronze", "customers_silver", "orders_silver",
+        "customers_bronze", "orders_bronze", "customers_silver", "customers_history", "orders_silver",
         "customers_gold", "customer_orders_gold"]
     bronze = config.table("customers_bronze")
     assert bronze.tags == ("bronze", "daily", "critical")

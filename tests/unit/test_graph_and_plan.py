@@ -26,7 +26,7 @@ def problems(config, selection=Selection()) -> list[str]:
 
 def test_example_plan_order_and_levels():
     plan = build_plan(EXAMPLE)
-    assert plan.levels == (("customers_bronze", "orders_bronze"), ("customers_silver",),
+    assert plan.levels == (("customers_bronze", "orders_bronze"), ("customers_history", "customers_silver"),
                            ("customers_gold", "orders_silver"), ("customer_orders_gold",))
     assert plan.order == tuple(name for level in plan.levels for name in level)
     assert plan.existing_inputs == ()

@@ -11,8 +11,8 @@ import pytest
 
 from pipelines.catalog.storage import APPEND, OVERWRITE, WRITE_MODES
 from pipelines.core.config import load_config
-from pipelines.core.outputs import (MaterializedView, Output, OutputHandlers, QueryFlow, StreamingTable,
-                                    UnsupportedOutput)
+from pipelines.core.outputs import (AutoCdcFlow, CdcTarget, MaterializedView, Output, OutputHandlers, QueryFlow,
+                                    StreamingTable, UnsupportedOutput)
 from pipelines.core.plan import build_plan
 from pipelines.engine.render import plan_text
 from pipelines.ldp.registrar import DECORATORS, Registrar
@@ -42,7 +42,9 @@ def toy_registered() -> Iterator[None]:
 
 def test_the_plan_states_each_tables_kind_and_the_flow_that_writes_it():
     batch, streaming = build_plan(EXAMPLE), build_plan(EXAMPLE, mode="streaming")
-    assert {t.output for t in batch.tables} == {MaterializedView()}
+    assert {t.name: t.output for t in batch.tables if t.output != MaterializedView()} == {
+        "customers_history": CdcTarget(stored_as_scd_type=2)}  # its cdc: says so, in either mode
+    assert streaming.table("customers_history").flows == (AutoCdcFlow("customers_history", "customers_history"),)
     assert {t.name for t in streaming.tables if t.output == StreamingTable()} == {"customers_bronze", "orders_bronze"}
     assert {t.name for t in streaming.tables if t.streaming} == {"customers_bronze", "orders_bronze"}
     assert streaming.table("orders_bronze").flows == (QueryFlow("orders_bronze", "orders_bronze"),)

@@ -93,8 +93,8 @@ def test_a_tag_selection_refreshes_exactly_its_tables_and_quarantine_tables(exam
     w.pipelines.get.assert_called_once_with("p1")
     w.pipelines.start_update.assert_called_once_with(
         "p1", full_refresh=None, full_refresh_selection=None,
-        refresh_selection=["customers_silver", "customers_silver_quarantine", "orders_silver",
-                           "orders_silver_quarantine"])
+        refresh_selection=["customers_history", "customers_history_quarantine", "customers_silver",
+                           "customers_silver_quarantine", "orders_silver", "orders_silver_quarantine"])
 
 
 def test_full_refresh_of_a_selection_and_of_everything(example_project):
