@@ -7,6 +7,11 @@ Use it to unit-test transformation functions with chispa:
         orders_silver = transformation("orders_silver")   # the function config.yml runs for that table
         assert_df_equality(orders_silver(orders_bronze=..., customers_silver=...), expected)
 
+A table with `cdc:` is tested as AUTO CDC keeps it, from change events through the engine's own code:
+
+    def test_customers_history(cdc_target):
+        history = cdc_target("customers_history", customers_bronze=...)   # SCD 2: __START_AT, __END_AT
+
 The project is the `config.yml` named by `--ldp-config`, else `LDP_CONFIG`, else the one in pytest's
 rootdir. In folder mode (`transformations: ./transformations`) the folder's parent goes on `sys.path`
 (and on the Python workers' `PYTHONPATH`), so `from transformations.silver.x import x` works too.
@@ -24,7 +29,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 import pytest
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
     from pipelines.core.config import Config
 
@@ -133,3 +138,22 @@ def transformation(ldp_config: Config) -> Callable[[str], Callable[..., object]]
             pytest.fail(exc.render(), pytrace=False)
 
     return load
+
+
+@pytest.fixture(scope="session")
+def cdc_target(ldp_config: Config, transformation: Callable[[str], Callable[..., object]]
+               ) -> Callable[..., "DataFrame"]:
+    """`cdc_target("customers_history", customers_bronze=df)`: the table as a local run keeps it from
+    these inputs: its transformation (its one input as it is, for a table without a module), then its
+    `cdc:` applied by key and sequence with the engine's code. Its checks are not run: a NULL key or
+    sequence raises, where a run would have quarantined the event."""
+    from pipelines.catalog.cdc import apply_changes
+
+    def apply(name: str, **inputs: object) -> DataFrame:
+        function = transformation(name)
+        spec = ldp_config.by_name[name].cdc
+        if spec is None:
+            pytest.fail(f"table '{name}' in {ldp_config.path} has no cdc: block", pytrace=False)
+        return apply_changes(function(**inputs), spec, table=name)  # type: ignore[arg-type]
+
+    return apply

@@ -46,3 +46,17 @@ def test_customers_gold_counts_per_country_without_null_ids(spark):
     expected = spark.createDataFrame([("GB", 2, dt.date(2026, 1, 1))],
                                      "country string, customers long, first_signup date")
     assert_df_equality(customers_gold(silver), expected, ignore_nullable=True)
+
+
+def test_customers_history_keeps_every_version_of_a_customer_by_its_update_time(spark, cdc_target):
+    records = spark.createDataFrame([  # as they land, the later update first
+        ("C1", "Ada", "ada.new@example.com", "GB", "2026-01-05", "2026-11-02T08:00:00"),
+        ("C1", "Ada", "ada@example.com", "GB", "2026-01-05", "2026-11-01T08:00:00"),
+        ("C2", "Bob", "bob@example.com", "US", "2026-02-01", "2026-11-01T08:00:00"),
+    ], BRONZE)
+    history = cdc_target("customers_history", customers_bronze=records)
+    assert history.columns[-2:] == ["__START_AT", "__END_AT"]
+    versions = sorted((r["customer_id"], r["email"], r["__START_AT"], r["__END_AT"]) for r in history.collect())
+    first, second = dt.datetime(2026, 11, 1, 8), dt.datetime(2026, 11, 2, 8)
+    assert versions == [("C1", "ada.new@example.com", second, None), ("C1", "ada@example.com", first, second),
+                        ("C2", "bob@example.com", first, None)]

@@ -73,7 +73,11 @@ def test_the_transformation_fixture_loads_a_tables_function_and_names_what_is_wr
 
         def test_unknown(transformation):
             transformation("nope")
+
+        def test_not_a_cdc_table(cdc_target):
+            cdc_target("t", source=2)
     """)
     result = pytester.runpytest("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(["*no table 'nope' in *config.yml; tables: t*"])
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(["*no table 'nope' in *config.yml; tables: t*",
+                                 "*table 't' in *config.yml has no cdc: block*"])
