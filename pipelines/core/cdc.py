@@ -69,6 +69,11 @@ class _Spec(BaseModel):
         return None if value is None else _columns(value, info.field_name,
                                                    allow_empty=info.field_name.endswith("except_column_list"))
 
+    @property
+    def removes_rows(self) -> bool:
+        """Whether the target loses rows (a type-1 delete or truncate), not only gains and changes them."""
+        return self.stored_as_scd_type == 1
+
     def _history_problems(self) -> list[str]:
         """LDP's rules on the history lists: one of the two, and type 2 only."""
         problems = []
@@ -157,6 +162,10 @@ class CdcSpec(_Spec):
         if excluded:
             problems.append(f"except_column_list cannot exclude a key column: {excluded}")
         return problems
+
+    @property
+    def removes_rows(self) -> bool:
+        return self.stored_as_scd_type == 1 and (self.apply_as_deletes or self.apply_as_truncates) is not None
 
     @property
     def sequence_columns(self) -> Columns:

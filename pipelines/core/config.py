@@ -121,6 +121,15 @@ class TableConfig(_Model):
         return self
 
     @model_validator(mode="after")
+    def _sinks_can_copy_cdc(self) -> "TableConfig":
+        spec = self.cdc or self.snapshot_cdc
+        problems = [f"sinks[{i}] ({sink.type}): {problem}" for i, sink in enumerate(self.sinks) if spec and (
+            problem := sink.cdc_problem(spec.stored_as_scd_type, spec.removes_rows))]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
     def _one_layout(self) -> "TableConfig":
         if self.partition_cols and (self.cluster_by or self.cluster_by_auto):
             raise ValueError("partition_cols and cluster_by exclude each other (Delta clusters a table "

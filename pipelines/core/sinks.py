@@ -30,6 +30,14 @@ class SinkSpec(BaseModel):
         """How a write treats what the target held before (the summary's `mode`)."""
         return "append"
 
+    def cdc_problem(self, stored_as_scd_type: int, removes_rows: bool) -> str | None:
+        """Why this sink cannot copy a CDC table (None if it can). A CDC table's rows change in place
+        (and type 1's go away on a delete), so a copy that only adds rows would hold stale ones."""
+        if self.write_mode == "append":
+            return ("mode 'append' copies each run's rows, but a CDC table's rows are updated in place: "
+                    "the copy would duplicate them (use mode: replace)")
+        return None
+
 
 SINKS: TypeRegistry[SinkSpec] = TypeRegistry("sink", SinkSpec)
 register_sink = SINKS.register

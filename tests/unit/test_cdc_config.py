@@ -301,6 +301,44 @@ def test_snapshot_config_errors_are_located(block, message):
     assert any(message in r and "customers_scd" in r and "cfg/config.yml" in r for r in rendered), rendered
 
 
+@pytest.mark.parametrize("cdc, sink, message", [
+    ("{keys: [id], sequence_by: seq}", "{type: lakebase, schema: s, mode: append}",
+     "sinks[0] (lakebase): mode 'append' copies each run's rows, but a CDC table's rows are updated in place"),
+    ("{keys: [id], sequence_by: seq, stored_as_scd_type: 2}", "{type: lakebase, schema: s, mode: upsert, "
+     "primary_key: [id]}", "its upsert primary_key must include __START_AT (primary_key: [id, __START_AT])"),
+    ("{keys: [id], sequence_by: seq, apply_as_deletes: \"op = 'D'\"}",
+     "{type: lakebase, schema: s, mode: upsert, primary_key: [id]}", "mode 'upsert' never deletes"),
+])
+def test_a_sink_that_cannot_copy_a_cdc_table_is_a_located_error(cdc, sink, message):
+    from pathlib import Path
+
+    from pipelines.core.config import parse_config
+    from pipelines.core.errors import ConfigError
+
+    text = ("tables:\n  - {name: feed, layer: bronze}\n  - name: target\n    layer: silver\n"
+            f"    depends_on: [feed]\n    cdc: {cdc}\n    sinks: [{sink}]\n")
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, Path("cfg/config.yml"))
+    [rendered] = [p.render() for p in caught.value.problems]
+    assert message in rendered and "table 'target'" in rendered and "cfg/config.yml" in rendered, rendered
+
+
+@pytest.mark.parametrize("cdc, sink", [
+    ("{keys: [id], sequence_by: seq}", "{type: lakebase, schema: s}"),  # replace mirrors every change
+    ("{keys: [id], sequence_by: seq}", "{type: lakebase, schema: s, mode: upsert, primary_key: [id]}"),
+    ("{keys: [id], sequence_by: seq, stored_as_scd_type: 2, apply_as_deletes: \"op = 'D'\"}",
+     "{type: lakebase, schema: s, mode: upsert, primary_key: [id, __START_AT]}"),  # a delete closes a version
+])
+def test_sinks_that_can_copy_a_cdc_table_are_accepted(cdc, sink):
+    from pathlib import Path
+
+    from pipelines.core.config import parse_config
+
+    text = ("tables:\n  - {name: feed, layer: bronze}\n  - name: target\n    layer: silver\n"
+            f"    depends_on: [feed]\n    cdc: {cdc}\n    sinks: [{sink}]\n")
+    assert parse_config(text, Path("cfg/config.yml")).table("target").sinks
+
+
 def test_ddl_columns_reads_top_level_names_without_spark():
     from pipelines.core.cdc_checks import ddl_columns
 
