@@ -1,5 +1,6 @@
 """The run inventory keeps what a Databricks update's event log counts beyond a local run: each check's
-passed rows, and a table's total beside the rows this run wrote (a real PostgreSQL)."""
+passed rows, and a table's total beside the rows this run wrote; and a CDC table's change events by
+kind (a real PostgreSQL)."""
 from __future__ import annotations
 
 from pipelines.core.results import CheckResult, RunResult, TableResult
@@ -18,3 +19,14 @@ def test_check_passed_counts_and_rows_total_are_recorded_and_a_missing_count_sta
     assert rows(lakebase, "SELECT check_name, failed, passed FROM invcounts_meta.check_results ORDER BY 1") == [
         ("amount_positive", 2, 8), ("not_late", None, None)]
     assert rows(lakebase, "SELECT rows_written, rows_total FROM invcounts_meta.table_runs") == [(7, 70)]
+
+
+def test_a_cdc_tables_changes_are_recorded_as_json_and_other_tables_leave_them_null(lakebase):
+    changes = {"upserts": 5, "deletes": 1, "versions_opened": 4}
+    run = RunResult("spark", tables=[
+        TableResult("history", "silver", TableStatus.SUCCESS, rows_written=6, rows_total=40, changes=changes),
+        TableResult("orders", "silver", TableStatus.SUCCESS, rows_written=7)])
+    run.finished_at = run.started_at + 1
+    record_run(lakebase.connect, "invchanges_meta", run, "shop", "batch", ["history", "orders"], "0.1.0")
+    assert rows(lakebase, "SELECT table_name, rows_written, changes FROM invchanges_meta.table_runs ORDER BY 1") == [
+        ("history", 6, changes), ("orders", 7, None)]
