@@ -171,7 +171,8 @@ class TableStore:
         else:  # the first events, or events whose columns changed: the stored ones rewritten with them
             seen = events if before is None else before.unionByName(events, allowMissingColumns=True).distinct()
             with self.staged(log, seen) as everything:
-                counted = count(everything if before is None else everything.subtract(before))
+                counted = count(everything if before is None else everything.subtract(
+                    before.unionByName(everything.limit(0), allowMissingColumns=True).select(*everything.columns)))
                 self._replace(log, everything)
         self._replace(table, target_of(self.read(log.name)))
         self.reset_checkpoint(table.name)

@@ -130,3 +130,30 @@ def test_a_column_name_delta_refuses_is_named_with_the_fix_and_nothing_is_writte
 def test_the_local_session_bounds_deltas_log_cache(spark):
     """Delta's default cache (10,000 tables for 60 minutes) exhausted a long test session's 1 GB heap."""
     assert spark.conf.get("spark.databricks.delta.delta.log.cacheSize") == "32"
+
+
+def test_stored_change_events_grow_by_the_new_ones_only_and_take_a_new_column(spark, store):
+    from pipelines.catalog.cdc import apply_changes, change_counts
+    from pipelines.catalog.storage import CDC_EVENTS_SUFFIX
+    from pipelines.core.cdc import CdcSpec
+
+    spec = CdcSpec(keys=["id"], sequence_by="seq")
+    table = TableConfig(name="kept", layer="silver", depends_on=("feed",), cdc=spec)
+
+    def apply(rows: list[tuple], ddl: str) -> dict[str, int]:
+        return store.apply_changes(table, spark.createDataFrame(rows, ddl), lambda e: apply_changes(e, spec),
+                                   lambda new: change_counts(new, spec))
+
+    def commits(name: str) -> list[str]:
+        return [r["operation"] for r in spark.sql(f"DESCRIBE HISTORY {store.fqn(name)}").orderBy("version").collect()]
+
+    first = [(1, "a", 1), (2, "b", 1)]
+    assert apply(first, "id INT, name STRING, seq INT") == {"upserts": 2, "deletes": 0}
+    assert apply([*first, (1, "A", 2)], "id INT, name STRING, seq INT") == {"upserts": 1, "deletes": 0}
+    events = table.name + CDC_EVENTS_SUFFIX
+    assert commits(events)[-1] == "WRITE"  # appended: the stored events are not rewritten
+    assert apply([(2, "B", 3, "x")], "id INT, name STRING, seq INT, city STRING") == {"upserts": 1, "deletes": 0}
+    assert commits(events)[-1] == "CREATE OR REPLACE TABLE AS SELECT"  # a new column: rewritten with it
+    assert sorted(tuple(r) for r in store.read(events).collect()) == [
+        (1, "A", 2, None), (1, "a", 1, None), (2, "B", 3, "x"), (2, "b", 1, None)]
+    assert sorted(tuple(r) for r in store.read("kept").collect()) == [(1, "A", 2, None), (2, "B", 3, "x")]
