@@ -110,7 +110,7 @@ def error_cause(exc: BaseException) -> str:
     elif worker:  # a UDF failed on a Python worker: its own exception, not "an exception was thrown"
         head = f"{type(exc).__name__}: {worker}"
     elif java is not None or _condition(exc):
-        head = f"{type(exc).__name__}: {lines[0].rstrip(';') if lines else ''}"
+        head = f"{type(exc).__name__}: {_first_sentence(lines).rstrip(';')}"
     else:  # a Python error: its whole message unless it is long
         head = f"{type(exc).__name__}: {lines[0] if len(text) > 500 and lines else text}"
     jvm_class = _call(java, "getClass", "getName") if java is not None else None
@@ -123,6 +123,17 @@ def error_cause(exc: BaseException) -> str:
         if cause not in head:
             head += f"; caused by: {cause}"
     return redact(head)
+
+
+def _first_sentence(lines: list[str], most: int = 4) -> str:
+    """The message's first line, continued while it breaks mid-sentence (Delta wraps its messages:
+    "... as change data was not" / "recorded for version [0]."), at most `most` lines."""
+    taken = lines[:1]
+    for line in lines[1:most]:
+        if taken[-1].endswith((".", ";", ":", "!", "?")) or not line[:1].islower():
+            break
+        taken.append(line)
+    return " ".join(taken)
 
 
 def user_location(exc: BaseException, user_files: Collection[str]) -> str | None:

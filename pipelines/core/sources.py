@@ -8,10 +8,12 @@ the registry (`core.registry`) at validation time.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, SerializeAsAny, field_validator
+from pydantic import (BaseModel, ConfigDict, Field, PlainValidator, SerializeAsAny, field_validator,
+                      model_validator)
 
 from .errors import Problem
 from .registry import TypeRegistry
@@ -61,6 +63,22 @@ register_source = SOURCES.register
 source_types = SOURCES.types
 source_class = SOURCES.get
 
+def is_runtime_path(path: str) -> bool:
+    """A URI or absolute path (`s3://...`, `dbfs:...`, `/Volumes/...`): the runtime's storage."""
+    return "://" in path or path.startswith(("/", "dbfs:"))
+
+
+def resolved_path(path: str, base_dir: Path) -> str:
+    """Relative local paths resolve against the config file's folder; URIs stay as written."""
+    return path if is_runtime_path(path) else str((base_dir / path).resolve())
+
+
+def _table_ref(value: str) -> str:
+    if not _TABLE_REF.match(value):
+        raise ValueError("must be a table name like catalog.schema.table")
+    return value
+
+
 SourceField = Annotated[SerializeAsAny[SourceSpec], PlainValidator(SOURCES.validate)]  # dumped as its type
 
 
@@ -85,13 +103,10 @@ class FilesSource(SourceSpec):
     @property
     def is_runtime_path(self) -> bool:
         """A URI or absolute path (`s3://...`, `dbfs:...`, `/Volumes/...`): the runtime's storage."""
-        return "://" in self.path or self.path.startswith(("/", "dbfs:"))
+        return is_runtime_path(self.path)
 
     def resolved_path(self, base_dir: Path) -> str:
-        """Relative local paths resolve against the config file's folder; URIs stay as written."""
-        if self.is_runtime_path:
-            return self.path
-        return str((base_dir / self.path).resolve())
+        return resolved_path(self.path, base_dir)
 
     @property
     def leaves_malformed_to_spark(self) -> bool:
@@ -123,6 +138,63 @@ class TableSource(SourceSpec):
     @field_validator("table")
     @classmethod
     def _valid_ref(cls, value: str) -> str:
-        if not _TABLE_REF.match(value):
-            raise ValueError("must be a table name like catalog.schema.table")
+        return _table_ref(value)
+
+
+@register_source
+class DeltaCdfSource(SourceSpec):
+    """A Delta table's change data feed (`readChangeFeed`): one row per changed row, with `_change_type`
+    (insert, update_postimage, delete; update_preimage only if `preimages`), `_commit_version` and
+    `_commit_timestamp`, which is what a `cdc:` table needs (`sequence_by: _commit_version`). As a
+    stream, each run reads only the commits since the last one; as a batch, the whole feed from the
+    starting point (version 0 if none is given), each run."""
+
+    type: Literal["delta_cdf"]
+    table: str | None = Field(default=None, min_length=1)
+    path: str | None = Field(default=None, min_length=1)
+    starting_version: int | None = Field(default=None, ge=0)
+    starting_timestamp: str | None = None
+    preimages: bool = False
+    options: dict[str, Scalar] = Field(default_factory=dict)
+
+    @field_validator("table")
+    @classmethod
+    def _valid_ref(cls, value: str | None) -> str | None:
+        return None if value is None else _table_ref(value)
+
+    @field_validator("starting_timestamp")
+    @classmethod
+    def _valid_timestamp(cls, value: str | None) -> str | None:
+        try:
+            value is None or datetime.fromisoformat(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"must be a date or timestamp such as '2026-12-01' or '2026-12-01 08:00:00', "
+                             f"got {value!r}") from None
         return value
+
+    @model_validator(mode="after")
+    def _one_table_one_start(self) -> "DeltaCdfSource":
+        if (self.table is None) == (self.path is None):
+            raise ValueError("give the Delta table's name (table) or its location (path), exactly one")
+        if self.starting_version is not None and self.starting_timestamp is not None:
+            raise ValueError("give starting_version or starting_timestamp, not both")
+        return self
+
+    @property
+    def can_stream(self) -> bool:
+        return True
+
+    @property
+    def record_format(self) -> str:
+        return "change data feed"
+
+    @property
+    def reader_options(self) -> dict[str, str]:
+        """Delta's reader options: the change feed from where it starts (version 0 by default: a batch
+        read needs a start; a stream without one would begin with the table's current rows)."""
+        options = {"readChangeFeed": "true", **{k: str(v) for k, v in self.options.items()}}
+        if self.starting_timestamp is not None:
+            options["startingTimestamp"] = self.starting_timestamp
+        else:
+            options["startingVersion"] = str(self.starting_version or 0)
+        return options

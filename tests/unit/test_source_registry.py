@@ -11,6 +11,7 @@ from pydantic import Field
 from pipelines.catalog import sources as readers
 from pipelines.core import sources
 from pipelines.core.config import FilesSource, TableConfig, TableSource, parse_config
+from pipelines.core.sources import DeltaCdfSource
 from pipelines.core.errors import ConfigError, Problem, RunError
 from pipelines.core.source_checks import source_problems
 from tests.toy_types import register_source_type
@@ -52,7 +53,7 @@ def problems_of(text: str) -> list[str]:
 
 
 def test_built_in_types_are_registered_and_say_whether_they_stream():
-    assert sources.source_types() == ("files", "table")
+    assert sources.source_types() == ("files", "table", "delta_cdf")
     assert FilesSource(type="files", format="csv", path="p").can_stream
     assert not TableSource(type="table", table="main.raw.a").can_stream
 
@@ -73,9 +74,9 @@ def test_a_registered_toy_type_is_validated_from_config(toy):
 def test_unknown_or_missing_type_lists_every_registered_type(toy):
     [unknown] = problems_of("tables:\n- {name: c, layer: silver, source: {type: kafka}}\n")
     assert unknown.startswith("cfg/config.yml:2") and "table 'c', key 'source.type'" in unknown
-    assert "unknown source type; expected 'files', 'table', 'toy'" in unknown and "'kafka'" in unknown
+    assert "unknown source type; expected 'files', 'table', 'delta_cdf', 'toy'" in unknown and "'kafka'" in unknown
     [missing] = problems_of("tables:\n- {name: c, layer: silver, source: {rows: 1}}\n")
-    assert "source needs a 'type' (files or table or toy)" in missing
+    assert "source needs a 'type' (files or table or delta_cdf or toy)" in missing
 
 
 def test_the_toy_type_is_unknown_once_its_test_is_over():
@@ -130,3 +131,27 @@ def test_a_table_source_is_read_as_a_batch_only_and_asked_for_a_stream_says_so(t
     assert readers.TableReader.stream is readers.SourceReader.stream  # no stream reader of its own
     with pytest.raises(RunError, match="a 'table' source cannot be read as a stream"):
         readers.read_source(None, TableSource(type="table", table="main.raw.a"), tmp_path, streaming=True)
+
+
+def test_a_delta_cdf_source_names_one_table_and_one_start():
+    ok = parse_config("tables:\n- {name: a, layer: bronze, source: {type: delta_cdf, table: main.raw.users, "
+                      "starting_version: 3}}\n", Path("config.yml")).table("a").source
+    assert ok.can_stream and ok.reader_options == {"readChangeFeed": "true", "startingVersion": "3"}
+    assert DeltaCdfSource(type="delta_cdf", path="p", starting_timestamp="2026-12-01").reader_options == {
+        "readChangeFeed": "true", "startingTimestamp": "2026-12-01"}
+    assert DeltaCdfSource(type="delta_cdf", path="p").reader_options["startingVersion"] == "0"  # whole feed
+    bad = problems_of("tables:\n"
+                      "- {name: a, layer: bronze, source: {type: delta_cdf}}\n"
+                      "- {name: b, layer: bronze, source: {type: delta_cdf, path: p, table: main.raw.u}}\n"
+                      "- {name: c, layer: bronze, source: {type: delta_cdf, path: p, starting_version: 1, "
+                      "starting_timestamp: '2026-12-01'}}\n"
+                      "- {name: d, layer: bronze, source: {type: delta_cdf, path: p, starting_version: -1}}\n"
+                      "- {name: e, layer: bronze, source: {type: delta_cdf, path: p, starting_timestamp: yesterday}}\n"
+                      "- {name: f, layer: bronze, source: {type: delta_cdf, table: 'a b'}}\n")
+    assert len(bad) == 6, bad
+    assert "table 'a', key 'source'" in bad[0] and "(table) or its location (path), exactly one" in bad[0]
+    assert "table 'b', key 'source'" in bad[1] and "exactly one" in bad[1]
+    assert "table 'c'" in bad[2] and "starting_version or starting_timestamp, not both" in bad[2]
+    assert "table 'd', key 'source.starting_version'" in bad[3] and "-1" in bad[3]
+    assert "table 'e', key 'source.starting_timestamp'" in bad[4] and "'yesterday'" in bad[4]
+    assert "table 'f', key 'source.table'" in bad[5] and "catalog.schema.table" in bad[5]
