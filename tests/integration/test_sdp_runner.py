@@ -295,3 +295,21 @@ def test_cdc_tables_on_sdp_hold_the_spark_runners_rows_run_after_run(spark, tmp_
     assert by_name["accounts_history"]["changes"] == {"upserts": 0, "deletes": 1, "versions_opened": 0}
     assert sorted(tuple(r)[:3] for r in sdp_table(spark, project, "accounts_history", schema="cdc").collect()) == [
         (1, "a", 1), (2, "B", 2), (2, "b", 1), (3, "c", 2)]
+
+
+def test_a_delta_change_feed_streams_into_the_same_tables_on_sdp_as_on_the_spark_runner(spark, tmp_path):
+    """`delta_cdf` into an append table and an AUTO CDC table, streaming: commits between two runs
+    reach both runners' tables the same, and each run reads only the commits since the last."""
+    from tests.spark.test_delta_cdf_source import CONFIG, FIRST, LATER, MODULES, commit, upstream
+
+    project = write_project(tmp_path, CONFIG.replace("SCHEMA", "cdf"), MODULES).parent
+    table = upstream(spark, project)
+    for statements, written in ((FIRST, 3), (LATER, 3)):
+        commit(spark, table, statements)
+        summary = run_sdp(project, "--mode", "streaming")
+        spark_runner_tables(spark, project, "streaming", "cdf_cmp")
+        for name in ("user_changes", "users"):
+            assert_same_table(sdp_table(spark, project, name, schema="cdf"), spark.table(f"cdf_cmp.{name}"))
+        assert {t["name"]: t["rows_written"] for t in summary["tables"]} == {"user_changes": written,
+                                                                            "users": written}
+    assert sorted(tuple(r) for r in spark.table("cdf_cmp.users").collect()) == [(1, "a"), (2, "B"), (4, "d")]
