@@ -89,3 +89,23 @@ def test_a_table_without_a_change_feed_fails_the_run_naming_the_cause(spark, tmp
     assert "DELTA_MISSING_CHANGE_DATA" in tables["user_changes"].error
     # Delta wraps its message over lines: the whole sentence is kept, not its first line
     assert "as change data was not recorded for version [0]." in tables["user_changes"].error
+
+
+def test_databricks_registers_a_streaming_table_and_an_auto_cdc_flow_reading_the_change_feed(spark, tmp_path):
+    from pyspark.pipelines.output import StreamingTable
+
+    from tests.spark.test_registrar import register
+
+    harness = Harness(spark, tmp_path, MODULES, config=CONFIG)
+    commit(spark, upstream(spark, tmp_path), FIRST)
+    _, registry = register(spark, harness.path, mode="streaming")
+    assert registry.cdc_calls == [
+        ("create_streaming_table", {"name": "users", "comment": None}),
+        ("create_auto_cdc_flow", {"target": "users", "source": "users__cdc_feed", "keys": ["id"],
+                                  "sequence_by": "_commit_version", "apply_as_deletes": "_change_type = 'delete'",
+                                  "except_column_list": ["_change_type", "_commit_version", "_commit_timestamp"],
+                                  "stored_as_scd_type": 1})]
+    assert isinstance(registry.outputs["user_changes"], StreamingTable)
+    for flow in ("user_changes", "users__cdc_feed"):
+        feed = registry.flows[flow].func()
+        assert feed.isStreaming and {"_change_type", "_commit_version"} <= set(feed.columns), flow
