@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from pyspark.sql import DataFrame
@@ -18,11 +19,13 @@ from pipelines.core.sinks import SINKS, SinkSpec
 @dataclass(frozen=True)
 class SinkRun:
     """What every writer of one run shares: the run's id (a retried run replaces the rows it wrote
-    instead of doubling them) and the run's one Lakebase connection (the pipeline's `lakebase:` block,
-    also used by the run inventory and published checks), connected only if used."""
+    instead of doubling them), the run's one Lakebase connection (the pipeline's `lakebase:` block,
+    also used by the run inventory and published checks), connected only if used, and the folder
+    relative sink paths start from (config.yml's)."""
 
     run_id: str
     lakebase: Any = None
+    base_dir: Path | None = None
 
 
 Spec = TypeVar("Spec", bound=SinkSpec)

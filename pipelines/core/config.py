@@ -26,6 +26,7 @@ from .errors import ConfigError, Problem
 from .monitoring import MonitorConfig, MonitoringSettings, monitor_problems, with_defaults
 from .cdc import CdcSpec, SnapshotCdcSpec
 from .lakebase import LakebaseSettings
+from . import delta_sink  # noqa: F401 - registers the built-in `delta` sink type (after `lakebase`)
 from .registry import registry_for
 from .sinks import SinkField
 from .sources import FilesSource, TableSource  # noqa: F401 - re-exported: the built-in source types

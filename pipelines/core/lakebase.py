@@ -12,8 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .cdc import START_AT
-from .sinks import SinkSpec, register_sink
+from .sinks import SinkSpec, keyed_copy_problem, register_sink
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -127,11 +126,4 @@ class LakebaseSink(SinkSpec):
     def cdc_problem(self, stored_as_scd_type: int, removes_rows: bool) -> str | None:
         if self.mode != "upsert":
             return super().cdc_problem(stored_as_scd_type, removes_rows)
-        if stored_as_scd_type == 2 and START_AT not in self.primary_key:
-            return (f"an SCD type 2 table holds a row per key and version: its upsert primary_key must "
-                    f"include {START_AT} (primary_key: [{', '.join(self.primary_key)}, {START_AT}])")
-        if removes_rows:
-            return ("mode 'upsert' never deletes, but this CDC table deletes rows (apply_as_deletes, "
-                    "apply_as_truncates or a key gone from a snapshot): the copy would keep them "
-                    "(use mode: replace)")
-        return None
+        return keyed_copy_problem("upsert", "primary_key", self.primary_key, stored_as_scd_type, removes_rows)

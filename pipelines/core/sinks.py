@@ -11,7 +11,10 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, PlainValidator, SerializeAsAny
 
+from .cdc import START_AT
 from .registry import TypeRegistry
+
+RUN_ID_COLUMN = "_ldp_run_id"  # an `append` sink's rows: the run that wrote them (a retry replaces its own)
 
 
 class SinkSpec(BaseModel):
@@ -37,6 +40,20 @@ class SinkSpec(BaseModel):
             return ("mode 'append' copies each run's rows, but a CDC table's rows are updated in place: "
                     "the copy would duplicate them (use mode: replace)")
         return None
+
+
+def keyed_copy_problem(mode: str, keys_field: str, keys: tuple[str, ...], stored_as_scd_type: int,
+                       removes_rows: bool) -> str | None:
+    """Why a copy that updates rows by `keys` and never deletes (an upsert, a merge) cannot mirror a
+    CDC table (None if it can): type 2 holds a row per key and version, and a removed row would stay."""
+    if stored_as_scd_type == 2 and START_AT not in keys:
+        return (f"an SCD type 2 table holds a row per key and version: its {mode} {keys_field} must "
+                f"include {START_AT} ({keys_field}: [{', '.join(keys)}, {START_AT}])")
+    if removes_rows:
+        return (f"mode '{mode}' never deletes, but this CDC table deletes rows (apply_as_deletes, "
+                "apply_as_truncates or a key gone from a snapshot): the copy would keep them "
+                "(use mode: replace)")
+    return None
 
 
 SINKS: TypeRegistry[SinkSpec] = TypeRegistry("sink", SinkSpec)

@@ -73,7 +73,8 @@ def resolved_path(path: str, base_dir: Path) -> str:
     return path if is_runtime_path(path) else str((base_dir / path).resolve())
 
 
-def _table_ref(value: str) -> str:
+def table_name(value: str) -> str:
+    """`value` if it reads as a table name (catalog.schema.table, backticks allowed)."""
     if not _TABLE_REF.match(value):
         raise ValueError("must be a table name like catalog.schema.table")
     return value
@@ -138,7 +139,7 @@ class TableSource(SourceSpec):
     @field_validator("table")
     @classmethod
     def _valid_ref(cls, value: str) -> str:
-        return _table_ref(value)
+        return table_name(value)
 
 
 @register_source
@@ -160,7 +161,7 @@ class DeltaCdfSource(SourceSpec):
     @field_validator("table")
     @classmethod
     def _valid_ref(cls, value: str | None) -> str | None:
-        return None if value is None else _table_ref(value)
+        return None if value is None else table_name(value)
 
     @field_validator("starting_timestamp")
     @classmethod

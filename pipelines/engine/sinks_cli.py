@@ -71,7 +71,7 @@ def publish(config: str | None, tags: str | None, match: str, select_: str | Non
                     error=None if found else elsewhere.get(table.name)
                     or f"table {store.fqn(table.name)} does not exist: run the pipeline first"))
         run_id = run_id or new_run_id()
-        consumers = [TableSinks(SinkRun(run_id, lakebase))]
+        consumers = [TableSinks(SinkRun(run_id, lakebase, plan.config.base_dir))]
         if plan.config.lakebase.inventory and targets:
             consumers.append(RunInventory(lakebase, plan, sinks_only=True))  # type: ignore[arg-type]
         replay(plan, run, Consumers(consumers, run_id=run_id), lambda name: store.read(name))

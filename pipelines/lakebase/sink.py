@@ -30,10 +30,10 @@ from pyspark.sql import types as T
 
 from pipelines.catalog.sinks import SinkWriter, register_writer
 from pipelines.core.lakebase import LakebaseSink, MaterializedView
+from pipelines.core.sinks import RUN_ID_COLUMN
 
 from . import pgbinary
 
-RUN_ID_COLUMN = "_ldp_run_id"
 
 
 class SinkError(Exception):

@@ -308,6 +308,12 @@ def test_snapshot_config_errors_are_located(block, message):
      "primary_key: [id]}", "its upsert primary_key must include __START_AT (primary_key: [id, __START_AT])"),
     ("{keys: [id], sequence_by: seq, apply_as_deletes: \"op = 'D'\"}",
      "{type: lakebase, schema: s, mode: upsert, primary_key: [id]}", "mode 'upsert' never deletes"),
+    ("{keys: [id], sequence_by: seq}", "{type: delta, table: c.s.copy, mode: append}",
+     "sinks[0] (delta): mode 'append' copies each run's rows"),
+    ("{keys: [id], sequence_by: seq, stored_as_scd_type: 2}", "{type: delta, path: p, mode: merge, keys: [id]}",
+     "its merge keys must include __START_AT (keys: [id, __START_AT])"),
+    ("{keys: [id], sequence_by: seq, apply_as_deletes: \"op = 'D'\"}",
+     "{type: delta, path: p, mode: merge, keys: [id]}", "mode 'merge' never deletes"),
 ])
 def test_a_sink_that_cannot_copy_a_cdc_table_is_a_located_error(cdc, sink, message):
     from pathlib import Path
@@ -315,10 +321,8 @@ def test_a_sink_that_cannot_copy_a_cdc_table_is_a_located_error(cdc, sink, messa
     from pipelines.core.config import parse_config
     from pipelines.core.errors import ConfigError
 
-    text = ("tables:\n  - {name: feed, layer: bronze}\n  - name: target\n    layer: silver\n"
-            f"    depends_on: [feed]\n    cdc: {cdc}\n    sinks: [{sink}]\n")
     with pytest.raises(ConfigError) as caught:
-        parse_config(text, Path("cfg/config.yml"))
+        parse_config(cdc_table_with_sink(cdc, sink), Path("cfg/config.yml"))
     [rendered] = [p.render() for p in caught.value.problems]
     assert message in rendered and "table 'target'" in rendered and "cfg/config.yml" in rendered, rendered
 
@@ -328,15 +332,22 @@ def test_a_sink_that_cannot_copy_a_cdc_table_is_a_located_error(cdc, sink, messa
     ("{keys: [id], sequence_by: seq}", "{type: lakebase, schema: s, mode: upsert, primary_key: [id]}"),
     ("{keys: [id], sequence_by: seq, stored_as_scd_type: 2, apply_as_deletes: \"op = 'D'\"}",
      "{type: lakebase, schema: s, mode: upsert, primary_key: [id, __START_AT]}"),  # a delete closes a version
+    ("{keys: [id], sequence_by: seq}", "{type: delta, path: p}"),
+    ("{keys: [id], sequence_by: seq, stored_as_scd_type: 2}",
+     "{type: delta, path: p, mode: merge, keys: [id, __START_AT]}"),
 ])
 def test_sinks_that_can_copy_a_cdc_table_are_accepted(cdc, sink):
     from pathlib import Path
 
     from pipelines.core.config import parse_config
 
-    text = ("tables:\n  - {name: feed, layer: bronze}\n  - name: target\n    layer: silver\n"
+    assert parse_config(cdc_table_with_sink(cdc, sink), Path("cfg/config.yml")).table("target").sinks
+
+
+def cdc_table_with_sink(cdc: str, sink: str) -> str:
+    """A config whose table `target` applies `cdc` to `feed` and copies itself to `sink`."""
+    return ("tables:\n  - {name: feed, layer: bronze}\n  - name: target\n    layer: silver\n"
             f"    depends_on: [feed]\n    cdc: {cdc}\n    sinks: [{sink}]\n")
-    assert parse_config(text, Path("cfg/config.yml")).table("target").sinks
 
 
 def test_ddl_columns_reads_top_level_names_without_spark():

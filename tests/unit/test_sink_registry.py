@@ -31,8 +31,8 @@ def problems_of(sink: str) -> list[str]:
     return [p.render() for p in caught.value.problems]
 
 
-def test_lakebase_is_the_built_in_sink_type():
-    assert sinks.SINKS.types() == ("lakebase",)
+def test_lakebase_and_delta_are_the_built_in_sink_types():
+    assert sinks.SINKS.types() == ("lakebase", "delta")
     sink = LakebaseSink.model_validate({"type": "lakebase", "schema": "app", "mode": "upsert", "primary_key": ["id"]})
     assert (sink.target("orders"), sink.write_mode) == ("app.orders", "upsert")
     assert writers.writer_class("lakebase").__name__ == "LakebaseWriter"
@@ -40,8 +40,8 @@ def test_lakebase_is_the_built_in_sink_type():
 
 def test_an_unknown_or_missing_sink_type_is_located_and_lists_the_known_ones():
     assert problems_of("{type: kafka, topic: t}") == [
-        "cfg/config.yml:7, table 'a', key 'sinks.type': unknown sink type; expected 'lakebase' (got 'kafka')"]
-    assert problems_of("{schema: app}") == ["cfg/config.yml:7, table 'a', key 'sinks': sink needs a 'type' (lakebase)"]
+        "cfg/config.yml:7, table 'a', key 'sinks.type': unknown sink type; expected 'lakebase', 'delta' (got 'kafka')"]
+    assert problems_of("{schema: app}") == ["cfg/config.yml:7, table 'a', key 'sinks': sink needs a 'type' (lakebase or delta)"]
 
 
 def test_a_sink_types_own_keys_are_checked_with_a_did_you_mean():
@@ -55,7 +55,7 @@ def test_a_registered_toy_sink_is_accepted_by_the_config(folder_sink):
     [sink] = config.table("a").sinks
     assert isinstance(sink, FolderSink) and sink.target("a") == "out/a"
     assert problems_of("{type: folder}") == ["cfg/config.yml:7, table 'a', key 'sinks.folder': required key is missing"]
-    assert "expected 'lakebase', 'folder'" in problems_of("{type: nope}")[0]
+    assert "expected 'lakebase', 'delta', 'folder'" in problems_of("{type: nope}")[0]
 
 
 def test_registration_needs_a_one_value_type_a_unique_name_and_a_spec_before_its_writer(folder_sink):
@@ -73,3 +73,23 @@ def test_registration_needs_a_one_value_type_a_unique_name_and_a_spec_before_its
         writers.register_writer("ftp", writers.SinkWriter)
     with pytest.raises(RunError, match="no writer is registered for sink type 'ftp'"):
         writers.writer_class("ftp")
+
+
+def test_a_delta_sink_names_one_target_and_keys_for_merge_only():
+    from pipelines.core.delta_sink import DeltaSink
+
+    sink = parse_config(CONFIG.format(sink="{type: delta, table: main.copies.a, mode: merge, keys: [id]}"),
+                        Path("cfg/config.yml")).table("a").sinks[0]
+    assert sink == DeltaSink(type="delta", table="main.copies.a", mode="merge", keys=("id",))
+    assert (sink.target("a"), sink.write_mode) == ("main.copies.a", "merge")
+    assert writers.writer_class("delta").__name__ == "DeltaWriter"
+    for bad, message in [
+            ("{type: delta}", "key 'sinks': give the Delta table's name (table) or its location (path), exactly one"),
+            ("{type: delta, table: a.b, path: p}", "exactly one"),
+            ("{type: delta, path: p, mode: merge}", "mode 'merge' needs keys"),
+            ("{type: delta, path: p, keys: [id]}", "keys are for mode 'merge' only (this sink's mode is 'replace')"),
+            ("{type: delta, path: p, mode: merge, keys: [id, id]}", "key 'sinks.keys': must name distinct columns"),
+            ("{type: delta, path: p, mode: upsert}", "key 'sinks.mode'"),
+            ("{type: delta, table: 'a b'}", "key 'sinks.table': must be a table name like catalog.schema.table")]:
+        [problem] = problems_of(bad)
+        assert problem.startswith("cfg/config.yml:7, table 'a'") and message in problem, (bad, problem)
