@@ -299,17 +299,24 @@ def test_cdc_tables_on_sdp_hold_the_spark_runners_rows_run_after_run(spark, tmp_
 
 def test_a_delta_change_feed_streams_into_the_same_tables_on_sdp_as_on_the_spark_runner(spark, tmp_path):
     """`delta_cdf` into an append table and an AUTO CDC table, streaming: commits between two runs
-    reach both runners' tables the same, and each run reads only the commits since the last."""
+    reach both runners' tables the same, and each run reads only the commits since the last. Each
+    table's `delta` sink (a path relative to config.yml) holds its rows after the SDP run."""
     from tests.spark.test_delta_cdf_source import CONFIG, FIRST, LATER, MODULES, commit, upstream
 
-    project = write_project(tmp_path, CONFIG.replace("SCHEMA", "cdf"), MODULES).parent
+    config = CONFIG.replace("SCHEMA", "cdf").replace(
+        "source: {type: delta_cdf, path: ./users_db}\n  - name: users",
+        "source: {type: delta_cdf, path: ./users_db}\n    sinks: [{type: delta, path: ./copies/changes}]\n"
+        "  - name: users") + "    sinks: [{type: delta, path: ./copies/users}]\n"
+    project = write_project(tmp_path, config, MODULES).parent
     table = upstream(spark, project)
     for statements, written in ((FIRST, 3), (LATER, 3)):
         commit(spark, table, statements)
         summary = run_sdp(project, "--mode", "streaming")
         spark_runner_tables(spark, project, "streaming", "cdf_cmp")
-        for name in ("user_changes", "users"):
+        for name, copy in (("user_changes", "changes"), ("users", "users")):
             assert_same_table(sdp_table(spark, project, name, schema="cdf"), spark.table(f"cdf_cmp.{name}"))
+            assert_same_table(spark.read.format("delta").load(str(project / "copies" / copy)),
+                              spark.table(f"cdf_cmp.{name}"))
         assert {t["name"]: t["rows_written"] for t in summary["tables"]} == {"user_changes": written,
                                                                             "users": written}
     assert sorted(tuple(r) for r in spark.table("cdf_cmp.users").collect()) == [(1, "a"), (2, "B"), (4, "d")]
