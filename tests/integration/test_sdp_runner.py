@@ -264,59 +264,52 @@ def test_sdp_dry_run_resolves_every_flow_without_writing(example_project):
     assert not (example_project / ".ldp/sdp/storage/dry-run").exists()
 
 
-def test_cdc_tables_on_sdp_hold_the_spark_runners_rows_run_after_run(spark, tmp_path):
-    """A change feed (a late update, a delete, a quarantined event) and versioned snapshots, both SCD
-    type 2, in two batches: after each, the SDP run's tables equal the Spark runner's."""
+def test_cdc_tables_and_a_change_feed_on_sdp_hold_the_spark_runners_rows_run_after_run(spark, tmp_path):
+    """Streaming, in two batches: a change feed (a late update, a delete, a quarantined event) and
+    versioned snapshots, both SCD type 2; and a Delta table's change data feed (`delta_cdf`) into an
+    append table and an AUTO CDC table, each with a `delta` sink at a path relative to config.yml. After
+    each batch the SDP run's tables (and copies) equal the Spark runner's; each run reads only the
+    commits since the last."""
     from tests.spark.test_cdc_tables import CONFIG, FIRST, HEADER, LATER, MODULES, SNAPSHOT_CONFIG, VERSIONS
+    from tests.spark import test_delta_cdf_source as cdf
 
     feed_table = CONFIG[CONFIG.index("pipeline:"):CONFIG.index("  - name: users_current")]
     history = CONFIG[CONFIG.index("  - name: users_history"):].replace("{<<: *cdc, stored_as_scd_type: 2}", (
         "{keys: [userId], sequence_by: sequenceNum, apply_as_deletes: \"operation = 'DELETE'\", "
         "except_column_list: [operation, sequenceNum], stored_as_scd_type: 2}"))
     snapshots = SNAPSHOT_CONFIG[SNAPSHOT_CONFIG.index("  - name: accounts_history"):]
-    project = write_project(tmp_path, feed_table.replace("SCHEMA", "cdc") + history + snapshots, MODULES).parent
-    feed, batches = project / "feed", [(FIRST, (1, 2)), (LATER, (3,))]
+    change_feed = cdf.CONFIG[cdf.CONFIG.index("  - name: user_changes"):].replace(
+        "source: {type: delta_cdf, path: ./users_db}\n  - name: users",
+        "source: {type: delta_cdf, path: ./users_db}\n    sinks: [{type: delta, path: ./copies/changes}]\n"
+        "  - name: users") + "    sinks: [{type: delta, path: ./copies/users}]\n"
+    change_feed = change_feed.replace("user_changes", "row_changes").replace("name: users\n", "name: users_now\n")
+    project = write_project(tmp_path, feed_table.replace("SCHEMA", "cdc") + history + snapshots + change_feed,
+                            {**MODULES, "bronze/row_changes.py": "def row_changes(source):\n    return source\n"}
+                            ).parent
+    feed, batches = project / "feed", [(FIRST, (1, 2), cdf.FIRST), (LATER, (3,), cdf.LATER)]
     feed.mkdir()
-    names = ["users_history", "users_history_quarantine", "accounts_history"]  # type 1 is the same code path
-    for number, (events, versions) in enumerate(batches, 1):
+    upstream = cdf.upstream(spark, project)
+    names = ["users_history", "users_history_quarantine", "accounts_history", "row_changes", "users_now"]
+    for number, (events, versions, commits) in enumerate(batches, 1):
         (feed / f"{number}.csv").write_text(HEADER + "\n".join(events) + "\n")
         for version in versions:
             folder = project / "versions" / f"version={version}"
             folder.mkdir(parents=True)
             (folder / "part.csv").write_text("id,name\n" + "\n".join(VERSIONS[version]) + "\n")
-        summary = run_sdp(project)
-        spark_runner_tables(spark, project, "batch", "cdc_cmp")
+        cdf.commit(spark, upstream, commits)
+        summary = run_sdp(project, "--mode", "streaming")
+        spark_runner_tables(spark, project, "streaming", "cdc_cmp")
         for name in names:
             assert_same_table(sdp_table(spark, project, name, schema="cdc"), spark.table(f"cdc_cmp.{name}"))
-    by_name = {t["name"]: t for t in summary["tables"]}
+        for name, copy in (("row_changes", "changes"), ("users_now", "users")):
+            assert_same_table(spark.read.format("delta").load(str(project / "copies" / copy)),
+                              spark.table(f"cdc_cmp.{name}"))
+        by_name = {t["name"]: t for t in summary["tables"]}
+        assert (by_name["row_changes"]["rows_written"], by_name["users_now"]["rows_written"]) == (3, 3)
     assert by_name["users_history"]["changes"] == {"upserts": 2, "deletes": 1, "versions_opened": 2}
     assert (by_name["users_history"]["rows_written"], by_name["users_history"]["rows_total"]) == (3, 7)
     assert by_name["users_history"]["rows_quarantined"] == 1
     assert by_name["accounts_history"]["changes"] == {"upserts": 0, "deletes": 1, "versions_opened": 0}
     assert sorted(tuple(r)[:3] for r in sdp_table(spark, project, "accounts_history", schema="cdc").collect()) == [
         (1, "a", 1), (2, "B", 2), (2, "b", 1), (3, "c", 2)]
-
-
-def test_a_delta_change_feed_streams_into_the_same_tables_on_sdp_as_on_the_spark_runner(spark, tmp_path):
-    """`delta_cdf` into an append table and an AUTO CDC table, streaming: commits between two runs
-    reach both runners' tables the same, and each run reads only the commits since the last. Each
-    table's `delta` sink (a path relative to config.yml) holds its rows after the SDP run."""
-    from tests.spark.test_delta_cdf_source import CONFIG, FIRST, LATER, MODULES, commit, upstream
-
-    config = CONFIG.replace("SCHEMA", "cdf").replace(
-        "source: {type: delta_cdf, path: ./users_db}\n  - name: users",
-        "source: {type: delta_cdf, path: ./users_db}\n    sinks: [{type: delta, path: ./copies/changes}]\n"
-        "  - name: users") + "    sinks: [{type: delta, path: ./copies/users}]\n"
-    project = write_project(tmp_path, config, MODULES).parent
-    table = upstream(spark, project)
-    for statements, written in ((FIRST, 3), (LATER, 3)):
-        commit(spark, table, statements)
-        summary = run_sdp(project, "--mode", "streaming")
-        spark_runner_tables(spark, project, "streaming", "cdf_cmp")
-        for name, copy in (("user_changes", "changes"), ("users", "users")):
-            assert_same_table(sdp_table(spark, project, name, schema="cdf"), spark.table(f"cdf_cmp.{name}"))
-            assert_same_table(spark.read.format("delta").load(str(project / "copies" / copy)),
-                              spark.table(f"cdf_cmp.{name}"))
-        assert {t["name"]: t["rows_written"] for t in summary["tables"]} == {"user_changes": written,
-                                                                            "users": written}
-    assert sorted(tuple(r) for r in spark.table("cdf_cmp.users").collect()) == [(1, "a"), (2, "B"), (4, "d")]
+    assert sorted(tuple(r) for r in spark.table("cdc_cmp.users_now").collect()) == [(1, "a"), (2, "B"), (4, "d")]
