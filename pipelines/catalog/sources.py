@@ -120,7 +120,8 @@ class FilesReader(SourceReader[FilesSource]):
         reader = reader.options(**options)
         if schema:
             reader = reader.schema(schema)
-        return reader.load(source.resolved_path(read.base_dir))
+        files = reader.load(source.resolved_path(read.base_dir))
+        return files.select("*", "_metadata") if source.include_metadata else files
 
 
 class TableReader(SourceReader[TableSource]):

@@ -104,6 +104,16 @@ OPTIONS: Mapping[str, Mapping[str, Check]] = {
              "ignoreNullFields": _boolean, "useUnsafeRow": _boolean},
     "parquet": {**_FILE_OPTIONS, "mergeSchema": _boolean, "datetimeRebaseMode": _REBASE,
                 "int96RebaseMode": _REBASE},
+    "orc": {**_FILE_OPTIONS, "mergeSchema": _boolean},
+    "avro": {**_FILE_OPTIONS, "avroSchema": _text, "ignoreExtension": _boolean, "mode": _MODE,
+             "datetimeRebaseMode": _REBASE, "positionalFieldMatching": _boolean},
+    "text": {**_FILE_OPTIONS, "wholetext": _boolean, "lineSep": _text},
+    "binaryFile": dict(_FILE_OPTIONS),
+    "xml": {**_FILE_OPTIONS, **_TEXT_PARSING,
+            "rowTag": _text, "rootTag": _text, "excludeAttribute": _boolean, "attributePrefix": _text,
+            "valueTag": _text, "inferSchema": _boolean, "ignoreSurroundingSpaces": _boolean,
+            "rowValidationXSDPath": _text, "ignoreNamespace": _boolean, "wildcardColName": _text,
+            "nullValue": _text, "prefersDecimal": _boolean},
 }
 _PASS_THROUGH = ("cloudfiles.", "spark.", "fs.")
 
@@ -119,8 +129,17 @@ def unflagged_malformed_warning(table: str, source: FilesSource) -> Problem:
 
 
 def file_source_problems(base_dir: Path, table: str, source: FilesSource) -> list[Problem]:
-    """A files source's problems: its local folder is missing, or its options are unknown or ill-typed."""
-    return _path_problems(base_dir, table, source) + option_problems(table, source)
+    """A files source's problems: its local folder is missing, or its options are unknown, ill-typed
+    or incomplete."""
+    return _path_problems(base_dir, table, source) + option_problems(table, source) + _required(table, source)
+
+
+def _required(table: str, source: FilesSource) -> list[Problem]:
+    """xml needs the element that holds one row: without `rowTag` Spark reads nothing useful."""
+    if source.format != "xml" or any(key.lower() == "rowtag" for key in source.options):
+        return []
+    return [Problem("xml files need options.rowTag, the element that holds one row", table=table,
+                    key="source.options.rowTag", hint="e.g. options: {rowTag: order}")]
 
 
 def _path_problems(base_dir: Path, table: str, source: FilesSource) -> list[Problem]:

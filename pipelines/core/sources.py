@@ -88,10 +88,11 @@ class FilesSource(SourceSpec):
     """Files read by Spark (Auto Loader on Databricks in streaming mode)."""
 
     type: Literal["files"]
-    format: Literal["csv", "json", "parquet"]
+    format: Literal["csv", "json", "parquet", "avro", "orc", "text", "xml", "binaryFile"]
     path: str = Field(min_length=1)
     options: dict[str, Scalar] = Field(default_factory=dict)
     schema_ddl: str | None = Field(default=None, alias="schema")
+    include_metadata: bool = False  # add the `_metadata` struct column: file path, name, size, modification time
 
     @property
     def can_stream(self) -> bool:

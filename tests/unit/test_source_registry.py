@@ -124,7 +124,7 @@ def test_a_table_source_error_is_located_at_its_key():
 def test_an_unknown_key_in_a_files_source_lists_all_its_keys():
     [message] = problems_of("tables:\n- {name: a, layer: bronze, source: {type: files, format: csv, "
                             "path: p, optionz: {}}}\n")
-    assert "did you mean 'options'? valid keys: format, options, path, schema, type" in message
+    assert "did you mean 'options'? valid keys: format, include_metadata, options, path, schema, type" in message
 
 
 def test_a_table_source_is_read_as_a_batch_only_and_asked_for_a_stream_says_so(tmp_path):
@@ -155,3 +155,19 @@ def test_a_delta_cdf_source_names_one_table_and_one_start():
     assert "table 'd', key 'source.starting_version'" in bad[3] and "-1" in bad[3]
     assert "table 'e', key 'source.starting_timestamp'" in bad[4] and "'yesterday'" in bad[4]
     assert "table 'f', key 'source.table'" in bad[5] and "catalog.schema.table" in bad[5]
+
+
+def test_more_file_formats_are_validated_with_their_own_options(tmp_path):
+    (tmp_path / "in").mkdir()
+
+    def problems(source: str) -> list[str]:
+        config = parse_config(f"tables:\n- {{name: a, layer: bronze, source: {source}}}\n", tmp_path / "config.yml")
+        return [p.render() for p in source_problems(config, config.tables)]
+
+    assert problems("{type: files, format: xml, path: in, options: {rowTag: row}, include_metadata: true}") == []
+    assert problems("{type: files, format: text, path: in, options: {wholetext: true}}") == []
+    assert problems("{type: files, format: binaryFile, path: in, options: {pathGlobFilter: '*.png'}}") == []
+    [missing] = problems("{type: files, format: xml, path: in}")
+    assert "key 'source.options.rowTag'" in missing and "the element that holds one row" in missing
+    [unknown] = problems("{type: files, format: orc, path: in, options: {rowTag: row}}")
+    assert "unknown orc reader option 'rowTag'" in unknown
