@@ -1,7 +1,9 @@
-"""Everyday PySpark in a folder-mode project runs identically on `--runner spark` and `--runner sdp`,
-run and rerun: module-level UDFs with DDL-string return types (Python, lambda and pandas), a window
-dedupe, `groupBy(...).sum/avg/count` with Spark's own column names, a pivot, and a table defined in SQL. The modules import
-with no Spark session (`validate` starts none) and give no pipeline warnings."""
+"""Everyday PySpark in a folder-mode project without a schema runs identically on `--runner spark` and
+`--runner sdp`, run and rerun: module-level UDFs with DDL-string return types (Python, lambda and pandas),
+a window dedupe, `groupBy(...).sum/avg/count` with Spark's own column names, a pivot, a table defined in
+SQL, and (test_sdp_runner's EVERYDAY tables) dropDuplicates, drop, dropna, joins and a union with a
+quarantining check. The modules import with no Spark session (`validate` starts none) and give no
+pipeline warnings."""
 from __future__ import annotations
 
 import json
@@ -10,8 +12,10 @@ from pathlib import Path
 
 from chispa import assert_df_equality
 
+from tests.comparison import assert_same_table as assert_same_checked_table  # with DQX's map columns
 from tests.conftest import write_project
-from tests.integration.test_sdp_runner import ldp_engine, run_sdp, sdp_table, spark_runner_tables
+from tests.integration.test_sdp_runner import (EVERYDAY, EVERYDAY_MODULES, everyday_landing, ldp_engine, run_sdp,
+                                               sdp_table, spark_runner_tables)
 
 CONFIG = """
 pipeline:
@@ -86,10 +90,12 @@ def assert_same_table(actual, expected) -> None:
 
 
 def everyday_project(root: Path) -> Path:
-    write_project(root, CONFIG, MODULES)
+    """CONFIG's tables plus test_sdp_runner's EVERYDAY ones (one project: one pair of runs for both)."""
+    write_project(root, CONFIG + EVERYDAY[EVERYDAY.index("tables:\n") + len("tables:\n"):],
+                  {**MODULES, **EVERYDAY_MODULES})
     (root / "landing/orders").mkdir(parents=True)
     (root / "landing/orders/part-1.json").write_text("\n".join(json.dumps(row) for row in ORDERS) + "\n")
-    return root
+    return everyday_landing(root)
 
 
 def test_everyday_pyspark_in_a_folder_project_gives_equal_tables_on_both_runners_run_and_rerun(spark, tmp_path):
@@ -98,19 +104,22 @@ def test_everyday_pyspark_in_a_folder_project_gives_equal_tables_on_both_runners
                              text=True, timeout=300)  # imports every module, with no Spark session
     assert checked.returncode == 0, checked.stderr[-3000:]
     validated = json.loads(checked.stdout)
-    assert {k: v for k, v in validated.items() if k != "warnings"} == {"status": "valid", "tables": 5,
+    assert {k: v for k, v in validated.items() if k != "warnings"} == {"status": "valid", "tables": 10,
                                                                        "config": "config.yml"}
-    # the one warning: a json source without a schema (its malformed records could not be quarantined)
-    [warning] = validated["warnings"]
-    assert "key 'source.schema'" in warning and "malformed json records" in warning
+    # the only warnings: json sources without a schema (their malformed records could not be quarantined)
+    assert len(validated["warnings"]) == 3 and all(
+        "key 'source.schema'" in warning and "malformed json records" in warning for warning in validated["warnings"])
     expected = {"eo_orders": 6, "eo_orders_latest": 4, "eo_sales_by_region": 2, "eo_customer_regions": 3,
-                "eo_top_customers": 3}
+                "eo_top_customers": 3, "ev_raw_a": 4, "ev_raw_b": 4, "ev_clean_a": 2, "ev_clean_b": 2, "ev_all": 2}
     for _ in range(2):
         spark_runner_tables(spark, project, "batch", None)
         summary = run_sdp(project)
         assert {t["name"]: t["rows_written"] for t in summary["tables"]} == expected
+        assert {t["name"]: t["rows_quarantined"] for t in summary["tables"]}["ev_clean_a"] == 1
         for name in TABLES:
             assert_same_table(sdp_table(spark, project, name, schema=None), spark.table(f"default.{name}"))
+        for name in ["ev_raw_a", "ev_raw_b", "ev_clean_a", "ev_clean_b", "ev_all", "ev_clean_a_quarantine"]:
+            assert_same_checked_table(sdp_table(spark, project, name, schema=None), spark.table(f"default.{name}"))
     sales = {r["region"]: r.asDict() for r in spark.table("default.eo_sales_by_region").collect()}
     assert sales == {"EU": {"region": "EU", "total": 15.0, "units": 3, "mean_gross": 11.25, "count": 2},
                      "US": {"region": "US", "total": 12.5, "units": 5, "mean_gross": 9.375, "count": 2}}
