@@ -27,8 +27,9 @@ class DeltaWriter(SinkWriter[DeltaSink]):
             return self._merge(df, sink, location)
         if sink.mode == "append":
             df = df.withColumn(RUN_ID_COLUMN, F.lit(self.run.run_id))
-            writer = df.write.format("delta").mode("overwrite").option(
-                "replaceWhere", f"{RUN_ID_COLUMN} = '{self.run.run_id}'")
+            run_id = self.run.run_id.replace("\\", "\\\\").replace("'", "\\'")  # a SQL string literal
+            writer = df.write.format("delta").mode("overwrite").option("replaceWhere",
+                                                                       f"{RUN_ID_COLUMN} = '{run_id}'")
         else:
             writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
         if sink.table:

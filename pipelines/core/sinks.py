@@ -3,7 +3,8 @@
 A sink copies a finished table to another system after the table is written (the after-table seam).
 A new sink type is one `SinkSpec` subclass with a one-value `type: Literal[...]`, decorated with
 `@register_sink`, plus its writer registered under the same type in `pipelines.catalog.sinks` (the
-Spark side; this module stays pure). `type: lakebase` (`core.lakebase`) is the built-in one.
+Spark side; this module stays pure). Built in: `type: lakebase` (`core.lakebase`) and `type: delta`
+(`core.delta_sink`).
 """
 from __future__ import annotations
 

@@ -63,6 +63,7 @@ register_source = SOURCES.register
 source_types = SOURCES.types
 source_class = SOURCES.get
 
+
 def is_runtime_path(path: str) -> bool:
     """A URI or absolute path (`s3://...`, `dbfs:...`, `/Volumes/...`): the runtime's storage."""
     return "://" in path or path.startswith(("/", "dbfs:"))
@@ -167,8 +168,10 @@ class DeltaCdfSource(SourceSpec):
     @field_validator("starting_timestamp")
     @classmethod
     def _valid_timestamp(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         try:
-            value is None or datetime.fromisoformat(value)
+            datetime.fromisoformat(value)
         except (TypeError, ValueError):
             raise ValueError(f"must be a date or timestamp such as '2026-12-01' or '2026-12-01 08:00:00', "
                              f"got {value!r}") from None

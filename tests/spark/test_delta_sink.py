@@ -44,12 +44,12 @@ def test_replace_append_and_merge_copies_over_runs_and_a_retried_run(spark, tmp_
     assert tables["scores"].sinks[0]["target"] == "./copies/mirror"
 
     spark.createDataFrame([(2, "B"), (3, "c")], "id INT, name STRING").createOrReplaceTempView("scores_src")
-    for _ in range(2):  # the second is a retry of run r2: no copy changes
-        tables, result = run(harness, "r2")
+    for _ in range(2):  # the second is a retry of the run (its id quoted in replaceWhere): no copy changes
+        tables, result = run(harness, "r'2")
         assert result.succeeded, tables["scores"].to_dict()
         assert rows(copy("mirror"), "id", "name") == [(2, "B"), (3, "c")]
         assert rows(spark.table(f"{harness.schema}.scores_log"), "_ldp_run_id", "id", "name") == [
-            ("r1", 1, "a"), ("r1", 2, "b"), ("r2", 2, "B"), ("r2", 3, "c")]
+            ("r'2", 2, "B"), ("r'2", 3, "c"), ("r1", 1, "a"), ("r1", 2, "b")]
         assert rows(copy("merged"), "id", "name") == [(1, "a"), (2, "B"), (3, "c")]  # merge never deletes
         assert tables["scores"].sinks[2]["rows"] == 2  # one row updated, one inserted
 
