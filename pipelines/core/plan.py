@@ -84,6 +84,12 @@ class Plan:
         return self._by_name[name]
 
     @cached_property
+    def local_packages(self) -> tuple[str, ...]:
+        """Maven packages local Spark needs for the planned tables' sources (a JDBC driver), sorted."""
+        return tuple(sorted({package for t in self.tables if t.config.source is not None
+                             for package in t.config.source.local_packages}))
+
+    @cached_property
     def successors(self) -> dict[str, tuple[str, ...]]:
         """The planned tables that read each planned table, in plan order."""
         found: dict[str, list[str]] = {name: [] for name in self.order}

@@ -22,6 +22,11 @@ from .file_checks import file_source_problems, unflagged_malformed_warning
 Scalar = Union[str, int, float, bool]
 
 _TABLE_REF = re.compile(r"^[A-Za-z0-9_`.\-]+$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_URL_SECRET = re.compile(r"(?i)[?&;:]password=|//[^/@:]+:[^/@]+@")  # ?password=... or //user:secret@host
+# a JDBC URL's subprotocol -> its driver: the Maven package local Spark fetches (Databricks runtimes bundle
+# it) and the class, named because a jar Spark loads is not visible to JDBC's DriverManager by itself
+JDBC_DRIVERS = {"postgresql": ("org.postgresql:postgresql:42.7.14", "org.postgresql.Driver")}
 PARSED = ("csv", "json")  # formats Spark parses record by record (PERMISSIVE by default)
 OWN_HANDLING = ("mode", "columnnameofcorruptrecord")  # options by which a user chose how to handle them
 
@@ -48,6 +53,11 @@ class SourceSpec(BaseModel):
         """Whether records Spark cannot parse are kept aside in `_corrupt_record` for the
         `malformed_record` check (only parsed text formats with a declared schema can tell)."""
         return False
+
+    @property
+    def local_packages(self) -> tuple[str, ...]:
+        """Maven packages local Spark needs to read it (a JDBC driver); a Databricks runtime has them."""
+        return ()
 
     def problems(self, base_dir: Path, table: str) -> list[Problem]:
         """What is wrong with the source that is cheap to know before Spark starts."""
@@ -203,3 +213,102 @@ class DeltaCdfSource(SourceSpec):
         else:
             options["startingVersion"] = str(self.starting_version or 0)
         return options
+
+
+@register_source
+class JdbcSource(SourceSpec):
+    """A database table or query read over JDBC, whole, each run: a batch, so the table it feeds is a
+    materialized view in either mode. The password is never in config.yml: `password_env` names the
+    environment variable that holds it at run time (on Databricks a job's `spark_env_vars` can fill it
+    from a secret, `{{secrets/scope/key}}`). A partitioned read (`partition_column` with both bounds and
+    `num_partitions`) runs that many queries in parallel, each over one stride of the column."""
+
+    type: Literal["jdbc"]
+    url: str = Field(min_length=1)
+    table: str | None = Field(default=None, min_length=1)
+    query: str | None = Field(default=None, min_length=1)
+    user: str | None = Field(default=None, min_length=1)
+    password_env: str | None = None
+    driver: str | None = Field(default=None, min_length=1)  # the driver class, if the URL does not select one
+    driver_package: str | None = Field(default=None, pattern=r"^[\w.\-]+:[\w.\-]+:[\w.\-]+$")
+    partition_column: str | None = Field(default=None, min_length=1)
+    lower_bound: int | str | None = None
+    upper_bound: int | str | None = None
+    num_partitions: int | None = Field(default=None, ge=1)
+    fetchsize: int | None = Field(default=None, ge=0)
+    options: dict[str, Scalar] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_password(cls, data: object) -> object:
+        options = data.get("options") if isinstance(data, dict) else None
+        if isinstance(data, dict) and ("password" in data or isinstance(options, dict) and any(
+                str(key).lower() == "password" for key in options)):
+            raise ValueError("a password never goes in config.yml: name the environment variable that holds "
+                             "it in password_env")
+        return data
+
+    @field_validator("url")
+    @classmethod
+    def _jdbc_url(cls, value: str) -> str:
+        if not value.startswith("jdbc:") or ":" not in value[5:]:
+            raise ValueError("must be a JDBC URL such as jdbc:postgresql://host:5432/database")
+        if _URL_SECRET.search(value):
+            raise ValueError("must not carry a password: name the environment variable that holds it in "
+                             "password_env")
+        return value
+
+    @field_validator("password_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_NAME.match(value):
+            raise ValueError(f"must be an environment variable's name such as PG_PASSWORD, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_relation_whole_partitioning(self) -> "JdbcSource":
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give the database table (table) or a query (query), exactly one")
+        partitioning = {"partition_column": self.partition_column, "lower_bound": self.lower_bound,
+                        "upper_bound": self.upper_bound, "num_partitions": self.num_partitions}
+        given = [key for key, value in partitioning.items() if value is not None]
+        if given and len(given) < len(partitioning):
+            missing = [key for key in partitioning if key not in given]
+            raise ValueError(f"a partitioned read needs {', '.join(partitioning)} together; missing: "
+                             f"{', '.join(missing)}")
+        if self.partition_column is not None and self.query is not None:
+            raise ValueError("partition_column reads a table in strides: use table, not query "
+                             "(Spark cannot partition a query)")
+        if isinstance(self.lower_bound, int) and isinstance(self.upper_bound, int) \
+                and self.lower_bound >= self.upper_bound:
+            raise ValueError(f"lower_bound ({self.lower_bound}) must be below upper_bound ({self.upper_bound})")
+        return self
+
+    @property
+    def record_format(self) -> str:
+        return "JDBC"
+
+    @property
+    def subprotocol(self) -> str:
+        """`postgresql` in `jdbc:postgresql://...`."""
+        return self.url.split(":", 2)[1]
+
+    @property
+    def address(self) -> str:
+        """Where the database is, fit for a message (the URL carries no secret: validated)."""
+        return self.url
+
+    @property
+    def local_packages(self) -> tuple[str, ...]:
+        package = self.driver_package or JDBC_DRIVERS.get(self.subprotocol, (None,))[0]
+        return (package,) if package else ()
+
+    @property
+    def reader_options(self) -> dict[str, str]:
+        """Spark's JDBC reader options, except the password (read from the environment at run time)."""
+        named = {"url": self.url, "dbtable": self.table, "query": self.query, "user": self.user,
+                 "driver": self.driver or JDBC_DRIVERS.get(self.subprotocol, (None, None))[1],
+                 "partitionColumn": self.partition_column, "lowerBound": self.lower_bound,
+                 "upperBound": self.upper_bound, "numPartitions": self.num_partitions, "fetchsize": self.fetchsize}
+        return {**{k: str(v) for k, v in self.options.items()},
+                **{k: str(v) for k, v in named.items() if v is not None}}

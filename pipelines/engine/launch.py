@@ -171,7 +171,7 @@ def run_spark(launch: Launch) -> Launched:
 
     plan, state, options = launch.project.plan, launch.state, launch.options
     launch.echo(f"Starting Spark for {len(plan.tables)} table(s) ({plan.mode} mode)...")
-    spark = get_spark(state, app_name=plan.pipeline.name, verbose=options.verbose)
+    spark = get_spark(state, app_name=plan.pipeline.name, verbose=options.verbose, packages=plan.local_packages)
     store = TableStore(spark, plan.pipeline, state)
     consumers = consumers_for(launch)
     runner = SparkRunner(spark, plan, launch.project.functions, store, max_parallel=options.max_parallel,

@@ -17,7 +17,8 @@ rootdir. In folder mode (`transformations: ./transformations`) the folder's pare
 (and on the Python workers' `PYTHONPATH`), so `from transformations.silver.x import x` works too.
 
 The session runs `local[2]`, binds to 127.0.0.1, uses UTC, and keeps its catalog in a temporary
-folder, so tests never touch the project's `.ldp/` state.
+folder, so tests never touch the project's `.ldp/` state. Connectors beyond Delta (a JDBC driver) are
+Maven packages named in the ini file's `ldp_spark_packages` (one per line), fetched once and cached.
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 
 CONFIG_OPTION = "--ldp-config"
 CONFIG_ENV = "LDP_CONFIG"  # as `ldp_engine --config` reads it
+PACKAGES_INI = "ldp_spark_packages"
 _PROJECT = pytest.StashKey["Path | None"]()
 
 
@@ -43,6 +45,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         CONFIG_OPTION, dest="ldp_config", default=None,
         help="The project's config.yml for the `transformation` fixture [default: env LDP_CONFIG, "
              "else config.yml in the rootdir].")
+    parser.addini(PACKAGES_INI, type="linelist", default=[],
+                  help="Maven packages the `spark` fixture's session loads besides Delta (group:artifact:version).")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -95,10 +99,11 @@ def importable(folder: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
+def spark(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[SparkSession]:
     from pipelines.catalog.session import local_session
 
-    session = local_session(tmp_path_factory.mktemp("ldp_spark"), app_name="pytest", master="local[2]")
+    session = local_session(tmp_path_factory.mktemp("ldp_spark"), app_name="pytest", master="local[2]",
+                            packages=pytestconfig.getini(PACKAGES_INI))
     yield session
     session.stop()
 

@@ -53,7 +53,7 @@ def problems_of(text: str) -> list[str]:
 
 
 def test_built_in_types_are_registered_and_say_whether_they_stream():
-    assert sources.source_types() == ("files", "table", "delta_cdf")
+    assert sources.source_types() == ("files", "table", "delta_cdf", "jdbc")
     assert FilesSource(type="files", format="csv", path="p").can_stream
     assert not TableSource(type="table", table="main.raw.a").can_stream
 
@@ -74,9 +74,9 @@ def test_a_registered_toy_type_is_validated_from_config(toy):
 def test_unknown_or_missing_type_lists_every_registered_type(toy):
     [unknown] = problems_of("tables:\n- {name: c, layer: silver, source: {type: kafka}}\n")
     assert unknown.startswith("cfg/config.yml:2") and "table 'c', key 'source.type'" in unknown
-    assert "unknown source type; expected 'files', 'table', 'delta_cdf', 'toy'" in unknown and "'kafka'" in unknown
+    assert "unknown source type; expected 'files', 'table', 'delta_cdf', 'jdbc', 'toy'" in unknown and "'kafka'" in unknown
     [missing] = problems_of("tables:\n- {name: c, layer: silver, source: {rows: 1}}\n")
-    assert "source needs a 'type' (files or table or delta_cdf or toy)" in missing
+    assert "source needs a 'type' (files or table or delta_cdf or jdbc or toy)" in missing
 
 
 def test_the_toy_type_is_unknown_once_its_test_is_over():
@@ -171,3 +171,52 @@ def test_more_file_formats_are_validated_with_their_own_options(tmp_path):
     assert "key 'source.options.rowTag'" in missing and "the element that holds one row" in missing
     [unknown] = problems("{type: files, format: orc, path: in, options: {rowTag: row}}")
     assert "unknown orc reader option 'rowTag'" in unknown
+
+
+def test_a_jdbc_source_reads_a_table_or_a_query_and_never_holds_a_password():
+    from pipelines.core.plan import build_plan
+    from pipelines.core.sources import JdbcSource
+
+    config = parse_config("tables:\n- {name: a, layer: bronze, source: {type: jdbc, url: 'jdbc:postgresql://db:5432/shop',"
+                          " table: public.orders, user: reader, password_env: SHOP_PASSWORD, partition_column: id,"
+                          " lower_bound: 1, upper_bound: 1000, num_partitions: 4, fetchsize: 500}}\n",
+                          Path("config.yml"))
+    source = config.table("a").source
+    assert not source.can_stream and source.reader_options == {
+        "url": "jdbc:postgresql://db:5432/shop", "dbtable": "public.orders", "user": "reader",
+        "driver": "org.postgresql.Driver", "partitionColumn": "id", "lowerBound": "1", "upperBound": "1000", "numPartitions": "4", "fetchsize": "500"}
+    assert build_plan(config).local_packages == ("org.postgresql:postgresql:42.7.14",)  # the driver, locally
+    other = JdbcSource(type="jdbc", url="jdbc:sqlserver://db:1433;databaseName=shop", query="SELECT 1",
+                       driver_package="com.microsoft.sqlserver:mssql-jdbc:12.8.1.jre11")
+    assert other.local_packages == ("com.microsoft.sqlserver:mssql-jdbc:12.8.1.jre11",)
+    assert JdbcSource(type="jdbc", url="jdbc:oracle:thin:@db:1521/shop", table="t").local_packages == ()
+
+    url = "url: 'jdbc:postgresql://db/shop'"
+    bad = problems_of("tables:\n"
+                      f"- {{name: a, layer: bronze, source: {{type: jdbc, {url}}}}}\n"
+                      f"- {{name: b, layer: bronze, source: {{type: jdbc, {url}, table: t, query: 'select 1'}}}}\n"
+                      f"- {{name: c, layer: bronze, source: {{type: jdbc, {url}, table: t, password: hunter2}}}}\n"
+                      "- {name: d, layer: bronze, source: {type: jdbc, url: 'jdbc:postgresql://db/shop?password=hunter2',"
+                      " table: t}}\n"
+                      f"- {{name: e, layer: bronze, source: {{type: jdbc, url: 'postgresql://db/shop', table: t}}}}\n"
+                      f"- {{name: f, layer: bronze, source: {{type: jdbc, {url}, table: t, partition_column: id}}}}\n"
+                      f"- {{name: g, layer: bronze, source: {{type: jdbc, {url}, query: 'select 1', partition_column: id,"
+                      " lower_bound: 1, upper_bound: 9, num_partitions: 2}}\n"
+                      f"- {{name: h, layer: bronze, source: {{type: jdbc, {url}, table: t, partition_column: id,"
+                      " lower_bound: 9, upper_bound: 1, num_partitions: 2}}\n"
+                      f"- {{name: i, layer: bronze, source: {{type: jdbc, {url}, table: t, password_env: 'my password'}}}}\n"
+                      f"- {{name: j, layer: bronze, source: {{type: jdbc, {url}, table: t, options: {{Password: x}}}}}}\n"
+                      f"- {{name: k, layer: bronze, source: {{type: jdbc, {url}, table: t, num_partitions: 0}}}}\n")
+    assert len(bad) == 11, bad
+    assert "table 'a', key 'source'" in bad[0] and "(table) or a query (query), exactly one" in bad[0]
+    assert "exactly one" in bad[1]
+    assert "table 'c'" in bad[2] and "a password never goes in config.yml" in bad[2] and "password_env" in bad[2]
+    assert "table 'd', key 'source.url'" in bad[3] and "must not carry a password" in bad[3]
+    assert "table 'e', key 'source.url'" in bad[4] and "jdbc:postgresql://host:5432/database" in bad[4]
+    assert "table 'f'" in bad[5] and "missing: lower_bound, upper_bound, num_partitions" in bad[5]
+    assert "table 'g'" in bad[6] and "use table, not query" in bad[6]
+    assert "table 'h'" in bad[7] and "lower_bound (9) must be below upper_bound (1)" in bad[7]
+    assert "table 'i', key 'source.password_env'" in bad[8] and "'my password'" in bad[8]
+    assert "table 'j'" in bad[9] and "a password never goes in config.yml" in bad[9]
+    assert "table 'k', key 'source.num_partitions'" in bad[10]
+    assert not any("hunter2" in problem for problem in bad), bad  # never echoed back
