@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import warnings
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
@@ -58,3 +58,16 @@ def tcp_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield f"127.0.0.1:{server.port}"
     finally:
         server.cleanup()
+
+
+@pytest.fixture
+def shop_orders(tcp_postgres: str) -> Iterator[Any]:
+    """`public.shop_orders` with 40 rows (id 1..40, amount = 5 * id), dropped afterwards."""
+    import psycopg
+
+    with psycopg.connect(f"postgresql://postgres@{tcp_postgres}/postgres", autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS public.shop_orders")
+        conn.execute("CREATE TABLE public.shop_orders (id int PRIMARY KEY, customer text, amount numeric(10, 2))")
+        conn.execute("INSERT INTO public.shop_orders SELECT i, 'c' || (i % 3), 5 * i FROM generate_series(1, 40) i")
+        yield conn
+        conn.execute("DROP TABLE public.shop_orders")

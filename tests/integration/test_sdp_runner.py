@@ -257,14 +257,17 @@ def test_sdp_dry_run_resolves_every_flow_without_writing(example_project):
     assert not (example_project / ".ldp/sdp/storage/dry-run").exists()
 
 
-def test_cdc_tables_and_a_change_feed_on_sdp_hold_the_spark_runners_rows_run_after_run(spark, tmp_path):
+def test_cdc_tables_and_a_change_feed_on_sdp_hold_the_spark_runners_rows_run_after_run(
+        spark, tmp_path, tcp_postgres, shop_orders, monkeypatch):
     """Streaming, in two batches: a change feed (a late update, a delete, a quarantined event) and
-    versioned snapshots, both SCD type 2; and a Delta table's change data feed (`delta_cdf`) into an
-    append table and an AUTO CDC table, each with a `delta` sink at a path relative to config.yml. After
-    each batch the SDP run's tables (and copies) equal the Spark runner's; each run reads only the
-    commits since the last."""
+    versioned snapshots, both SCD type 2; a Delta table's change data feed (`delta_cdf`) into an
+    append table and an AUTO CDC table, each with a `delta` sink at a path relative to config.yml; and a
+    PostgreSQL table over JDBC, read in strides and by a query. After each batch the SDP run's tables
+    (and copies) equal the Spark runner's; each run reads only the commits since the last, and the
+    whole database table."""
     from tests.spark.test_cdc_tables import CONFIG, FIRST, HEADER, LATER, MODULES, SNAPSHOT_CONFIG, VERSIONS
     from tests.spark import test_delta_cdf_source as cdf
+    from tests.spark import test_jdbc_source as jdbc
 
     feed_table = CONFIG[CONFIG.index("pipeline:"):CONFIG.index("  - name: users_current")]
     history = CONFIG[CONFIG.index("  - name: users_history"):].replace("{<<: *cdc, stored_as_scd_type: 2}", (
@@ -276,14 +279,20 @@ def test_cdc_tables_and_a_change_feed_on_sdp_hold_the_spark_runners_rows_run_aft
         "source: {type: delta_cdf, path: ./users_db}\n    sinks: [{type: delta, path: ./copies/changes}]\n"
         "  - name: users") + "    sinks: [{type: delta, path: ./copies/users}]\n"
     change_feed = change_feed.replace("user_changes", "row_changes").replace("name: users\n", "name: users_now\n")
-    project = write_project(tmp_path, feed_table.replace("SCHEMA", "cdc") + history + snapshots + change_feed,
-                            {**MODULES, "bronze/row_changes.py": "def row_changes(source):\n    return source\n"}
+    database = jdbc.config(tcp_postgres)
+    database = database[database.index("  - name: orders_parts"):]
+    monkeypatch.setenv("SHOP_PASSWORD", jdbc.PASSWORD)  # the SDP process inherits it
+    project = write_project(tmp_path, feed_table.replace("SCHEMA", "cdc") + history + snapshots + change_feed
+                            + database, {**MODULES, **jdbc.MODULES,
+                                         "bronze/row_changes.py": "def row_changes(source):\n    return source\n"}
                             ).parent
     feed, batches = project / "feed", [(FIRST, (1, 2), cdf.FIRST), (LATER, (3,), cdf.LATER)]
     feed.mkdir()
     upstream = cdf.upstream(spark, project)
-    names = ["users_history", "users_history_quarantine", "accounts_history", "row_changes", "users_now"]
+    names = ["users_history", "users_history_quarantine", "accounts_history", "row_changes", "users_now",
+             "orders_parts", "big_orders"]
     for number, (events, versions, commits) in enumerate(batches, 1):
+        shop_orders.execute(f"INSERT INTO public.shop_orders VALUES ({40 + number}, 'c9', 500)")
         (feed / f"{number}.csv").write_text(HEADER + "\n".join(events) + "\n")
         for version in versions:
             folder = project / "versions" / f"version={version}"
@@ -299,6 +308,8 @@ def test_cdc_tables_and_a_change_feed_on_sdp_hold_the_spark_runners_rows_run_aft
                               spark.table(f"cdc_cmp.{name}"))
         by_name = {t["name"]: t for t in summary["tables"]}
         assert (by_name["row_changes"]["rows_written"], by_name["users_now"]["rows_written"]) == (3, 3)
+        assert (by_name["orders_parts"]["rows_written"], by_name["big_orders"]["rows_written"]) == (
+            40 + number, 21 + number)  # the whole database table, each run
     assert by_name["users_history"]["changes"] == {"upserts": 2, "deletes": 1, "versions_opened": 2}
     assert (by_name["users_history"]["rows_written"], by_name["users_history"]["rows_total"]) == (3, 7)
     assert by_name["users_history"]["rows_quarantined"] == 1

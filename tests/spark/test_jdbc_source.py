@@ -4,7 +4,6 @@ partitioned read, re-read whole each run; a database that can't be reached or a 
 set fails the table naming the URL, never the password."""
 from __future__ import annotations
 
-import psycopg
 import pytest
 
 from pipelines.catalog.sources import read_source
@@ -38,39 +37,28 @@ tables:
 """
 
 
-@pytest.fixture
-def shop(tcp_postgres):
-    """`public.shop_orders` with 40 rows (id 1..40, amount = 5 * id), dropped afterwards."""
-    with psycopg.connect(f"postgresql://postgres@{tcp_postgres}/postgres", autocommit=True) as conn:
-        conn.execute("DROP TABLE IF EXISTS public.shop_orders")
-        conn.execute("CREATE TABLE public.shop_orders (id int PRIMARY KEY, customer text, amount numeric(10, 2))")
-        conn.execute("INSERT INTO public.shop_orders SELECT i, 'c' || (i % 3), 5 * i FROM generate_series(1, 40) i")
-        yield conn
-        conn.execute("DROP TABLE public.shop_orders")
-
-
 def rows(harness: Harness, name: str) -> list[tuple]:
     return sorted(tuple(r) for r in harness.table(name).collect())
 
 
 @pytest.mark.parametrize("mode", ["batch", "streaming"])
 def test_a_table_a_query_and_a_partitioned_read_hold_the_databases_rows_run_after_run(
-        spark, tmp_path, tcp_postgres, shop, monkeypatch, mode):
+        spark, tmp_path, tcp_postgres, shop_orders, monkeypatch, mode):
     monkeypatch.setenv("SHOP_PASSWORD", PASSWORD)
     harness = Harness(spark, tmp_path, MODULES, config=config(tcp_postgres))
     assert not any(t.streaming for t in load_project(harness.path, mode=mode).plan.tables)  # a batch source
-    expected = sorted(tuple(r) for r in shop.execute("SELECT id, customer, amount FROM public.shop_orders"))
+    expected = sorted(tuple(r) for r in shop_orders.execute("SELECT id, customer, amount FROM public.shop_orders"))
     for added in (0, 2):  # a rerun re-reads the whole table: rows added meanwhile are there, none twice
         tables, result = harness.run(mode=mode)
         assert result.status == "success", [t.error for t in tables.values()]
         assert rows(harness, "orders_full") == rows(harness, "orders_parts") == expected
         assert rows(harness, "big_orders") == [(i, a) for i, _, a in expected if a >= 100]
         assert tables["orders_full"].rows_written == 40 + added
-        shop.execute(f"INSERT INTO public.shop_orders VALUES ({41 + added}, 'c9', 205), ({42 + added}, 'c9', 1)")
-        expected = sorted(tuple(r) for r in shop.execute("SELECT id, customer, amount FROM public.shop_orders"))
+        shop_orders.execute(f"INSERT INTO public.shop_orders VALUES ({41 + added}, 'c9', 205), ({42 + added}, 'c9', 1)")
+        expected = sorted(tuple(r) for r in shop_orders.execute("SELECT id, customer, amount FROM public.shop_orders"))
 
 
-def test_a_partitioned_read_runs_one_query_per_stride(spark, tmp_path, tcp_postgres, shop, monkeypatch):
+def test_a_partitioned_read_runs_one_query_per_stride(spark, tmp_path, tcp_postgres, shop_orders, monkeypatch):
     monkeypatch.setenv("SHOP_PASSWORD", PASSWORD)
     source = JdbcSource(type="jdbc", url=f"jdbc:postgresql://{tcp_postgres}/postgres", table="public.shop_orders",
                         user="postgres", password_env="SHOP_PASSWORD", partition_column="id", lower_bound=1,
@@ -81,7 +69,7 @@ def test_a_partitioned_read_runs_one_query_per_stride(spark, tmp_path, tcp_postg
 
 
 def test_an_unreachable_database_or_an_unset_password_fails_the_table_naming_the_url_not_the_password(
-        spark, tmp_path, tcp_postgres, shop, monkeypatch):
+        spark, tmp_path, tcp_postgres, shop_orders, monkeypatch):
     from pipelines.ldp.sdp_process import free_port
 
     closed = f"127.0.0.1:{free_port()}"
@@ -105,7 +93,7 @@ def test_an_unreachable_database_or_an_unset_password_fails_the_table_naming_the
 
 @pytest.mark.parametrize("mode", ["batch", "streaming"])
 def test_databricks_registers_materialized_views_whose_queries_read_the_database(
-        spark, tmp_path, tcp_postgres, shop, monkeypatch, mode):
+        spark, tmp_path, tcp_postgres, shop_orders, monkeypatch, mode):
     from pyspark.pipelines.output import MaterializedView
 
     from tests.spark.test_registrar import register
