@@ -1,5 +1,5 @@
-"""Shared helpers: a throw-away copy of the example project for tests that write or edit files, and a
-real PostgreSQL listening on 127.0.0.1 for the JDBC source."""
+"""Shared helpers: a throw-away copy of the example project for tests that write or edit files, a real
+PostgreSQL listening on 127.0.0.1 for the JDBC source, and a real Kafka broker."""
 from __future__ import annotations
 
 import shutil
@@ -71,3 +71,13 @@ def shop_orders(tcp_postgres: str) -> Iterator[Any]:
         conn.execute("INSERT INTO public.shop_orders SELECT i, 'c' || (i % 3), 5 * i FROM generate_series(1, 40) i")
         yield conn
         conn.execute("DROP TABLE public.shop_orders")
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real single-node Apache Kafka broker (KRaft) on 127.0.0.1, from Maven Central; yields its
+    bootstrap servers. Topics are created on first write; each test uses topics of its own."""
+    from pipelines.testing.kafka import KafkaBroker
+
+    with KafkaBroker(tmp_path_factory.mktemp("kafka")) as broker:
+        yield broker.bootstrap_servers

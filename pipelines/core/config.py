@@ -31,6 +31,7 @@ from .registry import registry_for
 from .sinks import SinkField
 from .sources import FilesSource, TableSource  # noqa: F401 - re-exported: the built-in source types
 from .sources import Scalar, SourceField
+from . import kafka_source  # noqa: F401 - registers the built-in `kafka` source type (after the others)
 from .table_properties import property_problem
 from .vocabulary import OnError
 

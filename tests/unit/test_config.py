@@ -64,13 +64,13 @@ def test_wrong_types_and_bad_values_are_all_reported_together():
         "tables:\n"
         "- {name: a, layer: platinum, tags: daily}\n"
         "- {name: 1bad, layer: bronze}\n"
-        "- {name: c, layer: silver, source: {type: kafka}}\n")
+        "- {name: c, layer: silver, source: {type: rest}}\n")
     assert len(messages) == 4
     assert any("table 'a'" in m and "key 'layer'" in m and "'platinum'" in m for m in messages)
     assert any("table 'a'" in m and "key 'tags'" in m and "must be a list" in m and "'daily'" in m
                for m in messages)
     assert any("table '1bad'" in m and "Python identifier" in m for m in messages)
-    assert any("table 'c'" in m and "unknown source type" in m and "'kafka'" in m for m in messages)
+    assert any("table 'c'" in m and "unknown source type" in m and "'rest'" in m for m in messages)
 
 
 def test_invalid_yaml_reports_line_and_column():

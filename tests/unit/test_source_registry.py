@@ -53,7 +53,7 @@ def problems_of(text: str) -> list[str]:
 
 
 def test_built_in_types_are_registered_and_say_whether_they_stream():
-    assert sources.source_types() == ("files", "table", "delta_cdf", "jdbc")
+    assert sources.source_types() == ("files", "table", "delta_cdf", "jdbc", "kafka")
     assert FilesSource(type="files", format="csv", path="p").can_stream
     assert not TableSource(type="table", table="main.raw.a").can_stream
 
@@ -72,11 +72,11 @@ def test_a_registered_toy_type_is_validated_from_config(toy):
 
 
 def test_unknown_or_missing_type_lists_every_registered_type(toy):
-    [unknown] = problems_of("tables:\n- {name: c, layer: silver, source: {type: kafka}}\n")
+    [unknown] = problems_of("tables:\n- {name: c, layer: silver, source: {type: rest}}\n")
     assert unknown.startswith("cfg/config.yml:2") and "table 'c', key 'source.type'" in unknown
-    assert "unknown source type; expected 'files', 'table', 'delta_cdf', 'jdbc', 'toy'" in unknown and "'kafka'" in unknown
+    assert "unknown source type; expected 'files', 'table', 'delta_cdf', 'jdbc', 'kafka', 'toy'" in unknown and "'rest'" in unknown
     [missing] = problems_of("tables:\n- {name: c, layer: silver, source: {rows: 1}}\n")
-    assert "source needs a 'type' (files or table or delta_cdf or jdbc or toy)" in missing
+    assert "source needs a 'type' (files or table or delta_cdf or jdbc or kafka or toy)" in missing
 
 
 def test_the_toy_type_is_unknown_once_its_test_is_over():
@@ -220,3 +220,43 @@ def test_a_jdbc_source_reads_a_table_or_a_query_and_never_holds_a_password():
     assert "table 'j'" in bad[9] and "a password never goes in config.yml" in bad[9]
     assert "table 'k', key 'source.num_partitions'" in bad[10]
     assert not any("hunter2" in problem for problem in bad), bad  # never echoed back
+
+
+def test_a_kafka_source_subscribes_once_decodes_by_format_and_never_holds_credentials():
+    from pipelines.core.kafka_source import KafkaSource
+
+    ok = KafkaSource(type="kafka", bootstrap_servers="b1:9092,b2:9092", topic="orders,returns",
+                     value_format="avro", value_schema='{"type": "record", "name": "O", "fields": []}',
+                     jaas_config_env="EVENTHUB_JAAS", options={"kafka.security.protocol": "SASL_SSL"})
+    assert ok.can_stream and ok.flags_malformed_records is False and ok.reader_options == {
+        "kafka.security.protocol": "SASL_SSL", "kafka.bootstrap.servers": "b1:9092,b2:9092",
+        "subscribe": "orders,returns", "startingOffsets": "earliest"}
+    assert [p.split(":")[1] for p in ok.local_packages] == ["spark-sql-kafka-0-10_2.13", "spark-avro_2.13"]
+    assert KafkaSource(type="kafka", bootstrap_servers="b:1", subscribe_pattern="orders_.*", value_format="json",
+                       value_schema="id INT").flags_malformed_records  # a JSON value that does not parse
+
+    servers = "bootstrap_servers: 'b:9092'"
+    bad = problems_of("tables:\n"
+                      f"- {{name: a, layer: bronze, source: {{type: kafka, {servers}}}}}\n"
+                      f"- {{name: b, layer: bronze, source: {{type: kafka, {servers}, topic: t, subscribe_pattern: 't.*'}}}}\n"
+                      f"- {{name: c, layer: bronze, source: {{type: kafka, {servers}, topic: t, value_format: json}}}}\n"
+                      f"- {{name: d, layer: bronze, source: {{type: kafka, {servers}, topic: t, value_schema: 'id INT'}}}}\n"
+                      f"- {{name: e, layer: bronze, source: {{type: kafka, {servers}, topic: t, value_format: avro,"
+                      " value_schema: 'id INT'}}\n"
+                      f"- {{name: f, layer: bronze, source: {{type: kafka, {servers}, topic: t, starting_offsets: first}}}}\n"
+                      f"- {{name: g, layer: bronze, source: {{type: kafka, {servers}, topic: t,"
+                      " options: {kafka.sasl.jaas.config: 'x password=\"hunter2\";'}}}\n"
+                      f"- {{name: h, layer: bronze, source: {{type: kafka, {servers}, topic: t, options: {{subscribe: u}}}}}}\n"
+                      f"- {{name: i, layer: bronze, source: {{type: kafka, {servers}, topic: t, value_format: xml}}}}\n")
+    assert len(bad) == 9, bad
+    assert "table 'a', key 'source'" in bad[0] and "(topic) or a pattern of topic names (subscribe_pattern)" in bad[0]
+    assert "table 'b'" in bad[1] and "exactly one" in bad[1]
+    assert "table 'c'" in bad[2] and "value_format json needs value_schema (a DDL schema" in bad[2]
+    assert "table 'd'" in bad[3] and "value_schema is for value_format json or avro" in bad[3]
+    assert "table 'e'" in bad[4] and "the Avro schema in JSON" in bad[4]
+    assert "table 'f', key 'source.starting_offsets'" in bad[5] and "earliest, latest or offsets" in bad[5]
+    assert "table 'g', key 'source.options'" in bad[6] and "credentials never go in config.yml" in bad[6]
+    assert "table 'h', key 'source.options'" in bad[7] and "'subscribe' is set by this source's own key: use topic" \
+        in bad[7]
+    assert "table 'i', key 'source.value_format'" in bad[8]
+    assert not any("hunter2" in problem for problem in bad), bad

@@ -1,0 +1,125 @@
+"""`source: {type: kafka}`: events from Kafka topics (or Azure Event Hubs' Kafka endpoint), their value
+decoded into columns. Pure: the reader is `pipelines.catalog.sources.KafkaReader`."""
+from __future__ import annotations
+
+import json
+import re
+from importlib.metadata import PackageNotFoundError, version
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from .sources import Scalar, SourceSpec, register_source
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_OWNED = {"kafka.bootstrap.servers": "bootstrap_servers", "subscribe": "topic", "subscribepattern": "subscribe_pattern",
+          "startingoffsets": "starting_offsets"}  # reader options the spec sets from its own keys
+KAFKA_COLUMN = "_kafka"  # struct<key, topic, partition, offset, timestamp>: where each event came from
+
+
+def spark_package(artifact: str) -> str:
+    """An Apache Spark module built for the installed pyspark (Scala 2.13), as Maven names it."""
+    try:
+        spark_version = version("pyspark")
+    except PackageNotFoundError:  # a Databricks runtime's Spark has the module built in
+        spark_version = "4.2.0"
+    return f"org.apache.spark:{artifact}_2.13:{spark_version}"
+
+
+@register_source
+class KafkaSource(SourceSpec):
+    """Events from a topic (a comma-separated list) or every topic matching `subscribe_pattern`, from
+    `starting_offsets` (earliest, latest for a stream, or Kafka's JSON of offsets per partition). The value
+    is decoded by `value_format`: `string` keeps it as the `value` column; `json` parses it with
+    `value_schema` (a DDL schema) into columns, a value that does not parse going to quarantine by the
+    `malformed_record` check with its offset; `avro` decodes it with `value_schema` (an Avro schema in
+    JSON). Where each event came from is the `_kafka` struct column: key (a string), topic, partition,
+    offset and timestamp. Credentials are never in config.yml: `jaas_config_env` names the environment
+    variable holding `kafka.sasl.jaas.config` (SASL options such as `kafka.security.protocol` go in
+    `options`). As a stream, each run reads the events since the last run's offsets (its checkpoint)."""
+
+    type: Literal["kafka"]
+    bootstrap_servers: str = Field(min_length=1)
+    topic: str | None = Field(default=None, min_length=1)
+    subscribe_pattern: str | None = Field(default=None, min_length=1)
+    starting_offsets: str = "earliest"
+    value_format: Literal["string", "json", "avro"] = "string"
+    value_schema: str | None = Field(default=None, min_length=1)
+    jaas_config_env: str | None = None
+    options: dict[str, Scalar] = Field(default_factory=dict)
+
+    @field_validator("starting_offsets")
+    @classmethod
+    def _offsets(cls, value: str) -> str:
+        if value in ("earliest", "latest"):
+            return value
+        try:
+            offsets = json.loads(value)
+        except ValueError:
+            offsets = None
+        if not isinstance(offsets, dict):
+            raise ValueError('must be earliest, latest or offsets per partition as JSON, such as '
+                             '\'{"orders": {"0": 42}}\'')
+        return value
+
+    @field_validator("jaas_config_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_NAME.match(value):
+            raise ValueError(f"must be an environment variable's name such as KAFKA_JAAS_CONFIG, got {value!r}")
+        return value
+
+    @field_validator("options")
+    @classmethod
+    def _no_secret_no_owned_key(cls, value: dict[str, Scalar]) -> dict[str, Scalar]:
+        for key in value:
+            lowered = key.lower()
+            if "jaas" in lowered or "password" in lowered:
+                raise ValueError(f"{key!r}: credentials never go in config.yml; name the environment variable "
+                                 "holding kafka.sasl.jaas.config in jaas_config_env")
+            if lowered in _OWNED:
+                raise ValueError(f"{key!r} is set by this source's own key: use {_OWNED[lowered]}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_subscription_schema_as_format(self) -> "KafkaSource":
+        if (self.topic is None) == (self.subscribe_pattern is None):
+            raise ValueError("give the topic(s) to read (topic) or a pattern of topic names (subscribe_pattern), "
+                             "exactly one")
+        if self.value_format == "string" and self.value_schema is not None:
+            raise ValueError("value_schema is for value_format json or avro (a string value has no schema)")
+        if self.value_format != "string" and self.value_schema is None:
+            raise ValueError(f"value_format {self.value_format} needs value_schema ("
+                             + ("a DDL schema such as 'order_id STRING, amount DOUBLE')" if self.value_format == "json"
+                                else "the Avro schema, in JSON)"))
+        if self.value_format == "avro":
+            try:
+                json.loads(str(self.value_schema))
+            except ValueError:
+                raise ValueError("value_schema of an avro value must be the Avro schema in JSON, such as "
+                                 '\'{"type": "record", "name": "Order", "fields": [...]}\'') from None
+        return self
+
+    @property
+    def can_stream(self) -> bool:
+        return True
+
+    @property
+    def record_format(self) -> str:
+        return f"Kafka {self.value_format}"
+
+    @property
+    def flags_malformed_records(self) -> bool:
+        return self.value_format == "json"  # a value that does not parse keeps its text aside
+
+    @property
+    def local_packages(self) -> tuple[str, ...]:
+        modules = ["spark-sql-kafka-0-10"] + (["spark-avro"] if self.value_format == "avro" else [])
+        return tuple(spark_package(module) for module in modules)
+
+    @property
+    def reader_options(self) -> dict[str, str]:
+        """Spark's Kafka reader options, except the JAAS config (read from the environment at run time)."""
+        subscription = {"subscribe": self.topic} if self.topic else {"subscribePattern": str(self.subscribe_pattern)}
+        return {**{k: str(v) for k, v in self.options.items()}, "kafka.bootstrap.servers": self.bootstrap_servers,
+                **subscription, "startingOffsets": self.starting_offsets}
