@@ -258,16 +258,17 @@ def test_sdp_dry_run_resolves_every_flow_without_writing(example_project):
 
 
 def test_cdc_tables_and_a_change_feed_on_sdp_hold_the_spark_runners_rows_run_after_run(
-        spark, tmp_path, tcp_postgres, shop_orders, monkeypatch):
+        spark, tmp_path, tcp_postgres, shop_orders, kafka_broker, monkeypatch):
     """Streaming, in two batches: a change feed (a late update, a delete, a quarantined event) and
     versioned snapshots, both SCD type 2; a Delta table's change data feed (`delta_cdf`) into an
     append table and an AUTO CDC table, each with a `delta` sink at a path relative to config.yml; and a
-    PostgreSQL table over JDBC, read in strides and by a query. After each batch the SDP run's tables
-    (and copies) equal the Spark runner's; each run reads only the commits since the last, and the
-    whole database table."""
+    PostgreSQL table over JDBC, read in strides and by a query; and JSON events from a Kafka topic, a
+    malformed one quarantined. After each batch the SDP run's tables (and copies) equal the Spark
+    runner's; each run reads only the commits and events since the last, and the whole database table."""
     from tests.spark.test_cdc_tables import CONFIG, FIRST, HEADER, LATER, MODULES, SNAPSHOT_CONFIG, VERSIONS
     from tests.spark import test_delta_cdf_source as cdf
     from tests.spark import test_jdbc_source as jdbc
+    from tests.spark import test_kafka_source as kafka
 
     feed_table = CONFIG[CONFIG.index("pipeline:"):CONFIG.index("  - name: users_current")]
     history = CONFIG[CONFIG.index("  - name: users_history"):].replace("{<<: *cdc, stored_as_scd_type: 2}", (
@@ -282,17 +283,21 @@ def test_cdc_tables_and_a_change_feed_on_sdp_hold_the_spark_runners_rows_run_aft
     database = jdbc.config(tcp_postgres)
     database = database[database.index("  - name: orders_parts"):]
     monkeypatch.setenv("SHOP_PASSWORD", jdbc.PASSWORD)  # the SDP process inherits it
+    events = kafka.config(kafka_broker, "sdp_orders")
+    events = events[events.index("  - name: order_events"):]
     project = write_project(tmp_path, feed_table.replace("SCHEMA", "cdc") + history + snapshots + change_feed
-                            + database, {**MODULES, **jdbc.MODULES,
+                            + database + events, {**MODULES, **jdbc.MODULES, **kafka.MODULES,
                                          "bronze/row_changes.py": "def row_changes(source):\n    return source\n"}
                             ).parent
     feed, batches = project / "feed", [(FIRST, (1, 2), cdf.FIRST), (LATER, (3,), cdf.LATER)]
     feed.mkdir()
     upstream = cdf.upstream(spark, project)
     names = ["users_history", "users_history_quarantine", "accounts_history", "row_changes", "users_now",
-             "orders_parts", "big_orders"]
+             "orders_parts", "big_orders", "order_events", "order_events_quarantine"]
     for number, (events, versions, commits) in enumerate(batches, 1):
         shop_orders.execute(f"INSERT INTO public.shop_orders VALUES ({40 + number}, 'c9', 500)")
+        kafka.produce(spark, kafka_broker, "sdp_orders", [kafka.order(number, 10.0 * number)] + (
+            [("bad", "{not json")] if number == 1 else []))
         (feed / f"{number}.csv").write_text(HEADER + "\n".join(events) + "\n")
         for version in versions:
             folder = project / "versions" / f"version={version}"
@@ -310,6 +315,8 @@ def test_cdc_tables_and_a_change_feed_on_sdp_hold_the_spark_runners_rows_run_aft
         assert (by_name["row_changes"]["rows_written"], by_name["users_now"]["rows_written"]) == (3, 3)
         assert (by_name["orders_parts"]["rows_written"], by_name["big_orders"]["rows_written"]) == (
             40 + number, 21 + number)  # the whole database table, each run
+        assert (by_name["order_events"]["rows_written"], by_name["order_events"]["rows_quarantined"]) == (
+            1, 1 if number == 1 else 0)  # only the events since the last run
     assert by_name["users_history"]["changes"] == {"upserts": 2, "deletes": 1, "versions_opened": 2}
     assert (by_name["users_history"]["rows_written"], by_name["users_history"]["rows_total"]) == (3, 7)
     assert by_name["users_history"]["rows_quarantined"] == 1
