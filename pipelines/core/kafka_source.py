@@ -3,15 +3,13 @@ decoded into columns. Pure: the reader is `pipelines.catalog.sources.KafkaReader
 from __future__ import annotations
 
 import json
-import re
 from importlib.metadata import PackageNotFoundError, version
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .sources import Scalar, SourceSpec, register_source
+from .sources import Scalar, SourceSpec, env_name, register_source
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _OWNED = {"kafka.bootstrap.servers": "bootstrap_servers", "subscribe": "topic", "subscribepattern": "subscribe_pattern",
           "startingoffsets": "starting_offsets"}  # reader options the spec sets from its own keys
 KAFKA_COLUMN = "_kafka"  # struct<key, topic, partition, offset, timestamp>: where each event came from
@@ -65,9 +63,7 @@ class KafkaSource(SourceSpec):
     @field_validator("jaas_config_env")
     @classmethod
     def _env_name(cls, value: str | None) -> str | None:
-        if value is not None and not _ENV_NAME.match(value):
-            raise ValueError(f"must be an environment variable's name such as KAFKA_JAAS_CONFIG, got {value!r}")
-        return value
+        return env_name(value, "KAFKA_JAAS_CONFIG")
 
     @field_validator("options")
     @classmethod

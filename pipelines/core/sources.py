@@ -91,6 +91,14 @@ def table_name(value: str) -> str:
     return value
 
 
+def env_name(value: str | None, example: str) -> str | None:
+    """`value` if it reads as an environment variable's name: where a secret is at run time, never the
+    secret itself."""
+    if value is not None and not _ENV_NAME.match(value):
+        raise ValueError(f"must be an environment variable's name such as {example}, got {value!r}")
+    return value
+
+
 SourceField = Annotated[SerializeAsAny[SourceSpec], PlainValidator(SOURCES.validate)]  # dumped as its type
 
 
@@ -261,9 +269,7 @@ class JdbcSource(SourceSpec):
     @field_validator("password_env")
     @classmethod
     def _env_name(cls, value: str | None) -> str | None:
-        if value is not None and not _ENV_NAME.match(value):
-            raise ValueError(f"must be an environment variable's name such as PG_PASSWORD, got {value!r}")
-        return value
+        return env_name(value, "PG_PASSWORD")
 
     @model_validator(mode="after")
     def _one_relation_whole_partitioning(self) -> "JdbcSource":
