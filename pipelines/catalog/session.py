@@ -160,9 +160,9 @@ def local_session(state: Path, app_name: str = "ldp_engine", verbose: bool = Fal
     except Exception as exc:  # the JVM did not start: most often Delta's jars could not be fetched
         raise RunError(Problem(
             f"local Spark could not start ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})",
-            hint=f"the first local run downloads Delta Lake's jars ({', '.join(local_packages(packages))} and "
-                 "their dependencies, ~86 MB) from Maven Central into ~/.ivy2.5.2; without network, copy that folder from a "
-                 f"machine that has it, or point {IVY_SETTINGS_ENV} at an Ivy settings file naming your "
+            hint=f"the first local run downloads Delta Lake's jars ({', '.join(local_packages(packages))} "
+                 "and their dependencies, ~86 MB) from Maven Central into ~/.ivy2.5.2; without network, copy "
+                 f"that folder from a machine that has it, or point {IVY_SETTINGS_ENV} at an Ivy settings file naming your "
                  "Maven mirror; Ivy's own report is above")) from exc
 
 

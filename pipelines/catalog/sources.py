@@ -167,7 +167,7 @@ class JdbcReader(SourceReader[JdbcSource]):
             password = os.environ.get(source.password_env)
             if password is None:
                 raise RunError(Problem(f"the password of {source.address} is not set",
-                                       key="password_env", value=source.password_env,
+                                       key="source.password_env", value=source.password_env,
                                        hint=f"set the environment variable {source.password_env}"))
             reader = reader.option("password", password)
         try:

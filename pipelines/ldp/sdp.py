@@ -91,8 +91,8 @@ class SdpRun:
         import pyspark
 
         spark_home = Path(pyspark.__file__).resolve().parent
-        confs = {**local_conf(self.root, self.verbose, self.plan.local_packages), "spark.connect.grpc.binding.address": LOOPBACK,
-                 CONNECT_PORT: str(port)}
+        confs = {**local_conf(self.root, self.verbose, self.plan.local_packages),
+                 "spark.connect.grpc.binding.address": LOOPBACK, CONNECT_PORT: str(port)}
         args = [str(spark_home / "bin" / "spark-class"), LAUNCHER, str(self.driver.resolve())]
         for key, value in confs.items():
             args += ["--conf", f"{key}={value}"]

@@ -17,7 +17,9 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+from pipelines.ldp.sdp_process import free_port
 
 KAFKA_VERSION = "4.1.1"
 _ARTIFACT = ("org.apache.kafka", "kafka_2.13", KAFKA_VERSION)
@@ -32,8 +34,9 @@ class KafkaBroker:
     def __init__(self, folder: Path, partitions: int = 1):
         self.folder = folder
         self.partitions = partitions
-        self.port = _free_port()
+        self.port = free_port()
         self._process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
 
     @property
     def bootstrap_servers(self) -> str:
@@ -42,13 +45,14 @@ class KafkaBroker:
     def start(self, timeout: float = 60.0) -> "KafkaBroker":
         classpath = broker_classpath()
         self.folder.mkdir(parents=True, exist_ok=True)
-        config = self._write_config(_free_port())
+        config = self._write_config(free_port())
         java = [_java(), *_JVM, "-cp", classpath]
         cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         subprocess.run([*java, "kafka.tools.StorageTool", "format", "--standalone", "-t", cluster, "-c", str(config)],
                        check=True, capture_output=True, timeout=120)
-        log = (self.folder / "broker.log").open("wb")
-        self._process = subprocess.Popen([*java, "kafka.Kafka", str(config)], stdout=log, stderr=subprocess.STDOUT)
+        self._log = (self.folder / "broker.log").open("wb")
+        self._process = subprocess.Popen([*java, "kafka.Kafka", str(config)], stdout=self._log,
+                                         stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while not _listening(self.port):
             if self._process.poll() is not None or time.monotonic() > deadline:
@@ -67,6 +71,9 @@ class KafkaBroker:
                 self._process.kill()
                 self._process.wait()
             self._process = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     def __enter__(self) -> "KafkaBroker":
         return self.start()
@@ -121,12 +128,6 @@ def _ivy_jar() -> Path:
 def _java() -> str:
     home = os.environ.get("JAVA_HOME")
     return str(Path(home) / "bin" / "java") if home else "java"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((_LOOPBACK, 0))
-        return int(probe.getsockname()[1])
 
 
 def _listening(port: int) -> bool:

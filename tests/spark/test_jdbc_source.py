@@ -87,7 +87,7 @@ def test_an_unreachable_database_or_an_unset_password_fails_the_table_naming_the
     harness = Harness(spark, tmp_path / "unset", MODULES, config=config(tcp_postgres))
     tables, _ = harness.run()
     assert "the password of jdbc:postgresql" in tables["orders_full"].error
-    assert "key 'password_env'" in tables["orders_full"].error and "set the environment variable SHOP_PASSWORD" \
+    assert "key 'source.password_env'" in tables["orders_full"].error and "set the environment variable SHOP_PASSWORD" \
         in tables["orders_full"].error
 
 
