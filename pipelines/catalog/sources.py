@@ -162,13 +162,8 @@ class JdbcReader(SourceReader[JdbcSource]):
 
     def batch(self, spark: SparkSession, source: JdbcSource, options: ReadOptions) -> DataFrame:
         reader = spark.read.format("jdbc").options(**source.reader_options)
-        password = None
-        if source.password_env is not None:
-            password = os.environ.get(source.password_env)
-            if password is None:
-                raise RunError(Problem(f"the password of {source.address} is not set",
-                                       key="source.password_env", value=source.password_env,
-                                       hint=f"set the environment variable {source.password_env}"))
+        password = secret_from_env(source.password_env, f"the password of {source.url}", "source.password_env")
+        if password is not None:
             reader = reader.option("password", password)
         try:
             return reader.load()
@@ -176,7 +171,7 @@ class JdbcReader(SourceReader[JdbcSource]):
             cause = describe_error(exc)
             if password:  # a driver may echo what it was given
                 cause = cause.replace(password, "***")
-            raise RunError(Problem(f"could not read {source.table or 'the query'} from {source.address}: {cause}",
+            raise RunError(Problem(f"could not read {source.table or 'the query'} from {source.url}: {cause}",
                                    key="source")) from None
 
 
@@ -200,13 +195,9 @@ class KafkaReader(SourceReader[KafkaSource]):
     def _load(reader: Any, source: KafkaSource) -> DataFrame:
         reachable_broker(source.bootstrap_servers)
         reader = reader.format("kafka").options(**source.reader_options)
-        if source.jaas_config_env is not None:
-            jaas = os.environ.get(source.jaas_config_env)
-            if jaas is None:
-                raise RunError(Problem(f"the credentials of {source.bootstrap_servers} are not set",
-                                       key="source.jaas_config_env", value=source.jaas_config_env,
-                                       hint=f"set the environment variable {source.jaas_config_env} to the "
-                                            "kafka.sasl.jaas.config"))
+        jaas = secret_from_env(source.jaas_config_env, f"the credentials of {source.bootstrap_servers} "
+                               "(kafka.sasl.jaas.config)", "source.jaas_config_env")
+        if jaas is not None:
             reader = reader.option("kafka.sasl.jaas.config", jaas)
         return reader.load()
 
@@ -227,6 +218,18 @@ class KafkaReader(SourceReader[KafkaSource]):
                 parse["columnNameOfCorruptRecord"] = CORRUPT_RECORD
             value = F.from_json(F.col("value").cast("string"), schema, parse)
         return events.select(value.alias("_value"), origin).select("_value.*", KAFKA_COLUMN)
+
+
+def secret_from_env(variable: str | None, what: str, key: str) -> str | None:
+    """The secret held by the environment variable a source names (None when it names none); a
+    variable that is not set is a run error naming it, never a silent login without the secret."""
+    if variable is None:
+        return None
+    value = os.environ.get(variable)
+    if value is None:
+        raise RunError(Problem(f"{what} is not set", key=key, value=variable,
+                               hint=f"set the environment variable {variable}"))
+    return value
 
 
 def reachable_broker(servers: str, timeout: float = 10.0) -> None:

@@ -232,7 +232,7 @@ class JdbcSource(SourceSpec):
     `num_partitions`) runs that many queries in parallel, each over one stride of the column."""
 
     type: Literal["jdbc"]
-    url: str = Field(min_length=1)
+    url: str = Field(min_length=1)  # fit for messages: validated to carry no secret
     table: str | None = Field(default=None, min_length=1)
     query: str | None = Field(default=None, min_length=1)
     user: str | None = Field(default=None, min_length=1)
@@ -298,11 +298,6 @@ class JdbcSource(SourceSpec):
     def subprotocol(self) -> str:
         """`postgresql` in `jdbc:postgresql://...`."""
         return self.url.split(":", 2)[1]
-
-    @property
-    def address(self) -> str:
-        """Where the database is, fit for a message (the URL carries no secret: validated)."""
-        return self.url
 
     @property
     def local_packages(self) -> tuple[str, ...]:
