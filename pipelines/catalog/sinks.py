@@ -6,9 +6,9 @@ subclass registered under the same type with `register_writer("name", NameWriter
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Callable, Generic, Mapping, TypeVar
 
 from pyspark.sql import DataFrame
 
@@ -20,12 +20,15 @@ from pipelines.core.sinks import SINKS, SinkSpec
 class SinkRun:
     """What every writer of one run shares: the run's id (a retried run replaces the rows it wrote
     instead of doubling them), the run's one Lakebase connection (the pipeline's `lakebase:` block,
-    also used by the run inventory and published checks), connected only if used, and the folder
-    relative sink paths start from (config.yml's)."""
+    also used by the run inventory and published checks), connected only if used, the folder
+    relative sink paths start from (config.yml's), the `type: python` sinks' functions (by
+    `module.function`, loaded with the project) and the state folder (where they count their batches)."""
 
     run_id: str
     lakebase: Any = None
     base_dir: Path | None = None
+    functions: Mapping[str, Callable[..., object]] = field(default_factory=dict)
+    state: Path | None = None
 
 
 Spec = TypeVar("Spec", bound=SinkSpec)

@@ -232,7 +232,7 @@ def secret_from_env(variable: str | None, what: str, key: str) -> str | None:
     return value
 
 
-def reachable_broker(servers: str, timeout: float = 10.0) -> None:
+def reachable_broker(servers: str, key: str = "source.bootstrap_servers", timeout: float = 10.0) -> None:
     """Fail now, naming the address, when no bootstrap server takes a TCP connection: Kafka's client
     would retry for minutes (measured: 185 s) and then name no address."""
     reasons = []
@@ -243,7 +243,7 @@ def reachable_broker(servers: str, timeout: float = 10.0) -> None:
             return
         except (OSError, ValueError) as exc:
             reasons.append(f"{server.strip()}: {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}")
-    raise RunError(Problem(f"no Kafka broker can be reached ({'; '.join(reasons)})", key="source.bootstrap_servers",
+    raise RunError(Problem(f"no Kafka broker can be reached ({'; '.join(reasons)})", key=key,
                            hint="check the address and that the broker is up and reachable from this machine"))
 
 

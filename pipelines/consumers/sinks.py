@@ -12,6 +12,8 @@ from typing import Any
 from pyspark.sql import DataFrame
 
 import pipelines.catalog.delta_sink  # noqa: F401 - registers the built-in `delta` writer
+import pipelines.catalog.kafka_sink  # noqa: F401 - registers the built-in `kafka` writer
+import pipelines.catalog.python_sink  # noqa: F401 - registers the built-in `python` writer
 import pipelines.lakebase.sink  # noqa: F401 - registers the built-in `lakebase` writer
 from pipelines.catalog.sinks import SinkRun, SinkWriter, writer_class
 from pipelines.catalog.sources import without_columns

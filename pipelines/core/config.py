@@ -32,6 +32,7 @@ from .sinks import SinkField
 from .sources import FilesSource, TableSource  # noqa: F401 - re-exported: the built-in source types
 from .sources import Scalar, SourceField
 from . import kafka_source  # noqa: F401 - registers the built-in `kafka` source type (after the others)
+from . import kafka_sink, python_sink  # noqa: F401 - register the built-in `kafka` and `python` sink types
 from .table_properties import property_problem
 from .vocabulary import OnError
 

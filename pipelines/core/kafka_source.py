@@ -15,6 +15,19 @@ _OWNED = {"kafka.bootstrap.servers": "bootstrap_servers", "subscribe": "topic", 
 KAFKA_COLUMN = "_kafka"  # struct<key, topic, partition, offset, timestamp>: where each event came from
 
 
+def kafka_options(options: dict[str, Scalar], owned: dict[str, str], owner: str) -> dict[str, Scalar]:
+    """`options` passed to Spark's Kafka connector, if none is a credential (those come from the environment,
+    `jaas_config_env`) nor one the `owner`'s own keys set (`owned`: lowercase option -> the key to use)."""
+    for key in options:
+        lowered = key.lower()
+        if "jaas" in lowered or "password" in lowered:
+            raise ValueError(f"{key!r}: credentials never go in config.yml; name the environment variable "
+                             "holding kafka.sasl.jaas.config in jaas_config_env")
+        if lowered in owned:
+            raise ValueError(f"{key!r} is set by this {owner}'s own key: use {owned[lowered]}")
+    return options
+
+
 def spark_package(artifact: str) -> str:
     """An Apache Spark module built for the installed pyspark (Scala 2.13), as Maven names it."""
     try:
@@ -68,14 +81,7 @@ class KafkaSource(SourceSpec):
     @field_validator("options")
     @classmethod
     def _no_secret_no_owned_key(cls, value: dict[str, Scalar]) -> dict[str, Scalar]:
-        for key in value:
-            lowered = key.lower()
-            if "jaas" in lowered or "password" in lowered:
-                raise ValueError(f"{key!r}: credentials never go in config.yml; name the environment variable "
-                                 "holding kafka.sasl.jaas.config in jaas_config_env")
-            if lowered in _OWNED:
-                raise ValueError(f"{key!r} is set by this source's own key: use {_OWNED[lowered]}")
-        return value
+        return kafka_options(value, _OWNED, "source")
 
     @model_validator(mode="after")
     def _one_subscription_schema_as_format(self) -> "KafkaSource":

@@ -43,13 +43,17 @@ def is_folder(transformations: str) -> bool:
 
 
 def locate(config: Config, table: TableConfig) -> ModuleLocation:
+    return _module_in(config, table.layer, table.name)
+
+
+def _module_in(config: Config, subfolder: str, name: str) -> ModuleLocation:
+    """Module `name` of the transformations' `subfolder` (a layer, or `sinks`)."""
     spec = config.pipeline.transformations
     if is_folder(spec):
         folder = (config.base_dir / spec).resolve()
         package = FOLDER_PACKAGE + hashlib.sha1(str(folder).encode()).hexdigest()[:12]
-        return ModuleLocation(f"{package}.{table.layer}.{table.name}",
-                              folder / table.layer / f"{table.name}.py")
-    return ModuleLocation(f"{spec}.{table.layer}.{table.name}", None)
+        return ModuleLocation(f"{package}.{subfolder}.{name}", folder / subfolder / f"{name}.py")
+    return ModuleLocation(f"{spec}.{subfolder}.{name}", None)
 
 
 def load_transformations(config: Config, tables: Iterable[TableConfig]) -> dict[str, Transformation]:
@@ -69,6 +73,50 @@ def load_transformations(config: Config, tables: Iterable[TableConfig]) -> dict[
     if problems:
         raise ConfigError([_with_context(p, config, positions) for p in problems])
     return functions
+
+
+def load_sink_functions(config: Config, tables: Iterable[TableConfig]) -> dict[str, Callable[..., object]]:
+    """The `write(batch_df, batch_id)` function of every `type: python` sink of `tables`, by `module.function`;
+    a module or function that is missing or takes other arguments is a config error naming the sink."""
+    from .python_sink import SINKS_FOLDER, PythonSink
+
+    functions: dict[str, Callable[..., object]] = {}
+    problems: list[Problem] = []
+    positions = {t.name: i for i, t in enumerate(config.tables)}
+    for table in tables:
+        for index, sink in enumerate(table.sinks):
+            if not isinstance(sink, PythonSink) or sink.entry in functions:
+                continue
+            where = _module_in(config, SINKS_FOLDER, sink.module)
+            shape = f"`def {sink.function}(batch_df, batch_id):`"
+            try:
+                module = _import(where, table.name, lambda: _LoadProblem(Problem(
+                    f"sink module not found: {where.describe()}", table=table.name, key=f"sinks[{index}].module",
+                    value=sink.module, hint=f"create {SINKS_FOLDER}/{sink.module}.py in the transformations "
+                                            f"folder with {shape}")))
+            except _LoadProblem as exc:
+                problems.append(exc.problem)
+                continue
+            function = getattr(module, sink.function, None)
+            if not callable(function) or not _takes_two(function):
+                problems.append(Problem(
+                    f"module {where.describe()} does not define {sink.function}(batch_df, batch_id)", table=table.name,
+                    key=f"sinks[{index}].function", value=sink.function, hint=f"add {shape} to the module"))
+                continue
+            functions[sink.entry] = function
+    if problems:
+        raise ConfigError([_with_context(p, config, positions) for p in problems])
+    return functions
+
+
+def _takes_two(function: Callable[..., object]) -> bool:
+    try:
+        inspect.signature(function).bind(None, None)
+    except TypeError:
+        return False
+    except ValueError:  # pragma: no cover - builtins without signatures
+        return True
+    return True
 
 
 class _LoadProblem(Exception):
@@ -113,7 +161,7 @@ def _load_one(config: Config, table: TableConfig) -> Transformation:
         inputs = tuple(table.depends_on) + ((SOURCE,) if table.source else ())
         return load_sql(sql, table.name, inputs, frozenset(config.by_name))
     try:
-        module = _import(where, table)
+        module = _import(where, table.name, lambda: _missing(where, table))
     except _LoadProblem as exc:
         if exc.missing and table.applies_changes:  # CDC needs no transformation: the input is the feed
             return PassThrough(_SOURCE if table.source else table.depends_on[0])
@@ -145,12 +193,12 @@ def sql_file(config: Config, table: TableConfig) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def _import(where: ModuleLocation, table: TableConfig) -> ModuleType:
+def _import(where: ModuleLocation, table: str, missing: Callable[[], _LoadProblem]) -> ModuleType:
     """Folder modules are executed afresh on every load (edits in a notebook take effect);
-    package modules use Python's normal import cache."""
+    package modules use Python's normal import cache. `missing()` says what to do when there is none."""
     if where.file is not None:
         if not where.file.is_file():
-            raise _missing(where, table)
+            raise missing()
         spec = importlib.util.spec_from_file_location(where.module_name, where.file)
         assert spec and spec.loader
         module = importlib.util.module_from_spec(spec)
@@ -165,7 +213,7 @@ def _import(where: ModuleLocation, table: TableConfig) -> ModuleType:
         return importlib.import_module(where.module_name)
     except ModuleNotFoundError as exc:
         if exc.name and where.module_name.startswith(exc.name):
-            raise _missing(where, table) from None
+            raise missing() from None
         raise _broken(where, table, exc) from None
     except Exception as exc:  # noqa: BLE001 - user code may raise anything at import
         raise _broken(where, table, exc) from None
@@ -178,12 +226,11 @@ def _missing(where: ModuleLocation, table: TableConfig) -> _LoadProblem:
                                f"folder with `def {table.name}({_expected_params(table)}):`"), missing=True)
 
 
-def _broken(where: ModuleLocation, table: TableConfig, exc: BaseException) -> _LoadProblem:
+def _broken(where: ModuleLocation, table: str, exc: BaseException) -> _LoadProblem:
     detail = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, SyntaxError):
         detail = f"SyntaxError: {exc.msg} (line {exc.lineno})"
-    return _LoadProblem(Problem(f"cannot import transformation module {where.describe()}: {detail}",
-                                table=table.name))
+    return _LoadProblem(Problem(f"cannot import transformation module {where.describe()}: {detail}", table=table))
 
 
 def _expected_params(table: TableConfig) -> str:

@@ -51,7 +51,7 @@ class TypeRegistry(Generic[M]):
         if not isinstance(value, dict):
             raise PydanticKnownError("model_attributes_type")
         context = {"kind": self.kind, "expected_tags": ", ".join(repr(t) for t in self.classes),
-                   "types": " or ".join(self.classes)}
+                   "types": _alternatives(list(self.classes))}
         if "type" not in value:
             raise PydanticCustomError("union_tag_not_found", "{kind} needs a 'type' ({types})", context)
         cls = self.get(value["type"])
@@ -73,3 +73,8 @@ def tag_of(cls: type) -> str:
     if field is None or typing.get_origin(field.annotation) is not Literal or len(args) != 1:
         raise TypeError(f"{cls.__name__}.type must be a one-value Literal (the config's `type:`)")
     return str(args[0])
+
+
+def _alternatives(names: list[str]) -> str:
+    """'a', 'a or b', 'a, b or c'."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"

@@ -3,8 +3,8 @@
 A sink copies a finished table to another system after the table is written (the after-table seam).
 A new sink type is one `SinkSpec` subclass with a one-value `type: Literal[...]`, decorated with
 `@register_sink`, plus its writer registered under the same type in `pipelines.catalog.sinks` (the
-Spark side; this module stays pure). Built in: `type: lakebase` (`core.lakebase`) and `type: delta`
-(`core.delta_sink`).
+Spark side; this module stays pure). Built in: `type: lakebase` (`core.lakebase`), `type: delta`
+(`core.delta_sink`), `type: kafka` (`core.kafka_sink`) and `type: python` (`core.python_sink`).
 """
 from __future__ import annotations
 
@@ -33,6 +33,11 @@ class SinkSpec(BaseModel):
     def write_mode(self) -> str:
         """How a write treats what the target held before (the summary's `mode`)."""
         return "append"
+
+    @property
+    def local_packages(self) -> tuple[str, ...]:
+        """Maven packages local Spark needs to write this sink (on Databricks the runtime has them)."""
+        return ()
 
     def cdc_problem(self, stored_as_scd_type: int, removes_rows: bool) -> str | None:
         """Why this sink cannot copy a CDC table (None if it can). A CDC table's rows change in place

@@ -95,7 +95,8 @@ def env_name(value: str | None, example: str) -> str | None:
     """`value` if it reads as an environment variable's name: where a secret is at run time, never the
     secret itself."""
     if value is not None and not _ENV_NAME.match(value):
-        raise ValueError(f"must be an environment variable's name such as {example}, got {value!r}")
+        raise ValueError(f"must be an environment variable's name such as {example} (the variable holds the "
+                         "secret, which never goes in config.yml)")  # the value is echoed masked, if at all
     return value
 
 

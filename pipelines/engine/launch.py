@@ -135,7 +135,8 @@ def consumers_for(launch: Launch, catalog_state: Path | None = None, write_sinks
         from pipelines.catalog.sinks import SinkRun
         from pipelines.consumers.sinks import TableSinks
 
-        consumers.append(TableSinks(SinkRun(run_id, lakebase, plan.config.base_dir)))
+        consumers.append(TableSinks(SinkRun(run_id, lakebase, plan.config.base_dir, launch.project.sink_functions,
+                                            state)))
     return Consumers([*consumers, RunRecord(state / "runs", plan)], run_id=run_id)
 
 

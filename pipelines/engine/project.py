@@ -19,7 +19,7 @@ from pipelines.core.cdc_checks import cdc_problems
 from pipelines.core.source_checks import source_problems, source_warnings
 from pipelines.quality.checks import check_problems, validate_expectations
 
-from pipelines.core.loader import Transformation, load_transformations
+from pipelines.core.loader import Transformation, load_sink_functions, load_transformations
 from pipelines.core.plan import Mode, Plan, build_plan
 
 from . import pyspark_support as support
@@ -34,6 +34,7 @@ class Project:
     functions: dict[str, Transformation]
     published: Mapping[str, RuleVersion] = field(default_factory=dict)  # tables enforcing published rules
     warnings: tuple[Problem, ...] = ()  # code that fails on some runners (pipelines.core.static_checks)
+    sink_functions: Mapping[str, Callable[..., object]] = field(default_factory=dict)  # `type: python` sinks'
 
     @property
     def rules_versions(self) -> dict[str, int]:
@@ -83,6 +84,11 @@ def load_project(config_path: str | Path | Config, selection: Selection = Select
         support.ship_folder_modules(functions)
     except ConfigError as exc:
         problems.extend(exc.problems)
+    sink_functions: dict[str, Callable[..., object]] = {}
+    try:
+        sink_functions = load_sink_functions(config, tables)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
     problems.extend(validate_expectations(config, [t for t in tables if t.name not in active]))
     problems.extend(source_problems(config, tables))
     problems.extend(cdc_problems(config, tables, functions))
@@ -94,7 +100,8 @@ def load_project(config_path: str | Path | Config, selection: Selection = Select
         with_lines(found, loaded.path.read_text(encoding="utf-8")) if found else ())
     if log_warnings:
         support.log_warnings(warnings)
-    return Project(plan=plan, functions=functions, published=active, warnings=warnings)
+    return Project(plan=plan, functions=functions, published=active, warnings=warnings,
+                   sink_functions=sink_functions)
 
 
 def with_published(config: Config, active: Mapping[str, RuleVersion]) -> Config:

@@ -61,8 +61,8 @@ def publish(config: str | None, tags: str | None, match: str, select_: str | Non
     source, catalog, elsewhere = source_run(state, [t.name for t in targets])
     with state_lock(state, wait), Lakebase(plan.config.lakebase, state) as lakebase:
         if targets:
-            store = TableStore(get_spark(catalog, app_name=f"{plan.pipeline.name}-sinks", verbose=verbose),
-                               plan.pipeline, catalog)
+            store = TableStore(get_spark(catalog, app_name=f"{plan.pipeline.name}-sinks", verbose=verbose,
+                                         packages=plan.local_packages), plan.pipeline, catalog)
             for table in targets:
                 found = table.name not in elsewhere and store.exists(table.name)
                 run.tables.append(TableResult(
@@ -71,7 +71,7 @@ def publish(config: str | None, tags: str | None, match: str, select_: str | Non
                     error=None if found else elsewhere.get(table.name)
                     or f"table {store.fqn(table.name)} does not exist: run the pipeline first"))
         run_id = run_id or new_run_id()
-        consumers = [TableSinks(SinkRun(run_id, lakebase, plan.config.base_dir))]
+        consumers = [TableSinks(SinkRun(run_id, lakebase, plan.config.base_dir, project.sink_functions, state))]
         if plan.config.lakebase.inventory and targets:
             consumers.append(RunInventory(lakebase, plan, sinks_only=True))  # type: ignore[arg-type]
         replay(plan, run, Consumers(consumers, run_id=run_id), lambda name: store.read(name))

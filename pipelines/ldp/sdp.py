@@ -117,7 +117,8 @@ class SdpRun:
 
         def read(name: str) -> Any:
             if not session:
-                session.append(get_spark(self.root, app_name=f"{self.plan.pipeline.name}-consumers"))
+                session.append(get_spark(self.root, app_name=f"{self.plan.pipeline.name}-consumers",
+                                         packages=self.plan.local_packages))
             return session[0].table(f"`{self.plan.pipeline.schema_name}`.`{name}`")
 
         return read

@@ -31,17 +31,19 @@ def problems_of(sink: str) -> list[str]:
     return [p.render() for p in caught.value.problems]
 
 
-def test_lakebase_and_delta_are_the_built_in_sink_types():
-    assert sinks.SINKS.types() == ("lakebase", "delta")
+def test_lakebase_delta_kafka_and_python_are_the_built_in_sink_types():
+    assert sinks.SINKS.types() == ("lakebase", "delta", "kafka", "python")
     sink = LakebaseSink.model_validate({"type": "lakebase", "schema": "app", "mode": "upsert", "primary_key": ["id"]})
     assert (sink.target("orders"), sink.write_mode) == ("app.orders", "upsert")
     assert writers.writer_class("lakebase").__name__ == "LakebaseWriter"
 
 
 def test_an_unknown_or_missing_sink_type_is_located_and_lists_the_known_ones():
-    assert problems_of("{type: kafka, topic: t}") == [
-        "cfg/config.yml:7, table 'a', key 'sinks.type': unknown sink type; expected 'lakebase', 'delta' (got 'kafka')"]
-    assert problems_of("{schema: app}") == ["cfg/config.yml:7, table 'a', key 'sinks': sink needs a 'type' (lakebase or delta)"]
+    assert problems_of("{type: ftp, host: h}") == [
+        "cfg/config.yml:7, table 'a', key 'sinks.type': unknown sink type; expected 'lakebase', 'delta', 'kafka', "
+        "'python' (got 'ftp')"]
+    assert problems_of("{schema: app}") == [
+        "cfg/config.yml:7, table 'a', key 'sinks': sink needs a 'type' (lakebase, delta, kafka or python)"]
 
 
 def test_a_sink_types_own_keys_are_checked_with_a_did_you_mean():
@@ -55,7 +57,7 @@ def test_a_registered_toy_sink_is_accepted_by_the_config(folder_sink):
     [sink] = config.table("a").sinks
     assert isinstance(sink, FolderSink) and sink.target("a") == "out/a"
     assert problems_of("{type: folder}") == ["cfg/config.yml:7, table 'a', key 'sinks.folder': required key is missing"]
-    assert "expected 'lakebase', 'delta', 'folder'" in problems_of("{type: nope}")[0]
+    assert "expected 'lakebase', 'delta', 'kafka', 'python', 'folder'" in problems_of("{type: nope}")[0]
 
 
 def test_registration_needs_a_one_value_type_a_unique_name_and_a_spec_before_its_writer(folder_sink):
@@ -91,5 +93,47 @@ def test_a_delta_sink_names_one_target_and_keys_for_merge_only():
             ("{type: delta, path: p, mode: merge, keys: [id, id]}", "key 'sinks.keys': must name distinct columns"),
             ("{type: delta, path: p, mode: upsert}", "key 'sinks.mode'"),
             ("{type: delta, table: 'a b'}", "key 'sinks.table': must be a table name like catalog.schema.table")]:
+        [problem] = problems_of(bad)
+        assert problem.startswith("cfg/config.yml:7, table 'a'") and message in problem, (bad, problem)
+
+
+def test_a_kafka_sink_publishes_to_one_topic_idempotently_and_never_holds_a_credential():
+    from pipelines.core.kafka_sink import KafkaSink
+
+    sink = parse_config(CONFIG.format(sink="{type: kafka, bootstrap_servers: 'b:9092', topic: out, key: id, "
+                                           "options: {kafka.acks: '1', kafka.compression.type: zstd}}"),
+                        Path("cfg/config.yml")).table("a").sinks[0]
+    assert isinstance(sink, KafkaSink) and (sink.target("a"), sink.write_mode) == ("out on b:9092", "publish")
+    assert sink.writer_options == {"kafka.enable.idempotence": "true", "kafka.acks": "1",  # options win
+                                   "kafka.compression.type": "zstd", "kafka.bootstrap.servers": "b:9092", "topic": "out"}
+    assert sink.local_packages[0].startswith("org.apache.spark:spark-sql-kafka-0-10_2.13:")
+    assert writers.writer_class("kafka").__name__ == "KafkaWriter"
+    assert "a topic only receives messages" in sink.cdc_problem(1, removes_rows=False)
+    for bad, message in [
+            ("{type: kafka, topic: t}", "key 'sinks.bootstrap_servers': required key is missing"),
+            ("{type: kafka, bootstrap_servers: b, topic: 'a,b'}", "key 'sinks.topic': must be one topic's name"),
+            ("{type: kafka, bootstrap_servers: b, topic: t, options: {kafka.sasl.jaas.config: x}}",
+             "credentials never go in config.yml"),
+            ("{type: kafka, bootstrap_servers: b, topic: t, options: {topic: u}}",
+             "'topic' is set by this sink's own key: use topic"),
+            ("{type: kafka, bootstrap_servers: b, topic: t, jaas_config_env: 'user=u password=p'}",
+             "key 'sinks.jaas_config_env': must be an environment variable's name")]:
+        [problem] = problems_of(bad)
+        assert problem.startswith("cfg/config.yml:7, table 'a'") and message in problem, (bad, problem)
+        assert "password=p" not in problem
+
+
+def test_a_python_sink_names_a_module_and_function_of_the_project():
+    from pipelines.core.python_sink import PythonSink
+
+    sink = parse_config(CONFIG.format(sink="{type: python, module: crm_export, function: publish}"),
+                        Path("cfg/config.yml")).table("a").sinks[0]
+    assert isinstance(sink, PythonSink) and sink.entry == "crm_export.publish"
+    assert (sink.target("a"), sink.write_mode) == ("sinks/crm_export.py:publish", "foreach_batch")
+    assert sink.cdc_problem(2, removes_rows=True) is None  # handed the table as it stands
+    assert writers.writer_class("python").__name__ == "PythonWriter"
+    for bad, message in [("{type: python}", "key 'sinks.module': required key is missing"),
+                         ("{type: python, module: crm-export}", "key 'sinks.module': must be a Python identifier"),
+                         ("{type: python, module: m, function: 'a.b'}", "key 'sinks.function': must be a Python")]:
         [problem] = problems_of(bad)
         assert problem.startswith("cfg/config.yml:7, table 'a'") and message in problem, (bad, problem)

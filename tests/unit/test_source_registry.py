@@ -76,7 +76,7 @@ def test_unknown_or_missing_type_lists_every_registered_type(toy):
     assert unknown.startswith("cfg/config.yml:2") and "table 'c', key 'source.type'" in unknown
     assert "unknown source type; expected 'files', 'table', 'delta_cdf', 'jdbc', 'kafka', 'toy'" in unknown and "'rest'" in unknown
     [missing] = problems_of("tables:\n- {name: c, layer: silver, source: {rows: 1}}\n")
-    assert "source needs a 'type' (files or table or delta_cdf or jdbc or kafka or toy)" in missing
+    assert "source needs a 'type' (files, table, delta_cdf, jdbc, kafka or toy)" in missing
 
 
 def test_the_toy_type_is_unknown_once_its_test_is_over():

@@ -1,0 +1,36 @@
+"""The `type: kafka` sink's writer: the table's rows as JSON messages, sent by Spark's Kafka connector
+with an idempotent producer. Kafka has no transaction a batch write could roll back: a failed write may
+have sent part of the rows, and the rerun sends them all again (at least once, as the spec says)."""
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from pipelines.catalog.sinks import SinkWriter, register_writer
+from pipelines.catalog.sources import reachable_broker, secret_from_env
+from pipelines.core.kafka_sink import KafkaSink
+
+TABLE_HEADER, RUN_HEADER = "ldp_table", "ldp_run_id"
+
+
+class KafkaWriter(SinkWriter[KafkaSink]):
+    def write(self, df: DataFrame, sink: KafkaSink, table: str) -> int | None:
+        reachable_broker(sink.bootstrap_servers, key="sinks.bootstrap_servers")
+        jaas = secret_from_env(sink.jaas_config_env, f"the credentials of {sink.bootstrap_servers} "
+                               "(kafka.sasl.jaas.config)", "sinks.jaas_config_env")
+        writer = df.select(*self._message(df, sink, table)).write.format("kafka").options(**sink.writer_options)
+        if jaas is not None:
+            writer = writer.option("kafka.sasl.jaas.config", jaas)
+        writer.save()
+        return df.count()  # a stored table's count, from Delta's statistics (an Observation on a Kafka write
+        # is never reported: measured, `Observation.get` waited forever)
+
+    def _message(self, df: DataFrame, sink: KafkaSink, table: str) -> list:
+        value = F.to_json(F.struct(*[F.col(f"`{name}`") for name in df.columns])).alias("value")
+        headers = F.array(*[F.struct(F.lit(name).alias("key"), F.lit(text).cast("binary").alias("value"))
+                            for name, text in ((TABLE_HEADER, table), (RUN_HEADER, self.run.run_id))])
+        key = [F.expr(sink.key).cast("string").alias("key")] if sink.key else []
+        return [*key, value, headers.alias("headers")]
+
+
+register_writer("kafka", KafkaWriter)
