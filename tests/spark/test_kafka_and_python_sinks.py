@@ -145,3 +145,27 @@ def test_a_python_sink_without_its_function_is_a_located_config_error(tmp_path, 
     assert f"{harness.path}" in text and "table 'scores'" in text, text
     assert problem.format(file=tmp_path / "transformations/sinks/audit.py") in text, text
 
+
+
+def test_on_the_cli_a_failed_sink_exits_3_and_sinks_publish_retries_its_batch(spark, tmp_path, kafka_broker, topic):
+    from click.testing import CliRunner
+
+    from pipelines.engine.cli import cli
+
+    harness = Harness(spark, tmp_path, MODULES, config=config(kafka_broker, topic))
+    spark.createDataFrame([(1, "a"), (2, "b")], "id INT, name STRING").createOrReplaceTempView("scores_src")
+    (tmp_path / "transformations/sinks/FAIL").touch()
+
+    def ldp_engine(*args: str):
+        return CliRunner().invoke(cli, [*args, "--config", str(harness.path), "--format", "json",
+                                        "--state-dir", str(tmp_path / ".ldp")])
+
+    ran = ldp_engine("run")
+    assert ran.exit_code == 3, ran.output
+    [scores] = json.loads(ran.stdout)["tables"]
+    assert scores["status"] == "success" and [s["status"] for s in scores["sinks"]] == ["success", "failed"]
+    (tmp_path / "transformations/sinks/FAIL").unlink()
+    published = ldp_engine("sinks", "publish")
+    assert published.exit_code == 0, published.output
+    assert [(c["batch_id"], c["ids"]) for c in calls(harness)] == [(0, [1, 2])]  # the failed batch, retried
+    assert len(messages(spark, kafka_broker, topic)) == 4  # published by both: at least once
