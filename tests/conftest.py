@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -52,18 +53,27 @@ def tcp_postgres() -> Iterator[str]:
                    pgdata=self.pgdata, user=self.system_user, timeout=30)
             self._postmaster_info = PostmasterInfo.read_from_pgdata(self.pgdata)
 
-    # Not under pytest's temp folder: every pytest process started meanwhile (a test may start one)
-    # resets /tmp/pytest-of-<user> to 0700, and the server, running as a non-root user under root,
-    # then can no longer reach its data (measured: its checkpointer PANICs, the server stops).
-    folder = Path(tempfile.mkdtemp(prefix="ldp_jdbc_pg_"))
+    with server_folder("ldp_jdbc_pg_") as folder:
+        pgdata = folder / "pgdata"
+        pgdata.mkdir()
+        server = TcpPostgres(pgdata, cleanup_mode="stop")
+        try:
+            yield f"127.0.0.1:{server.port}"
+        finally:
+            server.cleanup()
+
+
+@contextmanager
+def server_folder(prefix: str) -> Iterator[Path]:
+    """A folder for a test server's data that outlives other pytest processes, removed afterwards. Not under
+    pytest's temp folder: every pytest process started meanwhile (a test may start one) resets
+    /tmp/pytest-of-<user> to 0700, and a PostgreSQL running as a non-root user under root then can no
+    longer reach its data (measured: its checkpointer PANICs, the server stops)."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
     folder.chmod(0o755)
-    pgdata = folder / "pgdata"
-    pgdata.mkdir()
-    server = TcpPostgres(pgdata, cleanup_mode="stop")
     try:
-        yield f"127.0.0.1:{server.port}"
+        yield folder
     finally:
-        server.cleanup()
         shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -5,11 +5,12 @@ import pytest
 
 from pipelines.core.lakebase import LakebaseSettings
 from pipelines.lakebase.connection import Lakebase
+from tests.conftest import server_folder
 
 
 @pytest.fixture(scope="session")
-def lakebase(tmp_path_factory):
-    with Lakebase(LakebaseSettings(), tmp_path_factory.mktemp("pg")) as server:
+def lakebase():
+    with server_folder("ldp_lakebase_pg_") as folder, Lakebase(LakebaseSettings(), folder) as server:
         server.describe()  # starts it
         yield server
 
