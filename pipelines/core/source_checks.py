@@ -38,8 +38,18 @@ def checks_malformed_records(table: TableConfig) -> bool:
     return table.has_expectations and flags_malformed_records(table.source)
 
 
-def source_warnings(config: Config, tables: Iterable[TableConfig]) -> list[Problem]:
-    """What the tables' sources may yield silently wrong (each source type says which), located."""
+def source_warnings(config: Config, tables: Iterable[TableConfig], mode: str = "batch") -> list[Problem]:
+    """What the tables' sources may yield silently wrong (each source type says which), and in streaming
+    mode each source a user may expect to stream but that cannot (its `batch_only_reason`), located."""
     positions = {t.name: i for i, t in enumerate(config.tables)}
     return [replace(p, file=str(config.path), index=positions.get(table.name))
-            for table in tables if table.source is not None for p in table.source.warnings(table.name)]
+            for table in tables if table.source is not None
+            for p in [*table.source.warnings(table.name), *_not_a_stream(table, mode)]]
+
+
+def _not_a_stream(table: TableConfig, mode: str) -> list[Problem]:
+    source = table.source
+    if mode != "streaming" or source is None or source.batch_only_reason is None:
+        return []
+    return [Problem(f"in streaming mode this table is a materialized view, read whole and replaced each run: "
+                    f"{source.batch_only_reason}", table=table.name, key="source.type", value=source.type)]

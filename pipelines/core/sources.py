@@ -67,6 +67,11 @@ class SourceSpec(BaseModel):
         """What may be wrong with the data it yields (a warning: the data may be clean)."""
         return []
 
+    @property
+    def batch_only_reason(self) -> str | None:
+        """Why a source users may expect to stream is read whole each run (said in streaming mode)."""
+        return None
+
 
 SOURCES: TypeRegistry[SourceSpec] = TypeRegistry("source", SourceSpec)
 register_source = SOURCES.register
@@ -294,6 +299,10 @@ class JdbcSource(SourceSpec):
     @property
     def record_format(self) -> str:
         return "JDBC"
+
+    @property
+    def batch_only_reason(self) -> str | None:
+        return "a JDBC source is read in batch only (a database table is no stream; for its changes, land a change feed)"
 
     @property
     def subprotocol(self) -> str:

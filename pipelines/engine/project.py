@@ -95,7 +95,7 @@ def load_project(config_path: str | Path | Config, selection: Selection = Select
     if problems:
         raise ConfigError(with_lines(problems, loaded.path.read_text(encoding="utf-8")))
     assert plan is not None
-    found = source_warnings(config, tables)
+    found = source_warnings(config, tables, mode)
     warnings = support.static_warnings(tables, functions) + tuple(
         with_lines(found, loaded.path.read_text(encoding="utf-8")) if found else ())
     if log_warnings:

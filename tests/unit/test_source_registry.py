@@ -186,6 +186,13 @@ def test_a_jdbc_source_reads_a_table_or_a_query_and_never_holds_a_password():
         "url": "jdbc:postgresql://db:5432/shop", "dbtable": "public.orders", "user": "reader",
         "driver": "org.postgresql.Driver", "partitionColumn": "id", "lowerBound": "1", "upperBound": "1000", "numPartitions": "4", "fetchsize": "500"}
     assert build_plan(config).local_packages == ("org.postgresql:postgresql:42.7.14",)  # the driver, locally
+    from pipelines.core.source_checks import source_warnings
+
+    assert source_warnings(config, config.tables) == []  # batch: nothing to say
+    [warning] = source_warnings(config, config.tables, mode="streaming")
+    assert warning.render() == ("config.yml, table 'a', key 'source.type': in streaming mode this table is a "
+                                "materialized view, read whole and replaced each run: a JDBC source is read in batch "
+                                "only (a database table is no stream; for its changes, land a change feed) (got 'jdbc')")
     other = JdbcSource(type="jdbc", url="jdbc:sqlserver://db:1433;databaseName=shop", query="SELECT 1",
                        driver_package="com.microsoft.sqlserver:mssql-jdbc:12.8.1.jre11")
     assert other.local_packages == ("com.microsoft.sqlserver:mssql-jdbc:12.8.1.jre11",)
