@@ -77,6 +77,27 @@ def test_a_string_value_a_topic_pattern_and_offsets_per_partition(spark, tmp_pat
     assert read_source(spark, later, tmp_path, streaming=True).isStreaming
 
 
+ORDER_AVRO = json.dumps({"type": "record", "name": "Order", "fields": [
+    {"name": "order_id", "type": "string"}, {"name": "amount", "type": "double"}]})
+
+
+@pytest.mark.parametrize("mode", ["streaming", "batch"])
+def test_avro_values_land_decoded_into_columns(spark, tmp_path, kafka_broker, topic, mode):
+    from pyspark.sql import functions as F
+    from pyspark.sql.avro.functions import to_avro
+
+    orders = spark.createDataFrame([("o1", 10.0), ("o2", 20.5)], "order_id STRING NOT NULL, amount DOUBLE NOT NULL")
+    (orders.select(F.col("order_id").alias("key"), to_avro(F.struct("order_id", "amount"), ORDER_AVRO).alias("value"))
+     .coalesce(1).write.format("kafka").option("kafka.bootstrap.servers", kafka_broker).option("topic", topic).save())
+    avro = config(kafka_broker, topic).replace("value_format: json", "value_format: avro").replace(
+        "'order_id STRING, amount DOUBLE'", f"'{ORDER_AVRO}'")
+    harness = Harness(spark, tmp_path, MODULES, config=avro)
+    tables, result = harness.run(mode=mode)
+    assert result.status == "success", [t.error for t in tables.values()]
+    rows = harness.table("order_events").select("order_id", "amount", "_kafka.key", "_kafka.offset")
+    assert sorted(tuple(r) for r in rows.collect()) == [("o1", 10.0, "o1", 0), ("o2", 20.5, "o2", 1)]
+
+
 def test_databricks_registers_a_streaming_table_reading_the_topic(spark, tmp_path, kafka_broker, topic):
     from tests.spark.test_registrar import register
 
