@@ -3,20 +3,19 @@ Kafka endpoint), each as one message whose value is the row as JSON. Pure: the w
 `pipelines.catalog.kafka_sink.KafkaWriter`."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from .kafka_source import kafka_options, spark_package
+from .kafka_source import KafkaClient, spark_package
 from .sinks import SinkSpec, register_sink
-from .sources import Scalar, env_name
 
 _OWNED = {"kafka.bootstrap.servers": "bootstrap_servers", "topic": "topic"}  # writer options the spec sets
 IDEMPOTENT_PRODUCER = {"kafka.enable.idempotence": "true", "kafka.acks": "all"}  # no duplicate from a producer retry
 
 
 @register_sink
-class KafkaSink(SinkSpec):
+class KafkaSink(SinkSpec, KafkaClient):
     """Every row of the table as a message on `topic`: the value is the row as JSON (every column but
     DQX's), the key the value of `key` (a column or a SQL expression; none: no key), and two headers say
     where it came from (`ldp_table`, `ldp_run_id`). The producer is idempotent (`acks=all`), so a retried
@@ -25,11 +24,10 @@ class KafkaSink(SinkSpec):
     `jaas_config_env` names the environment variable holding `kafka.sasl.jaas.config`."""
 
     type: Literal["kafka"]
-    bootstrap_servers: str = Field(min_length=1)
     topic: str = Field(min_length=1)
     key: str | None = Field(default=None, min_length=1)
-    jaas_config_env: str | None = None
-    options: dict[str, Scalar] = Field(default_factory=dict)
+    owned_options: ClassVar[dict[str, str]] = _OWNED
+    role: ClassVar[str] = "sink"
 
     @field_validator("topic")
     @classmethod
@@ -37,16 +35,6 @@ class KafkaSink(SinkSpec):
         if "," in value or value != value.strip():
             raise ValueError(f"must be one topic's name, got {value!r}")
         return value
-
-    @field_validator("jaas_config_env")
-    @classmethod
-    def _env_name(cls, value: str | None) -> str | None:
-        return env_name(value, "KAFKA_JAAS_CONFIG")
-
-    @field_validator("options")
-    @classmethod
-    def _no_secret_no_owned_key(cls, value: dict[str, Scalar]) -> dict[str, Scalar]:
-        return kafka_options(value, _OWNED, "sink")
 
     def target(self, table_name: str) -> str:
         return f"{self.topic} on {self.bootstrap_servers}"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from importlib.metadata import PackageNotFoundError, version
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from .sources import Scalar, SourceSpec, env_name, register_source
 
@@ -28,6 +28,27 @@ def kafka_options(options: dict[str, Scalar], owned: dict[str, str], owner: str)
     return options
 
 
+class KafkaClient(BaseModel):
+    """What a Kafka source and a Kafka sink share: the brokers, the variable holding the JAAS secret and
+    the connector's other options, none of which may be a credential or an option the spec's own keys set."""
+
+    bootstrap_servers: str = Field(min_length=1)
+    jaas_config_env: str | None = None
+    options: dict[str, Scalar] = Field(default_factory=dict)
+    owned_options: ClassVar[dict[str, str]] = {}  # lowercase connector option -> the spec's key that sets it
+    role: ClassVar[str] = "source"
+
+    @field_validator("jaas_config_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        return env_name(value, "KAFKA_JAAS_CONFIG")
+
+    @field_validator("options")
+    @classmethod
+    def _no_secret_no_owned_key(cls, value: dict[str, Scalar]) -> dict[str, Scalar]:
+        return kafka_options(value, cls.owned_options, cls.role)
+
+
 def spark_package(artifact: str) -> str:
     """An Apache Spark module built for the installed pyspark (Scala 2.13), as Maven names it."""
     try:
@@ -38,7 +59,7 @@ def spark_package(artifact: str) -> str:
 
 
 @register_source
-class KafkaSource(SourceSpec):
+class KafkaSource(SourceSpec, KafkaClient):
     """Events from a topic (a comma-separated list) or every topic matching `subscribe_pattern`, from
     `starting_offsets` (earliest, latest for a stream, or Kafka's JSON of offsets per partition). The value
     is decoded by `value_format`: `string` keeps it as the `value` column; `json` parses it with
@@ -50,14 +71,12 @@ class KafkaSource(SourceSpec):
     `options`). As a stream, each run reads the events since the last run's offsets (its checkpoint)."""
 
     type: Literal["kafka"]
-    bootstrap_servers: str = Field(min_length=1)
     topic: str | None = Field(default=None, min_length=1)
     subscribe_pattern: str | None = Field(default=None, min_length=1)
     starting_offsets: str = "earliest"
     value_format: Literal["string", "json", "avro"] = "string"
     value_schema: str | None = Field(default=None, min_length=1)
-    jaas_config_env: str | None = None
-    options: dict[str, Scalar] = Field(default_factory=dict)
+    owned_options: ClassVar[dict[str, str]] = _OWNED
 
     @field_validator("starting_offsets")
     @classmethod
@@ -72,16 +91,6 @@ class KafkaSource(SourceSpec):
             raise ValueError('must be earliest, latest or offsets per partition as JSON, such as '
                              '\'{"orders": {"0": 42}}\'')
         return value
-
-    @field_validator("jaas_config_env")
-    @classmethod
-    def _env_name(cls, value: str | None) -> str | None:
-        return env_name(value, "KAFKA_JAAS_CONFIG")
-
-    @field_validator("options")
-    @classmethod
-    def _no_secret_no_owned_key(cls, value: dict[str, Scalar]) -> dict[str, Scalar]:
-        return kafka_options(value, _OWNED, "source")
 
     @model_validator(mode="after")
     def _one_subscription_schema_as_format(self) -> "KafkaSource":
