@@ -107,6 +107,11 @@ def test_a_kafka_sink_publishes_to_one_topic_idempotently_and_never_holds_a_cred
     assert sink.writer_options == {"kafka.enable.idempotence": "true", "kafka.acks": "1",  # options win
                                    "kafka.compression.type": "zstd", "kafka.bootstrap.servers": "b:9092", "topic": "out"}
     assert sink.local_packages[0].startswith("org.apache.spark:spark-sql-kafka-0-10_2.13:")
+    from pipelines.core.plan import build_plan
+
+    config = parse_config(CONFIG.format(sink="{type: kafka, bootstrap_servers: 'b:9092', topic: out}"),
+                          Path("cfg/config.yml"))
+    assert build_plan(config).local_packages == sink.local_packages  # a run's session loads the connector
     assert writers.writer_class("kafka").__name__ == "KafkaWriter"
     assert "a topic only receives messages" in sink.cdc_problem(1, removes_rows=False)
     for bad, message in [
