@@ -27,7 +27,7 @@ from pipelines.core.errors import Problem, RunError
 from pipelines.core.plan import Plan
 from pipelines.core.results import CheckResult, RunResult, TableResult, events_applied
 from pipelines.core.vocabulary import Criticality, OnError, TableStatus
-from pipelines.catalog.session import LOOPBACK, get_spark, local_conf
+from pipelines.catalog.session import LOOPBACK, SHORT_LIVED_JVM, get_spark, local_conf
 from pipelines.catalog.storage import RUN_ID_CONF
 from pipelines.quality.enforce import quarantine_config
 
@@ -39,10 +39,6 @@ log = logging.getLogger(__name__)
 ENTRY_SOURCE = Path(__file__).resolve().parent.parent / "ldp_pipeline.py"
 LAUNCHER = "org.apache.spark.deploy.SparkPipelines"
 OUTPUT_LINES = 2000  # of the process's output, kept to find why it died
-# The JVMs of an SDP run (the launcher's and the driver's) are short-lived: the quick (C1) compiler alone
-# and the serial collector finish a run sooner on few cores (5 tables on 2 cores: ~97-120 s with the
-# defaults, ~73-75 s with these). A long-lived session (the Spark runner's tests) is slower with C1 alone.
-JIT_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 
 
 @dataclass(frozen=True)
@@ -106,8 +102,8 @@ class SdpRun:
         env = dict(os.environ)
         env.update(SPARK_HOME=str(Path(pyspark.__file__).resolve().parent), SPARK_LOCAL_IP=LOOPBACK,
                    PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
-        # every JVM of the run: spark-class takes no driver options for the launcher's own
-        env["JDK_JAVA_OPTIONS"] = " ".join(filter(None, [env.get("JDK_JAVA_OPTIONS"), JIT_OPTIONS]))
+        # every JVM of the run is short-lived: spark-class takes no driver options for the launcher's own
+        env["JDK_JAVA_OPTIONS"] = " ".join(filter(None, [env.get("JDK_JAVA_OPTIONS"), SHORT_LIVED_JVM]))
         return env
 
     def reader(self) -> Callable[[str], Any]:
@@ -118,7 +114,7 @@ class SdpRun:
         def read(name: str) -> Any:
             if not session:
                 session.append(get_spark(self.root, app_name=f"{self.plan.pipeline.name}-consumers",
-                                         packages=self.plan.local_packages))
+                                         packages=self.plan.local_packages, short_lived=True))
             return session[0].table(f"`{self.plan.pipeline.schema_name}`.`{name}`")
 
         return read
