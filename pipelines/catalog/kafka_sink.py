@@ -7,7 +7,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from pipelines.catalog.sinks import SinkWriter, register_writer
-from pipelines.catalog.sources import reachable_broker, secret_from_env
+from pipelines.catalog.secrets import credential
+from pipelines.catalog.sources import reachable_broker
 from pipelines.core.kafka_sink import KafkaSink
 
 TABLE_HEADER, RUN_HEADER = "ldp_table", "ldp_run_id"
@@ -16,8 +17,8 @@ TABLE_HEADER, RUN_HEADER = "ldp_table", "ldp_run_id"
 class KafkaWriter(SinkWriter[KafkaSink]):
     def write(self, df: DataFrame, sink: KafkaSink, table: str) -> int | None:
         reachable_broker(sink.bootstrap_servers, key="sinks.bootstrap_servers")
-        jaas = secret_from_env(sink.jaas_config_env, f"the credentials of {sink.bootstrap_servers} "
-                               "(kafka.sasl.jaas.config)", "sinks.jaas_config_env")
+        jaas = credential(sink.jaas_config, sink.jaas_config_env, f"the credentials of {sink.bootstrap_servers} "
+                          "(kafka.sasl.jaas.config)", "sinks.jaas_config", self.run.base_dir)
         writer = df.select(*self._message(df, sink, table)).write.format("kafka").options(**sink.writer_options)
         if jaas is not None:
             writer = writer.option("kafka.sasl.jaas.config", jaas)

@@ -6,7 +6,6 @@ same type: a class that reads it as a batch and, if the type can stream, as a st
 spec plus `register_reader("name", NameReader())`."""
 from __future__ import annotations
 
-import os
 import re
 import socket
 from abc import ABC, abstractmethod
@@ -17,6 +16,7 @@ from typing import Any, Callable, Generic, TypeVar
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from pipelines.catalog.secrets import credential
 from pipelines.core.errors import Problem, RunError, describe_error
 from pipelines.core.kafka_source import KAFKA_COLUMN, KafkaSource
 from pipelines.core.plan import TablePlan
@@ -162,7 +162,8 @@ class JdbcReader(SourceReader[JdbcSource]):
 
     def batch(self, spark: SparkSession, source: JdbcSource, options: ReadOptions) -> DataFrame:
         reader = spark.read.format("jdbc").options(**source.reader_options)
-        password = secret_from_env(source.password_env, f"the password of {source.url}", "source.password_env")
+        password = credential(source.password, source.password_env, f"the password of {source.url}",
+                              "source.password", options.base_dir)
         if password is not None:
             reader = reader.option("password", password)
         try:
@@ -186,17 +187,17 @@ class KafkaReader(SourceReader[KafkaSource]):
             raise RunError(Problem("a batch read of Kafka cannot start at the latest offsets (it would read nothing)",
                                    key="source.starting_offsets", value="latest",
                                    hint="use earliest or offsets per partition, or run in streaming mode"))
-        return self._decode(self._load(spark.read, source), source, options)
+        return self._decode(self._load(spark.read, source, options), source, options)
 
     def stream(self, spark: SparkSession, source: KafkaSource, options: ReadOptions) -> DataFrame:
-        return self._decode(self._load(spark.readStream, source), source, options)
+        return self._decode(self._load(spark.readStream, source, options), source, options)
 
     @staticmethod
-    def _load(reader: Any, source: KafkaSource) -> DataFrame:
+    def _load(reader: Any, source: KafkaSource, options: ReadOptions) -> DataFrame:
         reachable_broker(source.bootstrap_servers)
         reader = reader.format("kafka").options(**source.reader_options)
-        jaas = secret_from_env(source.jaas_config_env, f"the credentials of {source.bootstrap_servers} "
-                               "(kafka.sasl.jaas.config)", "source.jaas_config_env")
+        jaas = credential(source.jaas_config, source.jaas_config_env, f"the credentials of "
+                          f"{source.bootstrap_servers} (kafka.sasl.jaas.config)", "source.jaas_config", options.base_dir)
         if jaas is not None:
             reader = reader.option("kafka.sasl.jaas.config", jaas)
         return reader.load()
@@ -218,18 +219,6 @@ class KafkaReader(SourceReader[KafkaSource]):
                 parse["columnNameOfCorruptRecord"] = CORRUPT_RECORD
             value = F.from_json(F.col("value").cast("string"), schema, parse)
         return events.select(value.alias("_value"), origin).select("_value.*", KAFKA_COLUMN)
-
-
-def secret_from_env(variable: str | None, what: str, key: str) -> str | None:
-    """The secret held by the environment variable a source names (None when it names none); a
-    variable that is not set is a run error naming it, never a silent login without the secret."""
-    if variable is None:
-        return None
-    value = os.environ.get(variable)
-    if value is None:
-        raise RunError(Problem(f"{what} is not set", key=key, value=variable,
-                               hint=f"set the environment variable {variable}"))
-    return value
 
 
 def reachable_broker(servers: str, key: str = "source.bootstrap_servers", timeout: float = 10.0) -> None:

@@ -34,6 +34,7 @@ from .sources import Scalar, SourceField
 from . import kafka_source  # noqa: F401 - registers the built-in `kafka` source type (after the others)
 from . import kafka_sink, python_sink  # noqa: F401 - register the built-in `kafka` and `python` sink types
 from .table_properties import property_problem
+from .variables import CREDENTIAL_KEYS, VARIABLES_KEY, Overrides, substitute
 from .vocabulary import OnError
 
 Layer = Literal["bronze", "silver", "gold"]
@@ -171,6 +172,7 @@ class Config(_Model):
     tables: tuple[TableConfig, ...]
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     lakebase: LakebaseSettings = Field(default_factory=LakebaseSettings)
+    variables: dict[str, Scalar] = Field(default_factory=dict)  # each `${var...}`'s value, as this load resolved it
     path: Path = Path("config.yml")
 
     @property
@@ -199,8 +201,9 @@ class Config(_Model):
 # Loading
 
 
-def load_config(path: str | Path) -> Config:
-    """Read, parse and validate a config file; raise ConfigError listing every problem."""
+def load_config(path: str | Path, overrides: Overrides = Overrides()) -> Config:
+    """Read, parse and validate a config file, its `${var...}` taking `overrides` over its defaults;
+    raise ConfigError listing every problem."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -212,16 +215,16 @@ def load_config(path: str | Path) -> Config:
             file=str(path), hint="save it as UTF-8")) from None
     except OSError as exc:
         raise ConfigError(Problem(f"cannot read config file: {exc.strerror or exc}", file=str(path))) from None
-    return parse_config(text, path)
+    return parse_config(text, path, overrides)
 
 
-def parse_config(text: str, path: Path) -> Config:
+def parse_config(text: str, path: Path, overrides: Overrides = Overrides()) -> Config:
     """Parse YAML text into a Config; `path` is used for messages and relative paths."""
     with paused_gc():
-        return _parse(text, path)
+        return _parse(text, path, overrides)
 
 
-def _parse(text: str, path: Path) -> Config:
+def _parse(text: str, path: Path, overrides: Overrides) -> Config:
     try:
         raw = yaml_rs.loads(text, parse_datetime=False) if text.strip() else None
         if "<<" in text:
@@ -231,6 +234,12 @@ def _parse(text: str, path: Path) -> Config:
     if not isinstance(raw, dict):
         raise ConfigError(Problem("the top level must be a mapping with a 'tables:' list",
                                   file=str(path), value=_short(raw)))
+    if "${" in text or overrides.values:
+        try:
+            raw = substitute(raw, str(path), overrides)
+        except ConfigError as exc:
+            raise ConfigError(with_lines(list(exc.problems), text)) from None
+        raw[VARIABLES_KEY] = {**(raw.get(VARIABLES_KEY) or {}), **overrides.values}
     raw = with_defaults(raw)
     try:
         config = Config.model_validate({**raw, "path": path})
@@ -334,8 +343,8 @@ def _problem_from_pydantic(err: Mapping[str, Any], raw: Mapping[str, Any], file:
         message = f"must be {_TYPE_NAMES[kind]}"
     else:
         message = err["msg"].removeprefix("Value error, ")
-    if isinstance(value, dict):  # a rule across a block's keys: the message names them, not the whole block
-        value = None
+    if isinstance(value, dict) or key_path and key_path[-1] in CREDENTIAL_KEYS:
+        value = None  # a rule across a block's keys names them, not the block; a credential is never echoed
     return Problem(message, file=file, table=table, key=key,
                    value=_short(value) if value is not None else None,
                    hint=hint.strip() if hint else None, index=table_index)
@@ -416,7 +425,10 @@ def with_lines(problems: list[Problem], text: str) -> list[Problem]:
         if problem.line is not None:  # located already (e.g. in a SQL definition's own file)
             located.append(problem)
             continue
-        node = nodes[problem.index] if problem.index is not None and problem.index < len(nodes) else None
+        if problem.index is None:  # a key outside the tables (pipeline.schema), from the top
+            node = root if problem.key and problem.table is None else None
+        else:
+            node = nodes[problem.index] if problem.index < len(nodes) else None
         for part in (problem.key or "").split(".") if node is not None else ():
             child = _child(node, part)  # as deep as the key goes: source.options.header
             if child is None:

@@ -8,7 +8,7 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from .sources import Scalar, SourceSpec, env_name, register_source
+from .sources import Scalar, SecretReference, SourceSpec, env_name, register_source
 
 _OWNED = {"kafka.bootstrap.servers": "bootstrap_servers", "subscribe": "topic", "subscribepattern": "subscribe_pattern",
           "startingoffsets": "starting_offsets"}  # reader options the spec sets from its own keys
@@ -21,8 +21,9 @@ def kafka_options(options: dict[str, Scalar], owned: dict[str, str], owner: str)
     for key in options:
         lowered = key.lower()
         if "jaas" in lowered or "password" in lowered:
-            raise ValueError(f"{key!r}: credentials never go in config.yml; name the environment variable "
-                             "holding kafka.sasl.jaas.config in jaas_config_env")
+            raise ValueError(f"{key!r}: credentials never go in config.yml; give jaas_config: "
+                             "${secret.SCOPE.KEY}, or name the environment variable holding "
+                             "kafka.sasl.jaas.config in jaas_config_env")
         if lowered in owned:
             raise ValueError(f"{key!r} is set by this {owner}'s own key: use {owned[lowered]}")
     return options
@@ -33,6 +34,7 @@ class KafkaClient(BaseModel):
     the connector's other options, none of which may be a credential or an option the spec's own keys set."""
 
     bootstrap_servers: str = Field(min_length=1)
+    jaas_config: SecretReference | None = None  # ${secret.SCOPE.KEY}: kafka.sasl.jaas.config, resolved at run time
     jaas_config_env: str | None = None
     options: dict[str, Scalar] = Field(default_factory=dict)
     owned_options: ClassVar[dict[str, str]] = {}  # lowercase connector option -> the spec's key that sets it
@@ -42,6 +44,12 @@ class KafkaClient(BaseModel):
     @classmethod
     def _env_name(cls, value: str | None) -> str | None:
         return env_name(value, "KAFKA_JAAS_CONFIG")
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> "KafkaClient":
+        if self.jaas_config is not None and self.jaas_config_env is not None:
+            raise ValueError("give jaas_config (a secret reference) or jaas_config_env, not both")
+        return self
 
     @field_validator("options")
     @classmethod

@@ -12,11 +12,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
-from pydantic import (BaseModel, ConfigDict, Field, PlainValidator, SerializeAsAny, field_validator,
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, SerializeAsAny, field_validator,
                       model_validator)
 
 from .errors import Problem
 from .registry import TypeRegistry
+from .variables import secret_reference
 from .file_checks import file_source_problems, unflagged_malformed_warning
 
 Scalar = Union[str, int, float, bool]
@@ -103,6 +104,9 @@ def env_name(value: str | None, example: str) -> str | None:
         raise ValueError(f"must be an environment variable's name such as {example} (the variable holds the "
                          "secret, which never goes in config.yml)")  # the value is echoed masked, if at all
     return value
+
+
+SecretReference = Annotated[str, AfterValidator(secret_reference)]  # a credential key's value
 
 
 SourceField = Annotated[SerializeAsAny[SourceSpec], PlainValidator(SOURCES.validate)]  # dumped as its type
@@ -242,6 +246,7 @@ class JdbcSource(SourceSpec):
     table: str | None = Field(default=None, min_length=1)
     query: str | None = Field(default=None, min_length=1)
     user: str | None = Field(default=None, min_length=1)
+    password: SecretReference | None = None  # ${secret.SCOPE.KEY}, resolved as the connection opens
     password_env: str | None = None
     driver: str | None = Field(default=None, min_length=1)  # the driver class, if the URL does not select one
     driver_package: str | None = Field(default=None, pattern=r"^[\w.\-]+:[\w.\-]+:[\w.\-]+$")
@@ -256,10 +261,11 @@ class JdbcSource(SourceSpec):
     @classmethod
     def _no_password(cls, data: object) -> object:
         options = data.get("options") if isinstance(data, dict) else None
-        if isinstance(data, dict) and ("password" in data or isinstance(options, dict) and any(
-                str(key).lower() == "password" for key in options)):
-            raise ValueError("a password never goes in config.yml: name the environment variable that holds "
-                             "it in password_env")
+        if isinstance(options, dict) and any(str(key).lower() == "password" for key in options):
+            raise ValueError("a password never goes in config.yml: give password: ${secret.SCOPE.KEY}, or "
+                             "name the environment variable that holds it in password_env")
+        if isinstance(data, dict) and data.get("password") is not None and data.get("password_env") is not None:
+            raise ValueError("give password (a secret reference) or password_env, not both")
         return data
 
     @field_validator("url")

@@ -16,7 +16,7 @@ from pipelines.core.graph import split_names
 from pipelines.core.results import RunResult
 
 from . import params
-from .options import HARD_EXIT, config_path, handle_errors, selection
+from .options import HARD_EXIT, config_path, handle_errors, overrides, read_config, selection
 from .state_lock import state_lock
 
 
@@ -61,7 +61,8 @@ def run(config: str | None, tags: str | None, match: str, select_: str | None, e
     """Select, order and materialize tables (the default command)."""
     from .launch import RunOptions, launch
 
-    launched = launch(RunOptions(config_path(config), selection(tags, match, select_, exclude), **options))
+    launched = launch(RunOptions(config_path(config), selection(tags, match, select_, exclude),
+                                 overrides=overrides(), **options))
     if launched.run is None:  # a dry run that only plans
         from .render import plan_text
 
@@ -85,19 +86,27 @@ def _report(run: RunResult, output_format: str) -> int:
 @cli.command()
 @params.config
 @params.output_format
+@click.option("--show-config", is_flag=True, help="Print the config as resolved (variables filled in; secret "
+              "references stay as written, never their values).")
 @params.verbose
 @handle_errors
-def validate(config: str | None, output_format: str, verbose: bool) -> int:
+def validate(config: str | None, output_format: str, show_config: bool, verbose: bool) -> int:
     """Check config.yml, the dependency graph and every transformation module (warning about code that
-    works only on the Spark runner)."""
+    works only on the Spark runner). Secrets are not read: they resolve when a run connects."""
     from .project import load_project
 
-    project = load_project(config_path(config), check_all_modules=True, log_warnings=False)
+    project = load_project(read_config(config), check_all_modules=True, log_warnings=False)
     count, warnings = len(project.config.tables), [w.render() for w in project.warnings]
+    resolved = project.config.model_dump(mode="json", by_alias=True, exclude_defaults=True, exclude={"path"}) \
+        if show_config else {}
     if output_format == "json":
         click.echo(json.dumps({"status": "valid", "tables": count, "config": str(project.config.path),
-                               "warnings": warnings}))
+                               "warnings": warnings, **({"resolved": resolved} if show_config else {})}))
     else:
+        if show_config:
+            import yaml
+
+            click.echo(yaml.safe_dump(resolved, sort_keys=False), nl=False)
         click.echo(f"OK: {project.config.path} is valid ({count} tables)")
         for warning in warnings:
             click.echo(f"warning: {warning}", err=True)
@@ -113,10 +122,9 @@ def validate(config: str | None, output_format: str, verbose: bool) -> int:
 def graph(config: str | None, tags: str | None, match: str, select_: str | None, exclude: str | None,
           output_format: str, verbose: bool) -> int:
     """Print the dependency graph (layers as subgraphs, tags shown), or the part a selection runs."""
-    from pipelines.core.config import load_config
     from .render import dot, mermaid
 
-    loaded = _selected(load_config(config_path(config)), selection(tags, match, select_, exclude))
+    loaded = _selected(read_config(config), selection(tags, match, select_, exclude))
     click.echo(mermaid(loaded) if output_format == "mermaid" else dot(loaded))
     return EXIT_OK
 
@@ -155,12 +163,11 @@ def show(name: str, config: str | None, where: str | None, columns: str | None, 
     """Print a local table as the most recent run left it, whichever runner wrote it (that run is named
     on stderr): a table of the pipeline (NAME), its quarantine table, or any SCHEMA.TABLE."""
     from pipelines.catalog.session import state_dir as resolve_state
-    from pipelines.core.config import load_config
 
     from .render import rows_text
     from .show import Request, describe_run, show_table, time_travel
 
-    loaded = load_config(config_path(config))
+    loaded = read_config(config)
     state = resolve_state(state_dir)
     request = Request(name, where, split_names(columns), limit, verbose, time_travel(version, as_of))
     with state_lock(state, wait):

@@ -7,6 +7,7 @@ Pipeline configuration keys (Databricks `configuration:` / spark-pipeline.yml `c
     ldp.tags     comma-separated tags, validated here  (refreshing a selection is the update's job)
     ldp.match    all | any                             (default: all)
     ldp.catalog / ldp.schema   overrides, as the CLI's --catalog/--schema
+    ldp.var.NAME the value of config.yml's ${var.NAME}, as the CLI's --var NAME=VALUE
 
 Every table of the config is defined, whatever the tags: a pipeline that defined only a selection
 would drop the other tables. Tags choose what an update refreshes (`ldp_engine --runner pipeline`).
@@ -18,9 +19,11 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
+from pipelines.core.config import load_config
 from pipelines.core.errors import UsageError
 from pipelines.core.graph import Selection, split_names
 from pipelines.core.plan import build_plan
+from pipelines.core.variables import Overrides
 from pipelines.engine.project import default_config, load_project
 from pipelines.catalog.session import on_databricks
 
@@ -45,7 +48,8 @@ def register_pipeline(spark: SparkSession, dp: Any = None) -> Registrar:
     tags = split_names(setting(spark, "tags"))
     config_path = setting(spark, "config") or str(default_config())
     catalog, schema = setting(spark, "catalog") or None, setting(spark, "schema") or None
-    project = load_project(config_path, Selection(), mode, check_all_modules=True,  # type: ignore[arg-type]
+    config = load_config(config_path, Overrides.from_conf(spark.conf.getAll))
+    project = load_project(config, Selection(), mode, check_all_modules=True,  # type: ignore[arg-type]
                            catalog=catalog, schema=schema)
     if tags:  # an unknown tag is an error here too, not a silently empty refresh (pure, no reload)
         build_plan(project.config, Selection(tags=tags, match=match), mode)  # type: ignore[arg-type]

@@ -18,7 +18,7 @@ import click
 from pipelines.core.errors import ConfigError, Problem, UsageError
 
 from . import params
-from .options import config_path, handle_errors
+from .options import read_config, handle_errors
 from .state_lock import state_lock
 
 EXIT_OK = 0
@@ -36,11 +36,10 @@ def history(name: str, config: str | None, output_format: str, state_dir: str | 
     """Print a local table's versions, newest first: time (UTC), the run that wrote each, the operation
     and the rows it wrote."""
     from pipelines.catalog.session import state_dir as resolve_state
-    from pipelines.core.config import load_config
 
     from .render import rows_text
 
-    full_name, commits, _ = _commits(load_config(config_path(config)), resolve_state(state_dir), name)
+    full_name, commits, _ = _commits(read_config(config), resolve_state(state_dir), name)
     commits = [{key: commit[key] for key in HISTORY_COLUMNS} for commit in commits]
     if output_format == "json":
         click.echo(json.dumps({"table": full_name, "versions": commits}))
@@ -63,9 +62,8 @@ def restore(name: str, version: int, config: str | None, output_format: str, sta
             wait: float, verbose: bool) -> int:
     """Make VERSION of a local table its current version again (a new commit: `history` keeps both)."""
     from pipelines.catalog.session import state_dir as resolve_state
-    from pipelines.core.config import load_config
 
-    loaded = load_config(config_path(config))
+    loaded = read_config(config)
     state = resolve_state(state_dir)
     with state_lock(state, wait):
         full_name, commits, catalog = _commits(loaded, state, name)

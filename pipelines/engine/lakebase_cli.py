@@ -10,7 +10,7 @@ import click
 from pipelines.core.errors import EXIT_OK, Problem, RunError, UsageError
 
 from . import params
-from .options import config_path, handle_errors
+from .options import read_config, handle_errors
 
 
 @click.group()
@@ -27,10 +27,9 @@ def lakebase() -> None:
 def status(config: str | None, state_dir: str | None, output_format: str, verbose: bool) -> int:
     """Say where connections go and check that one can be made (exit 3 if not)."""
     from pipelines.catalog.session import state_dir as resolve_state
-    from pipelines.core.config import load_config
     from pipelines.lakebase.connection import Lakebase
 
-    loaded = load_config(config_path(config))
+    loaded = read_config(config)
     with Lakebase(loaded.lakebase, resolve_state(state_dir)) as server:
         where = server.describe()
         try:
@@ -57,10 +56,9 @@ def serve(config: str | None, state_dir: str | None, verbose: bool) -> int:
     import threading
 
     from pipelines.catalog.session import state_dir as resolve_state
-    from pipelines.core.config import load_config
     from pipelines.lakebase.connection import Lakebase, without_secrets
 
-    loaded = load_config(config_path(config))
+    loaded = read_config(config)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with Lakebase(loaded.lakebase, resolve_state(state_dir)) as server:
@@ -87,12 +85,11 @@ def serve(config: str | None, state_dir: str | None, verbose: bool) -> int:
 def query(statement: str, config: str | None, state_dir: str | None, output_format: str, verbose: bool) -> int:
     """Run one SQL statement on the Lakebase and print its rows, e.g. the sinks' tables."""
     from pipelines.catalog.session import state_dir as resolve_state
-    from pipelines.core.config import load_config
     from pipelines.lakebase.connection import Lakebase
 
     from .render import rows_text
 
-    loaded = load_config(config_path(config))
+    loaded = read_config(config)
     with Lakebase(loaded.lakebase, resolve_state(state_dir)) as server, server.connect() as conn:
         try:
             cursor = conn.execute(statement)
@@ -114,10 +111,9 @@ def runs() -> None:
 
 def _inventory(config: str | None, state_dir: str | None) -> tuple[Any, Any]:
     from pipelines.catalog.session import state_dir as resolve_state
-    from pipelines.core.config import load_config
     from pipelines.lakebase.connection import Lakebase
 
-    loaded = load_config(config_path(config))
+    loaded = read_config(config)
     return Lakebase(loaded.lakebase, resolve_state(state_dir)), loaded.lakebase.meta_schema
 
 

@@ -20,6 +20,7 @@ from pipelines.core.graph import Selection
 from pipelines.core.plan import Mode, Plan
 from pipelines.core.results import RunResult, new_run_id
 from pipelines.core.seam import Consumers
+from pipelines.core.variables import Overrides
 
 from .state_lock import state_lock
 
@@ -37,6 +38,7 @@ class RunOptions:
 
     config: Path
     selection: Selection = Selection()
+    overrides: Overrides = Overrides()  # --var and --var-file
     mode: Mode = "batch"
     runner: str = "spark"
     pipeline_id: str | None = None
@@ -94,7 +96,7 @@ def launch(options: RunOptions, echo: Echo = to_stderr) -> Launched:
 
     state = resolve_state(options.state_dir)
     # one Lakebase per run (published rules, inventory, sinks), connected only if one of them needs it
-    config = load_config(options.config)  # read once: its Lakebase serves the published checks too
+    config = load_config(options.config, options.overrides)  # read once: its Lakebase serves the published checks too
     with Lakebase(config.lakebase, state) as lakebase:
         project = projects.load_project(
             config, options.selection, options.mode, catalog=options.catalog,

@@ -14,7 +14,7 @@ import click
 from pipelines.core.errors import EXIT_OK, EXIT_RUNTIME, ConfigError, Problem, UsageError
 
 from . import params
-from .options import config_path, handle_errors, selection
+from .options import read_config, handle_errors, selection
 
 
 def workspace_client() -> Any:
@@ -31,12 +31,11 @@ target_options = params.stack(params.config, params.selection, params.target)
 def _selected(config: str | None, catalog: str | None, schema: str | None, tags: str | None, match: str,
               select_: str | None, exclude: str | None) -> tuple[Any, list[Any]]:
     """The validated config (policy included) and the selected tables; no Spark, no module import."""
-    from pipelines.core.config import load_config
     from pipelines.core.plan import build_plan
 
     from .project import with_target
 
-    loaded = with_target(load_config(config_path(config)), catalog, schema)
+    loaded = with_target(read_config(config), catalog, schema)
     plan = build_plan(loaded, selection(tags, match, select_, exclude))
     return loaded, [t.config for t in plan.tables]
 

@@ -8,13 +8,18 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
 from pipelines.core.errors import EXIT_CONFIG, EXIT_RUNTIME, EngineError
 
+from .params import VARIABLES
 from .project import default_config
+
+if TYPE_CHECKING:
+    from pipelines.core.config import Config
+    from pipelines.core.variables import Overrides
 
 log = logging.getLogger("ldp_engine")
 EXIT_INTERRUPTED = 130  # as a shell reports SIGINT
@@ -23,6 +28,21 @@ HARD_EXIT = "ldp.hard_exit"  # context flag: threads are stuck in user code, exi
 
 def config_path(value: str | None) -> Path:
     return Path(value) if value else default_config()
+
+
+def overrides() -> "Overrides":
+    """This command's --var and --var-file values (a malformed one is a usage error)."""
+    from pipelines.core.variables import Overrides
+
+    given = click.get_current_context().meta.get(VARIABLES, {})
+    return Overrides.parse(tuple(given.get("var") or ()), given.get("var_file"))
+
+
+def read_config(value: str | None) -> "Config":
+    """The command's config.yml (`--config`), its variables resolved with --var and --var-file."""
+    from pipelines.core.config import load_config
+
+    return load_config(config_path(value), overrides())
 
 
 def handle_errors(command: Callable[..., int]) -> Callable[..., None]:

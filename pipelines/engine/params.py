@@ -33,10 +33,25 @@ def format_option(*choices: str) -> Decorator:
                         show_default=True, help="Output format (json: only JSON on stdout).")
 
 
+VARIABLES = "ldp.variables"  # click context meta: the --var pairs and --var-file, read by `options.overrides`
+
+
+def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Keep --var/--var-file as given; they are parsed inside the command, where errors are reported."""
+    ctx.meta.setdefault(VARIABLES, {})[param.name] = value
+    return value
+
+
 # what (nearly) every command takes
-config = click.option("--config", "config", type=click.Path(), envvar=CONFIG_ENV,
-                      help="Path to config.yml [default: ./config.yml, else the example shipped in the wheel; "
-                           "env LDP_CONFIG].")
+config = stack(
+    click.option("--config", "config", type=click.Path(), envvar=CONFIG_ENV,
+                 help="Path to config.yml [default: ./config.yml, else the example shipped in the wheel; "
+                      "env LDP_CONFIG]."),
+    click.option("--var", "var", multiple=True, expose_value=False, callback=_remember, metavar="NAME=VALUE",
+                 help="The value of config.yml's ${var.NAME} (repeat for more); beats --var-file and the "
+                      "config's variables: defaults."),
+    click.option("--var-file", "var_file", type=click.Path(dir_okay=False), expose_value=False,
+                 callback=_remember, help="A YAML file of NAME: VALUE for config.yml's ${var.NAME}."))
 verbose = click.option("--verbose", "-v", is_flag=True, help="Show logs and tracebacks.")
 wait = click.option("--wait", type=click.FloatRange(min=0), default=0, show_default=True,
                     help="Seconds to wait while another run holds the state folder, then exit 3.")

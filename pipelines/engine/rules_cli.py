@@ -12,7 +12,7 @@ from pipelines.core.config import Config, TableConfig
 from pipelines.core.errors import EXIT_OK, ConfigError, Problem, RunError, UsageError, describe_error
 
 from . import params
-from .options import config_path, handle_errors
+from .options import read_config, handle_errors
 from .state_lock import state_lock
 
 T = TypeVar("T")
@@ -209,9 +209,8 @@ def _canonical(checks: list[dict[str, Any]]) -> list[str]:
 
 
 def _config(config: str | None) -> Config:
-    from pipelines.core.config import load_config
 
-    return load_config(config_path(config))
+    return read_config(config)
 
 
 def _table(loaded: Config, name: str) -> TableConfig:

@@ -17,7 +17,9 @@ if __name__ == "__main__":  # run as a script: its folder must not shadow top-le
 
 from pipelines.core.errors import describe_error  # noqa: E402
 from pipelines.core.graph import Selection, split_names  # noqa: E402
+from pipelines.core.config import load_config  # noqa: E402
 from pipelines.core.rules import from_json  # noqa: E402
+from pipelines.core.variables import Overrides  # noqa: E402
 from pipelines.engine.project import load_project  # noqa: E402
 from pipelines.ldp.registrar import Registrar, pipeline_api, table_datasets  # noqa: E402
 from pipelines.ldp.sdp_levels import (LevelRunner, configure_logging, connect_to_launcher_port,  # noqa: E402
@@ -31,7 +33,8 @@ def load_registrar(spark: Any, spec: Any, tables: list[str]) -> Any:
     published = {}
     if rules_file:  # the CLI read the active published rules: enforce those, not a later activation
         published = from_json(Path(rules_file).read_text(encoding="utf-8"))
-    project = load_project(settings["ldp.config"], Selection(select=tuple(tables)),
+    config = load_config(settings["ldp.config"], Overrides.from_conf(settings))  # the CLI's variables
+    project = load_project(config, Selection(select=tuple(tables)),
                            settings.get("ldp.mode", "batch"), schema=settings.get("ldp.schema") or None,
                            published=lambda config: published)
     return Registrar(spark, project.plan, project.functions, pipeline_api())

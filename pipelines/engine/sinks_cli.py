@@ -16,7 +16,7 @@ import click
 from pipelines.core.errors import EXIT_OK, EXIT_RUNTIME
 
 from . import params
-from .options import config_path, handle_errors, selection
+from .options import read_config, handle_errors, selection
 from .show import catalog_root, last_run
 from .state_lock import state_lock
 
@@ -52,7 +52,7 @@ def publish(config: str | None, tags: str | None, match: str, select_: str | Non
     from .project import load_project
     from .render import summary_text
 
-    project = load_project(config_path(config), selection(tags, match, select_, exclude), catalog=catalog,
+    project = load_project(read_config(config), selection(tags, match, select_, exclude), catalog=catalog,
                            schema=schema, published=lambda loaded: {})  # checks play no part here
     plan = project.plan
     targets = [t for t in plan.tables if t.config.sinks]

@@ -25,6 +25,7 @@ import yaml
 
 from pipelines.core.errors import Problem, RunError
 from pipelines.core.plan import Plan
+from pipelines.core.variables import as_conf
 from pipelines.core.results import CheckResult, RunResult, TableResult, events_applied
 from pipelines.core.vocabulary import Criticality, OnError, TableStatus
 from pipelines.catalog.session import LOOPBACK, SHORT_LIVED_JVM, get_spark, local_conf
@@ -69,6 +70,7 @@ class SdpRun:
                 "ldp.match": selection.match,
                 "ldp.schema": self.plan.pipeline.schema_name,
                 **({"ldp.rules_file": str(self.rules_file)} if self.rules_file else {}),
+                **as_conf(self.plan.config.variables),  # as this run resolved them, --var included
                 # the run id also names each Delta commit of the run (`ldp_engine history`)
                 **({"ldp.run_id": self.run_id, RUN_ID_CONF: self.run_id} if self.run_id else {}),
             },

@@ -4,6 +4,8 @@ partitioned read, re-read whole each run; a database that can't be reached or a 
 set fails the table naming the URL, never the password."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from pipelines.catalog.sources import read_source
@@ -105,3 +107,33 @@ def test_databricks_registers_materialized_views_whose_queries_read_the_database
         name: MaterializedView for name in ("orders_full", "orders_parts", "big_orders")}
     query = registry.flows["big_orders"].func()
     assert not query.isStreaming and sorted(query.columns) == ["amount", "id"] and query.count() == 21
+
+
+def test_a_secret_reference_logs_in_from_the_secrets_file_or_the_environment_and_shows_nowhere(
+        spark, tmp_path, tcp_postgres, shop_orders, monkeypatch):
+    """`password: ${secret.shop.password}` (with the URL's host from a variable): read from the git-ignored
+    `.ldp/secrets.toml` beside config.yml, or from `LDP_SECRET_SHOP_PASSWORD`, which wins. The value (a
+    canary) is in no result, record or stored file; without it, the table fails naming where to put it."""
+    canary = "canary-PW-91c2e"
+    text = config(tcp_postgres).replace("password_env: SHOP_PASSWORD", "password: '${secret.shop.password}'")
+    text = "variables: {host: '" + tcp_postgres + "'}\n" + text.replace(tcp_postgres, "${var.host}")
+    harness = Harness(spark, tmp_path, MODULES, config=text)
+    (tmp_path / ".ldp").mkdir(exist_ok=True)
+    (tmp_path / ".ldp/secrets.toml").write_text(f'[shop]\npassword = "{canary}"\n')
+    tables, result = harness.run()
+    assert result.status == "success", [t.error for t in tables.values()]
+    assert harness.table("orders_full").count() == 40
+    monkeypatch.setenv("LDP_SECRET_SHOP_PASSWORD", canary + "-env")
+    tables, result = harness.run()
+    assert result.status == "success"
+    stored = [p for p in tmp_path.rglob("*") if p.is_file() and p.name != "secrets.toml"]
+    assert stored and not [p for p in stored if canary.encode() in p.read_bytes()]
+    assert canary not in json.dumps(result.to_dict(), default=str)
+
+    monkeypatch.delenv("LDP_SECRET_SHOP_PASSWORD")
+    (tmp_path / ".ldp/secrets.toml").unlink()
+    tables, result = harness.run()
+    assert result.status == "failed"
+    assert "key 'source.password': the password of jdbc:postgresql://" in tables["orders_full"].error
+    assert "set the environment variable LDP_SECRET_SHOP_PASSWORD or add password under [shop]" \
+        in tables["orders_full"].error

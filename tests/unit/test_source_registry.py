@@ -217,7 +217,8 @@ def test_a_jdbc_source_reads_a_table_or_a_query_and_never_holds_a_password():
     assert len(bad) == 11, bad
     assert "table 'a', key 'source'" in bad[0] and "(table) or a query (query), exactly one" in bad[0]
     assert "exactly one" in bad[1]
-    assert "table 'c'" in bad[2] and "a password never goes in config.yml" in bad[2] and "password_env" in bad[2]
+    assert "table 'c', key 'source.password'" in bad[2] and "a credential never goes in config.yml" in bad[2] \
+        and "${secret.SCOPE.KEY}" in bad[2] and "*_env" in bad[2] and "hunter2" not in bad[2]
     assert "table 'd', key 'source.url'" in bad[3] and "must not carry a password" in bad[3]
     assert "table 'e', key 'source.url'" in bad[4] and "jdbc:postgresql://host:5432/database" in bad[4]
     assert "table 'f'" in bad[5] and "missing: lower_bound, upper_bound, num_partitions" in bad[5]
