@@ -129,11 +129,11 @@ def test_a_run_killed_mid_write_leaves_the_previous_version_and_the_next_run_rec
 def test_a_stuck_transformation_times_out_and_the_run_ends(tmp_path):
     root = project(tmp_path, {**MODULES, "silver/clean.py": STUCK})
     started = time.monotonic()
-    code, summary, stderr = finish(ldp_engine(root, "--table-timeout", "90"), timeout=500)
+    code, summary, stderr = finish(ldp_engine(root, "--table-timeout", "45"), timeout=500)
     assert time.monotonic() - started < 300  # not the transformation's 600 s
     assert code == 3, stderr
     tables = {t["name"]: t for t in summary["tables"]}
-    assert tables["clean"]["status"] == "failed" and "timed out after 90 s" in tables["clean"]["error"]
+    assert tables["clean"]["status"] == "failed" and "timed out after 45 s" in tables["clean"]["error"]
     assert tables["report"]["status"] == "skipped"
     assert tables["other"]["status"] == "success" and tables["raw"]["status"] == "success"
 
