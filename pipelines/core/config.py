@@ -175,7 +175,7 @@ class Config(_Model):
     variables: dict[str, Scalar] = Field(default_factory=dict)  # each `${var...}`'s value, as this load resolved it
     path: Path = Path("config.yml")
 
-    @property
+    @cached_property
     def base_dir(self) -> Path:
         return self.path.resolve().parent
 

@@ -13,6 +13,7 @@ import importlib.util
 import inspect
 import sys
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 from typing import Callable, Iterable
@@ -50,10 +51,17 @@ def _module_in(config: Config, subfolder: str, name: str) -> ModuleLocation:
     """Module `name` of the transformations' `subfolder` (a layer, or `sinks`)."""
     spec = config.pipeline.transformations
     if is_folder(spec):
-        folder = (config.base_dir / spec).resolve()
-        package = FOLDER_PACKAGE + hashlib.sha1(str(folder).encode()).hexdigest()[:12]
+        folder, package = _folder_package(config.base_dir, spec)
         return ModuleLocation(f"{package}.{subfolder}.{name}", folder / subfolder / f"{name}.py")
     return ModuleLocation(f"{spec}.{subfolder}.{name}", None)
+
+
+@lru_cache(maxsize=64)
+def _folder_package(base_dir: Path, spec: str) -> tuple[Path, str]:
+    """The transformations folder, resolved once per config rather than once per table (10,000 tables:
+    ~0.5 s of `realpath`), and the package name its modules get."""
+    folder = (base_dir / spec).resolve()
+    return folder, FOLDER_PACKAGE + hashlib.sha1(str(folder).encode()).hexdigest()[:12]
 
 
 def load_transformations(config: Config, tables: Iterable[TableConfig]) -> dict[str, Transformation]:
@@ -179,7 +187,7 @@ def sql_file(config: Config, table: TableConfig) -> Path | None:
     """`{layer}/{name}.sql` beside where the table's module would be, if there is one."""
     spec = config.pipeline.transformations
     if is_folder(spec):
-        folder = (config.base_dir / spec).resolve() / table.layer
+        folder = _folder_package(config.base_dir, spec)[0] / table.layer
     else:
         try:
             found = importlib.util.find_spec(f"{spec}.{table.layer}")
