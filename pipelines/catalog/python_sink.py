@@ -6,7 +6,6 @@ gets the id of the one that failed, as a retried micro-batch does in `foreachBat
 from __future__ import annotations
 
 import json
-import os
 import threading
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from pyspark.sql import DataFrame
 
 from pipelines.catalog.sinks import SinkWriter, register_writer
 from pipelines.core.errors import Problem, RunError
+from pipelines.core.files import write_atomically
 from pipelines.core.python_sink import PythonSink
 
 _lock = threading.Lock()  # tables finish on several threads; the counts share one file
@@ -46,9 +46,7 @@ class PythonWriter(SinkWriter[PythonSink]):
         if file is None:
             return
         file.parent.mkdir(parents=True, exist_ok=True)
-        partial = file.with_suffix(".tmp")
-        partial.write_text(json.dumps(batches, indent=1, sort_keys=True), encoding="utf-8")
-        os.replace(partial, file)  # a crash leaves the old counts, never half a file
+        write_atomically(file, json.dumps(batches, indent=1, sort_keys=True))  # a crash leaves the old counts
 
 
 register_writer("python", PythonWriter)

@@ -7,13 +7,13 @@ cannot be written changes nothing but the summary's `"report"` (`"failed: ..."`)
 from __future__ import annotations
 
 import json
-import os
 import threading
 from pathlib import Path
 from typing import Any, Callable
 
 from pipelines.catalog.storage import TableStore
 from pipelines.core.errors import describe_error
+from pipelines.core.files import write_atomically
 from pipelines.core.plan import Plan, TablePlan
 from pipelines.core.results import RunResult, TableResult
 from pipelines.core.seam import Read
@@ -52,9 +52,9 @@ class RunReport:
                               for t in self.plan.tables},
                     "samples": self.samples, "history": self._history(run), "run": run.to_dict()}
             self.folder.mkdir(parents=True, exist_ok=True)
-            _write(self.folder / f"{run.run_id}.json", json.dumps(data, default=str))
+            write_atomically(self.folder / f"{run.run_id}.json", json.dumps(data, default=str))
             page = self.folder / f"{run.run_id}.html"
-            _write(page, render(data))
+            write_atomically(page, render(data))
             self.path = page
             run.details["report"] = str(page)
         except Exception as exc:  # noqa: BLE001 - the report never changes the run's outcome
@@ -80,9 +80,3 @@ def quarantine_sample(df: Any) -> dict[str, Any]:
         values[ERRORS] = [f"{e.get('name')}: {e.get('message')}" for e in values.get(ERRORS) or []]
         rows.append([values[c] for c in columns])
     return {"columns": columns, "rows": rows}
-
-
-def _write(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)

@@ -8,12 +8,12 @@ sees half a record; the newest record is also `latest.json`.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from pipelines.core.files import write_atomically
 from pipelines.core.plan import Plan, TablePlan
 from pipelines.core.results import RunResult, TableResult
 from pipelines.core.seam import Read
@@ -41,12 +41,6 @@ class RunRecord:
         }
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"{run.run_id}.json"
-        _write_atomically(path, json.dumps(record, indent=1))
-        _write_atomically(self.folder / "latest.json", json.dumps(record, indent=1))
+        write_atomically(path, json.dumps(record, indent=1))
+        write_atomically(self.folder / "latest.json", json.dumps(record, indent=1))
         self.path = path
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
