@@ -38,6 +38,11 @@ class ModuleLocation:
     def describe(self) -> str:
         return str(self.file) if self.file else self.module_name
 
+    @property
+    def kind(self) -> str:
+        """What the module holds, for messages: a `type: python` sink's function or a transformation."""
+        return "sink" if self.module_name.rsplit(".", 2)[-2:-1] == ["sinks"] else "transformation"
+
 
 def is_folder(transformations: str) -> bool:
     return "/" in transformations or "\\" in transformations or transformations.startswith(".")
@@ -238,7 +243,7 @@ def _broken(where: ModuleLocation, table: str, exc: BaseException) -> _LoadProbl
     detail = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, SyntaxError):
         detail = f"SyntaxError: {exc.msg} (line {exc.lineno})"
-    return _LoadProblem(Problem(f"cannot import transformation module {where.describe()}: {detail}", table=table))
+    return _LoadProblem(Problem(f"cannot import {where.kind} module {where.describe()}: {detail}", table=table))
 
 
 def _expected_params(table: TableConfig) -> str:

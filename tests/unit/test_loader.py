@@ -117,3 +117,18 @@ def test_module_level_udfs_with_ddl_types_import_without_a_session_and_ship_by_v
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.splitlines() == ["StringType() struct<a:int,b:decimal(10,2)> array<map<string,bigint>>",
                                         "WORKER"]
+
+
+def test_a_sink_module_that_cannot_be_imported_is_called_a_sink_module(tmp_path):
+    from pipelines.core.loader import load_sink_functions
+
+    config_text = CONFIG.replace("depends_on: [raw]}", "depends_on: [raw], sinks: [{type: python, module: crm}]}")
+    path = write_project(tmp_path, config_text, {"bronze/raw.py": "def raw(source): pass\n",
+                                                 "silver/clean.py": "def clean(raw): pass\n",
+                                                 "sinks/crm.py": "def write(batch_df, batch_id:\n"})
+    config = load_config(path)
+    with pytest.raises(ConfigError) as caught:
+        load_sink_functions(config, config.tables)
+    message = caught.value.render()
+    assert "table 'clean'" in message and "cannot import sink module" in message and "sinks/crm.py" in message \
+        and "SyntaxError" in message
