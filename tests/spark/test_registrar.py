@@ -230,3 +230,37 @@ def test_framework_enforces_drop_and_fail_where_the_runtime_has_no_expectations(
     else:
         with pytest.raises(Exception, match="table clean: a row failed error-level check.s. amount_positive"):
             clean.collect()
+
+
+def test_a_pipelines_configuration_gives_config_yml_its_variables_on_databricks_and_in_the_sdp_driver(
+        spark, example_project):
+    """`--var` reaches the local SDP driver as the spec's `ldp.var.NAME` entries; a Databricks pipeline's
+    `configuration:` passes them the same way (the bundle sets `ldp.var.env_name: ${bundle.target}`)."""
+    from types import SimpleNamespace
+
+    from pipelines.core.config import load_config
+    from pipelines.core.variables import Overrides
+    from pipelines.engine.entry import register_pipeline
+    from pipelines.engine.sdp_driver import load_registrar
+    from pipelines.ldp.sdp import SdpRun
+
+    config_file = example_project / "config.yml"
+    config_file.write_text(config_file.read_text().replace(
+        "comment: Customers per country.", "comment: \"gold of ${var.env_name}\"", 1))
+    project = load_project(load_config(config_file, Overrides.parse(("env_name=staging",))))
+    spec = SdpRun(project.plan, config_file, example_project / ".ldp", Path("driver.py")).spec()
+    assert spec["configuration"]["ldp.var.env_name"] == "staging"
+    registrar = load_registrar(spark, SimpleNamespace(configuration=spec["configuration"]), ["customers_gold"])
+    assert registrar.plan.config.table("customers_gold").comment == "gold of staging"
+
+    settings = {"ldp.config": str(config_file), "ldp.var.env_name": "prod"}
+    try:
+        for key, value in settings.items():
+            spark.conf.set(key, value)
+        registry = CapturingRegistry()
+        with graph_element_registration_context(registry):
+            register_pipeline(spark, databricks_dp(registry))
+        assert registry.outputs["customers_gold"].comment == "gold of prod"
+    finally:
+        for key in settings:
+            spark.conf.unset(key)
