@@ -18,7 +18,7 @@ import click
 from pipelines.core.errors import ConfigError, Problem, UsageError
 
 from . import params
-from .options import read_config, handle_errors
+from .options import handle_errors, read_config
 from .state_lock import state_lock
 
 EXIT_OK = 0

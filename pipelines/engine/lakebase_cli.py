@@ -10,7 +10,7 @@ import click
 from pipelines.core.errors import EXIT_OK, Problem, RunError, UsageError
 
 from . import params
-from .options import read_config, handle_errors
+from .options import handle_errors, read_config
 
 
 @click.group()

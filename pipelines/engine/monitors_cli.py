@@ -14,7 +14,7 @@ import click
 from pipelines.core.errors import EXIT_OK, EXIT_RUNTIME, ConfigError, Problem, UsageError
 
 from . import params
-from .options import read_config, handle_errors, selection
+from .options import handle_errors, read_config, selection
 
 
 def workspace_client() -> Any:

@@ -12,7 +12,7 @@ from pipelines.core.config import Config, TableConfig
 from pipelines.core.errors import EXIT_OK, ConfigError, Problem, RunError, UsageError, describe_error
 
 from . import params
-from .options import read_config, handle_errors
+from .options import handle_errors, read_config
 from .state_lock import state_lock
 
 T = TypeVar("T")

@@ -16,7 +16,7 @@ import click
 from pipelines.core.errors import EXIT_OK, EXIT_RUNTIME
 
 from . import params
-from .options import read_config, handle_errors, selection
+from .options import handle_errors, read_config, selection
 from .show import catalog_root, last_run
 from .state_lock import state_lock
 

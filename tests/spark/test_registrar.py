@@ -7,8 +7,9 @@ AUTO CDC calls are recorded as Databricks' `dp` takes them: open-source SDP 4.2 
 from __future__ import annotations
 
 import types
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 from pyspark import pipelines as dp
@@ -166,10 +167,7 @@ def test_entry_source_defines_every_table_whatever_the_tags(spark, example_proje
     from pipelines.core.errors import ConfigError
     from pipelines.engine.entry import register_pipeline
 
-    settings = {"ldp.config": str(example_project / "config.yml"), "ldp.tags": "gold"}
-    try:
-        for key, value in settings.items():
-            spark.conf.set(key, value)
+    with pipeline_configuration(spark, {"ldp.config": str(example_project / "config.yml"), "ldp.tags": "gold"}):
         registry = CapturingRegistry()
         with graph_element_registration_context(registry):
             register_pipeline(spark, databricks_dp(registry))
@@ -177,6 +175,15 @@ def test_entry_source_defines_every_table_whatever_the_tags(spark, example_proje
         spark.conf.set("ldp.tags", "hourly")
         with pytest.raises(ConfigError, match="hourly"), graph_element_registration_context(CapturingRegistry()):
             register_pipeline(spark, dp)
+
+
+@contextmanager
+def pipeline_configuration(spark, settings: dict[str, str]) -> Iterator[None]:
+    """The pipeline's `configuration:` entries, as Databricks sets them on the session, for one test."""
+    try:
+        for key, value in settings.items():
+            spark.conf.set(key, value)
+        yield
     finally:
         for key in settings:
             spark.conf.unset(key)
@@ -253,14 +260,8 @@ def test_a_pipelines_configuration_gives_config_yml_its_variables_on_databricks_
     registrar = load_registrar(spark, SimpleNamespace(configuration=spec["configuration"]), ["customers_gold"])
     assert registrar.plan.config.table("customers_gold").comment == "gold of staging"
 
-    settings = {"ldp.config": str(config_file), "ldp.var.env_name": "prod"}
-    try:
-        for key, value in settings.items():
-            spark.conf.set(key, value)
+    with pipeline_configuration(spark, {"ldp.config": str(config_file), "ldp.var.env_name": "prod"}):
         registry = CapturingRegistry()
         with graph_element_registration_context(registry):
             register_pipeline(spark, databricks_dp(registry))
         assert registry.outputs["customers_gold"].comment == "gold of prod"
-    finally:
-        for key in settings:
-            spark.conf.unset(key)
