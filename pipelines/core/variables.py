@@ -178,7 +178,9 @@ def substitute(raw: dict[str, Any], file: str, overrides: Overrides = Overrides(
     if unused:
         problems.append(Problem(f"variable '{unused[0]}' is given ({overrides.origin.get(unused[0])}) but "
                                 "the config never uses it", file=file, key=VARIABLES_KEY,
-                                hint="check its spelling against the config's ${var...} references"))
+                                hint="declare it under variables: with a default (a bundle target passes "
+                                     "env_name to every task), or check its spelling against the config's "
+                                     "${var...} references"))
     if problems:
         raise ConfigError(problems)
     return resolved

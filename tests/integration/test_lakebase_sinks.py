@@ -273,7 +273,7 @@ def test_sinks_publish_with_the_bundle_tasks_parameters_writes_the_stored_tables
 
     schema = f"p{abs(hash(tmp_path)) % 10**6}"
     write_project(tmp_path, (CONFIG.replace("SCHEMA", schema) + "lakebase: {meta_schema: SCHEMA_meta, inventory: true}\n"
-                             ).replace("SCHEMA", schema).replace("    layer: gold\n", "    layer: gold\n    tags: [daily]\n"), {
+                             + "variables: {env_name: local}\n").replace("SCHEMA", schema).replace("    layer: gold\n", "    layer: gold\n    tags: [daily]\n"), {
         "bronze/raw.py": "def raw(source):\n    return source\n",
         "gold/totals.py": "def totals(raw):\n    return raw.groupBy('k').sum('v').withColumnRenamed('sum(v)', 'v')\n"})
     (tmp_path / "in").mkdir()
@@ -286,7 +286,8 @@ def test_sinks_publish_with_the_bundle_tasks_parameters_writes_the_stored_tables
     job = yaml.safe_load((Path(__file__).parents[2] / "workflows/daily_job.yml").read_text())
     [task] = [t for t in job["resources"]["jobs"]["ldp_daily"]["tasks"] if t["task_key"] == "sinks"]
     filled = {"{{job.parameters.tags}}": "daily", "${var.catalog}": "main", "${var.schema}": schema,
-              "{{job.run_id}}": "job-run-7", "${workspace.file_path}/config.yml": str(tmp_path / "config.yml")}
+              "{{job.run_id}}": "job-run-7", "${workspace.file_path}/config.yml": str(tmp_path / "config.yml"),
+              "env_name=${bundle.target}": "env_name=staging"}
     args = [filled.get(a, a) for a in task["python_wheel_task"]["parameters"]]
     for _ in range(2):  # a retried task rewrites the same targets
         result = CliRunner().invoke(cli, [*args, *state])
