@@ -7,6 +7,8 @@ User mistakes are printed as messages, never as tracebacks (unless --verbose).
 from __future__ import annotations
 
 import json
+import os
+import sys
 from typing import Any
 
 import click
@@ -177,12 +179,30 @@ def show(name: str, config: str | None, where: str | None, columns: str | None, 
         click.echo(json.dumps(shown.to_dict(), default=str))
     else:
         click.echo(rows_text(shown.columns, shown.rows))
+    _Exit.without_finalizing = True  # the native readers' thread pools (delta-rs, Arrow): see `main`
     return EXIT_OK
 
 
+class _Exit:
+    """Set by a command whose process should end without finalizing native libraries; read by `main`
+    only, so in-process callers (tests, notebooks) are never cut short."""
+
+    without_finalizing = False
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point (`ldp_engine`)."""
-    cli.main(args=argv, prog_name="ldp_engine")
+    """Console-script entry point (`ldp_engine`). After `show` has printed everything and released the
+    lock, the process ends at once: the teardown of the files readers' native thread pools raced the
+    interpreter's once in CI (complete output, then "terminate called without an active exception" and
+    SIGABRT, exit -6, instead of 0)."""
+    try:
+        cli.main(args=argv, prog_name="ldp_engine")
+    except SystemExit as done:
+        if not _Exit.without_finalizing:
+            raise
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(done.code if isinstance(done.code, int) else 0 if done.code is None else 1)
 
 
 def _register_subcommands() -> None:
