@@ -34,7 +34,7 @@ from .sources import Scalar, SourceField
 from . import kafka_source  # noqa: F401 - registers the built-in `kafka` source type (after the others)
 from . import kafka_sink, python_sink  # noqa: F401 - register the built-in `kafka` and `python` sink types
 from .table_properties import property_problem
-from .variables import CREDENTIAL_KEYS, VARIABLES_KEY, Overrides, substitute
+from .variables import CREDENTIAL_KEYS, Overrides, substitute
 from .vocabulary import OnError
 
 Layer = Literal["bronze", "silver", "gold"]
@@ -239,7 +239,6 @@ def _parse(text: str, path: Path, overrides: Overrides) -> Config:
             raw = substitute(raw, str(path), overrides)
         except ConfigError as exc:
             raise ConfigError(with_lines(list(exc.problems), text)) from None
-        raw[VARIABLES_KEY] = {**(raw.get(VARIABLES_KEY) or {}), **overrides.values}
     raw = with_defaults(raw)
     try:
         config = Config.model_validate({**raw, "path": path})

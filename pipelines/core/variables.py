@@ -13,6 +13,7 @@ one, as their whole value; a run resolves it when it opens the connection (`pipe
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,7 +57,6 @@ class Overrides:
             values[name.strip()], origin[name.strip()] = value, "--var"
         return cls(values, origin)
 
-
     @classmethod
     def from_conf(cls, conf: Mapping[str, str]) -> "Overrides":
         """The `ldp.var.NAME` entries of a pipeline's configuration (Databricks, or the local SDP run's)."""
@@ -88,10 +88,9 @@ def _read_var_file(path: Path) -> dict[str, Any]:
 
 def substitute(raw: dict[str, Any], file: str, overrides: Overrides = Overrides(),
                environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """`raw` (the parsed config) with every `${var...}` and `${env...}` replaced; raise one ConfigError
-    naming each reference that cannot be resolved and each secret reference out of place."""
-    import os
-
+    """`raw` (the parsed config) with every `${var...}` and `${env...}` replaced and `variables:` holding
+    each variable's value (overrides over defaults); raise one ConfigError naming each reference that
+    cannot be resolved, each secret reference out of place and each override the config never uses."""
     environ = os.environ if environ is None else environ
     defaults = raw.get(VARIABLES_KEY, {})
     problems: list[Problem] = []
@@ -103,6 +102,7 @@ def substitute(raw: dict[str, Any], file: str, overrides: Overrides = Overrides(
                                 key=VARIABLES_KEY))
         defaults = {}
     values = {**defaults, **overrides.values}
+    used: set[str] = set()  # the variables a reference names, resolved or not
     tables = raw.get("tables") if isinstance(raw.get("tables"), list) else []
 
     def where(path: tuple[Any, ...]) -> dict[str, Any]:
@@ -146,6 +146,7 @@ def substitute(raw: dict[str, Any], file: str, overrides: Overrides = Overrides(
                                         hint="write ${secret.SCOPE.KEY}"))
             return written
         if namespace == "var":
+            used.add(name)
             if name in values:
                 return values[name]
             problems.append(Problem(
@@ -173,8 +174,8 @@ def substitute(raw: dict[str, Any], file: str, overrides: Overrides = Overrides(
             return resolve(node, path)
         return node
 
-    resolved = {k: walk(v, (k,)) if k != VARIABLES_KEY else v for k, v in raw.items()}
-    unused = sorted(set(overrides.values) - set(defaults) - _referenced(raw))
+    resolved = {k: walk(v, (k,)) for k, v in raw.items() if k != VARIABLES_KEY}
+    unused = sorted(set(overrides.values) - set(defaults) - used)
     if unused:
         problems.append(Problem(f"variable '{unused[0]}' is given ({overrides.origin.get(unused[0])}) but "
                                 "the config never uses it", file=file, key=VARIABLES_KEY,
@@ -183,19 +184,7 @@ def substitute(raw: dict[str, Any], file: str, overrides: Overrides = Overrides(
                                      "${var...} references"))
     if problems:
         raise ConfigError(problems)
-    return resolved
-
-
-def _referenced(raw: Any) -> set[str]:
-    """The variable names a node's strings reference."""
-    if isinstance(raw, dict):
-        return set().union(*(_referenced(v) for v in raw.values())) if raw else set()
-    if isinstance(raw, list):
-        return set().union(*(_referenced(v) for v in raw)) if raw else set()
-    if isinstance(raw, str) and "${" in raw:
-        return {m.group(2) for m in (_NAMESPACED.match(g) for e, g in _REFERENCE.findall(raw) if not e)
-                if m and m.group(1) == "var"}
-    return set()
+    return {**resolved, VARIABLES_KEY: values}
 
 
 def secret_reference(value: str) -> str:

@@ -99,16 +99,16 @@ def validate(config: str | None, output_format: str, show_config: bool, verbose:
 
     project = load_project(read_config(config), check_all_modules=True, log_warnings=False)
     count, warnings = len(project.config.tables), [w.render() for w in project.warnings]
-    resolved = project.config.model_dump(mode="json", by_alias=True, exclude_defaults=True, exclude={"path"}) \
-        if show_config else {}
+    shown = {"resolved": project.config.model_dump(mode="json", by_alias=True, exclude_defaults=True,
+                                                   exclude={"path"})} if show_config else {}
     if output_format == "json":
         click.echo(json.dumps({"status": "valid", "tables": count, "config": str(project.config.path),
-                               "warnings": warnings, **({"resolved": resolved} if show_config else {})}))
+                               "warnings": warnings, **shown}))
     else:
-        if show_config:
+        if shown:
             import yaml
 
-            click.echo(yaml.safe_dump(resolved, sort_keys=False), nl=False)
+            click.echo(yaml.safe_dump(shown["resolved"], sort_keys=False), nl=False)
         click.echo(f"OK: {project.config.path} is valid ({count} tables)")
         for warning in warnings:
             click.echo(f"warning: {warning}", err=True)
