@@ -25,6 +25,7 @@ from ._gc import paused_gc
 from .errors import ConfigError, Problem, redact
 from .monitoring import MonitorConfig, MonitoringSettings, monitor_problems, with_defaults
 from .cdc import CdcSpec, SnapshotCdcSpec
+from .contracts import ColumnSpec, ContractMode, RowFilter
 from .lakebase import LakebaseSettings
 from . import delta_sink  # noqa: F401 - registers the built-in `delta` sink type (after `lakebase`)
 from .registry import registry_for
@@ -79,6 +80,9 @@ class TableConfig(_Model):
     sinks: tuple[SinkField, ...] = ()  # each one registered sink type, chosen by its `type:`
     cdc: CdcSpec | None = None  # AUTO CDC: the input is a change feed applied by key (SCD type 1 or 2)
     snapshot_cdc: SnapshotCdcSpec | None = None  # AUTO CDC FROM SNAPSHOT: the input is a snapshot (or several)
+    columns: tuple[ColumnSpec, ...] = ()  # the schema contract: the transformation's output, before checks
+    contract: ContractMode = ContractMode.ENFORCED  # how `columns` bind (with none declared: nothing)
+    row_filter: RowFilter | None = None  # Databricks row filter: `catalog.schema.function ON (col, ...)`
 
     @property
     def applies_changes(self) -> bool:
@@ -131,6 +135,31 @@ class TableConfig(_Model):
             problem := sink.cdc_problem(spec.stored_as_scd_type, spec.removes_rows))]
         if problems:
             raise ValueError("; ".join(problems))
+        return self
+
+    @field_validator("row_filter", mode="before")
+    @classmethod
+    def _parse_row_filter(cls, value: Any) -> Any:
+        return RowFilter.parse(value) if isinstance(value, str) else value
+
+    @field_validator("columns")
+    @classmethod
+    def _distinct_columns(cls, value: tuple[ColumnSpec, ...]) -> tuple[ColumnSpec, ...]:
+        names = [c.name for c in value]
+        if twice := sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"declares column(s) {', '.join(twice)} more than once")
+        return value
+
+    @model_validator(mode="after")
+    def _contract_has_columns(self) -> "TableConfig":
+        if "contract" in self.model_fields_set and not self.columns and self.contract is not ContractMode.OFF:
+            raise ValueError(f"contract: {self.contract} needs the table's columns: (name and type of each)")
+        if self.contract is not ContractMode.ENFORCED and (masked := [c.name for c in self.columns if c.mask]):
+            raise ValueError(f"column(s) {', '.join(masked)} declare a mask, which needs contract: enforced "
+                             "(Databricks declares masks in the table's full schema)")
+        declared = {c.name for c in self.columns}
+        if self.row_filter and declared and (unknown := [c for c in self.row_filter.columns if c not in declared]):
+            raise ValueError(f"row_filter passes column(s) {', '.join(unknown)} that columns: does not declare")
         return self
 
     @model_validator(mode="after")

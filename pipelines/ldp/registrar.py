@@ -34,13 +34,16 @@ from pipelines.catalog.pyspark_compat import lazy_aggregations
 from pipelines.catalog.sources import read_table, transformation_inputs, without_columns
 from pipelines.catalog.storage import configured_format
 from pipelines.core.config import PipelineSettings, TableConfig
+from pipelines.core.contracts import ContractMode, schema_ddl
 from pipelines.core.errors import EngineError
 from pipelines.core.loader import Transformation, call_transformation
 from pipelines.core.outputs import (CdcTarget, MaterializedView, Output, OutputHandlers, SnapshotCdcTarget,
                                     StreamingTable)
 from pipelines.core.plan import Plan, TablePlan
 from pipelines.core.table_properties import property_value
-from pipelines.core.vocabulary import ERRORS, RESULT_COLUMNS, OnError
+from pipelines.core.vocabulary import ERRORS, RESULT_COLUMNS, WARNINGS, OnError
+from pipelines.quality.contract import guarded
+from pipelines.quality.dqx_adapter import result_schema
 from pipelines.quality.enforce import Expectations, quarantine_config
 
 from .query_errors import query_function_error
@@ -122,11 +125,12 @@ class Registrar:
         self._define_checked(config, checked_name, query)
         rows: Query = functools.partial(read_table, self.spark, checked_name, output.reads_stream)
         if config.on_error is OnError.FAIL:
-            self._define(config, output, lambda: _fail_on_errors(rows(), config.name))
+            self._define(config, output, lambda: _fail_on_errors(rows(), config.name), (WARNINGS,))
         else:
-            self._define(config, output, lambda: _without_errors(rows()))
+            self._define(config, output, lambda: _without_errors(rows()), (WARNINGS,))
         if config.on_error is OnError.QUARANTINE:  # the quarantine table is of the table's own kind
-            self._define(quarantine_config(config), output, lambda: rows().where(F.col(ERRORS).isNotNull()))
+            self._define(quarantine_config(config), output, lambda: rows().where(F.col(ERRORS).isNotNull()),
+                         RESULT_COLUMNS)
 
     def _register_cdc(self, table: TablePlan) -> None:
         """The change feed as a streaming temporary view (its failing rows to the quarantine), applied
@@ -169,7 +173,8 @@ class Registrar:
         self._define_checked(config, checked_name, query)
         rows: Query = functools.partial(read_table, self.spark, checked_name, output.reads_stream)
         if config.on_error is OnError.QUARANTINE:
-            self._define(quarantine_config(config), output, lambda: rows().where(F.col(ERRORS).isNotNull()))
+            self._define(quarantine_config(config), output, lambda: rows().where(F.col(ERRORS).isNotNull()),
+                         RESULT_COLUMNS)
         return lambda: _only_passing(rows(), config)
 
     def _passing(self, config: TableConfig, rows: DataFrame) -> DataFrame:
@@ -187,7 +192,8 @@ class Registrar:
             function = self.functions[config.name]
             try:
                 with lazy_aggregations():  # groupBy(...).sum("c") without reading the schema (Connect)
-                    return call_transformation(function, inputs, self.spark)  # type: ignore[return-value]
+                    rows = call_transformation(function, inputs, self.spark)
+                return guarded(config, rows, schema_checked=False)  # type: ignore[arg-type]
             except EngineError:
                 raise
             except Exception as exc:  # noqa: BLE001 - told with the table, file and line at fault
@@ -220,14 +226,26 @@ class Registrar:
                 decorated = self.dp.expect_all(expectations)(decorated)
         self.dp.temporary_view(name=name, comment=f"{config.name} with DQX results (_errors, _warnings)")(decorated)
 
-    def _define(self, config: TableConfig, output: Output, query: Query) -> None:
+    def _define(self, config: TableConfig, output: Output, query: Query, result_columns: tuple[str, ...] = ()) -> None:
+        """Define one table of the transformation's (guarded) rows plus DQX's `result_columns`."""
         decorator = DECORATORS[output](self.dp)
-        decorator(**_table_options(config, self.plan.pipeline, decorator))(_named(query, config.name))
+        options = _table_options(config, self.plan.pipeline, decorator)
+        if config.columns and config.contract is ContractMode.ENFORCED:  # its schema is known in full
+            options["schema"] = schema_ddl(config.columns, masks=_on_databricks(decorator), extra=[
+                (name, result_schema().simpleString()) for name in result_columns])
+        decorator(**options)(_named(query, config.name))
+
+
+def _on_databricks(define: Callable[..., Any]) -> bool:
+    """Whether `define` is Databricks' `dp` (row filters and column masks), not open-source SDP's."""
+    return "row_filter" in inspect.signature(define).parameters
 
 
 def _table_options(config: TableConfig, pipeline: PipelineSettings, define: Callable[..., Any]) -> dict[str, Any]:
     """The table's options as the `dp` function `define` takes them (config.yml's names are LDP's)."""
     options: dict[str, Any] = {"name": config.name, "comment": config.comment}
+    if config.row_filter and _on_databricks(define):
+        options["row_filter"] = str(config.row_filter)
     if config.partition_cols:
         options["partition_cols"] = list(config.partition_cols)
     if config.cluster_by:

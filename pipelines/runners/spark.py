@@ -24,6 +24,7 @@ from pipelines.core.plan import Plan, TablePlan
 from pipelines.core.results import RunResult, TableResult
 from pipelines.core.seam import Consumers
 from pipelines.core.vocabulary import TableStatus
+from pipelines.quality.contract import check_schema, guarded
 from pipelines.quality.enforce import Expectations
 from pipelines.quality.materialize import Materializer, WriteStats
 
@@ -150,4 +151,5 @@ class SparkRunner:
         df = call_transformation(self.functions[table.name], inputs, self.spark)
         if not isinstance(df, DataFrame):
             raise TypeError(f"the transformation returned {type(df).__name__}, expected a DataFrame")
-        return df
+        check_schema(table.config, df)  # a broken contract fails the table before anything is written
+        return guarded(table.config, df, schema_checked=True)

@@ -1,0 +1,109 @@
+"""A table's schema contract applied to its transformation's output, before checks and before any write.
+
+Two ways to the same verdict. Where the schema may be read (the Spark runner), `check_schema` compares it
+with the declared columns at once and names every column at fault. Inside a pipeline's query functions the
+schema may not be read, so `guarded` checks through `typeof`, which Spark folds to a constant: a table
+that keeps its contract pays nothing, and one that breaks it fails on its first row, naming the columns.
+Nullability is a property of the data, checked lazily on every runner: the first row holding a NULL
+where `nullable: false` fails the write, which then leaves the previous version in place.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Iterable
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from pipelines.core.config import TableConfig
+from pipelines.core.contracts import ContractMode, contract_problems
+from pipelines.core.errors import Problem, RunError
+from pipelines.core.vocabulary import CORRUPT_RECORD
+
+log = logging.getLogger(__name__)
+
+
+class ContractViolation(RunError):
+    """The transformation's output does not have the columns its table declares (the table fails)."""
+
+
+def check_schema(config: TableConfig, df: DataFrame) -> None:
+    """Raise `ContractViolation` naming each column at fault; report the new columns an additive contract
+    lets through."""
+    if not config.columns:
+        return
+    kept = _engine_columns(config)
+    actual = {f.name: f.dataType.simpleString() for f in df.schema.fields if f.name not in kept}
+    problems, extra = contract_problems(config.columns, config.contract, actual)
+    if problems:
+        raise ContractViolation([Problem(f"breaks its contract ({config.contract}): {problem}", table=config.name,
+                                         key="columns") for problem in problems])
+    if extra and config.contract is ContractMode.ADDITIVE:
+        log.warning("table %s: column(s) %s are new (not in columns:); the additive contract lets them through",
+                    config.name, ", ".join(extra))
+
+
+def guarded(config: TableConfig, df: DataFrame, *, schema_checked: bool) -> DataFrame:
+    """`df` with its declared columns first, in declared order, carrying their comments, and failing on
+    its first row that breaks the contract: NULL where not allowed and, unless `schema_checked`, a
+    type or (enforced) a column the contract does not name."""
+    if not config.columns:
+        return df
+    columns = config.columns
+    failures = [] if schema_checked or config.contract is ContractMode.OFF else [_schema_failure(config)]
+    if config.contract is not ContractMode.OFF and (required := [c.name for c in columns if not c.nullable]):
+        failures.append(_null_failure(config.name, required))
+    if failures:
+        df = df.where(F.coalesce(*failures).isNull())
+    declared = [F.col(_quoted(c.name)) for c in columns]
+    if config.contract is ContractMode.ENFORCED:
+        rest = [F.col(name) for name in _engine_columns(config)]
+    else:
+        rest = [F.expr(_except(c.name for c in columns))]
+    df = df.select(*declared, *rest)
+    for column in columns:
+        if column.comment:
+            df = df.withMetadata(column.name, {"comment": column.comment})
+    return df
+
+
+def _schema_failure(config: TableConfig) -> Column:
+    """Null when the output's column types (and, enforced, its column set) match; else a raised error
+    naming each column at fault. Every operand is a `typeof`, folded to a constant at planning."""
+    faults = [F.when(F.typeof(F.col(_quoted(c.name))) != F.lit(c.type),
+                     F.concat(F.lit(f"column {c.name} is "), F.typeof(F.col(_quoted(c.name))),
+                              F.lit(f", declared {c.type}")))
+              for c in config.columns]
+    if config.contract is ContractMode.ENFORCED:
+        undeclared = _except([*(c.name for c in config.columns), *_engine_columns(config)])
+        extra = F.expr(f"typeof(struct({undeclared}))")
+        faults.append(F.when(extra != F.lit("struct<>"),
+                             F.concat(F.lit("columns not declared: "), extra)))
+    message = F.concat_ws("; ", *faults)
+    return F.when(message != F.lit(""), F.raise_error(F.concat(
+        F.lit(f"table {config.name} breaks its contract ({config.contract}): "), message)))
+
+
+def _null_failure(table: str, required: list[str]) -> Column:
+    """Null unless a `nullable: false` column holds NULL in this row; then a raised error naming them."""
+    nulls = [F.col(_quoted(name)).isNull() for name in required]
+    named = F.concat_ws(", ", *[F.when(null, F.lit(name)) for null, name in zip(nulls, required)])
+    any_null = nulls[0]
+    for null in nulls[1:]:
+        any_null = any_null | null
+    return F.when(any_null, F.raise_error(F.concat(
+        F.lit(f"table {table} breaks its contract: NULL in column(s) declared nullable: false: "), named)))
+
+
+def _engine_columns(config: TableConfig) -> tuple[str, ...]:
+    """Columns the engine itself needs past the transformation and no contract declares: the raw text of
+    a malformed csv/json record, which the implicit `malformed_record` check reads."""
+    return (CORRUPT_RECORD,) if config.source is not None and config.source.flags_malformed_records else ()
+
+
+def _except(names: Iterable[str]) -> str:
+    return "* except (" + ", ".join(_quoted(n) for n in names) + ")"
+
+
+def _quoted(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
