@@ -110,6 +110,21 @@ class StoredTable:
                                  f"UTC", versions)
         return max(before)
 
+    def columns(self) -> dict[str, str] | None:
+        """Each column's type as Spark prints it, from the Delta log's schema; None where it cannot be
+        read without Spark (not Delta, or a type delta-rs cannot parse)."""
+        if not self.is_delta:
+            return None
+        from deltalake.exceptions import DeltaError
+
+        from pipelines.core.contracts import spark_type
+
+        try:
+            fields = json.loads(self._delta(None).schema().to_json())["fields"]
+        except (DeltaError, ValueError, KeyError):
+            return None
+        return {f["name"]: spark_type(f["type"]) for f in fields}
+
     def _delta(self, version: int | None) -> Any:
         """The DeltaTable at `version` (None: the newest), already checked by `version_at`."""
         from deltalake import DeltaTable
@@ -122,6 +137,14 @@ def stored_table(catalog: Path, schema: str, name: str) -> StoredTable | None:
     folder = catalog / "warehouse"  # Hive keeps the `default` database in the warehouse root
     location = (folder if schema.lower() == "default" else folder / f"{schema.lower()}.db") / name.lower()
     return StoredTable(location) if location.is_dir() else None
+
+
+def stored_tables(catalog: Path, schema: str) -> dict[str, StoredTable]:
+    """Every managed table of `schema` in a local catalog folder, by name."""
+    folder = catalog / "warehouse"
+    folder = folder if schema.lower() == "default" else folder / f"{schema.lower()}.db"
+    found = sorted(folder.iterdir()) if folder.is_dir() else []
+    return {p.name: StoredTable(p) for p in found if p.is_dir() and not p.name.startswith((".", "_"))}
 
 
 def _commit_info(path: Path) -> dict[str, Any] | None:

@@ -16,6 +16,7 @@ EXIT_OK = 0
 EXIT_CONFIG = 1
 EXIT_USAGE = 2
 EXIT_RUNTIME = 3
+EXIT_DESTRUCTIVE = 4  # `plan --fail-on destructive` found a drop or a breaking schema change
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The `ldp_engine` command line: run (the default command), validate, graph, show. Options are
 declared once in `params`; a run is launched (runner chosen, consumers assembled) in `launch`.
 
-Exit codes: 0 ok, 1 invalid config or validation failure, 2 usage error, 3 run-time failure.
+Exit codes: 0 ok, 1 invalid config or validation failure, 2 usage error, 3 run-time failure,
+4 `plan --fail-on destructive` found a destructive change.
 User mistakes are printed as messages, never as tracebacks (unless --verbose).
 """
 from __future__ import annotations
@@ -210,11 +211,13 @@ def _register_subcommands() -> None:
     from .history_cli import history, restore
     from .lakebase_cli import lakebase, runs
     from .monitors_cli import monitors
+    from .plan_cli import plan
     from .report_cli import report
     from .rules_cli import rules
     from .sinks_cli import sinks
 
     cli.add_command(monitors)
+    cli.add_command(plan)
     cli.add_command(lakebase)
     cli.add_command(runs)
     cli.add_command(rules)

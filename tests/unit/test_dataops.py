@@ -94,6 +94,12 @@ def flow_problems(root: Path) -> list[str]:
         problems.append("ci.yml must check the pull request title")
     if staging["on"] != {"push": {"branches": ["main"]}} or staging["jobs"]["integration"]["needs"] != "deploy":
         problems.append("staging.yml: push to main, deploy, then integration tests")
+    for name in ("staging.yml", "production.yml"):
+        steps = [s.get("run", "") for s in workflow(name, root)["jobs"]["deploy"]["steps"]]
+        gate = [i for i, run in enumerate(steps) if "scripts/plan_gate.sh " in run]
+        deploy_at = [i for i, run in enumerate(steps) if "bundle deploy" in run]
+        if not gate or not deploy_at or gate[0] > deploy_at[0]:
+            problems.append(f"{name}: the deploy job must run scripts/plan_gate.sh before bundle deploy")
     release = workflow("release-please.yml", root)
     deploy = release["jobs"].get("production", {})
     if deploy.get("uses") != "./.github/workflows/production.yml" or "release_created" not in deploy.get("if", ""):
@@ -266,3 +272,24 @@ def test_the_notification_script_is_shellcheck_clean_and_a_careless_edit_is_not(
     careless.write_text(NOTIFY.read_text().replace('"$TEAMS_WEBHOOK_URL"', "$TEAMS_WEBHOOK_URL"))
     result = run(BIN / "shellcheck", careless)
     assert result.returncode == 1 and "SC2086" in result.stdout
+
+
+def test_the_plan_gate_plans_against_the_targets_schema_and_pipeline(tmp_path, jq):
+    """`databricks bundle summary` stands in for the workspace (what the CLI prints after a deploy); the
+    engine's arguments are recorded; its exit code (4: destructive) is the gate's."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    summary = {"variables": {"catalog": {"default": "main", "value": "staging"}, "schema": {"default": "retail"}},
+               "resources": {"pipelines": {"ldp_pipeline": {"id": "p-42"}}}}
+    (bin_dir / "databricks").write_text(f"#!/bin/sh\necho '{json.dumps(summary)}'\n")
+    engine = bin_dir / "engine"
+    engine.write_text(f"#!/bin/sh\necho \"$@\" > {tmp_path / 'args'}\nexit 4\n")
+    for script in bin_dir.iterdir():
+        script.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{Path(jq).parent}:/usr/bin:/bin", "LDP_ENGINE": str(engine)}
+    gate = subprocess.run([str(REPO / "scripts" / "plan_gate.sh"), "staging"], env=env, capture_output=True, text=True)
+    assert gate.returncode == 4, gate.stderr
+    assert (tmp_path / "args").read_text().split() == [
+        "plan", "--target", "databricks", "--catalog", "staging", "--schema", "retail", "--pipeline-id", "p-42",
+        "--fail-on", "destructive"]
+    assert run(BIN / "shellcheck", REPO / "scripts" / "plan_gate.sh").returncode == 0

@@ -1,0 +1,109 @@
+"""`ldp_engine plan`: what a run or a deploy of the selection would change in the tables that exist,
+destructive steps first, without starting Spark.
+
+`--target local` (default) reads the catalog the newest local run wrote (the Spark runner's, or the SDP
+runner's own) from its Delta logs; a table an earlier local run wrote that config.yml no longer declares
+is a `drop`. `--target databricks` lists the pipeline's schema in Unity Catalog through the SDK; a table
+the pipeline (`--pipeline-id`) created that config.yml no longer declares is a `drop`. A declared
+contract (`columns:`) is compared with the stored columns. `--fail-on destructive` exits 4 when the
+plan holds a drop or a breaking schema change, for CI before a deploy.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from pipelines.core.changes import TableChange, plan_changes
+from pipelines.core.errors import EXIT_DESTRUCTIVE, EXIT_OK, Problem, UsageError
+
+from . import params
+from .options import handle_errors, read_config, selection
+from .state_lock import state_lock
+
+
+@click.command()
+@params.config
+@params.selection
+@params.target
+@click.option("--target", "where", type=click.Choice(["local", "databricks"]), default="local", show_default=True,
+              help="Compare with the local catalog, or with the workspace's Unity Catalog (SDK auth).")
+@params.pipeline_id
+@params.output_format
+@click.option("--fail-on", "fail_on", type=click.Choice(["destructive"]),
+              help="Exit 4 when the plan drops a table or breaks a table's schema.")
+@params.state_dir
+@params.wait
+@params.verbose
+@handle_errors
+def plan(config: str | None, tags: str | None, match: str, select_: str | None, exclude: str | None,
+         catalog: str | None, schema: str | None, where: str, pipeline_id: str | None, output_format: str,
+         fail_on: str | None, state_dir: str | None, wait: float, verbose: bool) -> int:
+    """Show what a run of the selected tables would change in the tables that exist: create, unchanged,
+    schema change (additive or breaking, per column) and drop, destructive steps first."""
+    from pipelines.core.graph import dependency_graph, select_tables
+
+    from .project import with_target
+
+    loaded = with_target(read_config(config), catalog, schema)
+    chosen = select_tables(loaded, dependency_graph(loaded)[0], selection(tags, match, select_, exclude))
+    if where == "databricks":
+        against, stored, written = _in_workspace(loaded, pipeline_id)
+    else:
+        against, stored, written = _in_local_catalog(loaded, state_dir, wait)
+    changes = plan_changes(loaded, [t.name for t in loaded.tables if t.name in chosen], stored, written)
+    if output_format == "json":
+        click.echo(json.dumps({"against": against, "changes": [c.to_dict() for c in changes]}))
+    else:
+        click.echo(_text(changes, against))
+    destructive = any(c.action.destructive for c in changes)
+    return EXIT_DESTRUCTIVE if fail_on == "destructive" and destructive else EXIT_OK
+
+
+Stored = dict[str, dict[str, str] | None]
+
+
+def _in_local_catalog(loaded: Any, state_dir: str | None, wait: float) -> tuple[str, Stored, set[str]]:
+    """The catalog the newest local run wrote, its tables' columns, and what local runs wrote there."""
+    from pipelines.catalog.reader import stored_tables
+    from pipelines.catalog.session import state_dir as resolve_state
+
+    from .show import _local, _read, catalog_root
+
+    state = resolve_state(state_dir)
+    records = [r for r in map(_read, (state / "runs").glob("*.json")) if r is not None and _local(r)]
+    newest = max(records, key=lambda r: r.get("finished_at") or 0, default=None)
+    catalog = catalog_root(state, newest)
+    with state_lock(state, wait):
+        stored = {name: table.columns() for name, table in stored_tables(catalog, loaded.pipeline.schema_name).items()}
+    written = {name for record in records if catalog_root(state, record) == catalog
+               for name in record.get("selection", ())}
+    return str(catalog), stored, written
+
+
+def _in_workspace(loaded: Any, pipeline_id: str | None) -> tuple[str, Stored, set[str]]:
+    """The pipeline's schema in Unity Catalog, its tables' columns, and the tables the pipeline owns."""
+    from pipelines.ldp.deployed import deployed_tables
+
+    from .monitors_cli import workspace_client
+
+    catalog, schema = loaded.pipeline.catalog, loaded.pipeline.schema_name
+    if not catalog:
+        raise UsageError(Problem("--target databricks needs a catalog", key="pipeline.catalog",
+                                 hint="set pipeline.catalog in config.yml or pass --catalog"))
+    deployed = deployed_tables(workspace_client(), catalog, schema, pipeline_id)
+    if not pipeline_id:
+        click.echo("warning: no --pipeline-id: tables the pipeline no longer declares are not looked for", err=True)
+    return f"{catalog}.{schema}", dict(deployed.columns), set(deployed.owned)
+
+
+def _text(changes: list[TableChange], against: str) -> str:
+    lines = [f"plan against {against}:"]
+    for change in changes:
+        mark = "!" if change.action.destructive else "+" if change.action.value == "create" else " "
+        lines.append(f" {mark} {change.table}: {change.action}")
+        lines += [f"       {detail}" for detail in change.details]
+    count = sum(c.action.destructive for c in changes)
+    lines.append(f"{count} destructive change(s)" if count else "no destructive change")
+    return "\n".join(lines)

@@ -1,0 +1,42 @@
+"""`ldp_engine plan` against a local catalog a real run wrote: stored schemas read from the Delta logs."""
+from __future__ import annotations
+
+import json
+import shutil
+
+from click.testing import CliRunner
+
+from pipelines.engine.cli import cli
+from tests.spark.harness import catalog_of
+from tests.spark.test_contracts import project
+
+
+def test_plan_reads_the_stored_schemas_and_puts_destructive_changes_first(spark, tmp_path):
+    """A run's tables, then config.yml retypes a column and forgets a table: `plan` says so without Spark,
+    and `--fail-on destructive` exits 4."""
+    (tmp_path / "project").mkdir()
+    harness = project(spark, tmp_path / "project")
+    harness.run()
+    state = tmp_path / "state"
+    shutil.copytree(catalog_of(spark) / "warehouse" / f"{harness.schema}.db", state / "warehouse" / f"{harness.schema}.db")
+    (state / "runs").mkdir()
+    (state / "runs" / "r1.json").write_text(json.dumps({"selection": ["raw", "clean", "report"], "finished_at": 1,
+                                                        "summary": {"runner": "spark"}}))
+    config = harness.path.read_text()
+    harness.path.write_text(config.replace("{name: id, type: int, nullable: false}", "{name: id, type: bigint}")
+                            .split("  - {name: report")[0])
+    args = ["plan", "--config", str(harness.path), "--state-dir", str(state)]
+    text = CliRunner().invoke(cli, args)
+    assert text.exit_code == 0, text.output
+    assert text.output.splitlines()[1:5] == [
+        " ! report: drop", "       no longer declared in config.yml: a Databricks "
+        "pipeline drops the tables it no longer defines; local runs leave it as it is",
+        " ! clean: schema change (breaking)", "       column id: int -> bigint"]
+    failing = CliRunner().invoke(cli, [*args, "--fail-on", "destructive", "--format", "json", "--select", "clean"])
+    assert failing.exit_code == 4
+    assert json.loads(failing.output)["changes"] == [
+        {"table": "report", "action": "drop", "destructive": True, "details": [
+            "no longer declared in config.yml: a Databricks pipeline drops the tables "
+            "it no longer defines; local runs leave it as it is"]},
+        {"table": "clean", "action": "schema change (breaking)", "destructive": True,
+         "details": ["column id: int -> bigint"]}]

@@ -1,0 +1,105 @@
+"""`plan`'s comparison of config.yml with the stored tables: pure, destructive steps first."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipelines.core.changes import Action, plan_changes
+from pipelines.core.config import parse_config
+
+CONFIG = """
+tables:
+  - name: raw
+    layer: bronze
+    source: {type: table, table: x}
+    expectations: [{criticality: error, check: {function: is_not_null, arguments: {column: id}}}]
+  - name: clean
+    layer: silver
+    depends_on: [raw]
+    columns: [{name: id, type: bigint}, {name: amount, type: "decimal(10,2)"}, {name: note, type: string}]
+  - name: wide
+    layer: silver
+    depends_on: [raw]
+    contract: additive
+    columns: [{name: id, type: bigint}]
+  - {name: report, layer: gold, depends_on: [clean]}
+"""
+
+
+def changes(stored, written=(), selected=("raw", "clean", "wide", "report")):
+    config = parse_config(CONFIG, Path("config.yml"))
+    return [(c.table, c.action, c.details) for c in plan_changes(config, selected, stored, written)]
+
+
+def test_a_fresh_catalog_creates_every_table_with_its_quarantine():
+    assert changes({}) == [("clean", Action.CREATE, ()), ("raw", Action.CREATE, ("with raw_quarantine",)),
+                           ("report", Action.CREATE, ()), ("wide", Action.CREATE, ())]
+
+
+def test_breaking_and_dropped_tables_come_first_with_each_column_named():
+    stored = {"raw": {"id": "bigint", "_warnings": "array<string>"}, "raw_quarantine": {},
+              "clean": {"id": "int", "amount": "decimal(10,2)", "legacy": "string", "_warnings": "array<string>"},
+              "wide": {"id": "bigint", "extra": "string"}, "report": None,
+              "old": {"a": "int"}, "old_quarantine": {"a": "int"}, "foreign": {"a": "int"}}
+    planned = changes(stored, written=["raw", "clean", "old", "report"])
+    assert [(table, action) for table, action, _ in planned] == [
+        ("old", Action.DROP), ("old_quarantine", Action.DROP), ("clean", Action.BREAKING),
+        ("raw", Action.UNCHANGED), ("report", Action.UNCHANGED), ("wide", Action.UNCHANGED)]
+    assert planned[2][2] == ("column id: int -> bigint", "drops column legacy (string)", "adds column note (string)")
+    assert all(action.destructive for _, action, _ in planned[:3]) and not planned[3][1].destructive
+
+
+def test_an_added_column_is_additive_and_a_selection_plans_only_its_tables():
+    stored = {"clean": {"id": "bigint", "amount": "decimal(10,2)"}}
+    assert changes(stored, selected=["clean"]) == [("clean", Action.ADDITIVE, ("adds column note (string)",))]
+
+
+def test_plan_against_databricks_lists_the_schema_once_and_drops_only_what_the_pipeline_owns(tmp_path, monkeypatch):
+    """An autospec'd WorkspaceClient: one `tables.list` of the pipeline's schema, the exact request."""
+    import json
+    from unittest.mock import create_autospec
+
+    from click.testing import CliRunner
+    from databricks.sdk import WorkspaceClient
+    from databricks.sdk.service.catalog import ColumnInfo, TableInfo
+
+    from pipelines.engine import monitors_cli
+    from pipelines.engine.cli import cli
+
+    def column(name: str, spark_json: object) -> ColumnInfo:
+        return ColumnInfo(name=name, type_json=json.dumps({"name": name, "type": spark_json, "nullable": True,
+                                                            "metadata": {}}))
+
+    w = create_autospec(WorkspaceClient, instance=True)
+    w.tables.list.return_value = iter([
+        TableInfo(name="clean", pipeline_id="p-1", columns=[column("id", "integer"), column("amount", "decimal(10,2)"),
+                                                          column("note", "string")]),
+        TableInfo(name="wide", pipeline_id="p-1", columns=[column("id", "long"), column(
+            "tags", {"type": "array", "elementType": "string", "containsNull": True})]),
+        TableInfo(name="gone", pipeline_id="p-1", columns=[column("a", "integer")]),
+        TableInfo(name="someone_elses", pipeline_id="p-2", columns=[column("a", "integer")]),
+    ])
+    monkeypatch.setattr(monitors_cli, "workspace_client", lambda: w)
+    (tmp_path / "config.yml").write_text(CONFIG)
+    result = CliRunner().invoke(cli, ["plan", "--config", str(tmp_path / "config.yml"), "--target", "databricks",
+                                      "--catalog", "main", "--schema", "sales", "--pipeline-id", "p-1",
+                                      "--format", "json", "--fail-on", "destructive"])
+    w.tables.list.assert_called_once_with(catalog_name="main", schema_name="sales")
+    assert result.exit_code == 4, result.output
+    out = json.loads(result.output)
+    assert out["against"] == "main.sales"
+    assert [(c["table"], c["action"], c["details"]) for c in out["changes"]] == [
+        ("gone", "drop", ["no longer declared in config.yml: a Databricks pipeline "
+                          "drops the tables it no longer defines; local runs leave it as it is"]),
+        ("clean", "schema change (breaking)", ["column id: int -> bigint"]),
+        ("raw", "create", ["with raw_quarantine"]), ("report", "create", []), ("wide", "unchanged", [])]
+
+
+def test_plan_against_databricks_needs_a_catalog(tmp_path):
+    from click.testing import CliRunner
+
+    from pipelines.engine.cli import cli
+
+    (tmp_path / "config.yml").write_text(CONFIG)
+    result = CliRunner().invoke(cli, ["plan", "--config", str(tmp_path / "config.yml"), "--target", "databricks"])
+    assert result.exit_code == 2
+    assert "--target databricks needs a catalog" in result.output and "pass --catalog" in result.output
