@@ -67,9 +67,14 @@ def run(config: str | None, tags: str | None, match: str, select_: str | None, e
     launched = launch(RunOptions(config_path(config), selection(tags, match, select_, exclude),
                                  overrides=overrides(), **options))
     if launched.run is None:  # a dry run that only plans
+        from .plan_cli import changes_text, local_changes
         from .render import plan_text
 
-        click.echo(json.dumps(launched.plan.to_dict()) if output_format == "json" else plan_text(launched.plan))
+        against, changes = local_changes(launched.plan.config, list(launched.plan.order), options["state_dir"])
+        if output_format == "json":
+            click.echo(json.dumps({**launched.plan.to_dict(), "changes": [c.to_dict() for c in changes]}))
+        else:
+            click.echo(plan_text(launched.plan) + "\n" + changes_text(changes, against))
         return EXIT_OK
     code = _report(launched.run, output_format)
     for name, path in launched.outputs:

@@ -11,6 +11,7 @@ plan holds a drop or a breaking schema change, for CI before a deploy.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
@@ -20,7 +21,6 @@ from pipelines.core.errors import EXIT_DESTRUCTIVE, EXIT_OK, Problem, UsageError
 
 from . import params
 from .options import handle_errors, read_config, selection
-from .state_lock import state_lock
 
 
 @click.command()
@@ -34,12 +34,11 @@ from .state_lock import state_lock
 @click.option("--fail-on", "fail_on", type=click.Choice(["destructive"]),
               help="Exit 4 when the plan drops a table or breaks a table's schema.")
 @params.state_dir
-@params.wait
 @params.verbose
 @handle_errors
 def plan(config: str | None, tags: str | None, match: str, select_: str | None, exclude: str | None,
          catalog: str | None, schema: str | None, where: str, pipeline_id: str | None, output_format: str,
-         fail_on: str | None, state_dir: str | None, wait: float, verbose: bool) -> int:
+         fail_on: str | None, state_dir: str | None, verbose: bool) -> int:
     """Show what a run of the selected tables would change in the tables that exist: create, unchanged,
     schema change (additive or breaking, per column) and drop, destructive steps first."""
     from pipelines.core.graph import dependency_graph, select_tables
@@ -48,15 +47,16 @@ def plan(config: str | None, tags: str | None, match: str, select_: str | None, 
 
     loaded = with_target(read_config(config), catalog, schema)
     chosen = select_tables(loaded, dependency_graph(loaded)[0], selection(tags, match, select_, exclude))
+    names = [t.name for t in loaded.tables if t.name in chosen]
     if where == "databricks":
         against, stored, written = _in_workspace(loaded, pipeline_id)
+        changes = plan_changes(loaded, names, stored, written)
     else:
-        against, stored, written = _in_local_catalog(loaded, state_dir, wait)
-    changes = plan_changes(loaded, [t.name for t in loaded.tables if t.name in chosen], stored, written)
+        against, changes = local_changes(loaded, names, state_dir)
     if output_format == "json":
         click.echo(json.dumps({"against": against, "changes": [c.to_dict() for c in changes]}))
     else:
-        click.echo(_text(changes, against))
+        click.echo(changes_text(changes, against))
     destructive = any(c.action.destructive for c in changes)
     return EXIT_DESTRUCTIVE if fail_on == "destructive" and destructive else EXIT_OK
 
@@ -64,8 +64,9 @@ def plan(config: str | None, tags: str | None, match: str, select_: str | None, 
 Stored = dict[str, dict[str, str] | None]
 
 
-def _in_local_catalog(loaded: Any, state_dir: str | None, wait: float) -> tuple[str, Stored, set[str]]:
-    """The catalog the newest local run wrote, its tables' columns, and what local runs wrote there."""
+def local_changes(loaded: Any, names: list[str], state_dir: str | Path | None) -> tuple[str, list[TableChange]]:
+    """What a run of the tables `names` changes in the catalog the newest local run wrote, and that
+    catalog. Read from the Delta logs, lock-free: a Delta table is read at one committed version."""
     from pipelines.catalog.reader import stored_tables
     from pipelines.catalog.session import state_dir as resolve_state
 
@@ -75,11 +76,10 @@ def _in_local_catalog(loaded: Any, state_dir: str | None, wait: float) -> tuple[
     records = [r for r in map(_read, (state / "runs").glob("*.json")) if r is not None and _local(r)]
     newest = max(records, key=lambda r: r.get("finished_at") or 0, default=None)
     catalog = catalog_root(state, newest)
-    with state_lock(state, wait):
-        stored = {name: table.columns() for name, table in stored_tables(catalog, loaded.pipeline.schema_name).items()}
+    stored = {name: table.columns() for name, table in stored_tables(catalog, loaded.pipeline.schema_name).items()}
     written = {name for record in records if catalog_root(state, record) == catalog
                for name in record.get("selection", ())}
-    return str(catalog), stored, written
+    return str(catalog), plan_changes(loaded, names, stored, written)
 
 
 def _in_workspace(loaded: Any, pipeline_id: str | None) -> tuple[str, Stored, set[str]]:
@@ -98,7 +98,7 @@ def _in_workspace(loaded: Any, pipeline_id: str | None) -> tuple[str, Stored, se
     return f"{catalog}.{schema}", dict(deployed.columns), set(deployed.owned)
 
 
-def _text(changes: list[TableChange], against: str) -> str:
+def changes_text(changes: list[TableChange], against: str) -> str:
     lines = [f"plan against {against}:"]
     for change in changes:
         mark = "!" if change.action.destructive else "+" if change.action.value == "create" else " "

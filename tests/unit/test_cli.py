@@ -27,6 +27,17 @@ def test_seed_selection_dry_run_as_json():
     assert plan["order"] == ["customers_bronze"] and plan["levels"] == [["customers_bronze"]]
 
 
+def test_dry_run_says_what_the_run_would_change_in_the_local_catalog(tmp_path):
+    result = invoke("--select", "customers_silver", "--dry-run", "--format", "json", "--config", CONFIG,
+                    "--state-dir", str(tmp_path))
+    assert json.loads(result.stdout)["changes"] == [{"table": "customers_silver", "action": "create",
+                                                     "destructive": False,
+                                                     "details": ["with customers_silver_quarantine"]}]
+    text = invoke("--select", "customers_silver", "--dry-run", "--config", CONFIG, "--state-dir", str(tmp_path))
+    assert text.stdout.endswith(f"plan against {tmp_path}:\n + customers_silver: create\n"
+                                "       with customers_silver_quarantine\nno destructive change\n")
+
+
 def test_dry_run_text_lists_levels():
     result = invoke("--dry-run", "--config", CONFIG)
     assert result.exit_code == 0
