@@ -19,7 +19,7 @@ from pipelines.core.graph import split_names
 from pipelines.core.results import RunResult
 
 from . import params
-from .options import HARD_EXIT, config_path, handle_errors, overrides, read_config, selection
+from .options import config_path, handle_errors, overrides, read_config, selection
 from .state_lock import state_lock
 
 
@@ -80,7 +80,7 @@ def run(config: str | None, tags: str | None, match: str, select_: str | None, e
     for name, path in launched.outputs:
         click.echo(f"{name.replace('_', ' ')}: {path}", err=True)
     if launched.abandoned:  # a transformation stuck in Python cannot be stopped: end the process
-        click.get_current_context().meta[HARD_EXIT] = True
+        _Exit.without_finalizing = True
     return code
 
 
@@ -190,15 +190,17 @@ def show(name: str, config: str | None, where: str | None, columns: str | None, 
 
 
 class _Exit:
-    """Set by a command whose process should end without finalizing native libraries; read by `main`
-    only, so in-process callers (tests, notebooks) are never cut short."""
+    """Set by a command whose process should end at once, without joining threads or finalizing native
+    libraries (a transformation stuck in Python past --table-timeout; `show`'s native readers); read
+    by `main` only, so in-process callers (tests, notebooks) are never cut short."""
 
     without_finalizing = False
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point (`ldp_engine`). After `show` has printed everything and released the
-    lock, the process ends at once: the teardown of the files readers' native thread pools raced the
+    """Console-script entry point (`ldp_engine`). After a run that abandoned a stuck table, the process
+    ends at once (its thread cannot be stopped or joined). After `show` has printed everything and
+    released the lock, too: the teardown of the files readers' native thread pools raced the
     interpreter's once in CI (complete output, then "terminate called without an active exception" and
     SIGABRT, exit -6, instead of 0)."""
     try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -23,7 +22,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ldp_engine")
 EXIT_INTERRUPTED = 130  # as a shell reports SIGINT
-HARD_EXIT = "ldp.hard_exit"  # context flag: threads are stuck in user code, exit without joining them
 
 
 def config_path(value: str | None) -> Path:
@@ -77,10 +75,6 @@ def handle_errors(command: Callable[..., int]) -> Callable[..., None]:
             text = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             code = fail(EXIT_RUNTIME, "error", [text],
                         text + ("" if verbose else " (run with --verbose for details)"))
-        if click.get_current_context().meta.get(HARD_EXIT):
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code)
         sys.exit(code)
 
     return wrapper
