@@ -16,6 +16,11 @@ so the tables have exactly the Spark runner's contents and schemas on every runt
 them) from `{name}__cdc_feed`, a temporary view of its change feed read as a stream, checked rows only;
 one with `snapshot_cdc:` is fed by `dp.create_auto_cdc_from_snapshot_flow` from `{name}__snapshot` (or
 a function returning each next version, with `version_by`).
+
+A table with a contract (`columns:`) has its transformation's rows guarded (`quality.contract`): the
+same verdict as the Spark runner's, read through `typeof` since a query may not read its schema. An
+enforced contract is also the dataset's `schema=` (with DQX's result columns); masks and `row_filter`
+go to Databricks' `dp` only, open-source SDP has neither.
 """
 from __future__ import annotations
 
