@@ -145,6 +145,18 @@ def remember_fetched_jars(spark: SparkSession, packages: Iterable[str] = ()) -> 
         manifest.write_text("\n".join(jars) + "\n", encoding="utf-8")
 
 
+def scratch_spark(state: Path, verbose: bool = False, packages: Iterable[str] = ()) -> SparkSession:
+    """The active session, else a small local one with an in-memory catalog: for resolving queries on
+    empty inputs (`plan`), without the state folder's metastore (a run may hold it) or its start-up."""
+    active = SparkSession.getActiveSession()
+    if active is not None or on_databricks():
+        return get_spark(state, verbose=verbose)
+    if not verbose:
+        quiet_pyspark_loggers()
+    return local_session(state, "ldp_engine_plan", verbose, master="local[1]", packages=packages,
+                         short_lived=True, extra_conf={"spark.sql.catalogImplementation": "in-memory"})
+
+
 def local_session(state: Path, app_name: str = "ldp_engine", verbose: bool = False,
                   master: str = "local[*]", extra_conf: Mapping[str, str] | None = None,
                   packages: Iterable[str] = (), short_lived: bool = False) -> SparkSession:
@@ -156,9 +168,12 @@ def local_session(state: Path, app_name: str = "ldp_engine", verbose: bool = Fal
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.master(master).appName(app_name)
     packages = tuple(packages)
-    for key, value in {**local_conf(state, verbose, packages, short_lived), **(extra_conf or {})}.items():
+    conf = {**local_conf(state, verbose, packages, short_lived), **(extra_conf or {})}
+    for key, value in conf.items():
         builder = builder.config(key, value)
-    builder = builder.config("spark.scheduler.mode", "FAIR").enableHiveSupport()
+    builder = builder.config("spark.scheduler.mode", "FAIR")
+    if conf["spark.sql.catalogImplementation"] == "hive":  # unless `extra_conf` asks for a throw-away catalog
+        builder = builder.enableHiveSupport()
     try:
         with _jvm_stdout_on_stderr():
             session = builder.getOrCreate()

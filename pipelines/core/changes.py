@@ -4,7 +4,8 @@ Pure: it compares what config.yml declares with the stored tables' columns (name
 prints it), read elsewhere. Per table: `create`, `unchanged`, a `schema change` split into additive
 (a new column) and breaking (a column dropped or retyped), and `drop` for a table an earlier run of
 this pipeline wrote that config.yml no longer declares. Destructive steps come first.
-A table without a contract (`columns:`) has no declared schema to compare: it is `unchanged`, saying so.
+A table's new columns are its contract's (`columns:`) or, without one, its query's resolved on empty
+inputs (`runners.resolve`); where neither is known it is `unchanged`, saying why.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ CDC_EVENTS_SUFFIX = "__ldp_cdc_events"  # a CDC target's hidden table of events 
 _NO_LONGER_DECLARED = ("no longer declared in config.yml: a Databricks pipeline drops "
                        "the tables it no longer defines; local runs leave it as it is")
 _ENGINE_COLUMNS = frozenset((*RESULT_COLUMNS, CORRUPT_RECORD))
+Columns = Mapping[str, str]  # column -> its type as Spark prints it
 
 
 class Action(_Word):
@@ -48,12 +50,15 @@ class TableChange:
                 "details": list(self.details)}
 
 
-def plan_changes(config: Config, selected: Iterable[str], stored: Mapping[str, Mapping[str, str] | None],
-                 written_before: Iterable[str] = ()) -> list[TableChange]:
+def plan_changes(config: Config, selected: Iterable[str], stored: Mapping[str, Columns | None],
+                 written_before: Iterable[str] = (), resolved: Mapping[str, Columns | str] | None = None
+                 ) -> list[TableChange]:
     """The changes a run of the `selected` tables makes to the `stored` ones (name -> columns, None when
     the columns cannot be read), plus a `drop` for each stored table in `written_before` (what earlier
-    runs of this pipeline wrote) that config.yml declares no more. Destructive first, then by name."""
-    changes = [_table_change(config.table(name), stored) for name in selected]
+    runs of this pipeline wrote) that config.yml declares no more. A table's new columns are its
+    contract's, else `resolved`'s (its query resolved on empty inputs, or why it could not be; None: not
+    resolved). Destructive first, then by name."""
+    changes = [_table_change(config.table(name), stored, resolved) for name in selected]
     declared = {name for table in config.tables for name in _datasets(table.name)}
     owned = {name for table in written_before for name in _datasets(table)}
     changes += [TableChange(name, Action.DROP, (_NO_LONGER_DECLARED,))
@@ -66,15 +71,27 @@ def _datasets(table: str) -> tuple[str, ...]:
     return (table, table + QUARANTINE_SUFFIX, table + CDC_EVENTS_SUFFIX)
 
 
-def _table_change(table: TableConfig, stored: Mapping[str, Mapping[str, str] | None]) -> TableChange:
+def _table_change(table: TableConfig, stored: Mapping[str, Columns | None],
+                  resolved: Mapping[str, Columns | str] | None) -> TableChange:
     if table.name not in stored:
         return TableChange(table.name, Action.CREATE, _creates(table))
+    if table.columns and table.contract is not ContractMode.OFF:
+        wanted: Columns | str | None = {c.name: c.type for c in table.columns}
+        strict = table.contract is ContractMode.ENFORCED
+    elif resolved is None:
+        return TableChange(table.name, Action.UNCHANGED, ("no contract (columns:), not resolved: schema not compared",))
+    else:
+        wanted, strict = resolved.get(table.name), True
+    if not isinstance(wanted, Mapping):
+        return TableChange(table.name, Action.UNCHANGED, (f"schema not compared: {wanted or 'not resolved'}",))
     columns = stored[table.name]
-    if not table.columns or table.contract is ContractMode.OFF:
-        return TableChange(table.name, Action.UNCHANGED, ("no contract (columns:): schema not compared",))
     if columns is None:
         return TableChange(table.name, Action.UNCHANGED, ("stored columns unreadable here: not compared",))
-    return _schema_change(table, {n: t for n, t in columns.items() if n not in _ENGINE_COLUMNS})
+    return _schema_change(table.name, _business(wanted), _business(columns), strict)
+
+
+def _business(columns: Columns) -> dict[str, str]:
+    return {name: type_ for name, type_ in columns.items() if name not in _ENGINE_COLUMNS}
 
 
 def _creates(table: TableConfig) -> tuple[str, ...]:
@@ -82,14 +99,14 @@ def _creates(table: TableConfig) -> tuple[str, ...]:
     return (f"with {table.name}{QUARANTINE_SUFFIX}",) if quarantine else ()
 
 
-def _schema_change(table: TableConfig, stored: Mapping[str, str]) -> TableChange:
-    declared = {c.name: c.type for c in table.columns}
-    breaking = [f"column {n}: {stored[n]} -> {t}" for n, t in declared.items() if n in stored and stored[n] != t]
-    if table.contract is ContractMode.ENFORCED:
-        breaking += [f"drops column {n} ({t})" for n, t in stored.items() if n not in declared]
-    additive = [f"adds column {n} ({t})" for n, t in declared.items() if n not in stored]
+def _schema_change(name: str, wanted: Mapping[str, str], stored: Mapping[str, str], strict: bool) -> TableChange:
+    """`strict`: the table will hold exactly `wanted` (a stored column it lacks is dropped)."""
+    breaking = [f"column {n}: {stored[n]} -> {t}" for n, t in wanted.items() if n in stored and stored[n] != t]
+    if strict:
+        breaking += [f"drops column {n} ({t})" for n, t in stored.items() if n not in wanted]
+    additive = [f"adds column {n} ({t})" for n, t in wanted.items() if n not in stored]
     if breaking:
-        return TableChange(table.name, Action.BREAKING, tuple(breaking + additive))
+        return TableChange(name, Action.BREAKING, tuple(breaking + additive))
     if additive:
-        return TableChange(table.name, Action.ADDITIVE, tuple(additive))
-    return TableChange(table.name, Action.UNCHANGED)
+        return TableChange(name, Action.ADDITIVE, tuple(additive))
+    return TableChange(name, Action.UNCHANGED)

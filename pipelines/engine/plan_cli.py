@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from pipelines.core.changes import TableChange, plan_changes
+from pipelines.core.contracts import ContractMode
 from pipelines.core.errors import EXIT_DESTRUCTIVE, EXIT_OK, Problem, UsageError
 
 from . import params
@@ -33,12 +34,15 @@ from .options import handle_errors, read_config, selection
 @params.output_format
 @click.option("--fail-on", "fail_on", type=click.Choice(["destructive"]),
               help="Exit 4 when the plan drops a table or breaks a table's schema.")
+@click.option("--schemas/--no-schemas", default=True, show_default=True,
+              help="Resolve each table without a contract on empty inputs (starts local Spark) to compare "
+                   "its columns with the stored ones.")
 @params.state_dir
 @params.verbose
 @handle_errors
 def plan(config: str | None, tags: str | None, match: str, select_: str | None, exclude: str | None,
          catalog: str | None, schema: str | None, where: str, pipeline_id: str | None, output_format: str,
-         fail_on: str | None, state_dir: str | None, verbose: bool) -> int:
+         fail_on: str | None, schemas: bool, state_dir: str | None, verbose: bool) -> int:
     """Show what a run of the selected tables would change in the tables that exist: create, unchanged,
     schema change (additive or breaking, per column) and drop, destructive steps first."""
     from pipelines.core.graph import dependency_graph, select_tables
@@ -46,13 +50,17 @@ def plan(config: str | None, tags: str | None, match: str, select_: str | None, 
     from .project import with_target
 
     loaded = with_target(read_config(config), catalog, schema)
-    chosen = select_tables(loaded, dependency_graph(loaded)[0], selection(tags, match, select_, exclude))
+    wanted = selection(tags, match, select_, exclude)
+    chosen = select_tables(loaded, dependency_graph(loaded)[0], wanted)
     names = [t.name for t in loaded.tables if t.name in chosen]
     if where == "databricks":
         against, stored, written = _in_workspace(loaded, pipeline_id)
-        changes = plan_changes(loaded, names, stored, written)
     else:
-        against, changes = local_changes(loaded, names, state_dir)
+        against, stored, written = _in_local_catalog(loaded, state_dir)
+    uncontracted = [n for n in names if n in stored and loaded.table(n).contract is ContractMode.OFF
+                    or n in stored and not loaded.table(n).columns]
+    resolved = _resolved(loaded, wanted, stored, state_dir, verbose) if schemas and uncontracted else None
+    changes = plan_changes(loaded, names, stored, written, resolved)
     if output_format == "json":
         click.echo(json.dumps({"against": against, "changes": [c.to_dict() for c in changes]}))
     else:
@@ -65,8 +73,15 @@ Stored = dict[str, dict[str, str] | None]
 
 
 def local_changes(loaded: Any, names: list[str], state_dir: str | Path | None) -> tuple[str, list[TableChange]]:
-    """What a run of the tables `names` changes in the catalog the newest local run wrote, and that
-    catalog. Read from the Delta logs, lock-free: a Delta table is read at one committed version."""
+    """What a run of the tables `names` changes in the catalog the newest local run wrote (tables
+    without a contract not resolved: no Spark), and that catalog."""
+    against, stored, written = _in_local_catalog(loaded, state_dir)
+    return against, plan_changes(loaded, names, stored, written)
+
+
+def _in_local_catalog(loaded: Any, state_dir: str | Path | None) -> tuple[str, Stored, set[str]]:
+    """The catalog the newest local run wrote, its tables' columns, and what local runs wrote there.
+    Read from the Delta logs, lock-free: a Delta table is read at one committed version."""
     from pipelines.catalog.reader import stored_tables
     from pipelines.catalog.session import state_dir as resolve_state
 
@@ -79,7 +94,19 @@ def local_changes(loaded: Any, names: list[str], state_dir: str | Path | None) -
     stored = {name: table.columns() for name, table in stored_tables(catalog, loaded.pipeline.schema_name).items()}
     written = {name for record in records if catalog_root(state, record) == catalog
                for name in record.get("selection", ())}
-    return str(catalog), plan_changes(loaded, names, stored, written)
+    return str(catalog), stored, written
+
+
+def _resolved(loaded: Any, chosen: Any, stored: Stored, state_dir: str | None, verbose: bool) -> dict[str, Any]:
+    """Each selected table's columns as its query resolves on empty inputs, on a scratch local session."""
+    from pipelines.catalog.session import scratch_spark, state_dir as resolve_state
+    from pipelines.runners.resolve import resolve_columns
+
+    from .project import load_project
+
+    project = load_project(loaded, chosen)
+    spark = scratch_spark(resolve_state(state_dir), verbose, packages=project.plan.local_packages)
+    return resolve_columns(spark, project.plan, project.functions, stored)
 
 
 def _in_workspace(loaded: Any, pipeline_id: str | None) -> tuple[str, Stored, set[str]]:

@@ -40,3 +40,25 @@ def test_plan_reads_the_stored_schemas_and_puts_destructive_changes_first(spark,
             "it no longer defines; local runs leave it as it is"]},
         {"table": "clean", "action": "schema change (breaking)", "destructive": True,
          "details": ["column id: int -> bigint"]}]
+
+
+def test_plan_resolves_a_table_without_a_contract_on_empty_inputs(spark, tmp_path):
+    """`report` declares no columns: its query, resolved on empty inputs (nothing runs), drops `count` and
+    adds `total`; `--no-schemas` leaves it uncompared."""
+    (tmp_path / "project").mkdir()
+    harness = project(spark, tmp_path / "project")
+    harness.run()
+    state = tmp_path / "state"
+    shutil.copytree(catalog_of(spark) / "warehouse" / f"{harness.schema}.db", state / "warehouse" / f"{harness.schema}.db")
+    report = harness.root / "transformations" / "gold" / "report.py"
+    report.write_text("from pyspark.sql import functions as F\n"
+                      "def report(clean):\n    return clean.groupBy().agg(F.sum('amount').alias('total'))\n")
+    args = ["plan", "--config", str(harness.path), "--state-dir", str(state), "--format", "json"]
+    changes = {c["table"]: c for c in json.loads(CliRunner().invoke(cli, args).output)["changes"]}
+    assert changes["report"] == {"table": "report", "action": "schema change (breaking)", "destructive": True,
+                                 "details": ["drops column count (bigint)", "adds column total (bigint)"]}
+    assert changes["raw"] == {"table": "raw", "action": "unchanged", "destructive": False, "details": []}
+    assert changes["clean"]["action"] == "unchanged"  # its contract, as stored
+    unresolved = json.loads(CliRunner().invoke(cli, [*args, "--no-schemas"]).output)["changes"]
+    assert {c["table"]: c["details"] for c in unresolved}["report"] == [
+        "no contract (columns:), not resolved: schema not compared"]

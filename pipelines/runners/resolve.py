@@ -1,0 +1,52 @@
+"""Each selected table's output columns, found by resolving its transformation on empty inputs: what a
+run would write, without running it (`ldp_engine plan`).
+
+In plan order: a table reads its upstream tables as resolved here, or, outside the selection, empty
+frames of their stored columns; its source reads no row. A table that cannot be resolved (a source that
+must connect to be read, an upstream neither selected nor stored) says why instead, and so do the
+tables downstream of it. A CDC target's stored columns are not its transformation's: not resolved.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+from pyspark.sql import DataFrame, SparkSession
+
+from pipelines.catalog.sources import transformation_inputs
+from pipelines.core.errors import describe_error
+from pipelines.core.loader import Transformation, call_transformation
+from pipelines.core.plan import Plan
+
+Columns = Mapping[str, str]
+
+
+def resolve_columns(spark: SparkSession, plan: Plan, functions: Mapping[str, Transformation],
+                    stored: Mapping[str, Columns | None]) -> dict[str, Columns | str]:
+    """Table -> its output columns (name -> type as Spark prints it), or why they are unknown."""
+    frames: dict[str, DataFrame] = {}
+    resolved: dict[str, Columns | str] = {}
+
+    def read(name: str) -> DataFrame:
+        if name in frames:
+            return frames[name]
+        if isinstance(resolved.get(name), str):
+            raise LookupError(f"upstream {name} could not be resolved")
+        columns = stored.get(name)
+        if not columns:
+            raise LookupError(f"upstream {name} is neither selected nor stored with readable columns")
+        return spark.createDataFrame([], ", ".join(f"`{n}` {t}" for n, t in columns.items()))
+
+    for table in plan.tables:
+        if table.config.applies_changes:
+            resolved[table.name] = "a CDC target: its columns are not its transformation's"
+            continue
+        try:
+            inputs = transformation_inputs(spark, table, plan.config.base_dir, read, empty_sources=True)
+            df = call_transformation(functions[table.name], inputs, spark)
+            if not isinstance(df, DataFrame):
+                raise TypeError(f"the transformation returned {type(df).__name__}, expected a DataFrame")
+            resolved[table.name] = {f.name: f.dataType.simpleString() for f in df.schema.fields}
+            frames[table.name] = df
+        except Exception as exc:  # noqa: BLE001 - reported on the table, the plan goes on
+            resolved[table.name] = describe_error(exc)
+    return resolved
