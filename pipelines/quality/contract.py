@@ -47,11 +47,11 @@ def guarded(config: TableConfig, df: DataFrame, *, schema_checked: bool) -> Data
     """`df` with its declared columns first, in declared order, carrying their comments, and failing on
     its first row that breaks the contract: NULL where not allowed and, unless `schema_checked`, a
     type or (enforced) a column the contract does not name."""
-    if not config.columns:
+    if not config.columns or config.contract is ContractMode.OFF:  # documentation only: nothing applied
         return df
     columns = config.columns
-    failures = [] if schema_checked or config.contract is ContractMode.OFF else [_schema_failure(config)]
-    if config.contract is not ContractMode.OFF and (required := [c.name for c in columns if not c.nullable]):
+    failures = [] if schema_checked else [_schema_failure(config)]
+    if required := [c.name for c in columns if not c.nullable]:
         failures.append(_null_failure(config.name, required))
     if failures:
         df = df.where(F.coalesce(*failures).isNull())

@@ -157,3 +157,18 @@ def test_databricks_gets_column_masks_and_the_row_filter(spark, tmp_path):
                                                  "`id` int",
                       "row_filter": "ROW FILTER governance.filters.by_id ON (`id`)"}]
 
+
+
+def test_an_off_contract_applies_nothing_and_an_additive_one_may_declare_every_column(spark):
+    from pipelines.core.config import TableConfig
+    from pipelines.quality.contract import guarded
+
+    df = spark.createDataFrame([(1, "a")], "id int, s string")
+    off = TableConfig(name="t", layer="silver", contract="off", columns=[
+        {"name": "missing", "type": "string"}, {"name": "s", "type": "string", "comment": "c"}])
+    assert guarded(off, df, schema_checked=False).columns == ["id", "s"]
+    assert guarded(off, df, schema_checked=False).schema["s"].metadata == {}
+    additive = TableConfig(name="t", layer="silver", contract="additive", columns=[
+        {"name": "s", "type": "string"}, {"name": "id", "type": "int"}])
+    every = guarded(additive, df, schema_checked=False)
+    assert every.columns == ["s", "id"] and every.collect() == [("a", 1)]
