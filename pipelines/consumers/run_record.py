@@ -2,7 +2,8 @@
 
 The first consumer of the after-table seam: it notes each table as it is written and, when the run
 ends, writes the run's summary (the documented JSON) with its id, start and end, the plan it ran and
-the order in which tables were written. Written to a temporary file and renamed, so a reader never
+the order in which tables were written, and what each table declared (checks, sinks, monitor: what
+`plan` compares the next run's config with). Written to a temporary file and renamed, so a reader never
 sees half a record; the newest record is also `latest.json`.
 """
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pipelines.core.changes import declarations
 from pipelines.core.files import write_atomically
 from pipelines.core.plan import Plan, TablePlan
 from pipelines.core.results import RunResult, TableResult
@@ -38,6 +40,7 @@ class RunRecord:
             "run_id": run.run_id, "started_at": run.started_at, "finished_at": run.finished_at or time.time(),
             "pipeline": self.plan.pipeline.name, "mode": self.plan.mode, "config": str(self.plan.config.path),
             "selection": list(self.plan.order), "written": self.written, "summary": run.to_dict(),
+            "declared": {t.name: declarations(t.config, self.plan.config.base_dir) for t in self.plan.tables},
         }
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"{run.run_id}.json"

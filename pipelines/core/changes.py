@@ -9,7 +9,10 @@ inputs (`runners.resolve`); where neither is known it is `unchanged`, saying why
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .config import Config, TableConfig
@@ -29,6 +32,7 @@ class Action(_Word):
     BREAKING = "schema change (breaking)"
     CREATE = "create"
     ADDITIVE = "schema change (additive)"
+    UPDATE = "update"  # same columns; its checks, sinks or monitor changed since the last run
     UNCHANGED = "unchanged"
 
     @property
@@ -51,14 +55,16 @@ class TableChange:
 
 
 def plan_changes(config: Config, selected: Iterable[str], stored: Mapping[str, Columns | None],
-                 written_before: Iterable[str] = (), resolved: Mapping[str, Columns | str] | None = None
-                 ) -> list[TableChange]:
+                 written_before: Iterable[str] = (), resolved: Mapping[str, Columns | str] | None = None,
+                 previous: Mapping[str, Mapping[str, Any]] | None = None) -> list[TableChange]:
     """The changes a run of the `selected` tables makes to the `stored` ones (name -> columns, None when
     the columns cannot be read), plus a `drop` for each stored table in `written_before` (what earlier
     runs of this pipeline wrote) that config.yml declares no more. A table's new columns are its
     contract's, else `resolved`'s (its query resolved on empty inputs, or why it could not be; None: not
-    resolved). Destructive first, then by name."""
-    changes = [_table_change(config.table(name), stored, resolved) for name in selected]
+    resolved). `previous` holds each table's `declarations` as the last run recorded them: a change of
+    checks, sinks or monitor since is listed too. Destructive first, then by name."""
+    changes = [_with_declarations(_table_change(config.table(name), stored, resolved), config, previous or {})
+               for name in selected]
     declared = {name for table in config.tables for name in _datasets(table.name)}
     owned = {name for table in written_before for name in _datasets(table)}
     changes += [TableChange(name, Action.DROP, (_NO_LONGER_DECLARED,))
@@ -110,3 +116,52 @@ def _schema_change(name: str, wanted: Mapping[str, str], stored: Mapping[str, st
     if additive:
         return TableChange(name, Action.ADDITIVE, tuple(additive))
     return TableChange(name, Action.UNCHANGED)
+
+
+def declarations(table: TableConfig, base_dir: Path) -> dict[str, Any]:
+    """What a run enforces on and feeds from a table, as JSON, for the run record: its checks (an
+    expectations file by its content's digest), its sinks by target, its monitor."""
+    checks = {_check_name(check): check for check in table.expectations}
+    if table.expectations_file:
+        path = base_dir / table.expectations_file
+        checks[f"file {table.expectations_file}"] = (
+            hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else None)
+    return {"checks": checks,
+            "sinks": {f"{sink.type} {sink.target(table.name)}": sink.model_dump(mode="json", exclude_defaults=True)
+                      for sink in table.sinks},
+            "monitor": table.monitor.model_dump(mode="json", exclude_defaults=True) if table.monitor else None}
+
+
+def _check_name(check: Mapping[str, Any]) -> str:
+    return str(check.get("name") or json.dumps(check.get("check"), sort_keys=True))
+
+
+def _with_declarations(change: TableChange, config: Config, previous: Mapping[str, Mapping[str, Any]]) -> TableChange:
+    before = previous.get(change.table)
+    if before is None or change.action is Action.CREATE:
+        return change
+    now = declarations(config.table(change.table), config.base_dir)
+    details = [*_keyed_changes("check", before.get("checks") or {}, now["checks"]),
+               *_keyed_changes("sink", before.get("sinks") or {}, now["sinks"])]
+    if (before.get("monitor") or None) != now["monitor"]:
+        details.append("monitor " + ("added" if not before.get("monitor") else "removed" if not now["monitor"]
+                                     else "changed: " + ", ".join(_changed_keys(before["monitor"], now["monitor"]))))
+    if not details:
+        return change
+    action = Action.UPDATE if change.action is Action.UNCHANGED else change.action
+    return TableChange(change.table, action, (*change.details, *details))
+
+
+def _keyed_changes(kind: str, before: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
+    lines = [f"{kind} {key} added" for key in now if key not in before]
+    lines += [f"{kind} {key} removed" for key in before if key not in now]
+    for key in (k for k in now if k in before and before[k] != now[k]):
+        old, new = before[key], now[key]
+        changed = _changed_keys(old, new) if isinstance(old, dict) and isinstance(new, dict) else []
+        lines.append(f"{kind} {key} changed" + (": " + ", ".join(changed) if changed else ""))
+    return lines
+
+
+def _changed_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    return [f"{key} {json.dumps(old.get(key))} -> {json.dumps(new.get(key))}"
+            for key in sorted({*old, *new}) if old.get(key) != new.get(key)]

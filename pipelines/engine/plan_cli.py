@@ -53,14 +53,15 @@ def plan(config: str | None, tags: str | None, match: str, select_: str | None, 
     wanted = selection(tags, match, select_, exclude)
     chosen = select_tables(loaded, dependency_graph(loaded)[0], wanted)
     names = [t.name for t in loaded.tables if t.name in chosen]
+    previous: dict[str, Any] = {}  # a Databricks deploy has no local run records to compare with
     if where == "databricks":
         against, stored, written = _in_workspace(loaded, pipeline_id)
     else:
-        against, stored, written = _in_local_catalog(loaded, state_dir)
+        against, stored, written, previous = _in_local_catalog(loaded, state_dir)
     uncontracted = [n for n in names if n in stored and loaded.table(n).contract is ContractMode.OFF
                     or n in stored and not loaded.table(n).columns]
     resolved = _resolved(loaded, wanted, stored, state_dir, verbose) if schemas and uncontracted else None
-    changes = plan_changes(loaded, names, stored, written, resolved)
+    changes = plan_changes(loaded, names, stored, written, resolved, previous)
     if output_format == "json":
         click.echo(json.dumps({"against": against, "changes": [c.to_dict() for c in changes]}))
     else:
@@ -75,13 +76,15 @@ Stored = dict[str, dict[str, str] | None]
 def local_changes(loaded: Any, names: list[str], state_dir: str | Path | None) -> tuple[str, list[TableChange]]:
     """What a run of the tables `names` changes in the catalog the newest local run wrote (tables
     without a contract not resolved: no Spark), and that catalog."""
-    against, stored, written = _in_local_catalog(loaded, state_dir)
-    return against, plan_changes(loaded, names, stored, written)
+    against, stored, written, previous = _in_local_catalog(loaded, state_dir)
+    return against, plan_changes(loaded, names, stored, written, previous=previous)
 
 
-def _in_local_catalog(loaded: Any, state_dir: str | Path | None) -> tuple[str, Stored, set[str]]:
-    """The catalog the newest local run wrote, its tables' columns, and what local runs wrote there.
-    Read from the Delta logs, lock-free: a Delta table is read at one committed version."""
+def _in_local_catalog(loaded: Any, state_dir: str | Path | None
+                      ) -> tuple[str, Stored, set[str], dict[str, Any]]:
+    """The catalog the newest local run wrote, its tables' columns, what local runs wrote there, and
+    each table's declarations as the newest run that selected it recorded them. Read from the Delta
+    logs and the run records, lock-free: a Delta table is read at one committed version."""
     from pipelines.catalog.reader import stored_tables
     from pipelines.catalog.session import state_dir as resolve_state
 
@@ -92,9 +95,10 @@ def _in_local_catalog(loaded: Any, state_dir: str | Path | None) -> tuple[str, S
     newest = max(records, key=lambda r: r.get("finished_at") or 0, default=None)
     catalog = catalog_root(state, newest)
     stored = {name: table.columns() for name, table in stored_tables(catalog, loaded.pipeline.schema_name).items()}
-    written = {name for record in records if catalog_root(state, record) == catalog
-               for name in record.get("selection", ())}
-    return str(catalog), stored, written
+    here = sorted((r for r in records if catalog_root(state, r) == catalog), key=lambda r: r.get("finished_at") or 0)
+    written = {name for record in here for name in record.get("selection", ())}
+    previous = {name: declared for record in here for name, declared in (record.get("declared") or {}).items()}
+    return str(catalog), stored, written, previous
 
 
 def _resolved(loaded: Any, chosen: Any, stored: Stored, state_dir: str | None, verbose: bool) -> dict[str, Any]:

@@ -6,7 +6,9 @@ import shutil
 
 from click.testing import CliRunner
 
+from pipelines.consumers.run_record import RunRecord
 from pipelines.engine.cli import cli
+from pipelines.engine.project import load_project
 from tests.spark.harness import catalog_of
 from tests.spark.test_contracts import project
 
@@ -44,12 +46,16 @@ def test_plan_reads_the_stored_schemas_and_puts_destructive_changes_first(spark,
 
 def test_plan_resolves_a_table_without_a_contract_on_empty_inputs(spark, tmp_path):
     """`report` declares no columns: its query, resolved on empty inputs (nothing runs), drops `count` and
-    adds `total`; `--no-schemas` leaves it uncompared."""
+    adds `total`; `--no-schemas` leaves it uncompared. `raw` gained a check since the recorded run."""
     (tmp_path / "project").mkdir()
     harness = project(spark, tmp_path / "project")
-    harness.run()
+    _, run = harness.run()
     state = tmp_path / "state"
     shutil.copytree(catalog_of(spark) / "warehouse" / f"{harness.schema}.db", state / "warehouse" / f"{harness.schema}.db")
+    RunRecord(state / "runs", load_project(harness.path).plan).on_run_finished(run)  # what the CLI's run records
+    harness.path.write_text(harness.path.read_text().replace(
+        "    source: {type: files", "    expectations: [{name: id_present, check: {function: is_not_null, "
+        "arguments: {column: id}}}]\n    source: {type: files"))
     report = harness.root / "transformations" / "gold" / "report.py"
     report.write_text("from pyspark.sql import functions as F\n"
                       "def report(clean):\n    return clean.groupBy().agg(F.sum('amount').alias('total'))\n")
@@ -57,7 +63,8 @@ def test_plan_resolves_a_table_without_a_contract_on_empty_inputs(spark, tmp_pat
     changes = {c["table"]: c for c in json.loads(CliRunner().invoke(cli, args).output)["changes"]}
     assert changes["report"] == {"table": "report", "action": "schema change (breaking)", "destructive": True,
                                  "details": ["drops column count (bigint)", "adds column total (bigint)"]}
-    assert changes["raw"] == {"table": "raw", "action": "unchanged", "destructive": False, "details": []}
+    assert changes["raw"] == {"table": "raw", "action": "update", "destructive": False,
+                              "details": ["check id_present added"]}  # since the recorded run
     assert changes["clean"]["action"] == "unchanged"  # its contract, as stored
     unresolved = json.loads(CliRunner().invoke(cli, [*args, "--no-schemas"]).output)["changes"]
     assert {c["table"]: c["details"] for c in unresolved}["report"] == [

@@ -103,3 +103,33 @@ def test_plan_against_databricks_needs_a_catalog(tmp_path):
     result = CliRunner().invoke(cli, ["plan", "--config", str(tmp_path / "config.yml"), "--target", "databricks"])
     assert result.exit_code == 2
     assert "--target databricks needs a catalog" in result.output and "pass --catalog" in result.output
+
+
+SINKS = """
+tables:
+  - name: orders
+    layer: gold
+    source: {type: table, table: x}
+    expectations:
+      - {name: id_present, criticality: error, check: {function: is_not_null, arguments: {column: id}}}
+    sinks:
+      - {type: lakebase, schema: app, mode: upsert, primary_key: [id]}
+"""
+
+
+def test_checks_sinks_and_monitor_changed_since_the_last_run_are_an_update_naming_each():
+    from pipelines.core.changes import declarations
+
+    before = parse_config(SINKS, Path("config.yml"))
+    recorded = {"orders": declarations(before.table("orders"), before.base_dir)}
+    after = parse_config(SINKS.replace("primary_key: [id]", "primary_key: [id, day]").replace(
+        "    sinks:", "      - {name: amount_positive, check: {function: sql_expression, arguments: "
+                     "{expression: amount > 0}}}\n    monitor: {profile: snapshot}\n    sinks:"), Path("config.yml"))
+    stored = {"orders": {"id": "int"}}
+    assert plan_changes(after, ["orders"], stored, previous=recorded)[0].to_dict() == {
+        "table": "orders", "action": "update", "destructive": False, "details": [
+            "no contract (columns:), not resolved: schema not compared",
+            "check amount_positive added",
+            'sink lakebase app.orders changed: primary_key ["id"] -> ["id", "day"]',
+            "monitor added"]}
+    assert plan_changes(before, ["orders"], stored, previous=recorded)[0].action is Action.UNCHANGED
