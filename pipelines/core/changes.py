@@ -23,6 +23,8 @@ QUARANTINE_SUFFIX = "_quarantine"
 CDC_EVENTS_SUFFIX = "__ldp_cdc_events"  # a CDC target's hidden table of events (the engine's own)
 _NO_LONGER_DECLARED = ("no longer declared in config.yml: a Databricks pipeline drops "
                        "the tables it no longer defines; local runs leave it as it is")
+_FULL_REFRESH = ("full refresh needed: a streaming table keeps the rows it appended under the old schema "
+                 "(run with --full-refresh, which recomputes it from its sources)")
 _ENGINE_COLUMNS = frozenset((*RESULT_COLUMNS, CORRUPT_RECORD))
 Columns = Mapping[str, str]  # column -> its type as Spark prints it
 
@@ -56,20 +58,29 @@ class TableChange:
 
 def plan_changes(config: Config, selected: Iterable[str], stored: Mapping[str, Columns | None],
                  written_before: Iterable[str] = (), resolved: Mapping[str, Columns | str] | None = None,
-                 previous: Mapping[str, Mapping[str, Any]] | None = None) -> list[TableChange]:
+                 previous: Mapping[str, Mapping[str, Any]] | None = None,
+                 streaming: Iterable[str] = ()) -> list[TableChange]:
     """The changes a run of the `selected` tables makes to the `stored` ones (name -> columns, None when
     the columns cannot be read), plus a `drop` for each stored table in `written_before` (what earlier
     runs of this pipeline wrote) that config.yml declares no more. A table's new columns are its
     contract's, else `resolved`'s (its query resolved on empty inputs, or why it could not be; None: not
     resolved). `previous` holds each table's `declarations` as the last run recorded them: a change of
-    checks, sinks or monitor since is listed too. Destructive first, then by name."""
-    changes = [_with_declarations(_table_change(config.table(name), stored, resolved), config, previous or {})
-               for name in selected]
+    checks, sinks or monitor since is listed too; a breaking change to one of the `streaming` tables
+    says it needs a full refresh. Destructive first, then by name."""
+    streams = set(streaming)
+    changes = [_with_declarations(_refreshed(_table_change(config.table(name), stored, resolved), streams),
+                                  config, previous or {}) for name in selected]
     declared = {name for table in config.tables for name in _datasets(table.name)}
     owned = {name for table in written_before for name in _datasets(table)}
     changes += [TableChange(name, Action.DROP, (_NO_LONGER_DECLARED,))
                 for name in sorted(owned) if name in stored and name not in declared]
     return sorted(changes, key=lambda c: (_ORDER.index(c.action), c.table))
+
+
+def _refreshed(change: TableChange, streaming: set[str]) -> TableChange:
+    if change.action is not Action.BREAKING or change.table not in streaming:
+        return change
+    return TableChange(change.table, change.action, (*change.details, _FULL_REFRESH))
 
 
 def _datasets(table: str) -> tuple[str, ...]:

@@ -27,6 +27,7 @@ from .options import handle_errors, read_config, selection
 @click.command()
 @params.config
 @params.selection
+@params.mode
 @params.target
 @click.option("--target", "where", type=click.Choice(["local", "databricks"]), default="local", show_default=True,
               help="Compare with the local catalog, or with the workspace's Unity Catalog (SDK auth).")
@@ -41,18 +42,18 @@ from .options import handle_errors, read_config, selection
 @params.verbose
 @handle_errors
 def plan(config: str | None, tags: str | None, match: str, select_: str | None, exclude: str | None,
-         catalog: str | None, schema: str | None, where: str, pipeline_id: str | None, output_format: str,
+         mode: str, catalog: str | None, schema: str | None, where: str, pipeline_id: str | None, output_format: str,
          fail_on: str | None, schemas: bool, state_dir: str | None, verbose: bool) -> int:
     """Show what a run of the selected tables would change in the tables that exist: create, unchanged,
     schema change (additive or breaking, per column) and drop, destructive steps first."""
-    from pipelines.core.graph import dependency_graph, select_tables
+    from pipelines.core.plan import build_plan
 
     from .project import with_target
 
     loaded = with_target(read_config(config), catalog, schema)
     wanted = selection(tags, match, select_, exclude)
-    chosen = select_tables(loaded, dependency_graph(loaded)[0], wanted)
-    names = [t.name for t in loaded.tables if t.name in chosen]
+    planned = build_plan(loaded, wanted, mode)  # type: ignore[arg-type]
+    names = list(planned.order)
     previous: dict[str, Any] = {}  # a Databricks deploy has no local run records to compare with
     if where == "databricks":
         against, stored, written = _in_workspace(loaded, pipeline_id)
@@ -60,8 +61,9 @@ def plan(config: str | None, tags: str | None, match: str, select_: str | None, 
         against, stored, written, previous = _in_local_catalog(loaded, state_dir)
     uncontracted = [n for n in names if n in stored and loaded.table(n).contract is ContractMode.OFF
                     or n in stored and not loaded.table(n).columns]
-    resolved = _resolved(loaded, wanted, stored, state_dir, verbose) if schemas and uncontracted else None
-    changes = plan_changes(loaded, names, stored, written, resolved, previous)
+    resolved = _resolved(loaded, wanted, mode, stored, state_dir, verbose) if schemas and uncontracted else None
+    changes = plan_changes(loaded, names, stored, written, resolved, previous,
+                           streaming=[t.name for t in planned.tables if t.streaming])
     if output_format == "json":
         click.echo(json.dumps({"against": against, "changes": [c.to_dict() for c in changes]}))
     else:
@@ -101,14 +103,15 @@ def _in_local_catalog(loaded: Any, state_dir: str | Path | None
     return str(catalog), stored, written, previous
 
 
-def _resolved(loaded: Any, chosen: Any, stored: Stored, state_dir: str | None, verbose: bool) -> dict[str, Any]:
+def _resolved(loaded: Any, chosen: Any, mode: str, stored: Stored, state_dir: str | None,
+              verbose: bool) -> dict[str, Any]:
     """Each selected table's columns as its query resolves on empty inputs, on a scratch local session."""
     from pipelines.catalog.session import scratch_spark, state_dir as resolve_state
     from pipelines.runners.resolve import resolve_columns
 
     from .project import load_project
 
-    project = load_project(loaded, chosen)
+    project = load_project(loaded, chosen, mode)  # type: ignore[arg-type]
     spark = scratch_spark(resolve_state(state_dir), verbose, packages=project.plan.local_packages)
     return resolve_columns(spark, project.plan, project.functions, stored)
 

@@ -133,3 +133,14 @@ def test_checks_sinks_and_monitor_changed_since_the_last_run_are_an_update_namin
             'sink lakebase app.orders changed: primary_key ["id"] -> ["id", "day"]',
             "monitor added"]}
     assert plan_changes(before, ["orders"], stored, previous=recorded)[0].action is Action.UNCHANGED
+
+
+def test_a_breaking_change_to_a_streaming_table_says_it_needs_a_full_refresh():
+    config = parse_config(CONFIG, Path("config.yml"))
+    stored = {"clean": {"id": "int", "amount": "decimal(10,2)", "note": "string"}}
+    [change] = plan_changes(config, ["clean"], stored, streaming=["clean"])
+    assert change.action is Action.BREAKING and change.details == (
+        "column id: int -> bigint", "full refresh needed: a streaming table keeps the rows it appended under "
+        "the old schema (run with --full-refresh, which recomputes it from its sources)")
+    [batch] = plan_changes(config, ["clean"], stored)
+    assert batch.details == ("column id: int -> bigint",)
