@@ -14,7 +14,7 @@ import re
 from enum import Enum
 from typing import Any, Mapping, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 __all__ = ["ColumnSpec", "ContractMode", "RowFilter", "canonical_type", "contract_problems", "schema_ddl", "spark_type"]
 
@@ -168,6 +168,11 @@ class RowFilter(_Model):
 
     def __str__(self) -> str:
         return f"ROW FILTER {self.function} ON ({', '.join(_quote(c) for c in self.columns)})"
+
+    @model_serializer
+    def _as_written(self) -> str:
+        """Dumped as config.yml says it (`validate --show-config`), so it reads back the same."""
+        return f"{self.function} ON ({', '.join(self.columns)})"
 
 
 def contract_problems(columns: Sequence[ColumnSpec], mode: ContractMode,

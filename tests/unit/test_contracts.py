@@ -54,6 +54,8 @@ def test_row_filter_reads_function_and_columns():
     parsed = RowFilter.parse("gov.filters.by_region ON (country, `region`)")
     assert (parsed.function, parsed.columns) == ("gov.filters.by_region", ("country", "region"))
     assert str(parsed) == "ROW FILTER gov.filters.by_region ON (`country`, `region`)"
+    assert parsed.model_dump() == "gov.filters.by_region ON (country, region)"  # --show-config, as written
+    assert RowFilter.parse(parsed.model_dump()) == parsed
 
 
 TABLE = """
