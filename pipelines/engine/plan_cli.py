@@ -59,8 +59,8 @@ def plan(config: str | None, tags: str | None, match: str, select_: str | None, 
         against, stored, written = _in_workspace(loaded, pipeline_id)
     else:
         against, stored, written, previous = _in_local_catalog(loaded, state_dir)
-    uncontracted = [n for n in names if n in stored and loaded.table(n).contract is ContractMode.OFF
-                    or n in stored and not loaded.table(n).columns]
+    uncontracted = [n for n in names if n in stored and (
+        not loaded.table(n).columns or loaded.table(n).contract is ContractMode.OFF)]
     resolved = _resolved(loaded, wanted, mode, stored, state_dir, verbose) if schemas and uncontracted else None
     changes = plan_changes(loaded, names, stored, written, resolved, previous,
                            streaming=[t.name for t in planned.tables if t.streaming])
