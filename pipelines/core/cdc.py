@@ -13,6 +13,8 @@ from typing import Any, Callable, Literal, Optional, Sequence, Union
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
 
+from .sql import sql_identifier
+
 __all__ = ["CdcSpec", "SnapshotCdcSpec", "OPEN_SOURCE_PARAMETERS", "START_AT", "END_AT"]
 
 START_AT = "__START_AT"  # SCD type 2 history columns, typed like sequence_by (LDP's names)
@@ -49,10 +51,6 @@ def _scd_type(value: Any) -> int:
     if value in (1, 2, "1", "2"):
         return int(value)
     raise ValueError(f"stored_as_scd_type must be 1 or 2, got {value!r}")
-
-
-def _quote(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
 
 
 class _Spec(BaseModel):
@@ -198,7 +196,7 @@ class CdcSpec(_Spec):
         """sequence_by as a SQL expression: the column, or `struct(a, b)` for a list."""
         if isinstance(self.sequence_by, str):
             return self.sequence_by
-        return "struct(" + ", ".join(_quote(c) for c in self.sequence_by) + ")"
+        return "struct(" + ", ".join(sql_identifier(c) for c in self.sequence_by) + ")"
 
     def flow_kwargs(self, target: str, source: str, *, name: str | None = None, once: bool = False,
                     struct: Callable[..., Any] | None = None) -> dict[str, Any]:

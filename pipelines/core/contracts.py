@@ -16,6 +16,8 @@ from typing import Any, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
+from .sql import sql_identifier, sql_literal
+
 __all__ = ["ColumnSpec", "ContractMode", "RowFilter", "canonical_type", "contract_problems", "schema_ddl", "spark_type"]
 
 _SIMPLE = {
@@ -167,7 +169,7 @@ class RowFilter(_Model):
         return cls(function=match.group(1), columns=columns)
 
     def __str__(self) -> str:
-        return f"ROW FILTER {self.function} ON ({', '.join(_quote(c) for c in self.columns)})"
+        return f"ROW FILTER {self.function} ON ({', '.join(sql_identifier(c) for c in self.columns)})"
 
     @model_serializer
     def _as_written(self) -> str:
@@ -214,19 +216,11 @@ def schema_ddl(columns: Sequence[ColumnSpec], *, masks: bool, extra: Sequence[tu
     non-nullable declared column over a query whose column Spark types nullable."""
     parts = []
     for column in columns:
-        part = f"{_quote(column.name)} {column.type}"
+        part = f"{sql_identifier(column.name)} {column.type}"
         if column.comment:
-            part += " COMMENT " + _sql_string(column.comment)
+            part += " COMMENT " + sql_literal(column.comment)
         if masks and column.mask:
             part += f" MASK {column.mask}"
         parts.append(part)
-    parts += [f"{_quote(name)} {type_}" for name, type_ in extra]
+    parts += [f"{sql_identifier(name)} {type_}" for name, type_ in extra]
     return ", ".join(parts)
-
-
-def _quote(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
-
-
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"

@@ -1,5 +1,10 @@
-"""SQL text the engine generates: string literals quoted once, the same way everywhere."""
+"""SQL text the engine generates: string literals and identifiers quoted once, the same way everywhere."""
 from __future__ import annotations
+
+
+def sql_identifier(name: str) -> str:
+    """`name` as a quoted Spark SQL identifier (backticks doubled)."""
+    return "`" + name.replace("`", "``") + "`"
 
 
 def sql_literal(value: object) -> str:

@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 from pipelines.core.config import TableConfig
 from pipelines.core.contracts import ContractMode, contract_problems
 from pipelines.core.errors import Problem, RunError
+from pipelines.core.sql import sql_identifier
 from pipelines.core.vocabulary import CORRUPT_RECORD
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ def guarded(config: TableConfig, df: DataFrame, *, schema_checked: bool) -> Data
         failures.append(_null_failure(config.name, required))
     if failures:
         df = df.where(F.coalesce(*failures).isNull())
-    declared = [F.col(_quoted(c.name)) for c in columns]
+    declared = [F.col(sql_identifier(c.name)) for c in columns]
     if config.contract is ContractMode.ENFORCED:
         rest = [F.col(name) for name in _engine_columns(config)]
     else:
@@ -70,8 +71,8 @@ def guarded(config: TableConfig, df: DataFrame, *, schema_checked: bool) -> Data
 def _schema_failure(config: TableConfig) -> Column:
     """Null when the output's column types (and, enforced, its column set) match; else a raised error
     naming each column at fault. Every operand is a `typeof`, folded to a constant at planning."""
-    faults = [F.when(F.typeof(F.col(_quoted(c.name))) != F.lit(c.type),
-                     F.concat(F.lit(f"column {c.name} is "), F.typeof(F.col(_quoted(c.name))),
+    faults = [F.when(F.typeof(F.col(sql_identifier(c.name))) != F.lit(c.type),
+                     F.concat(F.lit(f"column {c.name} is "), F.typeof(F.col(sql_identifier(c.name))),
                               F.lit(f", declared {c.type}")))
               for c in config.columns]
     if config.contract is ContractMode.ENFORCED:
@@ -86,7 +87,7 @@ def _schema_failure(config: TableConfig) -> Column:
 
 def _null_failure(table: str, required: list[str]) -> Column:
     """Null unless a `nullable: false` column holds NULL in this row; then a raised error naming them."""
-    nulls = [F.col(_quoted(name)).isNull() for name in required]
+    nulls = [F.col(sql_identifier(name)).isNull() for name in required]
     named = F.concat_ws(", ", *[F.when(null, F.lit(name)) for null, name in zip(nulls, required)])
     any_null = nulls[0]
     for null in nulls[1:]:
@@ -102,8 +103,4 @@ def _engine_columns(config: TableConfig) -> tuple[str, ...]:
 
 
 def _except(names: Iterable[str]) -> str:
-    return "* except (" + ", ".join(_quoted(n) for n in names) + ")"
-
-
-def _quoted(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
+    return "* except (" + ", ".join(sql_identifier(n) for n in names) + ")"

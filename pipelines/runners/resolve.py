@@ -13,6 +13,7 @@ from typing import Mapping
 from pyspark.sql import DataFrame, SparkSession
 
 from pipelines.catalog.sources import transformation_inputs
+from pipelines.core.contracts import schema_ddl
 from pipelines.core.errors import describe_error
 from pipelines.core.loader import Transformation, call_transformation
 from pipelines.core.plan import Plan
@@ -34,7 +35,7 @@ def resolve_columns(spark: SparkSession, plan: Plan, functions: Mapping[str, Tra
         columns = stored.get(name)
         if not columns:
             raise LookupError(f"upstream {name} is neither selected nor stored with readable columns")
-        return spark.createDataFrame([], ", ".join(f"`{n}` {t}" for n, t in columns.items()))
+        return spark.createDataFrame([], schema_ddl((), masks=False, extra=list(columns.items())))
 
     for table in plan.tables:
         if table.config.applies_changes:
