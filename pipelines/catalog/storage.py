@@ -31,6 +31,7 @@ from pipelines.core.errors import Problem, RunError
 from pipelines.core.outputs import CdcTarget, MaterializedView, Output, OutputHandlers, StreamingTable
 from pipelines.core.sql import sql_literal
 from pipelines.core.table_properties import property_value
+from pipelines.core.vocabulary import CDC_EVENTS_SUFFIX
 
 from .session import on_databricks
 
@@ -64,7 +65,6 @@ class WriteMode:
 OVERWRITE = WriteMode("overwrite", keeps_earlier_rows=False)
 APPEND = WriteMode("append", keeps_earlier_rows=True)
 APPLY_CHANGES = WriteMode("apply_changes", keeps_earlier_rows=True)
-CDC_EVENTS_SUFFIX = "__ldp_cdc_events"  # a CDC target's events so far: the engine's, never shown
 
 # output kind -> its write mode in the catalog
 WRITE_MODES: OutputHandlers[WriteMode] = OutputHandlers("catalog storage", {

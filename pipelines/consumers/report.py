@@ -17,7 +17,7 @@ from pipelines.core.files import write_atomically
 from pipelines.core.plan import Plan, TablePlan
 from pipelines.core.results import RunResult, TableResult
 from pipelines.core.seam import Read
-from pipelines.core.vocabulary import ERRORS, WARNINGS, OnError
+from pipelines.core.vocabulary import ERRORS, QUARANTINE_SUFFIX, WARNINGS, OnError
 from pipelines.report.html import render
 
 SAMPLE_ROWS = 20
@@ -40,7 +40,7 @@ class RunReport:
         if not result.rows_quarantined or table.config.on_error is not OnError.QUARANTINE:
             return
         store = TableStore(read().sparkSession, self.plan.pipeline, self.state)
-        sample = quarantine_sample(store.read(f"{table.name}_quarantine"))
+        sample = quarantine_sample(store.read(table.name + QUARANTINE_SUFFIX))
         with self._lock:
             self.samples[table.name] = sample
 

@@ -17,10 +17,8 @@ from typing import Any, Iterable, Mapping
 
 from .config import Config, TableConfig
 from .contracts import ContractMode
-from .vocabulary import CORRUPT_RECORD, RESULT_COLUMNS, OnError, _Word
+from .vocabulary import CDC_EVENTS_SUFFIX, CORRUPT_RECORD, QUARANTINE_SUFFIX, RESULT_COLUMNS, OnError, _Word
 
-QUARANTINE_SUFFIX = "_quarantine"
-CDC_EVENTS_SUFFIX = "__ldp_cdc_events"  # a CDC target's hidden table of events (the engine's own)
 _NO_LONGER_DECLARED = ("no longer declared in config.yml: a Databricks pipeline drops "
                        "the tables it no longer defines; local runs leave it as it is")
 _FULL_REFRESH = ("full refresh needed: a streaming table keeps the rows it appended under the old schema "

@@ -38,5 +38,7 @@ class TableStatus(_Word):
     FAILED = "failed"
     SKIPPED = "skipped"
 
+QUARANTINE_SUFFIX = "_quarantine"  # {table}_quarantine: the rows that failed an error-level check
+CDC_EVENTS_SUFFIX = "__ldp_cdc_events"  # a CDC target's events so far: the engine's, never shown
 CORRUPT_RECORD = "_corrupt_record"  # the raw text of a csv/json record Spark could not parse
 MALFORMED_CHECK = "malformed_record"  # the implicit error-level check on it

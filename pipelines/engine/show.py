@@ -18,9 +18,9 @@ from typing import Any
 from pipelines.catalog.reader import StoredTable, TimeTravel, UnknownVersion, stored_table
 from pipelines.core.config import Config
 from pipelines.core.errors import ConfigError, Problem, UsageError
+from pipelines.core.vocabulary import QUARANTINE_SUFFIX
 
 log = logging.getLogger(__name__)
-QUARANTINE_SUFFIX = "_quarantine"
 LOCAL_RUNNERS = ("spark", "sdp")  # the runners whose tables are stored under the state folder
 
 

@@ -19,7 +19,7 @@ from pipelines.catalog.sources import without_columns
 from pipelines.core.config import Config, TableConfig
 from pipelines.core.errors import Problem, RunError
 from pipelines.core.results import CheckResult
-from pipelines.core.vocabulary import ERRORS, RESULT_COLUMNS, WARNINGS, Criticality, OnError
+from pipelines.core.vocabulary import ERRORS, QUARANTINE_SUFFIX, RESULT_COLUMNS, WARNINGS, Criticality, OnError
 
 from . import dqx_adapter
 from .checks import referenced_columns, table_checks
@@ -231,7 +231,7 @@ class Expectations:
 def quarantine_config(table: TableConfig) -> TableConfig:
     """The `{table}_quarantine` table: same partitioning, its own comment, no properties."""
     return table.model_copy(update={
-        "name": f"{table.name}_quarantine", "table_properties": {},
+        "name": table.name + QUARANTINE_SUFFIX, "table_properties": {},
         "comment": f"Rows of {table.name} that failed an error-level check, with _errors and _warnings."})
 
 

@@ -134,7 +134,7 @@ def test_the_local_session_bounds_deltas_log_cache(spark):
 
 def test_stored_change_events_grow_by_the_new_ones_only_and_take_a_new_column(spark, store):
     from pipelines.catalog.cdc import apply_changes, change_counts
-    from pipelines.catalog.storage import CDC_EVENTS_SUFFIX
+    from pipelines.core.vocabulary import CDC_EVENTS_SUFFIX
     from pipelines.core.cdc import CdcSpec
 
     spec = CdcSpec(keys=["id"], sequence_by="seq")
