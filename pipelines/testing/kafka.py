@@ -19,6 +19,7 @@ import uuid
 from pathlib import Path
 from typing import IO, Any
 
+from pipelines.catalog.session import ivy_lock
 from pipelines.ldp.sdp_process import free_port
 
 KAFKA_VERSION = "4.1.1"
@@ -110,8 +111,9 @@ def broker_classpath() -> str:
     settings = os.environ.get("LDP_IVY_SETTINGS")  # a Maven mirror, as for Delta's jars
     command = [_java(), "-jar", str(_ivy_jar()), "-dependency", *_ARTIFACT, "-confs", "default",
                "-cache", str(Path.home() / ".ivy2.5.2" / "cache"), "-cachepath", str(cached)]
-    resolved = subprocess.run(command + (["-settings", settings] if settings else []), capture_output=True,
-                              text=True, timeout=600)
+    with ivy_lock():  # test workers starting at once each want the broker
+        resolved = subprocess.run(command + (["-settings", settings] if settings else []), capture_output=True,
+                                  text=True, timeout=600)
     if resolved.returncode != 0 or not cached.is_file():
         raise RuntimeError(f"could not fetch Apache Kafka {KAFKA_VERSION} from Maven Central: "
                            f"{(resolved.stdout + resolved.stderr).strip().splitlines()[-1:]}")
