@@ -36,6 +36,24 @@ CREATE TABLE IF NOT EXISTS {meta}.alerts (run_id text, table_name text, metric t
 """
 
 
+def inventory_columns() -> dict[str, tuple[str, ...]]:
+    """{table: its columns} of the inventory as `DDL` creates it (CREATE TABLE plus each ALTER ... ADD
+    COLUMN), read by a SQL parser: what dashboards over the inventory may name."""
+    import sqlglot
+    from sqlglot import exp
+
+    tables: dict[str, list[str]] = {}
+    for statement in sqlglot.parse(DDL.format(meta="meta"), read="postgres"):
+        if isinstance(statement, exp.Create) and statement.kind == "TABLE":
+            schema = statement.this
+            tables[schema.this.name] = [column.name for column in schema.expressions
+                                        if isinstance(column, exp.ColumnDef)]
+        elif isinstance(statement, exp.Alter):
+            tables[statement.this.name] += [action.name for action in statement.actions
+                                            if isinstance(action, exp.ColumnDef)]
+    return {name: tuple(columns) for name, columns in tables.items()}
+
+
 def record_run(connect: Callable[[], psycopg.Connection], meta: str, run: RunResult, pipeline: str, mode: str,
                selection: list[str], version: str, rules_versions: dict[str, int] | None = None) -> None:
     """Write one finished run (a rerun of the same run id replaces its records); `rules_versions` are the

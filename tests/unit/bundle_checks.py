@@ -98,6 +98,11 @@ def reference_problems(root: Path) -> list[str]:
     main = files[root / "databricks.yml"]
     problems += [f"include {pattern!r} matches no file" for pattern in main.get("include", [])
                  if not list(root.glob(pattern))]
+    for path, doc in files.items():  # a file a resource deploys, relative to the file declaring it
+        for kind, items in (doc.get("resources") or {}).items():
+            problems += [f"{path.name}: {kind}.{name}.file_path {spec['file_path']!r} does not exist"
+                         for name, spec in (items or {}).items()
+                         if "file_path" in spec and not (path.parent / spec["file_path"]).is_file()]
     return problems
 
 

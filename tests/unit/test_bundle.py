@@ -73,7 +73,7 @@ from . import bundle_checks as checks  # noqa: E402
 
 def bundle_copy(tmp_path: Path) -> Path:
     shutil.copy2(REPO / "databricks.yml", tmp_path / "databricks.yml")
-    for folder in ("targets", "workflows"):
+    for folder in ("targets", "workflows", "resources", "dashboards"):
         shutil.copytree(REPO / folder, tmp_path / folder)
     return tmp_path
 
@@ -140,7 +140,11 @@ BROKEN = {  # (file, old, new) -> the check that must report it
     "references": [("workflows/daily_job.yml", "${var.failure_email}", "${var.failure_mail}"),
                    ("workflows/daily_job.yml", "${resources.pipelines.ldp_pipeline.id}",
                     "${resources.pipelines.ldp_pipe.id}"),
-                   ("databricks.yml", "  - workflows/*.yml\n", "  - workflows/*.yml\n  - resources/*.yml\n")],
+                   ("databricks.yml", "  - resources/*.yml\n", "  - resource/*.yml\n"),
+                   ("resources/dashboards.yml", "../dashboards/pipeline_health.lvdash.json",
+                    "dashboards/pipeline_health.lvdash.json"),
+                   ("resources/dashboards.yml", "${resources.database_catalogs.ldp_inventory.name}",
+                    "${resources.database_catalogs.inventory.name}")],
 }
 
 
