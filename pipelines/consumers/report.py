@@ -15,7 +15,7 @@ from pipelines.catalog.storage import TableStore
 from pipelines.core.errors import describe_error
 from pipelines.core.files import write_atomically
 from pipelines.core.plan import Plan, TablePlan
-from pipelines.core.results import RunResult, TableResult
+from pipelines.core.results import RunResult, TableResult, history_entry
 from pipelines.core.seam import Read
 from pipelines.core.vocabulary import ERRORS, QUARANTINE_SUFFIX, WARNINGS, OnError
 from pipelines.report.html import render
@@ -66,8 +66,7 @@ class RunReport:
         for table in run.tables:
             runs = history.setdefault(table.name, [])
             if not runs or runs[-1]["run_id"] != run.run_id:
-                runs.append({"run_id": run.run_id, "started_at": run.started_at, "status": table.status.value,
-                             "rows_written": table.rows_written, "seconds": table.seconds})
+                runs.append(history_entry(run.run_id, run.started_at, table.to_dict()))
         return history
 
 

@@ -29,6 +29,29 @@ def new_run_id() -> str:
 CHANGE_EVENT_KINDS = ("upserts", "deletes", "truncates")  # a CDC table's `changes` also has versions_opened
 
 
+def failure_rates(table: dict[str, Any]) -> dict[str, float]:
+    """Each check's share of failing rows in one write of a table, from its recorded result (the
+    `TableResult.to_dict` shape): failed over passed + failed where the runtime counts both (a
+    Databricks update), else over the rows the write saw (written + quarantined + dropped). A check
+    without a count, or a write that saw no rows, is left out: unknown is not 0%. The dashboard's
+    `check_failure_rates` dataset computes the same."""
+    seen = sum(table.get(key) or 0 for key in ("rows_written", "rows_quarantined", "rows_dropped"))
+    rates = {}
+    for check in table.get("checks") or []:
+        failed, passed = check.get("failed"), check.get("passed")
+        checked = failed + passed if failed is not None and passed is not None else seen
+        if failed is not None and checked:
+            rates[check["name"]] = failed / checked
+    return rates
+
+
+def history_entry(run_id: str | None, started_at: float | None, table: dict[str, Any]) -> dict[str, Any]:
+    """One run of a table as the run report's history keeps it, from its recorded result."""
+    return {"run_id": run_id, "started_at": started_at, "status": table["status"],
+            "rows_written": table.get("rows_written"), "seconds": table.get("seconds"),
+            "failure_rates": failure_rates(table)}
+
+
 def events_applied(changes: dict[str, int]) -> int:
     """The change events a CDC table's run applied (its `rows_written`), from its `changes`."""
     return sum(changes.get(kind, 0) for kind in CHANGE_EVENT_KINDS)

@@ -12,7 +12,7 @@ from typing import Any, Callable
 import psycopg
 from psycopg import sql
 
-from pipelines.core.results import RunResult
+from pipelines.core.results import RunResult, history_entry
 
 DDL = """
 CREATE SCHEMA IF NOT EXISTS {meta};
@@ -147,14 +147,23 @@ def _at(epoch: float) -> datetime:
 
 def table_history(connect: Callable[[], psycopg.Connection], meta: str, tables: list[str],
                   limit: int = 20) -> dict[str, list[dict[str, Any]]]:
-    """Each table's newest `limit` recorded runs, oldest first (the run report's trend lines)."""
+    """Each table's newest `limit` recorded runs, oldest first, with each check's failure rate (the
+    run report's trend lines)."""
     with connect() as conn, conn.cursor(row_factory=psycopg.rows.dict_row) as cursor:
         rows = cursor.execute(sql.SQL(
-            "SELECT table_name, run_id, started_at, status, rows_written, seconds FROM ("
+            "SELECT table_name AS name, run_id, started_at, status, rows_written, rows_quarantined, rows_dropped, "
+            "seconds FROM ("
             "SELECT t.*, r.started_at, row_number() OVER (PARTITION BY t.table_name ORDER BY r.started_at DESC) AS n "
             "FROM {meta}.table_runs t JOIN {meta}.runs r USING (run_id) WHERE t.table_name = ANY(%s)) ranked "
             "WHERE n <= %s ORDER BY started_at").format(meta=sql.Identifier(meta)), [tables, limit]).fetchall()
+        checks: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for check in cursor.execute(sql.SQL(
+                "SELECT run_id, table_name, check_name AS name, failed, passed FROM {}.check_results "
+                "WHERE table_name = ANY(%s) AND run_id = ANY(%s)").format(sql.Identifier(meta)),
+                [tables, list({row["run_id"] for row in rows})]).fetchall():
+            checks.setdefault((check.pop("run_id"), check.pop("table_name")), []).append(check)
     found: dict[str, list[dict[str, Any]]] = {name: [] for name in tables}
     for row in rows:
-        found[row.pop("table_name")].append({**row, "started_at": row["started_at"].timestamp()})
+        row["checks"] = checks.get((row["run_id"], row["name"]), [])
+        found[row["name"]].append(history_entry(row["run_id"], row["started_at"].timestamp(), row))
     return found

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pipelines.core.results import history_entry
+
 Runs = dict[str, list[dict[str, Any]]]
 
 
@@ -26,7 +28,6 @@ def from_records(folder: Path, tables: list[str], limit: int = 20, before: float
         for table in record.get("summary", {}).get("tables", []):
             runs = found.get(table["name"])
             if runs is not None and len(runs) < limit:
-                runs.append({"run_id": record.get("run_id"), "started_at": record.get("started_at"),
-                             "status": table["status"], "rows_written": table.get("rows_written"),
-                             "seconds": table.get("seconds")})
+                runs.append(history_entry(record.get("run_id"), record.get("started_at"), table))
     return {name: sorted(runs, key=lambda r: r["started_at"] or 0) for name, runs in found.items()}
+

@@ -5,7 +5,8 @@ value from the data is escaped.
 
     data = {"run": <the run's JSON summary>, "run_id", "pipeline", "mode", "started_at", "finished_at",
             "graph": {table: {"layer", "depends_on"}}, "samples": {table: {"columns", "rows"}},
-            "history": {table: [{"run_id", "started_at", "status", "rows_written", "seconds"}]}}
+            "history": {table: [{"run_id", "started_at", "status", "rows_written", "seconds",
+                                 "failure_rates": {check: share of failing rows}}]}}
 """
 from __future__ import annotations
 
@@ -180,7 +181,27 @@ def _history(history: dict[str, list[dict[str, Any]]]) -> str:
                     f'<td>{sparkline([r.get("seconds") for r in runs], f"{name} seconds")}</td></tr>')
     if not rows:
         return '<p class="meta">No earlier runs recorded.</p>'
-    return _table(["table", "runs", "status, oldest first", "rows", "seconds"], rows, caption="Recent runs")
+    return (_table(["table", "runs", "status, oldest first", "rows", "seconds"], rows, caption="Recent runs")
+            + _failure_rates(history))
+
+
+def _failure_rates(history: dict[str, list[dict[str, Any]]]) -> str:
+    """Each check's failure rate (% of the rows it saw) over the recent runs, the newest last."""
+    rows = []
+    for name, runs in history.items():
+        checks = dict.fromkeys(check for run in runs for check in run.get("failure_rates") or {})
+        for check in checks:
+            rates = [(run.get("failure_rates") or {}).get(check) for run in runs]
+            percents = [None if rate is None else round(100 * rate, 2) for rate in rates]
+            last = next((p for p in reversed(percents) if p is not None), None)
+            rows.append(f'<tr><th scope="row">{escape(name)}</th><td>{escape(check)}</td>'
+                        f'<td class="n">{sum(p is not None for p in percents)}</td>'
+                        f'<td>{sparkline(percents, f"{name} {check} failure %")}</td>'
+                        f'<td class="n">{_pct(last)}</td></tr>')
+    if not rows:
+        return ""
+    return _table(["table", "check", "runs", "failure %, oldest first", "last %"], rows,
+                  caption="Check failure rates")
 
 
 def _error(text: str | None) -> str:

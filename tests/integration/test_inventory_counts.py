@@ -30,3 +30,21 @@ def test_a_cdc_tables_changes_are_recorded_as_json_and_other_tables_leave_them_n
     record_run(lakebase.connect, "invchanges_meta", run, "shop", "batch", ["history", "orders"], "0.1.0")
     assert rows(lakebase, "SELECT table_name, rows_written, changes FROM invchanges_meta.table_runs ORDER BY 1") == [
         ("history", 6, changes), ("orders", 7, None)]
+
+
+def test_the_reports_history_from_the_inventory_has_each_checks_failure_rate(lakebase):
+    from pipelines.lakebase.inventory import table_history
+
+    for number, failed in enumerate((2, 5)):
+        run = RunResult("spark", run_id=f"h{number}", started_at=1_700_000_000 + number, tables=[
+            TableResult("orders", "silver", TableStatus.SUCCESS, rows_written=8, rows_quarantined=2, checks=[
+                CheckResult("amount_positive", Criticality.ERROR, failed=failed),
+                CheckResult("not_late", Criticality.WARN, failed=None)]),
+            TableResult("other", "gold", TableStatus.SUCCESS, rows_written=3)])
+        run.finished_at = run.started_at + 1
+        record_run(lakebase.connect, "invhistory_meta", run, "shop", "batch", ["orders"], "0.1.0")
+    history = table_history(lakebase.connect, "invhistory_meta", ["orders", "other"])
+    assert [(r["run_id"], r["failure_rates"]) for r in history["orders"]] == [
+        ("h0", {"amount_positive": 0.2}), ("h1", {"amount_positive": 0.5})]  # not_late: no count, left out
+    assert [(r["run_id"], r["rows_written"], r["failure_rates"]) for r in history["other"]] == [
+        ("h0", 3, {}), ("h1", 3, {})]

@@ -53,6 +53,11 @@ class Opened:
         row = self.page.locator(f"{scope} tr", has=self.page.locator("th", has_text=first_cell)).first
         return [cell.strip() for cell in row.locator("th, td").all_inner_texts()]
 
+    def rows(self, section: str, caption: str) -> list[list[str]]:
+        """Every body row of `section`'s table with `caption`, as cell texts."""
+        rows = self.page.locator(f"#{section} table:has(caption:text-is('{caption}')) tbody tr")
+        return [[cell.strip() for cell in row.locator("th, td").all_inner_texts()] for row in rows.all()]
+
     def close(self) -> None:
         self.context.close()
 
@@ -96,6 +101,9 @@ def test_the_examples_report_shows_its_tables_checks_drift_and_sinks_offline(bro
         assert opened.row("sinks", "customers_gold")[1:5] == [
             "retail_inventory.customers_by_country", "replace", "4", "success"]
         assert opened.row("history", "orders_silver")[1] == "2"
+        rates = opened.rows("history", "Check failure rates")  # from the inventory: 2 of the 16 rows, each run
+        assert ["customers_silver", "email_valid", "2", "", "12.5"] in rates, rates
+        assert ["orders_silver", "customer_known", "2", "", "11.1"] in rates, rates
         graph = opened.page.locator("svg.dag")
         assert "orders_silver (success)" in graph.get_attribute("aria-label")
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from pipelines.core.results import failure_rates
 from pipelines.report.html import render
 from pipelines.report.svg import dag, quantile_strip, sparkline
 
@@ -34,3 +35,16 @@ def test_pictures_have_text_alternatives_and_survive_degenerate_values():
     assert quantile_strip([5, 5, 5, 5, 5]).startswith("<svg")  # a constant column: no division by zero
     assert quantile_strip(None) == "" and quantile_strip([1, None, 2, 3, 4]) == ""
     assert 'aria-label="rows: 3, 4"' in sparkline([None, 3, 4], "rows") and sparkline([None], "rows") == ""
+
+
+def test_each_checks_failure_rate_over_the_recent_runs():
+    table = {"rows_written": 12, "rows_quarantined": 4, "rows_dropped": None, "checks": [
+        {"name": "a", "failed": 2}, {"name": "b", "failed": 3, "passed": 9}, {"name": "c", "failed": None}]}
+    assert failure_rates(table) == {"a": 2 / 16, "b": 3 / 12}  # over the rows seen; passed + failed if counted
+    assert failure_rates({"rows_written": 0, "checks": [{"name": "a", "failed": 0}]}) == {}  # unknown, not 0%
+    runs = [{"run_id": str(n), "started_at": n, "status": "success", "rows_written": 5, "seconds": 1.0,
+             "failure_rates": rates} for n, rates in enumerate([{"a": 0.5}, {}, {"a": 0.25, "b": 0.0}])]
+    page = render({**data(), "history": {"t": runs}})
+    assert 'aria-label="t a failure %: 50, 25"' in page and 'aria-label="t b failure %: 0"' in page
+    assert '<td>a</td><td class="n">2</td>' in page and '<td class="n">25.0</td>' in page
+    assert "Check failure rates" not in render({**data(), "history": {"t": [{**runs[1]}]}})
