@@ -46,6 +46,7 @@ class Alert(_Model):
     column: str = Field(min_length=1)
     op: Literal[">", ">=", "<", "<=", "==", "!="]
     threshold: float
+    databricks: bool = False  # also a Databricks SQL alert over the metric tables (`monitors apply`)
 
     @field_validator("metric")
     @classmethod
@@ -81,6 +82,7 @@ class MonitorConfig(_Model):
     problem_type: Literal["classification", "regression"] | None = None
     owner: str | None = None
     runbook_url: str | None = None
+    group: str | None = None  # a `monitoring.groups` entry: where its Databricks alerts go, its unified views
     alerts: tuple[Alert, ...] = ()
     on_alert: Literal["warn", "fail"] = "warn"
     schedule: str | None = None  # Databricks: quartz cron of the monitor's own refresh
@@ -131,6 +133,22 @@ class MonitoringPolicy(_Model):
         return value
 
 
+class MonitorGroup(_Model):
+    """Monitors one team answers for: who their Databricks SQL alerts notify, and one view per group
+    over its tables' profile and drift metrics."""
+
+    notify: tuple[str, ...] = Field(min_length=1)  # e-mail addresses, or notification destination ids
+    owner: str | None = None  # a member monitor's own owner / runbook_url win
+    runbook_url: str | None = None
+
+    @field_validator("notify")
+    @classmethod
+    def _distinct(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("lists a recipient more than once")
+        return value
+
+
 class MonitoringSettings(_Model):
     """The pipeline's `monitoring:` block."""
 
@@ -138,6 +156,16 @@ class MonitoringSettings(_Model):
     defaults: dict[str, Any] = Field(default_factory=dict)  # any monitor key, merged under each monitor
     policy: MonitoringPolicy = Field(default_factory=MonitoringPolicy)
     stale_days: int = Field(default=30, ge=1)  # coverage: a monitor not refreshed for longer is stale
+    groups: dict[str, MonitorGroup] = Field(default_factory=dict)
+    alert_schedule: str = "0 0 * * * ?"  # quartz cron of the Databricks SQL alerts' evaluation (hourly)
+
+    @field_validator("groups")
+    @classmethod
+    def _group_names(cls, value: dict[str, "MonitorGroup"]) -> dict[str, "MonitorGroup"]:
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                raise ValueError(f"group {name!r}: a group names views: letters, digits, underscore")
+        return value
 
     @field_validator("output_schema")
     @classmethod
@@ -199,6 +227,14 @@ def monitor_problems(config: Any) -> list[Problem]:
                 if getattr(monitor, key):
                     problem(f"'{key}' applies to timeseries / inference profiles, not to snapshot",
                             f"monitor.{key}", getattr(monitor, key), hint="set profile: timeseries")
+        groups = config.monitoring.groups
+        if monitor.group is not None and monitor.group not in groups:
+            problem(f"no monitoring group {monitor.group!r}", "monitor.group", monitor.group,
+                    hint=f"groups: {', '.join(groups)}" if groups else "declare it under monitoring.groups")
+        for number, alert in enumerate(monitor.alerts):
+            if alert.databricks and monitor.group is None:
+                problem("a Databricks SQL alert needs the monitor's group (who it notifies)",
+                        f"monitor.alerts[{number}].databricks", True, hint="set monitor.group")
         if monitor.baseline_table == table.name:
             problem("a table cannot be its own baseline", "monitor.baseline_table", monitor.baseline_table)
         for key in policy.required:

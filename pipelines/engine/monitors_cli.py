@@ -49,6 +49,17 @@ def _provisioner(loaded: Any, tables: list[Any]) -> Any:
     return Provisioner(workspace_client(), loaded, loaded.pipeline.catalog, tables)
 
 
+def _alerts(loaded: Any, tables: list[Any], warehouse_id: str | None) -> Any:
+    from pipelines.monitors.sql_alerts import AlertProvisioner
+
+    return AlertProvisioner(workspace_client(), loaded, loaded.pipeline.catalog, tables, warehouse_id)
+
+
+warehouse = click.option("--warehouse-id", envvar="DATABRICKS_WAREHOUSE_ID", default=None,
+                         help="SQL warehouse of the monitor groups' Databricks SQL alerts and views "
+                              "[env DATABRICKS_WAREHOUSE_ID].")
+
+
 @click.group()
 def monitors() -> None:
     """Validate, provision and check the config's profiling monitors on Databricks."""
@@ -79,26 +90,36 @@ def validate(config: str | None, catalog: str | None, schema: str | None, tags: 
     return EXIT_OK
 
 
-def _show(changes: list[Any], output_format: str, **extra: Any) -> None:
+def _show(changes: list[Any], output_format: str, alerts: list[Any] = (), **extra: Any) -> None:  # type: ignore[assignment]
     if output_format == "json":
-        click.echo(json.dumps({"changes": [c.to_dict() for c in changes], **extra}))
+        click.echo(json.dumps({"changes": [c.to_dict() for c in changes],
+                               "alerts": [c.to_dict() for c in alerts], **extra}))
         return
     for change in changes:
         fields = f" ({', '.join(change.fields)})" if change.fields else ""
         click.echo(f"{change.action:<9} {change.table}{fields}")
     if not changes:
         click.echo("no selected table declares or has a monitor")
+    for change in alerts:
+        fields = f" ({', '.join(change.fields)})" if change.fields else ""
+        what = f"view {change.table}.{change.name}" if change.statement else f"alert {change.name}"
+        click.echo(f"{change.action:<9} {what}{fields}")
 
 
 @monitors.command("plan")
 @target_options
+@warehouse
 @params.output_format
 @params.verbose
 @handle_errors
 def plan(config: str | None, catalog: str | None, schema: str | None, tags: str | None, match: str,
-         select_: str | None, exclude: str | None, output_format: str, verbose: bool) -> int:
-    """What `apply` would do per table: create, update (field diff), unchanged, orphan, no-table."""
-    _show(_provisioner(*_selected(config, catalog, schema, tags, match, select_, exclude)).plan(), output_format)
+         select_: str | None, exclude: str | None, warehouse_id: str | None, output_format: str,
+         verbose: bool) -> int:
+    """What `apply` would do per table: create, update (field diff), unchanged, orphan, no-table; then
+    per Databricks SQL alert (create, update, unchanged, orphan) and group view (replace)."""
+    selected = _selected(config, catalog, schema, tags, match, select_, exclude)
+    changes = _provisioner(*selected).plan()
+    _show(changes, output_format, _alerts(*selected, warehouse_id).plan())
     return EXIT_OK
 
 
@@ -106,21 +127,26 @@ def plan(config: str | None, catalog: str | None, schema: str | None, tags: str 
 @target_options
 @click.option("--confirm", is_flag=True, help="Apply the plan (without it: print the plan, change nothing, exit 2).")
 @click.option("--refresh", is_flag=True, help="Start a refresh of every selected monitor.")
-@click.option("--delete-orphans", is_flag=True, help="Delete monitors on selected tables that no longer declare one.")
+@click.option("--delete-orphans", is_flag=True, help="Delete monitors (and engine-made Databricks SQL alerts) "
+              "of selected tables that no longer declare them.")
+@warehouse
 @params.output_format
 @params.verbose
 @handle_errors
 def apply(config: str | None, catalog: str | None, schema: str | None, tags: str | None, match: str,
           select_: str | None, exclude: str | None, confirm: bool, refresh: bool, delete_orphans: bool,
-          output_format: str, verbose: bool) -> int:
-    """Create and update the declared monitors; exit 3 if a monitored table does not exist yet."""
-    provisioner = _provisioner(*_selected(config, catalog, schema, tags, match, select_, exclude))
-    changes = provisioner.plan()
+          warehouse_id: str | None, output_format: str, verbose: bool) -> int:
+    """Create and update the declared monitors, then their Databricks SQL alerts and group views; exit 3
+    if a monitored table does not exist yet."""
+    selected = _selected(config, catalog, schema, tags, match, select_, exclude)
+    provisioner, alerting = _provisioner(*selected), _alerts(*selected, warehouse_id)
+    changes, alert_changes = provisioner.plan(), alerting.plan()
     if not confirm:
-        _show(changes, output_format, applied=False)
+        _show(changes, output_format, alert_changes, applied=False)
         raise UsageError("nothing applied: review the plan, then pass --confirm")
     provisioner.apply(changes, refresh=refresh, delete_orphans=delete_orphans)
-    _show(changes, output_format, applied=True)
+    alerting.apply(alert_changes, delete_orphans=delete_orphans)
+    _show(changes, output_format, alert_changes, applied=True)
     waiting = [c.table for c in changes if c.action == "no-table"]
     if waiting:
         click.echo(f"error: not monitored yet, the table does not exist: {', '.join(waiting)}", err=True)

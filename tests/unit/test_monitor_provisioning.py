@@ -102,7 +102,7 @@ def test_plan_creates_missing_monitors_and_updates_only_the_fields_that_differ(p
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == {"changes": [
         {"table": "main.retail.orders", "action": "update", "fields": ["slicing_exprs"]},
-        {"table": "main.retail.revenue", "action": "create", "fields": []}]}
+        {"table": "main.retail.revenue", "action": "create", "fields": []}], "alerts": []}  # no group: no alert
     w.schemas.get.assert_called_once_with("main.retail_mon")
     assert w.tables.get.call_args_list == [call("main.retail.orders"), call("main.retail.orders_baseline"),
                                            call("main.retail.revenue")]
