@@ -90,10 +90,10 @@ def _in_local_catalog(loaded: Any, state_dir: str | Path | None
     from pipelines.catalog.reader import stored_tables
     from pipelines.catalog.session import state_dir as resolve_state
 
-    from .show import _local, _read, catalog_root
+    from .show import catalog_root, local_run_records
 
     state = resolve_state(state_dir)
-    records = [r for r in map(_read, (state / "runs").glob("*.json")) if r is not None and _local(r)]
+    records = local_run_records(state / "runs")
     newest = max(records, key=lambda r: r.get("finished_at") or 0, default=None)
     catalog = catalog_root(state, newest)
     stored = {name: table.columns() for name, table in stored_tables(catalog, loaded.pipeline.schema_name).items()}

@@ -132,9 +132,15 @@ def last_run(runs: Path, table: str) -> dict[str, Any] | None:
     latest = _read(runs / "latest.json")
     if latest is not None and _local(latest) and table in latest.get("selection", ()):
         return latest
-    records = [r for r in map(_read, runs.glob("*.json")) if r is not None and _local(r)]
+    records = local_run_records(runs)
     selected = [r for r in records if table in r.get("selection", ())]
     return max(selected or records, key=lambda r: r.get("finished_at") or 0, default=None)
+
+
+def local_run_records(runs: Path) -> list[dict[str, Any]]:
+    """Every readable record under `runs` of a run that wrote on this machine (`latest.json`, a copy of
+    the newest, included: callers take the newest or a set of names)."""
+    return [r for r in map(_read, runs.glob("*.json")) if r is not None and _local(r)]
 
 
 def _local(record: dict[str, Any]) -> bool:
