@@ -58,6 +58,16 @@ def get_spark(state: Path, app_name: str = "ldp_engine", verbose: bool = False,
     return local_session(state, app_name, verbose, packages=packages, short_lived=short_lived)
 
 
+def warehouse_root(spark: SparkSession) -> Path | None:
+    """The folder whose `warehouse/` holds the tables `spark` writes (the state folder of a session
+    this engine started, or an active local session's own), so they can be read without a JVM; None
+    where they are not local files in that layout (Databricks)."""
+    if on_databricks():
+        return None
+    warehouse = Path(urlparse(spark.conf.get("spark.sql.warehouse.dir") or "").path)
+    return warehouse.parent if warehouse.name == "warehouse" else None
+
+
 def quiet_pyspark_loggers() -> None:
     """PySpark logs every SQL error with its JVM stack when the exception is created; the engine
     reports failures itself, so keep stderr readable."""

@@ -27,11 +27,13 @@ History = Callable[[list[str], float], dict[str, list[dict[str, Any]]]]  # (tabl
 class RunReport:
     name = "run_report"
 
-    def __init__(self, folder: Path, plan: Plan, state: Path, history: History):
+    def __init__(self, folder: Path, plan: Plan, state: Path, history: History,
+                 planned: list[dict[str, Any]] | str | None = None):
         self.folder = folder
         self.plan = plan
         self.state = state
         self.history = history
+        self.planned = planned  # what the run was to change (`plan`, read before it started), or why not
         self.samples: dict[str, dict[str, Any]] = {}
         self.path: Path | None = None  # set once the page is written
         self._lock = threading.Lock()
@@ -50,7 +52,8 @@ class RunReport:
                     "started_at": run.started_at, "finished_at": run.finished_at,
                     "graph": {t.name: {"layer": t.config.layer, "depends_on": list(t.config.depends_on)}
                               for t in self.plan.tables},
-                    "samples": self.samples, "history": self._history(run), "run": run.to_dict()}
+                    "samples": self.samples, "history": self._history(run), "run": run.to_dict(),
+                    "planned": self.planned}
             self.folder.mkdir(parents=True, exist_ok=True)
             write_atomically(self.folder / f"{run.run_id}.json", json.dumps(data, default=str))
             page = self.folder / f"{run.run_id}.html"

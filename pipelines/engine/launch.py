@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping
 
 import click
 
-from pipelines.core.errors import UsageError
+from pipelines.core.errors import UsageError, describe_error
 from pipelines.core.graph import Selection
 from pipelines.core.plan import Mode, Plan
 from pipelines.core.results import RunResult, new_run_id
@@ -115,10 +115,13 @@ def runner_for(options: RunOptions) -> Runner:
     return RUNNERS[options.runner]
 
 
-def consumers_for(launch: Launch, catalog_state: Path | None = None, write_sinks: bool = True) -> Consumers:
+def consumers_for(launch: Launch, catalog_state: Path | None = None, write_sinks: bool = True,
+                  stored: Path | None = None) -> Consumers:
     """Every consumer of finished tables and runs (the after-table seam). `catalog_state` is where the
     runner's catalog keeps its tables (the SDP runner has its own), for the monitors' metric tables.
-    Without `write_sinks` (a Databricks pipeline update), `ldp_engine sinks publish` writes them."""
+    Without `write_sinks` (a Databricks pipeline update), `ldp_engine sinks publish` writes them.
+    `stored` is the local folder whose `warehouse/` holds the run's tables, read for the report's plan
+    (None: they are not local files)."""
     from pipelines.consumers.monitor import MonitorConsumer
     from pipelines.consumers.report import RunReport
     from pipelines.consumers.run_record import RunRecord
@@ -132,7 +135,8 @@ def consumers_for(launch: Launch, catalog_state: Path | None = None, write_sinks
         from pipelines.consumers.inventory import RunInventory
 
         consumers.append(RunInventory(lakebase, plan, launch.project.rules_versions))
-    consumers.append(RunReport(state / "reports", plan, catalog_state or state, _history(plan, state, lakebase)))
+    consumers.append(RunReport(state / "reports", plan, catalog_state or state, _history(plan, state, lakebase),
+                               planned=None if stored is None else _planned(launch, stored)))
     if write_sinks and any(t.config.sinks for t in plan.tables):  # last of those using the Lakebase: it closes it
         from pipelines.catalog.sinks import SinkRun
         from pipelines.consumers.sinks import TableSinks
@@ -140,6 +144,19 @@ def consumers_for(launch: Launch, catalog_state: Path | None = None, write_sinks
         consumers.append(TableSinks(SinkRun(run_id, lakebase, plan.config.base_dir, launch.project.sink_functions,
                                             state)))
     return Consumers([*consumers, RunRecord(state / "runs", plan)], run_id=run_id)
+
+
+def _planned(launch: Launch, catalog: Path) -> list[dict[str, Any]] | str:
+    """What this run is about to change in its catalog (`ldp_engine plan --no-schemas`, read before it
+    starts), for its report; why not, if the stored tables cannot be read."""
+    from .plan_cli import local_changes
+
+    try:
+        _, changes = local_changes(launch.project.plan.config, list(launch.project.plan.order), launch.state,
+                                   catalog)
+    except Exception as exc:  # noqa: BLE001 - the plan informs the report; it never stops the run
+        return f"the plan could not be read: {describe_error(exc)}"
+    return [change.to_dict() for change in changes]
 
 
 def _history(plan: Any, state: Path, lakebase: Any) -> Any:
@@ -168,7 +185,7 @@ def _launched(plan: Plan, run: RunResult, consumers: Consumers, abandoned: bool 
 
 def run_spark(launch: Launch) -> Launched:
     """The plan on this process's Spark session, consumers called in-process after each table."""
-    from pipelines.catalog.session import get_spark
+    from pipelines.catalog.session import get_spark, warehouse_root
     from pipelines.catalog.storage import TableStore
     from pipelines.runners.spark import SparkRunner
 
@@ -176,7 +193,7 @@ def run_spark(launch: Launch) -> Launched:
     launch.echo(f"Starting Spark for {len(plan.tables)} table(s) ({plan.mode} mode)...")
     spark = get_spark(state, app_name=plan.pipeline.name, verbose=options.verbose, packages=plan.local_packages)
     store = TableStore(spark, plan.pipeline, state)
-    consumers = consumers_for(launch)
+    consumers = consumers_for(launch, stored=warehouse_root(spark))
     runner = SparkRunner(spark, plan, launch.project.functions, store, max_parallel=options.max_parallel,
                          fail_fast=options.fail_fast, on_event=functools.partial(_progress, launch.echo),
                          table_timeout=options.table_timeout, consumers=consumers)
@@ -206,7 +223,7 @@ def run_sdp(launch: Launch) -> Launched:
     from . import sdp_driver
 
     plan, state, options, echo = launch.project.plan, launch.state, launch.options, launch.echo
-    consumers = None if options.dry_run else consumers_for(launch, state / "sdp")
+    consumers = None if options.dry_run else consumers_for(launch, state / "sdp", stored=state / "sdp")
     run = RunResult("sdp", run_id=consumers.run_id if consumers else options.run_id or new_run_id())
     sdp = SdpRun(plan, plan.config.path, state, Path(sdp_driver.__file__), full_refresh=options.full_refresh,
                  verbose=options.verbose, rules_file=_published_rules_file(launch.project, state),

@@ -75,18 +75,19 @@ def plan(config: str | None, tags: str | None, match: str, select_: str | None, 
 Stored = dict[str, dict[str, str] | None]
 
 
-def local_changes(loaded: Any, names: list[str], state_dir: str | Path | None) -> tuple[str, list[TableChange]]:
-    """What a run of the tables `names` changes in the catalog the newest local run wrote (tables
-    without a contract not resolved: no Spark), and that catalog."""
-    against, stored, written, previous = _in_local_catalog(loaded, state_dir)
+def local_changes(loaded: Any, names: list[str], state_dir: str | Path | None, catalog: Path | None = None
+                  ) -> tuple[str, list[TableChange]]:
+    """What a run of the tables `names` changes in `catalog` (default: the one the newest local run
+    wrote; tables without a contract not resolved: no Spark), and that catalog."""
+    against, stored, written, previous = _in_local_catalog(loaded, state_dir, catalog)
     return against, plan_changes(loaded, names, stored, written, previous=previous)
 
 
-def _in_local_catalog(loaded: Any, state_dir: str | Path | None
+def _in_local_catalog(loaded: Any, state_dir: str | Path | None, catalog: Path | None = None
                       ) -> tuple[str, Stored, set[str], dict[str, Any]]:
-    """The catalog the newest local run wrote, its tables' columns, what local runs wrote there, and
-    each table's declarations as the newest run that selected it recorded them. Read from the Delta
-    logs and the run records, lock-free: a Delta table is read at one committed version."""
+    """The catalog (default: the one the newest local run wrote), its tables' columns, what local runs
+    wrote there, and each table's declarations as the newest run that selected it recorded them. Read
+    from the Delta logs and the run records, lock-free: a Delta table is read at one committed version."""
     from pipelines.catalog.reader import stored_tables
     from pipelines.catalog.session import state_dir as resolve_state
 
@@ -95,7 +96,7 @@ def _in_local_catalog(loaded: Any, state_dir: str | Path | None
     state = resolve_state(state_dir)
     records = local_run_records(state / "runs")
     newest = max(records, key=lambda r: r.get("finished_at") or 0, default=None)
-    catalog = catalog_root(state, newest)
+    catalog = catalog or catalog_root(state, newest)
     stored = {name: table.columns() for name, table in stored_tables(catalog, loaded.pipeline.schema_name).items()}
     here = sorted((r for r in records if catalog_root(state, r) == catalog), key=lambda r: r.get("finished_at") or 0)
     written = {name for record in here for name in record.get("selection", ())}

@@ -5,6 +5,7 @@ value from the data is escaped.
 
     data = {"run": <the run's JSON summary>, "run_id", "pipeline", "mode", "started_at", "finished_at",
             "graph": {table: {"layer", "depends_on"}}, "samples": {table: {"columns", "rows"}},
+            "planned": [{"table", "action", "destructive", "details"}] | why there is none,
             "history": {table: [{"run_id", "started_at", "status", "rows_written", "seconds",
                                  "failure_rates": {check: share of failing rows}}]}}
 """
@@ -46,6 +47,7 @@ def render(data: dict[str, Any]) -> str:
         _header(data, run),
         _section("Graph", "graph", '<div class="scroll">' + dag(data.get("graph", {}), status, errors) + "</div>"),
         _section("Tables", "tables", _tables(tables) + _run_errors(run)),
+        _section("Plan", "plan", _planned(data.get("planned"))),
         _section("Data quality", "quality", _quality(tables, data.get("samples", {}))),
         _section("Profiles and drift", "profiles", _profiles(tables)),
         _section("Sinks", "sinks", _sinks(tables, run)),
@@ -169,6 +171,21 @@ def _sinks(tables: list[dict[str, Any]], run: dict[str, Any]) -> str:
     return _table(["table", "target", "mode", "rows", "status", "error"], rows, caption="Sink writes")
 
 
+_PLAN_COLOURS = {"create": "success", "unchanged": "pending"}  # destructive: red; other changes: amber
+
+
+def _planned(planned: list[dict[str, Any]] | str | None) -> str:
+    """What the run was to change in its catalog, as `ldp_engine plan` said just before it started."""
+    if planned is None:
+        return '<p class="meta">No local plan: a Databricks pipeline update changes the workspace\'s tables.</p>'
+    if isinstance(planned, str):
+        return f'<p class="meta">{escape(planned)}</p>'
+    rows = [f'<tr><th scope="row">{escape(c["table"])}</th>'
+            f'<td>{_badge(_PLAN_COLOURS.get(c["action"], "failed" if c["destructive"] else "skipped"), c["action"])}</td>'
+            f'<td>{"<br>".join(escape(d) for d in c["details"])}</td></tr>' for c in planned]
+    return _table(["table", "change", "details"], rows, caption="Changes planned before the run")
+
+
 def _history(history: dict[str, list[dict[str, Any]]]) -> str:
     rows = []
     for name, runs in history.items():
@@ -219,8 +236,10 @@ def _table(head: list[str], rows: list[str], escaped: bool = False, caption: str
             "</table></div>")
 
 
-def _badge(state: str) -> str:
-    return f'<span class="badge" style="background:{STATUS_COLOURS.get(state, "#6e7781")}">{escape(state)}</span>'
+def _badge(state: str, text: str | None = None) -> str:
+    """A coloured label: `state`'s colour, `text` (default: the state)."""
+    return (f'<span class="badge" style="background:{STATUS_COLOURS.get(state, "#6e7781")}">'
+            f'{escape(text or state)}</span>')
 
 
 def _count(value: Any) -> str:

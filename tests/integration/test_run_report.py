@@ -101,6 +101,8 @@ def test_the_examples_report_shows_its_tables_checks_drift_and_sinks_offline(bro
         assert opened.row("sinks", "customers_gold")[1:5] == [
             "retail_inventory.customers_by_country", "replace", "4", "success"]
         assert opened.row("history", "orders_silver")[1] == "2"
+        assert opened.row("plan", "customers_gold")[:2] == ["customers_gold", "unchanged"]  # read before the run
+        assert "schema not compared" in opened.row("plan", "orders_silver")[2]  # no contract, not resolved
         rates = opened.rows("history", "Check failure rates")  # from the inventory: 2 of the 16 rows, each run
         assert ["customers_silver", "email_valid", "2", "", "12.5"] in rates, rates
         assert ["orders_silver", "customer_known", "2", "", "11.1"] in rates, rates
@@ -155,6 +157,7 @@ def test_a_failed_runs_report_shows_the_failure_and_what_it_skipped_and_can_be_r
             after = opened.row("tables", "after")
             assert after[2] == "skipped" and "broken" in after[-1]
             assert opened.row("tables", "beside")[2] == "success"
+            assert opened.row("plan", "broken")[:2] == ["broken", "create"]  # the state folder was empty
             assert "broken (failed)" in opened.page.locator("svg.dag").get_attribute("aria-label")
             assert opened.row("history", "broken")[1] == "1"  # from the run records, this run included
             assert [m for m in opened.console if m[0] == "error"] == []

@@ -48,3 +48,15 @@ def test_each_checks_failure_rate_over_the_recent_runs():
     assert 'aria-label="t a failure %: 50, 25"' in page and 'aria-label="t b failure %: 0"' in page
     assert '<td>a</td><td class="n">2</td>' in page and '<td class="n">25.0</td>' in page
     assert "Check failure rates" not in render({**data(), "history": {"t": [{**runs[1]}]}})
+
+
+def test_the_plan_read_before_the_run_is_shown_destructive_steps_in_red():
+    planned = [{"table": "t", "action": "schema change (breaking)", "destructive": True,
+                "details": ["column 'a': bigint -> string", "<b>"]},
+               {"table": "u", "action": "create", "destructive": False, "details": []}]
+    page = render({**data(), "planned": planned})
+    assert ('<th scope="row">t</th><td><span class="badge" style="background:#cf222e">schema change (breaking)'
+            "</span></td><td>column &#x27;a&#x27;: bigint -&gt; string<br>&lt;b&gt;</td>") in page
+    assert 'style="background:#1a7f37">create</span>' in page
+    assert "No local plan: a Databricks pipeline update" in render(data())
+    assert "the plan could not be read: &lt;x&gt;" in render({**data(), "planned": "the plan could not be read: <x>"})
