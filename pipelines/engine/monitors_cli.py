@@ -7,7 +7,7 @@ environment, as the Databricks CLI's). Nothing is deleted unless `apply --delete
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Sequence
 
 import click
 
@@ -90,7 +90,7 @@ def validate(config: str | None, catalog: str | None, schema: str | None, tags: 
     return EXIT_OK
 
 
-def _show(changes: list[Any], output_format: str, alerts: list[Any] = (), **extra: Any) -> None:  # type: ignore[assignment]
+def _show(changes: list[Any], output_format: str, alerts: Sequence[Any] = (), **extra: Any) -> None:
     if output_format == "json":
         click.echo(json.dumps({"changes": [c.to_dict() for c in changes],
                                "alerts": [c.to_dict() for c in alerts], **extra}))

@@ -50,6 +50,22 @@ class AlertChange:
         return {"table": self.table, "action": self.action, kind: self.name, "fields": list(self.fields)}
 
 
+def declared(alert: dbsql.AlertV2) -> dict[str, Any]:
+    """The parts of an alert this engine declares, per field of the update mask: what the workspace
+    adds (evaluation state, last evaluation, pause status, retrigger settings) is not a difference."""
+    evaluation, schedule = alert.evaluation, alert.schedule
+    threshold = evaluation.threshold.value if evaluation and evaluation.threshold else None
+    subscriptions = (evaluation.notification.subscriptions or []) if evaluation and evaluation.notification else []
+    return {
+        "query_text": alert.query_text, "warehouse_id": alert.warehouse_id,
+        "custom_description": alert.custom_description,
+        "evaluation": evaluation and (evaluation.source.name if evaluation.source else None,
+                                      evaluation.comparison_operator, threshold and threshold.double_value,
+                                      sorted((s.user_email or "", s.destination_id or "") for s in subscriptions)),
+        "schedule": schedule and (schedule.quartz_cron_schedule, schedule.timezone_id),
+    }
+
+
 class AlertProvisioner:
     """The selected tables' Databricks SQL alerts and their groups' views, in `catalog`."""
 
@@ -80,7 +96,8 @@ class AlertProvisioner:
                 if current is None:
                     changes.append(AlertChange(self._full_name(table.name), name, "create", alert))
                     continue
-                differ = tuple(f for f in COMPARED if getattr(current, f) != getattr(alert, f))
+                have, want = declared(current), declared(alert)
+                differ = tuple(f for f in COMPARED if have[f] != want[f])
                 changes.append(AlertChange(self._full_name(table.name), name, "update" if differ else "unchanged",
                                            alert, current.id, differ))
             changes += [AlertChange(self._full_name(table.name), name, "orphan", None, alert.id)

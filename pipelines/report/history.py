@@ -30,4 +30,3 @@ def from_records(folder: Path, tables: list[str], limit: int = 20, before: float
             if runs is not None and len(runs) < limit:
                 runs.append(history_entry(record.get("run_id"), record.get("started_at"), table))
     return {name: sorted(runs, key=lambda r: r["started_at"] or 0) for name, runs in found.items()}
-

@@ -47,7 +47,7 @@ def render(data: dict[str, Any]) -> str:
         _header(data, run),
         _section("Graph", "graph", '<div class="scroll">' + dag(data.get("graph", {}), status, errors) + "</div>"),
         _section("Tables", "tables", _tables(tables) + _run_errors(run)),
-        _section("Plan", "plan", _planned(data.get("planned"))),
+        _section("Plan", "plan", _planned(data.get("planned"), run.get("runner"))),
         _section("Data quality", "quality", _quality(tables, data.get("samples", {}))),
         _section("Profiles and drift", "profiles", _profiles(tables)),
         _section("Sinks", "sinks", _sinks(tables, run)),
@@ -174,10 +174,12 @@ def _sinks(tables: list[dict[str, Any]], run: dict[str, Any]) -> str:
 _PLAN_COLOURS = {"create": "success", "unchanged": "pending"}  # destructive: red; other changes: amber
 
 
-def _planned(planned: list[dict[str, Any]] | str | None) -> str:
+def _planned(planned: list[dict[str, Any]] | str | None, runner: str | None) -> str:
     """What the run was to change in its catalog, as `ldp_engine plan` said just before it started."""
-    if planned is None:
+    if planned is None and runner == "pipeline":
         return '<p class="meta">No local plan: a Databricks pipeline update changes the workspace\'s tables.</p>'
+    if planned is None:
+        return '<p class="meta">No plan was recorded for this run.</p>'
     if isinstance(planned, str):
         return f'<p class="meta">{escape(planned)}</p>'
     rows = [f'<tr><th scope="row">{escape(c["table"])}</th>'

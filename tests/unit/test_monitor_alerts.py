@@ -126,6 +126,12 @@ def test_apply_creates_updates_and_trashes_exactly_the_declared_alerts_and_repla
 def test_plan_changes_nothing_and_an_unchanged_alert_says_so(monkeypatch, tmp_path):
     current = [alert(a.display_name, a.query_text, a.evaluation.comparison_operator,
                      a.evaluation.threshold.value.double_value) for a in (NULLS, DRIFT)]
+    for read in current:  # what the workspace adds to a stored alert is no difference
+        read.id, read.lifecycle_state = "a-" + read.display_name[-3:], dbsql.AlertLifecycleState.ACTIVE
+        read.evaluation.state, read.evaluation.last_evaluated_at = dbsql.AlertEvaluationState.OK, "2026-12-06T01:00:00Z"
+        read.evaluation.notification.retrigger_seconds = 0
+        read.evaluation.notification.subscriptions.reverse()
+        read.schedule.pause_status = dbsql.SchedulePauseStatus.UNPAUSED
     w = workspace(current)
     result = invoke(monkeypatch, tmp_path, w, "plan", "--warehouse-id", "wh-1")
     assert result.exit_code == 0, result.output

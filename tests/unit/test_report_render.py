@@ -58,5 +58,6 @@ def test_the_plan_read_before_the_run_is_shown_destructive_steps_in_red():
     assert ('<th scope="row">t</th><td><span class="badge" style="background:#cf222e">schema change (breaking)'
             "</span></td><td>column &#x27;a&#x27;: bigint -&gt; string<br>&lt;b&gt;</td>") in page
     assert 'style="background:#1a7f37">create</span>' in page
-    assert "No local plan: a Databricks pipeline update" in render(data())
+    assert "No local plan: a Databricks pipeline update" in render(data())  # runner: pipeline
+    assert "No plan was recorded for this run." in render({**data(), "run": {**data()["run"], "runner": "spark"}})
     assert "the plan could not be read: &lt;x&gt;" in render({**data(), "planned": "the plan could not be read: <x>"})
