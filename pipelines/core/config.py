@@ -211,6 +211,10 @@ class Config(_Model):
     def table(self, name: str) -> TableConfig:
         return self.by_name[name]
 
+    def full_name(self, table: str, catalog: str) -> str:
+        """The table's Unity Catalog name, `catalog.schema.table`, in `catalog`."""
+        return f"{catalog}.{self.pipeline.schema_name}.{table}"
+
     @property
     def monitoring_schema(self) -> str:
         return self.monitoring.output_schema or f"{self.pipeline.schema_name}_monitoring"

@@ -67,7 +67,7 @@ class Provisioner:
         self.tables = list(config.tables if tables is None else tables)
 
     def full_name(self, name: str) -> str:
-        return f"{self.catalog}.{self.config.pipeline.schema_name}.{name}"
+        return self.config.full_name(name, self.catalog)
 
     def check_workspace(self) -> list[Problem]:
         """Each monitored table exists with the columns its monitor names, and so does its baseline."""

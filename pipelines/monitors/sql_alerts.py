@@ -30,7 +30,6 @@ NAME_PREFIX = "ldp "
 OPERATORS = {">": dbsql.ComparisonOperator.GREATER_THAN, ">=": dbsql.ComparisonOperator.GREATER_THAN_OR_EQUAL,
              "<": dbsql.ComparisonOperator.LESS_THAN, "<=": dbsql.ComparisonOperator.LESS_THAN_OR_EQUAL,
              "==": dbsql.ComparisonOperator.EQUAL, "!=": dbsql.ComparisonOperator.NOT_EQUAL}
-COMPARED = ("query_text", "warehouse_id", "evaluation", "schedule", "custom_description")  # the update mask
 
 
 @dataclass(frozen=True)
@@ -51,8 +50,8 @@ class AlertChange:
 
 
 def declared(alert: dbsql.AlertV2) -> dict[str, Any]:
-    """The parts of an alert this engine declares, per field of the update mask: what the workspace
-    adds (evaluation state, last evaluation, pause status, retrigger settings) is not a difference."""
+    """The parts of an alert this engine declares, keyed by the update mask's field names (so a
+    difference is the mask itself): what the workspace adds (evaluation state, last evaluation, pause status, retrigger settings) is not a difference."""
     evaluation, schedule = alert.evaluation, alert.schedule
     threshold = evaluation.threshold.value if evaluation and evaluation.threshold else None
     subscriptions = (evaluation.notification.subscriptions or []) if evaluation and evaluation.notification else []
@@ -72,36 +71,33 @@ class AlertProvisioner:
     def __init__(self, w: WorkspaceClient, config: Config, catalog: str, tables: Iterable[TableConfig],
                  warehouse_id: str | None):
         self.w, self.config, self.catalog, self.warehouse_id = w, config, catalog, warehouse_id
-        self.tables = [t for t in tables if t.monitor is not None]
-
-    @property
-    def needed(self) -> bool:
-        """Whether anything here needs the workspace's alerts and a warehouse."""
-        return any(t.monitor.group for t in self.tables)  # type: ignore[union-attr]
+        self.tables = list(tables)
 
     def plan(self) -> list[AlertChange]:
         """Per declared Databricks alert of the selected tables: create, update (naming the fields that
-        differ) or unchanged; `orphan` for an engine-made alert of theirs no longer declared; then each
-        of their groups' views (`replace`: a view is cheap to recreate). Mutates nothing."""
-        if not self.needed:
+        differ) or unchanged; `orphan` for an engine-made alert of theirs no longer declared, whether or
+        not the table still has a monitor; then each of their groups' views (`replace`: a view is cheap
+        to recreate). A config without `monitoring.groups` makes no alerts and asks nothing. Mutates nothing."""
+        if not self.config.monitoring.groups:
             return []
         existing = {a.display_name: a for a in self.w.alerts_v2.list_alerts()
                     if (a.display_name or "").startswith(NAME_PREFIX)}
         changes = []
         for table in self.tables:
-            prefix = f"{NAME_PREFIX}{self._full_name(table.name)}: "
+            full_name = self.config.full_name(table.name, self.catalog)
             wanted = {alert.display_name: alert for alert in self.alerts(table)}
             for name, alert in wanted.items():
                 current = existing.get(name)
                 if current is None:
-                    changes.append(AlertChange(self._full_name(table.name), name, "create", alert))
+                    changes.append(AlertChange(full_name, name, "create", alert))
                     continue
                 have, want = declared(current), declared(alert)
-                differ = tuple(f for f in COMPARED if have[f] != want[f])
-                changes.append(AlertChange(self._full_name(table.name), name, "update" if differ else "unchanged",
-                                           alert, current.id, differ))
-            changes += [AlertChange(self._full_name(table.name), name, "orphan", None, alert.id)
-                        for name, alert in sorted(existing.items()) if name.startswith(prefix) and name not in wanted]
+                differ = tuple(field for field in want if have[field] != want[field])
+                changes.append(AlertChange(full_name, name, "update" if differ else "unchanged", alert,
+                                           current.id, differ))
+            changes += [AlertChange(full_name, name, "orphan", None, alert.id)
+                        for name, alert in sorted(existing.items())
+                        if name.startswith(f"{NAME_PREFIX}{full_name}: ") and name not in wanted]
         groups = sorted({t.monitor.group for t in self.tables if t.monitor and t.monitor.group})
         for group in groups:
             changes += [AlertChange(f"{self.catalog}.{self.config.monitoring_schema}", view, "replace",
@@ -129,9 +125,9 @@ class AlertProvisioner:
         notification = dbsql.AlertV2Notification(subscriptions=[
             dbsql.AlertV2Subscription(user_email=to) if "@" in to else dbsql.AlertV2Subscription(destination_id=to)
             for to in group.notify])
-        description = self._description(table, monitor)
+        description, full_name = self._description(table, monitor), self.config.full_name(table.name, self.catalog)
         return [dbsql.AlertV2(
-            display_name=f"{NAME_PREFIX}{self._full_name(table.name)}: {alert.metric}({alert.column}) {alert.op}",
+            display_name=f"{NAME_PREFIX}{full_name}: {alert.metric}({alert.column}) {alert.op}",
             query_text=self._query(table.name, monitor, alert), warehouse_id=self._warehouse(),
             evaluation=dbsql.AlertV2Evaluation(
                 source=dbsql.AlertV2OperandColumn(name="value"), comparison_operator=OPERATORS[alert.op],
@@ -172,13 +168,10 @@ class AlertProvisioner:
         schema = self.config.pipeline.schema_name
         lineage = (f"{(self.w.config.host or '').rstrip('/')}/explore/data/{self.catalog}/{schema}/{table.name}"
                    "?activeTab=lineage")
-        return "\n".join([f"Table: {self._full_name(table.name)} (monitor group {monitor.group})",
+        return "\n".join([f"Table: {self.config.full_name(table.name, self.catalog)} (monitor group {monitor.group})",
                           f"Owner: {monitor.owner or group.owner or 'unknown'}",
                           f"Runbook: {monitor.runbook_url or group.runbook_url or 'none'}",
                           f"Lineage: {lineage}"])
-
-    def _full_name(self, name: str) -> str:
-        return f"{self.catalog}.{self.config.pipeline.schema_name}.{name}"
 
     def _warehouse(self) -> str:
         if not self.warehouse_id:

@@ -164,3 +164,31 @@ def test_groups_are_located_config_errors(monkeypatch, tmp_path):
     empty = CONFIG.replace("notify: [sales-oncall@example.com, dest-123], ", "notify: [], ")
     result = invoke(monkeypatch, tmp_path, w, "validate", config=empty)
     assert result.exit_code == 1 and "monitoring.groups.sales.notify" in result.output, result.output
+
+
+def test_an_alert_whose_table_lost_its_monitor_is_an_orphan_and_only_delete_orphans_trashes_it(
+        monkeypatch, tmp_path):
+    left = dbsql.AlertV2(display_name="ldp main.retail.revenue: count(:table) <", query_text="q",
+                         warehouse_id="wh-1", evaluation=DRIFT.evaluation, schedule=DRIFT.schedule, id="a-left")
+    unmonitored = CONFIG.replace("    monitor: {group: sales}\n", "")
+    w = workspace([left])
+    result = invoke(monkeypatch, tmp_path, w, "plan", "--warehouse-id", "wh-1", "--format", "json",
+                    config=unmonitored)
+    assert result.exit_code == 0, result.output
+    alerts = json.loads(result.output)["alerts"]
+    assert {"table": "main.retail.revenue", "action": "orphan", "alert": left.display_name, "fields": []} in alerts
+    w.alerts_v2.trash_alert.assert_not_called()
+    w.alerts_v2.list_alerts.return_value = iter([left])
+    result = invoke(monkeypatch, tmp_path, w, "apply", "--confirm", "--delete-orphans", "--warehouse-id", "wh-1",
+                    config=unmonitored)
+    assert result.exit_code == 0, result.output
+    w.alerts_v2.trash_alert.assert_called_once_with("a-left")
+
+
+def test_a_config_without_groups_asks_nothing_of_the_alerts_api(monkeypatch, tmp_path):
+    ungrouped = CONFIG.split("monitoring:")[0] + "tables:\n  - {name: orders, layer: silver, monitor: {}}\n"
+    w = workspace([])
+    result = invoke(monkeypatch, tmp_path, w, "plan", "--format", "json", config=ungrouped)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["alerts"] == []
+    w.alerts_v2.list_alerts.assert_not_called()
