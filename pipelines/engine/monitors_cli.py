@@ -172,3 +172,26 @@ def coverage(config: str | None, catalog: str | None, schema: str | None, tags: 
         for title, reasons in (("stale", found.stale), ("errors", found.errors)):
             click.echo(f"{title}: {len(reasons)}" + "".join(f"\n  {t}: {why}" for t, why in reasons.items()))
     return EXIT_OK if found.complete else EXIT_RUNTIME
+
+
+@monitors.command("dashboard")
+@params.config
+@click.option("--output", type=click.Path(dir_okay=False), default=None,
+              help="Write the dashboard here (e.g. dashboards/monitors.lvdash.json) instead of to stdout.")
+@params.verbose
+@handle_errors
+def dashboard(config: str | None, output: str | None, verbose: bool) -> int:
+    """A Lakeview dashboard over every monitored table's profile and drift metrics (row volume, null
+    rates and column statistics, drift per column), generated from the config: rerun it after adding
+    a monitor. The bundle's `resources/dashboards.yml` deploys the file."""
+    from pathlib import Path
+
+    from pipelines.monitors.dashboard import monitor_dashboard
+
+    text = json.dumps(monitor_dashboard(read_config(config)), indent=2) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        Path(output).write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)
+    return EXIT_OK

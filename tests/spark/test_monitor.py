@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 
 from pipelines.consumers.monitor import MonitorConsumer
+from pipelines.core.config import load_config
 from pipelines.core.seam import Consumers
 from pipelines.engine.project import load_project
 from pipelines.engine.render import summary_text
+from pipelines.monitors.dashboard import monitor_dashboard
 from pipelines.monitors.profile import DRIFT_SCHEMA, PROFILE_SCHEMA
 
 from .harness import Harness
@@ -91,6 +93,29 @@ def test_snapshot_metric_tables_have_databricks_schema_the_table_numbers_and_dri
     assert drift[(None, "amount")]["avg_delta"] == pytest.approx(180 / 5 - 70 / 3)
     assert drift[(None, "country")]["js_distance"] > 0 and drift[(None, "country")]["ks_test"] is None
     assert drift[(None, "amount")]["ks_test"]["statistic"] > 0
+    # the monitors' dashboard (`ldp_engine monitors dashboard`): its datasets' SQL on these metric tables
+    volume, columns, drifted = (dashboard_rows(harness, name) for name in ("table_volume", "column_profile", "drift"))
+    assert [(r["table_name"], r["row_count"]) for r in volume] == [("clean", 3), ("clean", 5)]
+    assert len({r["window_start"] for r in volume}) == 2
+    assert sorted({r["table_column"] for r in columns}) == ["clean.amount", "clean.country", "clean.id", "clean.ts"]
+    assert len(columns) == 8 and all(r["percent_null"] == 0 for r in columns)
+    assert {r["table_column"]: (r["drift_type"], r["js_distance"] > 0 if r["js_distance"] is not None else None)
+            for r in drifted}["clean.country"] == ("CONSECUTIVE", True)
+    [amount_drift] = [r for r in drifted if r["column_name"] == "amount"]
+    assert amount_drift["ks_pvalue"] == drift[(None, "amount")]["ks_test"]["pvalue"]
+
+
+def dashboard_rows(harness: Harness, dataset: str) -> list[dict]:
+    """A dataset of the generated monitors' dashboard, run as the bundle runs it: unqualified metric
+    table names resolved in the monitoring schema (the resource's `dataset_schema`)."""
+    document = monitor_dashboard(load_config(harness.path))
+    [sql] = ["".join(d["queryLines"]) for d in document["datasets"] if d["name"] == dataset]
+    spark, previous = harness.spark, harness.spark.catalog.currentDatabase()
+    spark.catalog.setCurrentDatabase(f"{harness.schema}_monitoring")
+    try:
+        return [r.asDict() for r in spark.sql(sql).collect()]
+    finally:
+        spark.catalog.setCurrentDatabase(previous)
 
 
 def test_time_series_windows_are_replaced_on_rerun_and_drift_runs_day_to_day(spark, tmp_path):

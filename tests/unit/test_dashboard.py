@@ -9,8 +9,13 @@ import copy
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from pipelines.core.config import load_config
+from pipelines.engine.cli import cli
 from pipelines.lakebase.inventory import inventory_columns
+from pipelines.monitors.dashboard import metric_tables, monitor_dashboard
+from pipelines.monitors.profile import DRIFT_SCHEMA, PROFILE_SCHEMA
 
 from . import bundle_checks
 from . import dashboard_checks as checks
@@ -88,3 +93,55 @@ def test_the_bundle_deploys_the_dashboard_over_the_inventorys_database_catalog()
              for target in bundle_checks.TARGETS}
     assert len(set(names.values())) == 3, names  # a catalog name is the metastore's: one per target
     assert bundle_checks.combined(REPO)["variables"]["inventory_schema"]["default"] == "ldp_meta"
+
+
+MONITORS = REPO / "dashboards" / "monitors.lvdash.json"
+
+
+def _metric_tables(config) -> dict[str, list[str]]:
+    schemas = {"profile": PROFILE_SCHEMA, "drift": DRIFT_SCHEMA}
+    return {table: schemas[kind].fieldNames() for table, kind in metric_tables(config).items()}
+
+
+def test_the_monitors_dashboard_is_the_one_the_example_config_generates_and_names_only_metric_columns():
+    config = load_config(REPO / "config.yml")
+    document = checks.load(MONITORS)
+    assert document == monitor_dashboard(config), (
+        "rerun: ldp_engine monitors dashboard --output dashboards/monitors.lvdash.json")
+    assert checks.problems(document, _metric_tables(config)) == []
+    assert set(_metric_tables(config)) == {f"{t}_{k}_metrics" for t in ("orders_silver", "customers_gold",
+                                                                        "customer_orders_gold")
+                                           for k in ("profile", "drift")}
+    pages = {page["name"]: [item["widget"]["name"] for item in page["layout"]] for page in document["pages"]}
+    assert pages == {"volume": ["rows_per_window", "volume_rows"], "columns": ["null_rate", "column_stats"],
+                     "drift": ["js_distance", "drift_rows"]}
+
+
+def test_a_monitors_dashboard_naming_a_metric_column_that_does_not_exist_is_reported():
+    config = load_config(REPO / "config.yml")
+    document = monitor_dashboard(config)
+    document["datasets"][2]["queryLines"] = [line.replace("js_distance,", "jensen_shannon,")
+                                             for line in document["datasets"][2]["queryLines"]]
+    found = checks.problems(document, _metric_tables(config))
+    assert found and found[0].startswith("dataset drift: Column 'jensen_shannon' could not be resolved"), found
+
+
+def test_monitors_dashboard_writes_the_file_and_a_config_without_monitors_is_a_usage_error(tmp_path):
+    written = tmp_path / "monitors.lvdash.json"
+    result = CliRunner().invoke(cli, ["monitors", "dashboard", "--config", str(REPO / "config.yml"),
+                                      "--output", str(written)])
+    assert result.exit_code == 0, result.output
+    assert written.read_text() == MONITORS.read_text()
+    (tmp_path / "config.yml").write_text("tables:\n  - {name: t, layer: bronze}\n")
+    result = CliRunner().invoke(cli, ["monitors", "dashboard", "--config", str(tmp_path / "config.yml")])
+    assert result.exit_code == 2 and "no table declares a monitor" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_the_bundle_deploys_the_monitors_dashboard_over_the_monitoring_schema():
+    assert load_config(REPO / "config.yml").monitoring.output_schema is None  # so: {schema}_monitoring
+    for target in bundle_checks.TARGETS:
+        dashboard = bundle_checks.for_target(REPO, target)["resources"]["dashboards"]["monitors"]
+        assert (dashboard["dataset_catalog"], dashboard["dataset_schema"]) == (
+            "${var.catalog}", "${var.schema}_monitoring")
+        assert (REPO / "resources" / dashboard["file_path"]).resolve() == MONITORS
