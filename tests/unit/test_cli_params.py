@@ -14,7 +14,7 @@ from pipelines.engine.cli import cli
 ENGINE = Path(params.__file__).parent
 SHARED = ("--config", "--verbose", "--wait", "--format", "--state-dir", "--tags", "--match", "--select",
           "--exclude", "--catalog", "--schema", "--run-id")
-PER_COMMAND = {"--table", "--version", "--limit"}  # a table / version / count of different things per command
+PER_COMMAND = {"--table", "--version", "--limit", "--output"}  # a table / version / count / file of different things per command
 
 
 def commands(group: click.Group = cli, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], click.Command]:
