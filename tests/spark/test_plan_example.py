@@ -51,6 +51,9 @@ EDITS = {
          "      - name: name_not_null\n        criticality: warn\n"
          "        check: {function: is_not_null, arguments: {column: name}}\n      - name: email_valid\n"),
         "customers_silver", "update", ["check name_not_null added"], False),
+    "change a CDC table's stored columns": (
+        ("      stored_as_scd_type: 2  #", "      except_column_list: [updated_at]\n      stored_as_scd_type: 2  #"),
+        "customers_history", "schema change (breaking)", ["drops column updated_at (timestamp)"], True),
     "change a sink's primary key": (
         ("mode: upsert, primary_key: [customer_id]}", "mode: upsert, primary_key: [customer_id, country]}"),
         "customer_orders_gold", "update", [
