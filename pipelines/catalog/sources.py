@@ -17,6 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pipelines.catalog.secrets import credential
+from pipelines.core.ddl import ddl_fields
 from pipelines.core.errors import Problem, RunError, describe_error
 from pipelines.core.kafka_source import KAFKA_COLUMN, KafkaSource
 from pipelines.core.plan import TablePlan
@@ -28,15 +29,20 @@ from pipelines.core.vocabulary import RESULT_COLUMNS
 
 def transformation_inputs(spark: SparkSession, table: TablePlan, base_dir: Path,
                           read: Callable[[str], DataFrame], auto_loader: bool = False,
-                          empty_sources: bool = False) -> dict[str, object]:
+                          empty_sources: bool = False, hinted: str | None = None) -> dict[str, object]:
     """The transformation's arguments: each upstream table by name, with business columns only
     (upstream tables carry DQX's `_warnings`), and `source` if the table declares one
-    (`empty_sources`: no row of it, for a dry run that resolves every query on empty inputs)."""
+    (`empty_sources`: no row of it, for a dry run that resolves every query on empty inputs).
+    `hinted`: the source's `schema_hints` already applied (`hinted_schema`, computed outside a pipeline
+    query function, which may not infer a schema); else computed here when Spark must apply them."""
     inputs: dict[str, object] = {dep: without_columns(read(dep), RESULT_COLUMNS)
                                  for dep in table.config.depends_on}
     if table.config.source is not None:
-        source = read_source(spark, table.config.source, base_dir, table.streaming, auto_loader,
-                             corrupt_record=checks_malformed_records(table.config))
+        source_spec = table.config.source
+        if hinted is None and applies_hints_itself(source_spec, table.streaming, auto_loader):
+            hinted = hinted_schema(spark, source_spec, base_dir)
+        source = read_source(spark, source_spec, base_dir, table.streaming, auto_loader,
+                             corrupt_record=checks_malformed_records(table.config), schema=hinted)
         inputs["source"] = source.where(F.lit(False)) if empty_sources else source
     return inputs
 
@@ -56,6 +62,7 @@ class ReadOptions:
     base_dir: Path
     auto_loader: bool = False
     corrupt_record: bool = False
+    schema: str | None = None  # a files source's schema with its hints applied (`hinted_schema`)
 
 
 Spec = TypeVar("Spec", bound=SourceSpec)
@@ -85,13 +92,13 @@ def register_reader(source_type: str, reader: SourceReader[Any]) -> None:
 
 
 def read_source(spark: SparkSession, source: SourceSpec, base_dir: Path, streaming: bool,
-                auto_loader: bool = False, corrupt_record: bool = False) -> DataFrame:
+                auto_loader: bool = False, corrupt_record: bool = False, schema: str | None = None) -> DataFrame:
     """The source in batch or as a stream, by the reader registered for its type."""
     reader = _READERS.get(source.type)
     if reader is None:
         raise RunError(Problem(f"no reader is registered for source type {source.type!r}",
                                hint=f"readers exist for: {', '.join(t for t in source_types() if t in _READERS)}"))
-    options = ReadOptions(base_dir, auto_loader, corrupt_record)
+    options = ReadOptions(base_dir, auto_loader, corrupt_record, schema)
     return (reader.stream if streaming else reader.batch)(spark, source, options)
 
 
@@ -100,32 +107,76 @@ class FilesReader(SourceReader[FilesSource]):
 
     `corrupt_record` (csv/json with a declared schema): a record Spark cannot parse keeps its raw text in
     a `_corrupt_record` string column (null on every good record), which the table's `malformed_record`
-    check reads. Auto Loader takes the same option; its `rescuedDataColumn` (values kept aside on a type
-    or name mismatch, the record itself kept) is not added: set it in `options` if wanted."""
+    check reads. Auto Loader's controls (`file_read_options`): on Databricks its own options; locally
+    the nearest thing Spark's file source does (README, Sources)."""
 
     def batch(self, spark: SparkSession, source: FilesSource, options: ReadOptions) -> DataFrame:
-        return self._load(spark.read.format(source.format), source, options)
+        return self._load(spark.read.format(source.format), source, options, cloud=False)
 
     def stream(self, spark: SparkSession, source: FilesSource, options: ReadOptions) -> DataFrame:
         if options.auto_loader:
             reader = spark.readStream.format("cloudFiles").option("cloudFiles.format", source.format)
-        else:
-            reader = spark.readStream.format(source.format)
-        return self._load(reader, source, options)
+            return self._load(reader, source, options, cloud=True)
+        return self._load(spark.readStream.format(source.format), source, options, cloud=False)
 
     @staticmethod
-    def _load(reader: Any, source: FilesSource, read: ReadOptions) -> DataFrame:
-        options = {k: str(v) for k, v in source.options.items()}
-        schema = source.schema_ddl
-        if read.corrupt_record and schema:
-            options["columnNameOfCorruptRecord"] = CORRUPT_RECORD
-            if CORRUPT_RECORD not in schema:
-                schema = f"{schema}, {CORRUPT_RECORD} STRING"
+    def _load(reader: Any, source: FilesSource, read: ReadOptions, cloud: bool) -> DataFrame:
+        options, schema = file_read_options(source, cloud=cloud, on_databricks=read.auto_loader,
+                                            corrupt_record=read.corrupt_record, schema=read.schema)
         reader = reader.options(**options)
         if schema:
             reader = reader.schema(schema)
         files = reader.load(source.resolved_path(read.base_dir))
         return files.select("*", "_metadata") if source.include_metadata else files
+
+
+def file_read_options(source: FilesSource, *, cloud: bool, on_databricks: bool, corrupt_record: bool = False,
+                      schema: str | None = None) -> tuple[dict[str, str], str | None]:
+    """The reader options and schema (DDL) of a files source. `cloud`: an Auto Loader stream, which takes
+    `schema_hints` and `schema_evolution` as `cloudFiles.*`; any other reader gets hints applied to the
+    schema by `hinted_schema` and has no evolution mode (a batch read infers each run, a local stream
+    when it starts). The rescued data column is Databricks' `rescuedDataColumn` on Databricks; locally,
+    Spark's nearest: the malformed record's raw text in that column, the record kept. `schema`: the
+    hinted one, in place of the declared one."""
+    options = {k: str(v) for k, v in source.options.items()}
+    schema = schema or source.schema_ddl
+    if cloud and source.schema_hints:
+        options["cloudFiles.schemaHints"] = source.schema_hints
+    if cloud and source.schema_evolution:
+        options["cloudFiles.schemaEvolutionMode"] = source.schema_evolution
+    rescued = source.rescued_data_column
+    if rescued and on_databricks:
+        options["rescuedDataColumn"] = rescued
+    elif rescued:
+        options["columnNameOfCorruptRecord"] = rescued
+        if schema and rescued not in schema:
+            schema = f"{schema}, {rescued} STRING"
+    if corrupt_record and schema:
+        options["columnNameOfCorruptRecord"] = CORRUPT_RECORD
+        if CORRUPT_RECORD not in schema:
+            schema = f"{schema}, {CORRUPT_RECORD} STRING"
+    return options, schema
+
+
+def applies_hints_itself(source: SourceSpec, streaming: bool, auto_loader: bool) -> bool:
+    """Whether Spark, not Auto Loader, must apply the source's `schema_hints` (every read but an Auto
+    Loader stream)."""
+    return isinstance(source, FilesSource) and bool(source.schema_hints) and not (streaming and auto_loader)
+
+
+def hinted_schema(spark: SparkSession, source: FilesSource, base_dir: Path) -> str:
+    """The schema Spark infers for the files now (as a batch read with the source's options), with each
+    hinted column's type replaced by its hint and hinted columns the files lack added: Auto Loader's
+    `schemaHints` over an inferred schema. Analyzes: call it outside a pipeline query function."""
+    options, _ = file_read_options(source, cloud=False, on_databricks=False)
+    inferred = spark.read.format(source.format).options(**options).load(source.resolved_path(base_dir)).schema
+    hints = {name.lower(): (name, kind) for name, kind in ddl_fields(source.schema_hints or "")}
+    fields = []
+    for field in inferred.fields:
+        _, kind = hints.pop(field.name.lower(), (field.name, field.dataType.simpleString()))
+        fields.append(f"`{field.name.replace('`', '``')}` {kind}")
+    fields += [f"`{name.replace('`', '``')}` {kind}" for name, kind in hints.values()]
+    return ", ".join(fields)
 
 
 class TableReader(SourceReader[TableSource]):

@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Iterable, Mapping
 
 from .config import Config, TableConfig
+from .ddl import ddl_columns
 from .errors import Problem
 from .loader import SOURCE, PassThrough, Transformation
 
@@ -32,31 +33,3 @@ def cdc_problems(config: Config, tables: Iterable[TableConfig],
                                          f"a transformation ({table.layer}/{table.name}.py)"),
                 file=str(config.path), index=positions.get(table.name)))
     return problems
-
-
-def ddl_columns(ddl: str) -> list[str]:
-    """The top-level column names of a Spark DDL schema (`a INT, b STRUCT<x: INT, y: STRING>`), without
-    Spark: split at commas outside brackets and quotes, each field's first word unquoted."""
-    fields, depth, quote, current = [], 0, "", ""
-    for char in ddl:
-        if quote:
-            quote = "" if char == quote else quote
-        elif char in "'\"`":
-            quote = char
-        elif char in "<(":
-            depth += 1
-        elif char in ">)":
-            depth -= 1
-        elif char == "," and depth == 0:
-            fields.append(current)
-            current = ""
-            continue
-        current += char
-    fields.append(current)
-    names = []
-    for field in (f.strip() for f in fields if f.strip()):
-        if field.startswith("`"):
-            names.append(field[1:field.index("`", 1)].replace("``", "`"))
-        else:
-            names.append(field.split()[0].rstrip(":"))
-    return names

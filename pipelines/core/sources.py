@@ -15,6 +15,8 @@ from typing import Annotated, Literal, Union
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, SerializeAsAny, field_validator,
                       model_validator)
 
+from .contracts import canonical_type
+from .ddl import ddl_fields
 from .errors import Problem
 from .registry import TypeRegistry
 from .variables import secret_reference
@@ -30,6 +32,8 @@ _URL_SECRET = re.compile(r"(?i)[?&;:]password=|//[^/@:]+:[^/@]+@")  # ?password=
 JDBC_DRIVERS = {"postgresql": ("org.postgresql:postgresql:42.7.14", "org.postgresql.Driver")}
 PARSED = ("csv", "json")  # formats Spark parses record by record (PERMISSIVE by default)
 OWN_HANDLING = ("mode", "columnnameofcorruptrecord")  # options by which a user chose how to handle them
+RESCUABLE = ("csv", "json", "xml", "avro", "parquet")  # formats with Auto Loader's rescued data column
+SchemaEvolution = Literal["addNewColumns", "rescue", "failOnNewColumns", "none"]
 
 
 class SourceSpec(BaseModel):
@@ -122,6 +126,48 @@ class FilesSource(SourceSpec):
     options: dict[str, Scalar] = Field(default_factory=dict)
     schema_ddl: str | None = Field(default=None, alias="schema")
     include_metadata: bool = False  # add the `_metadata` struct column: file path, name, size, modification time
+    schema_hints: str | None = None  # Auto Loader's cloudFiles.schemaHints: these types over the inferred ones
+    schema_evolution: SchemaEvolution | None = None  # Auto Loader's cloudFiles.schemaEvolutionMode
+    rescued_data_column: str | None = None  # Auto Loader's rescuedDataColumn (locally: the malformed record)
+
+    @field_validator("schema_hints")
+    @classmethod
+    def _valid_hints(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        fields = ddl_fields(value)
+        if not fields or any(not kind for _, kind in fields):
+            raise ValueError("must list columns with their types, like 'amount DOUBLE, ts TIMESTAMP'")
+        for name, kind in fields:
+            try:
+                canonical_type(kind)
+            except ValueError as error:
+                raise ValueError(f"column {name}: {error}") from None
+        return value
+
+    @field_validator("rescued_data_column")
+    @classmethod
+    def _valid_rescued(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_NAME.match(value):
+            raise ValueError("must be a column name such as _rescued_data")
+        return value
+
+    @model_validator(mode="after")
+    def _auto_loader_rules(self) -> "FilesSource":
+        """What Auto Loader itself refuses, said before any run."""
+        if self.schema_ddl and self.schema_hints:
+            raise ValueError("schema_hints refine an inferred schema; with `schema` declared nothing is inferred: "
+                             "put the types in `schema`")
+        if self.schema_ddl and self.schema_evolution == "addNewColumns":
+            raise ValueError("schema_evolution addNewColumns evolves an inferred schema (Auto Loader refuses it with "
+                             "a declared `schema`): drop `schema`, or choose rescue, failOnNewColumns or none")
+        if self.rescued_data_column and self.format not in RESCUABLE:
+            raise ValueError(f"rescued_data_column needs a format whose values can be rescued "
+                             f"({', '.join(RESCUABLE)}), not {self.format}")
+        if self.rescued_data_column and any(key.lower() in OWN_HANDLING for key in self.options):
+            raise ValueError("rescued_data_column chooses how malformed values are kept: drop the options "
+                             f"{', '.join(k for k in self.options if k.lower() in OWN_HANDLING)}")
+        return self
 
     @property
     def can_stream(self) -> bool:
@@ -143,7 +189,8 @@ class FilesSource(SourceSpec):
     def leaves_malformed_to_spark(self) -> bool:
         """csv/json whose options choose no handling of malformed records (no `mode`, no
         `columnNameOfCorruptRecord`: an explicit one is the user's choice)."""
-        return self.format in PARSED and not any(key.lower() in OWN_HANDLING for key in self.options)
+        return (self.format in PARSED and not self.rescued_data_column
+                and not any(key.lower() in OWN_HANDLING for key in self.options))
 
     @property
     def flags_malformed_records(self) -> bool:

@@ -36,7 +36,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pipelines.catalog.pyspark_compat import lazy_aggregations
-from pipelines.catalog.sources import read_table, transformation_inputs, without_columns
+from pipelines.catalog.sources import (applies_hints_itself, hinted_schema, read_table, transformation_inputs,
+                                      without_columns)
 from pipelines.catalog.storage import configured_format
 from pipelines.core.config import PipelineSettings, TableConfig
 from pipelines.core.contracts import ContractMode, schema_ddl
@@ -190,10 +191,14 @@ class Registrar:
     def _query(self, table: TablePlan, streaming_inputs: bool = False) -> Query:
         config = table.config
         read = self.spark.readStream.table if streaming_inputs else self.spark.read.table
+        base_dir = self.plan.config.base_dir
+        hinted = (hinted_schema(self.spark, config.source, base_dir)  # type: ignore[arg-type]
+                  if config.source is not None and applies_hints_itself(config.source, table.streaming,
+                                                                         self.auto_loader) else None)
 
-        def query() -> DataFrame:
-            inputs = transformation_inputs(self.spark, table, self.plan.config.base_dir, read,
-                                           auto_loader=self.auto_loader, empty_sources=self.empty_sources)
+        def query() -> DataFrame:  # inside the graph: may not analyze, so the hinted schema comes from outside
+            inputs = transformation_inputs(self.spark, table, base_dir, read, auto_loader=self.auto_loader,
+                                           empty_sources=self.empty_sources, hinted=hinted)
             function = self.functions[config.name]
             try:
                 with lazy_aggregations():  # groupBy(...).sum("c") without reading the schema (Connect)

@@ -21,7 +21,9 @@ CONFIG = """
 pipeline:
   transformations: ./transformations
 tables:
-  - {name: eo_orders, layer: bronze, source: {type: files, format: json, path: ./landing/orders}}
+  - name: eo_orders
+    layer: bronze
+    source: {type: files, format: json, path: ./landing/orders, schema_hints: "qty INT, note STRING"}
   - {name: eo_orders_latest, layer: silver, depends_on: [eo_orders]}
   - {name: eo_sales_by_region, layer: gold, depends_on: [eo_orders_latest]}
   - {name: eo_customer_regions, layer: gold, depends_on: [eo_orders_latest]}
@@ -120,6 +122,9 @@ def test_everyday_pyspark_in_a_folder_project_gives_equal_tables_on_both_runners
             assert_same_table(sdp_table(spark, project, name, schema=None), spark.table(f"default.{name}"))
         for name in ["ev_raw_a", "ev_raw_b", "ev_clean_a", "ev_clean_b", "ev_all", "ev_clean_a_quarantine"]:
             assert_same_checked_table(sdp_table(spark, project, name, schema=None), spark.table(f"default.{name}"))
+    for orders in (spark.table("default.eo_orders"), sdp_table(spark, project, "eo_orders", schema=None)):
+        hinted = {f.name: f.dataType.simpleString() for f in orders.schema.fields if f.name in ("qty", "note")}
+        assert hinted == {"qty": "int", "note": "string"}  # schema_hints over the inferred bigint, one added
     sales = {r["region"]: r.asDict() for r in spark.table("default.eo_sales_by_region").collect()}
     assert sales == {"EU": {"region": "EU", "total": 15.0, "units": 3, "mean_gross": 11.25, "count": 2},
                      "US": {"region": "US", "total": 12.5, "units": 5, "mean_gross": 9.375, "count": 2}}

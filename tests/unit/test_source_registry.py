@@ -124,7 +124,7 @@ def test_a_table_source_error_is_located_at_its_key():
 def test_an_unknown_key_in_a_files_source_lists_all_its_keys():
     [message] = problems_of("tables:\n- {name: a, layer: bronze, source: {type: files, format: csv, "
                             "path: p, optionz: {}}}\n")
-    assert "did you mean 'options'? valid keys: format, include_metadata, options, path, schema, type" in message
+    assert "did you mean 'options'? valid keys: format, include_metadata, options, path, rescued_data_column, schema, schema_evolution, schema_hints, type" in message
 
 
 def test_a_table_source_is_read_as_a_batch_only_and_asked_for_a_stream_says_so(tmp_path):
