@@ -90,6 +90,7 @@ class TableResult:
     monitor: dict[str, Any] | None = None  # the monitor's outcome: profile rows and fired alerts
     sinks: list[dict[str, Any]] | None = None  # per sink: target, mode, rows, status, error
     changes: dict[str, int] | None = None  # a CDC table: this run's upserts, deletes (, versions_opened)
+    new_columns: list[str] = field(default_factory=list)  # an additive contract's columns beyond the declared
 
     @property
     def succeeded(self) -> bool:
@@ -111,6 +112,8 @@ class TableResult:
             out["sinks"] = list(self.sinks)
         if self.changes is not None:
             out["changes"] = dict(self.changes)
+        if self.new_columns:
+            out["new_columns"] = list(self.new_columns)
         if self.consumer_errors:
             out["consumers"] = dict(self.consumer_errors)
         return out

@@ -77,6 +77,10 @@ def summary_text(run: RunResult) -> str:
               for t in run.tables for a in (t.monitor or {}).get("alerts", [])]
     if alerts:
         lines += ["", "Monitor alerts:", *alerts]
+    additive = [f"  {t.name}: {', '.join(t.new_columns)} (not in columns:, let through by contract: additive)"
+                for t in run.tables if t.new_columns]
+    if additive:
+        lines += ["", "New columns:", *additive]
     changes = [f"  {t.name}: " + ", ".join(f"{count} {kind.replace('_', ' ')}" for kind, count in t.changes.items())
                for t in run.tables if t.changes is not None]
     if changes:

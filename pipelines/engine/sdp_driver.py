@@ -18,6 +18,7 @@ if __name__ == "__main__":  # run as a script: its folder must not shadow top-le
 from pipelines.core.errors import describe_error  # noqa: E402
 from pipelines.core.graph import Selection, split_names  # noqa: E402
 from pipelines.core.config import load_config  # noqa: E402
+from pipelines.core.contracts import ContractMode  # noqa: E402
 from pipelines.core.rules import from_json  # noqa: E402
 from pipelines.core.variables import Overrides  # noqa: E402
 from pipelines.engine.project import load_project  # noqa: E402
@@ -102,8 +103,10 @@ def counts_after(spark: Any, runner: Any) -> dict[str, Any]:
     succeeded = [t for t in runner.registrar.plan.tables if runner.succeeded(t)]
     names = [name for t in succeeded for name in table_datasets(t)]
     checked = [name for t in succeeded if t.config.has_expectations for name in table_datasets(t)]
+    additive = [t.name for t in succeeded if t.config.columns and t.config.contract is ContractMode.ADDITIVE]
     return {"rows": dict(count_rows(spark, runner.database, names)), "expected": runner.verify(),
-            "failures": count_failures(spark, runner.database, checked)}
+            "failures": count_failures(spark, runner.database, checked),
+            "columns": {name: spark.table(f"`{runner.database}`.`{name}`").columns for name in additive}}
 
 
 def parse(argv: list[str]) -> argparse.Namespace:

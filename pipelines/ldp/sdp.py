@@ -30,6 +30,7 @@ from pipelines.core.results import CheckResult, RunResult, TableResult, events_a
 from pipelines.core.vocabulary import Criticality, OnError, TableStatus
 from pipelines.catalog.session import LOOPBACK, SHORT_LIVED_JVM, get_spark, local_conf
 from pipelines.catalog.storage import RUN_ID_CONF
+from pipelines.quality.contract import new_columns
 from pipelines.quality.enforce import quarantine_config
 
 from .sdp_levels import CONNECT_PORT, PROGRESS_PREFIX
@@ -229,6 +230,7 @@ def _count(result: TableResult, config: Any, raw: dict[str, Any], specs: list[tu
         result.rows_written = events_applied(changes)
     result.rows_quarantined, result.rows_dropped = added(quarantine), 0
     result.checks = _checks(config, specs, raw.get("failures", {}), raw.get("failures_before", {}))
+    result.new_columns = new_columns(config, raw.get("columns", {}).get(config.name, []))
 
 
 def _table_status(flow_statuses: list[str | None], run_succeeded: bool) -> TableStatus:

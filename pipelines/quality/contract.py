@@ -19,7 +19,7 @@ from pipelines.core.config import TableConfig
 from pipelines.core.contracts import ContractMode, contract_problems
 from pipelines.core.errors import Problem, RunError
 from pipelines.core.sql import sql_identifier
-from pipelines.core.vocabulary import CORRUPT_RECORD
+from pipelines.core.vocabulary import CORRUPT_RECORD, RESULT_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -28,11 +28,11 @@ class ContractViolation(RunError):
     """The transformation's output does not have the columns its table declares (the table fails)."""
 
 
-def check_schema(config: TableConfig, df: DataFrame) -> None:
-    """Raise `ContractViolation` naming each column at fault; report the new columns an additive contract
-    lets through."""
+def check_schema(config: TableConfig, df: DataFrame) -> list[str]:
+    """Raise `ContractViolation` naming each column at fault; return (and log) the new columns an
+    additive contract lets through."""
     if not config.columns:
-        return
+        return []
     kept = _engine_columns(config)
     actual = {f.name: f.dataType.simpleString() for f in df.schema.fields if f.name not in kept}
     problems, extra = contract_problems(config.columns, config.contract, actual)
@@ -42,6 +42,17 @@ def check_schema(config: TableConfig, df: DataFrame) -> None:
     if extra and config.contract is ContractMode.ADDITIVE:
         log.warning("table %s: column(s) %s are new (not in columns:); the additive contract lets them through",
                     config.name, ", ".join(extra))
+        return list(extra)
+    return []
+
+
+def new_columns(config: TableConfig, columns: Iterable[str]) -> list[str]:
+    """The columns an additive contract let through beyond its declared ones (of a written table's
+    `columns`; DQX's result columns and the engine's own are not the transformation's)."""
+    if not config.columns or config.contract is not ContractMode.ADDITIVE:
+        return []
+    known = {c.name for c in config.columns} | set(_engine_columns(config)) | set(RESULT_COLUMNS)
+    return [name for name in columns if name not in known]
 
 
 def guarded(config: TableConfig, df: DataFrame, *, schema_checked: bool) -> DataFrame:

@@ -52,6 +52,7 @@ class SparkRunner:
         self.table_timeout = table_timeout
         self.consumers = consumers or Consumers()
         self.abandoned: set[str] = set()  # timed-out tables: their threads must not write or report
+        self._new_columns: dict[str, list[str]] = {}  # per table: what its additive contract let through
         self._run_tag = f"ldp-{uuid.uuid4().hex[:12]}"
         self._connect = type(spark).__module__.startswith("pyspark.sql.connect")
 
@@ -114,6 +115,7 @@ class SparkRunner:
             result.rows_dropped = stats.quality.rows_dropped
             result.checks = stats.quality.checks
             result.changes = stats.changes
+            result.new_columns = self._new_columns.pop(table.name, [])
         result.status, result.error = (TableStatus.SUCCESS, None) if error is None else (TableStatus.FAILED, error)
         result.seconds = round(time.perf_counter() - started, 3)
         if result.succeeded:
@@ -151,5 +153,6 @@ class SparkRunner:
         df = call_transformation(self.functions[table.name], inputs, self.spark)
         if not isinstance(df, DataFrame):
             raise TypeError(f"the transformation returned {type(df).__name__}, expected a DataFrame")
-        check_schema(table.config, df)  # a broken contract fails the table before anything is written
+        # a broken contract fails the table before anything is written; an additive one reports its new columns
+        self._new_columns[table.name] = check_schema(table.config, df)
         return guarded(table.config, df, schema_checked=True)

@@ -10,6 +10,7 @@ import pytest
 from pyspark import pipelines as dp
 from pyspark.pipelines.graph_element_registry import graph_element_registration_context
 
+from pipelines.engine.render import summary_text
 from pipelines.core.graph import Selection
 from pipelines.ldp.registrar import Registrar
 from pipelines.engine.project import load_project
@@ -94,6 +95,8 @@ def test_an_additive_contract_lets_new_columns_through_and_reports_them(spark, t
     assert result.status == "success", tables["clean"].error
     assert harness.table("clean").columns == ["amount", "id", "note"]
     assert "table clean: column(s) note are new (not in columns:)" in caplog.text
+    assert tables["clean"].new_columns == ["note"] and tables["clean"].to_dict()["new_columns"] == ["note"]
+    assert "New columns:\n  clean: note (not in columns:" in summary_text(result)
 
 
 def test_the_pipeline_guard_gives_the_same_verdict_without_reading_the_schema(spark, tmp_path):

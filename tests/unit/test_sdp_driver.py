@@ -121,3 +121,23 @@ def test_a_flow_failing_in_its_write_task_keeps_the_users_error():
     assert tracker.status == {"ev_clean_a": "failed"}
     assert tracker.errors["ev_clean_a"].startswith("[TASK_WRITE_FAILED] Task failed while writing rows to file:")
     assert tracker.errors["ev_clean_a"].endswith("; caused by: [USER_RAISED_EXCEPTION] boom-ev SQLSTATE: P0001")
+
+
+def test_an_additive_contracts_new_columns_come_from_the_stored_tables_columns(example_project):
+    """customers_gold's contract is additive: what the SDP driver read of its stored columns, less the
+    declared ones and DQX's, is reported (JSON and text), as the Spark runner reports it."""
+    from pipelines.core.graph import Selection
+    from pipelines.engine.project import load_project
+    from pipelines.engine.render import summary_text
+    from pipelines.ldp.sdp import summary
+
+    plan = load_project(example_project / "config.yml", Selection(select=("customers_gold",))).plan
+    raw = {"status": "success", "datasets": {"customers_gold": {"status": "success", "seconds": 1.0, "error": None}},
+           "rows": {"customers_gold": 4},
+           "columns": {"customers_gold": ["country", "customers", "first_signup", "region", "_warnings"]}}
+    run = summary(plan, raw)
+    assert run.tables[0].to_dict()["new_columns"] == ["region"]
+    assert "New columns:\n  customers_gold: region (not in columns:, let through by contract: additive)" in (
+        summary_text(run))
+    raw["columns"]["customers_gold"] = ["country", "customers", "first_signup"]
+    assert "new_columns" not in summary(plan, raw).tables[0].to_dict()
