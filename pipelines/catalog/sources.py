@@ -17,7 +17,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pipelines.catalog.secrets import credential
-from pipelines.core.ddl import ddl_fields
+from pipelines.core.ddl import ddl_columns, ddl_fields
 from pipelines.core.errors import Problem, RunError, describe_error
 from pipelines.core.kafka_source import KAFKA_COLUMN, KafkaSource
 from pipelines.core.plan import TablePlan
@@ -149,13 +149,16 @@ def file_read_options(source: FilesSource, *, cloud: bool, on_databricks: bool, 
         options["rescuedDataColumn"] = rescued
     elif rescued:
         options["columnNameOfCorruptRecord"] = rescued
-        if schema and rescued not in schema:
-            schema = f"{schema}, {rescued} STRING"
+        schema = _with_string_column(schema, rescued)
     if corrupt_record and schema:
         options["columnNameOfCorruptRecord"] = CORRUPT_RECORD
-        if CORRUPT_RECORD not in schema:
-            schema = f"{schema}, {CORRUPT_RECORD} STRING"
+        schema = _with_string_column(schema, CORRUPT_RECORD)
     return options, schema
+
+
+def _with_string_column(schema: str | None, name: str) -> str | None:
+    """A declared schema with a string column `name` (where Spark puts a malformed record's text)."""
+    return f"{schema}, {name} STRING" if schema and name not in ddl_columns(schema) else schema
 
 
 def applies_hints_itself(source: SourceSpec, streaming: bool, auto_loader: bool) -> bool:

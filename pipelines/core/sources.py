@@ -26,6 +26,7 @@ Scalar = Union[str, int, float, bool]
 
 _TABLE_REF = re.compile(r"^[A-Za-z0-9_`.\-]+$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_COLUMN_NAME = _ENV_NAME  # a plain identifier, the same shape
 _URL_SECRET = re.compile(r"(?i)[?&;:]password=|//[^/@:]+:[^/@]+@")  # ?password=... or //user:secret@host
 # a JDBC URL's subprotocol -> its driver: the Maven package local Spark fetches (Databricks runtimes bundle
 # it) and the class, named because a jar Spark loads is not visible to JDBC's DriverManager by itself
@@ -148,7 +149,7 @@ class FilesSource(SourceSpec):
     @field_validator("rescued_data_column")
     @classmethod
     def _valid_rescued(cls, value: str | None) -> str | None:
-        if value is not None and not _ENV_NAME.match(value):
+        if value is not None and not _COLUMN_NAME.match(value):
             raise ValueError("must be a column name such as _rescued_data")
         return value
 

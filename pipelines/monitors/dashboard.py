@@ -14,9 +14,9 @@ from typing import Any
 
 from pipelines.core.config import Config
 from pipelines.core.errors import Problem, UsageError
+from pipelines.core.monitoring import TABLE_COLUMN as TABLE_ROW  # the whole table's row: its count is the rows
 from pipelines.core.sql import sql_identifier, sql_literal
 
-TABLE_ROW = ":table"  # the metric tables' row for the whole table (its count is the table's rows)
 _PROFILE_FILTER = "slice_key IS NULL AND log_type = 'INPUT'"
 _SELECTS = {  # dataset: (metric table kind, its columns, its filter)
     "table_volume": ("profile", ["`window`.`start` AS window_start", "`count` AS row_count"],

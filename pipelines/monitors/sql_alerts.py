@@ -51,7 +51,8 @@ class AlertChange:
 
 def declared(alert: dbsql.AlertV2) -> dict[str, Any]:
     """The parts of an alert this engine declares, keyed by the update mask's field names (so a
-    difference is the mask itself): what the workspace adds (evaluation state, last evaluation, pause status, retrigger settings) is not a difference."""
+    difference is the mask itself): what the workspace adds (evaluation state, last evaluation, pause
+    status, retrigger settings) is not a difference."""
     evaluation, schedule = alert.evaluation, alert.schedule
     threshold = evaluation.threshold.value if evaluation and evaluation.threshold else None
     subscriptions = (evaluation.notification.subscriptions or []) if evaluation and evaluation.notification else []
@@ -77,7 +78,8 @@ class AlertProvisioner:
         """Per declared Databricks alert of the selected tables: create, update (naming the fields that
         differ) or unchanged; `orphan` for an engine-made alert of theirs no longer declared, whether or
         not the table still has a monitor; then each of their groups' views (`replace`: a view is cheap
-        to recreate). A config without `monitoring.groups` makes no alerts and asks nothing. Mutates nothing."""
+        to recreate). A config without `monitoring.groups` makes no alerts and asks nothing. Mutates
+        nothing."""
         if not self.config.monitoring.groups:
             return []
         existing = {a.display_name: a for a in self.w.alerts_v2.list_alerts()
