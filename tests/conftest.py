@@ -32,6 +32,7 @@ SLOWEST_FIRST = (
     "tests/integration/test_fault_injection.py::test_a_stuck_transformation_times_out_and_the_run_ends",
     "tests/integration/test_fault_injection.py::test_a_second_run_on_the_same_state_folder_gets_a_clear_answer_and_can_wait",
     "tests/spark/test_cdc_apply.py::test_snapshots_over_any_runs_equal_the_in_memory_model",
+    "tests/spark/test_plan_example.py::test_plan_classifies_each_edit_exactly_and_only_breaking_ones_fail_the_gate",
     "tests/integration/test_sdp_runner.py::test_sdp_dry_run_resolves_every_flow_without_writing",
     "tests/integration/test_sdp_runner.py::test_a_transformation_that_analyzes_in_a_query_function_fails_before_anything_is_written",
     "tests/spark/test_cdc_tables.py::test_snapshot_cdc_from_a_folder_per_version_and_from_a_table_reread_each_run",
