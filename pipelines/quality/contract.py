@@ -4,6 +4,8 @@ Two ways to the same verdict. Where the schema may be read (the Spark runner), `
 with the declared columns at once and names every column at fault. Inside a pipeline's query functions the
 schema may not be read, so `guarded` checks through `typeof`, which Spark folds to a constant: a table
 that keeps its contract pays nothing, and one that breaks it fails on its first row, naming the columns.
+A batch query that yields no row fails too: a one-row branch outer-joined to the output's first row
+carries the same `typeof` verdict, and Spark prunes the branch away when the verdict is clean.
 Nullability is a property of the data, checked lazily on every runner: the first row holding a NULL
 where `nullable: false` fails the write, which then leaves the previous version in place.
 """
@@ -55,10 +57,11 @@ def new_columns(config: TableConfig, columns: Iterable[str]) -> list[str]:
     return [name for name in columns if name not in known]
 
 
-def guarded(config: TableConfig, df: DataFrame, *, schema_checked: bool) -> DataFrame:
+def guarded(config: TableConfig, df: DataFrame, *, schema_checked: bool, streaming: bool = False) -> DataFrame:
     """`df` with its declared columns first, in declared order, carrying their comments, and failing on
     its first row that breaks the contract: NULL where not allowed and, unless `schema_checked`, a
-    type or (enforced) a column the contract does not name."""
+    type or (enforced) a column the contract does not name; a batch `df` without rows fails on the
+    latter too (a stream's empty batch writes nothing to fail)."""
     if not config.columns or config.contract is ContractMode.OFF:  # documentation only: nothing applied
         return df
     columns = config.columns
@@ -66,7 +69,8 @@ def guarded(config: TableConfig, df: DataFrame, *, schema_checked: bool) -> Data
     if required := [c.name for c in columns if not c.nullable]:
         failures.append(_null_failure(config.name, required))
     if failures:
-        df = df.where(F.coalesce(*failures).isNull())
+        checked = df.where(F.coalesce(*failures).isNull())
+        df = checked if schema_checked or streaming else checked.union(_without_rows_failure(df, failures[0]))
     declared = [F.col(sql_identifier(c.name)) for c in columns]
     if config.contract is ContractMode.ENFORCED:
         rest = [F.col(name) for name in _engine_columns(config)]
@@ -94,6 +98,17 @@ def _schema_failure(config: TableConfig) -> Column:
     message = F.concat_ws("; ", *faults)
     return F.when(message != F.lit(""), F.raise_error(F.concat(
         F.lit(f"table {config.name} breaks its contract ({config.contract}): "), message)))
+
+
+def _without_rows_failure(df: DataFrame, schema_failure: Column) -> DataFrame:
+    """No row, or a raised `schema_failure` when `df` breaks the contract even without rows: one row
+    outer-joined to `df`'s first, so its columns exist (NULL) for `typeof`. A clean verdict folds the
+    filter to false and Spark prunes the branch before it runs."""
+    one = df.sparkSession.range(1).select(F.lit(1).alias(_GUARD_ROW))
+    return one.join(df.limit(1), how="left").drop(_GUARD_ROW).where(schema_failure.isNotNull())
+
+
+_GUARD_ROW = "__ldp_contract_guard"
 
 
 def _null_failure(table: str, required: list[str]) -> Column:
