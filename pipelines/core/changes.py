@@ -141,6 +141,27 @@ def declarations(table: TableConfig, base_dir: Path) -> dict[str, Any]:
             "monitor": table.monitor.model_dump(mode="json", exclude_defaults=True) if table.monitor else None}
 
 
+DECLARATIONS_PROPERTY = "ldp_engine.declarations"
+
+
+def declarations_property(table: TableConfig, base_dir: Path) -> str:
+    """The table's `declarations` as a Databricks table property, for `plan --target databricks`, which has
+    no local run record: each check, sink and monitor by a digest of its declaration, so the value stays
+    short whatever the checks hold (a change is named, its keys are not)."""
+    return json.dumps(_digested(declarations(table, base_dir)), sort_keys=True, separators=(",", ":"))
+
+
+def _digested(declared: Mapping[str, Any]) -> dict[str, Any]:
+    return {"digests": True,
+            "checks": {name: _digest(check) for name, check in declared["checks"].items()},
+            "sinks": {target: _digest(sink) for target, sink in declared["sinks"].items()},
+            "monitor": None if declared["monitor"] is None else _digest(declared["monitor"])}
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def _check_name(check: Mapping[str, Any]) -> str:
     return str(check.get("name") or json.dumps(check.get("check"), sort_keys=True))
 
@@ -150,11 +171,13 @@ def _with_declarations(change: TableChange, config: Config, previous: Mapping[st
     if before is None or change.action is Action.CREATE:
         return change
     now = declarations(config.table(change.table), config.base_dir)
+    if before.get("digests"):  # a Databricks table's property: compared digest to digest
+        now = _digested(now)
     details = [*_keyed_changes("check", before.get("checks") or {}, now["checks"]),
                *_keyed_changes("sink", before.get("sinks") or {}, now["sinks"])]
-    if (before.get("monitor") or None) != now["monitor"]:
-        details.append("monitor " + ("added" if not before.get("monitor") else "removed" if not now["monitor"]
-                                     else "changed: " + ", ".join(_changed_keys(before["monitor"], now["monitor"]))))
+    if before.get("monitor") != now["monitor"]:  # None: no monitor; {}: one with every default
+        details.append("monitor " + ("added" if before.get("monitor") is None else "removed" if now["monitor"] is None
+                                     else _changed("changed", before["monitor"], now["monitor"])))
     if not details:
         return change
     action = Action.UPDATE if change.action is Action.UNCHANGED else change.action
@@ -164,11 +187,15 @@ def _with_declarations(change: TableChange, config: Config, previous: Mapping[st
 def _keyed_changes(kind: str, before: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
     lines = [f"{kind} {key} added" for key in now if key not in before]
     lines += [f"{kind} {key} removed" for key in before if key not in now]
-    for key in (k for k in now if k in before and before[k] != now[k]):
-        old, new = before[key], now[key]
-        changed = _changed_keys(old, new) if isinstance(old, dict) and isinstance(new, dict) else []
-        lines.append(f"{kind} {key} changed" + (": " + ", ".join(changed) if changed else ""))
+    lines += [_changed(f"{kind} {key} changed", before[key], now[key]) for key in now
+              if key in before and before[key] != now[key]]
     return lines
+
+
+def _changed(what: str, old: Any, new: Any) -> str:
+    """`what`, with each key that changed when both declarations are at hand (not digests)."""
+    changed = _changed_keys(old, new) if isinstance(old, dict) and isinstance(new, dict) else []
+    return what + (": " + ", ".join(changed) if changed else "")
 
 
 def _changed_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:

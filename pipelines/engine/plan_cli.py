@@ -4,7 +4,9 @@ destructive steps first, without starting Spark.
 `--target local` (default) reads the catalog the newest local run wrote (the Spark runner's, or the SDP
 runner's own) from its Delta logs; a table an earlier local run wrote that config.yml no longer declares
 is a `drop`. `--target databricks` lists the pipeline's schema in Unity Catalog through the SDK; a table
-the pipeline (`--pipeline-id`) created that config.yml no longer declares is a `drop`. A declared
+the pipeline (`--pipeline-id`) created that config.yml no longer declares is a `drop`. Checks, sinks
+and monitors are compared with the last local run's record, or on Databricks with the digests the
+registrar keeps in each table's `ldp_engine.declarations` property. A declared
 contract (`columns:`) is compared with the stored columns. `--fail-on destructive` exits 4 when the
 plan holds a drop or a breaking schema change, for CI before a deploy.
 """
@@ -54,9 +56,8 @@ def plan(config: str | None, tags: str | None, match: str, select_: str | None, 
     wanted = selection(tags, match, select_, exclude)
     planned = build_plan(loaded, wanted, mode)  # type: ignore[arg-type]
     names = list(planned.order)
-    previous: dict[str, Any] = {}  # a Databricks deploy has no local run records to compare with
     if where == "databricks":
-        against, stored, written = _in_workspace(loaded, pipeline_id)
+        against, stored, written, previous = _in_workspace(loaded, pipeline_id)
     else:
         against, stored, written, previous = _in_local_catalog(loaded, state_dir)
     uncontracted = [n for n in names if n in stored and (
@@ -117,8 +118,9 @@ def _resolved(loaded: Any, chosen: Any, mode: str, stored: Stored, state_dir: st
     return resolve_columns(spark, project.plan, project.functions, stored)
 
 
-def _in_workspace(loaded: Any, pipeline_id: str | None) -> tuple[str, Stored, set[str]]:
-    """The pipeline's schema in Unity Catalog, its tables' columns, and the tables the pipeline owns."""
+def _in_workspace(loaded: Any, pipeline_id: str | None) -> tuple[str, Stored, set[str], dict[str, Any]]:
+    """The pipeline's schema in Unity Catalog, its tables' columns, the tables the pipeline owns, and
+    each table's declarations as its last update registered them."""
     from pipelines.ldp.deployed import deployed_tables
 
     from .monitors_cli import workspace_client
@@ -130,7 +132,7 @@ def _in_workspace(loaded: Any, pipeline_id: str | None) -> tuple[str, Stored, se
     deployed = deployed_tables(workspace_client(), catalog, schema, pipeline_id)
     if not pipeline_id:
         click.echo("warning: no --pipeline-id: tables the pipeline no longer declares are not looked for", err=True)
-    return f"{catalog}.{schema}", dict(deployed.columns), set(deployed.owned)
+    return f"{catalog}.{schema}", dict(deployed.columns), set(deployed.owned), dict(deployed.declared)
 
 
 def changes_text(changes: list[TableChange], against: str) -> str:

@@ -29,6 +29,7 @@ import functools
 import inspect
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Iterable
 
@@ -40,6 +41,7 @@ from pipelines.catalog.sources import (applies_hints_itself, hinted_schema, read
                                       without_columns)
 from pipelines.catalog.storage import configured_format
 from pipelines.core.config import PipelineSettings, TableConfig
+from pipelines.core.changes import DECLARATIONS_PROPERTY, declarations_property
 from pipelines.core.contracts import ContractMode, schema_ddl
 from pipelines.core.errors import EngineError
 from pipelines.core.loader import Transformation, call_transformation
@@ -146,7 +148,8 @@ class Registrar:
         query = self._query(dataclasses.replace(table, output=StreamingTable()), streaming_inputs=True)
         passing = self._passing_rows(config, query, StreamingTable())
         self.dp.temporary_view(name=feed, comment=f"the change feed applied to {config.name}")(_named(passing, feed))
-        self.dp.create_streaming_table(**_table_options(config, self.plan.pipeline, self.dp.create_streaming_table))
+        self.dp.create_streaming_table(**_table_options(config, self.plan.pipeline, self.dp.create_streaming_table,
+                                                        self.plan.config.base_dir))
         self.dp.create_auto_cdc_flow(**config.cdc.flow_kwargs(config.name, feed, struct=F.struct))
 
     def _register_snapshot_cdc(self, table: TablePlan) -> None:
@@ -166,7 +169,8 @@ class Registrar:
                 _named(passing, source))
         else:  # called outside the dataflow graph: it computes the checks itself, it cannot read a view
             source = NextSnapshot(lambda: self._passing(config, query()), spec.version_by)
-        self.dp.create_streaming_table(**_table_options(config, self.plan.pipeline, self.dp.create_streaming_table))
+        self.dp.create_streaming_table(**_table_options(config, self.plan.pipeline, self.dp.create_streaming_table,
+                                                        self.plan.config.base_dir))
         self.dp.create_auto_cdc_from_snapshot_flow(**spec.flow_kwargs(config.name, source))
 
     def _passing_rows(self, config: TableConfig, query: Query, output: Output) -> Query:
@@ -203,7 +207,8 @@ class Registrar:
             try:
                 with lazy_aggregations():  # groupBy(...).sum("c") without reading the schema (Connect)
                     rows = call_transformation(function, inputs, self.spark)
-                return guarded(config, rows, schema_checked=False)  # type: ignore[arg-type]
+                return guarded(config, rows, schema_checked=False,  # type: ignore[arg-type]
+                               streaming=table.streaming or streaming_inputs)
             except EngineError:
                 raise
             except Exception as exc:  # noqa: BLE001 - told with the table, file and line at fault
@@ -239,7 +244,8 @@ class Registrar:
     def _define(self, config: TableConfig, output: Output, query: Query, result_columns: tuple[str, ...] = ()) -> None:
         """Define one table of the transformation's (guarded) rows plus DQX's `result_columns`."""
         decorator = DECORATORS[output](self.dp)
-        options = _table_options(config, self.plan.pipeline, decorator)
+        declared = self.plan.config.base_dir if config.name in self.plan.config.by_name else None
+        options = _table_options(config, self.plan.pipeline, decorator, declared)
         if config.columns and config.contract is ContractMode.ENFORCED:  # its schema is known in full
             options["schema"] = schema_ddl(config.columns, masks=_on_databricks(decorator), extra=[
                 (name, result_schema().simpleString()) for name in result_columns])
@@ -251,8 +257,11 @@ def _on_databricks(define: Callable[..., Any]) -> bool:
     return "row_filter" in inspect.signature(define).parameters
 
 
-def _table_options(config: TableConfig, pipeline: PipelineSettings, define: Callable[..., Any]) -> dict[str, Any]:
-    """The table's options as the `dp` function `define` takes them (config.yml's names are LDP's)."""
+def _table_options(config: TableConfig, pipeline: PipelineSettings, define: Callable[..., Any],
+                   base_dir: Path | None = None) -> dict[str, Any]:
+    """The table's options as the `dp` function `define` takes them (config.yml's names are LDP's). On
+    Databricks a declared table (`base_dir` given) also carries its declarations' digests as a property,
+    which `plan --target databricks` compares with config.yml."""
     options: dict[str, Any] = {"name": config.name, "comment": config.comment}
     if config.row_filter and _on_databricks(define):
         options["row_filter"] = str(config.row_filter)
@@ -262,8 +271,11 @@ def _table_options(config: TableConfig, pipeline: PipelineSettings, define: Call
         options["cluster_by"] = list(config.cluster_by)
     elif config.cluster_by_auto and "cluster_by_auto" in inspect.signature(define).parameters:
         options["cluster_by_auto"] = True  # Databricks' dp only
-    if config.table_properties:
-        options["table_properties"] = {k: property_value(v) for k, v in config.table_properties.items()}
+    properties = {k: property_value(v) for k, v in config.table_properties.items()}
+    if base_dir is not None and _on_databricks(define):
+        properties[DECLARATIONS_PROPERTY] = declarations_property(config, base_dir)
+    if properties:
+        options["table_properties"] = properties
     fmt = configured_format(config, pipeline)  # else the runtime's default, as the Spark runner's
     if fmt:
         options["format"] = fmt

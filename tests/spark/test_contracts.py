@@ -119,6 +119,25 @@ def test_the_pipeline_guard_gives_the_same_verdict_without_reading_the_schema(sp
         registry.flows["clean"].func().collect()
 
 
+def test_the_pipeline_guard_fails_a_broken_contract_without_rows_and_costs_nothing_when_kept(spark, tmp_path):
+    """No row to fail on: the one-row branch carries the verdict, and a kept contract's plan has no branch."""
+    harness = project(spark, tmp_path, clean="from pyspark.sql import functions as F\n"
+                      "def clean(raw):\n    return raw.where('1 = 0').select(F.col('id').cast('string').alias('id'), "
+                      "F.col('amount'))\n")
+    spark.read.option("header", True).option("inferSchema", True).csv(str(tmp_path / "in")) \
+        .createOrReplaceTempView("raw")
+    _, registry = register(spark, harness.path)
+    with pytest.raises(Exception, match="table clean breaks its contract \\(enforced\\): column id is string, "
+                                        "declared int"):
+        registry.flows["clean"].func().collect()
+    rewrite(harness, "def clean(raw):\n    return raw.where('1 = 0')\n")
+    _, registry = register(spark, harness.path)
+    kept = registry.flows["clean"].func()
+    assert kept.collect() == []
+    plan = kept._jdf.queryExecution().optimizedPlan().toString()
+    assert "__ldp_contract_guard" not in plan and "raise_error" not in plan
+
+
 def test_the_pipeline_gets_the_declared_schema_with_the_quality_columns(spark, example_project):
     _, registry = register(spark, example_project / "config.yml")
     silver = registry.outputs["customers_silver"].schema
@@ -134,7 +153,8 @@ def test_the_pipeline_gets_the_declared_schema_with_the_quality_columns(spark, e
 
 
 def test_databricks_gets_column_masks_and_the_row_filter(spark, tmp_path):
-    """Databricks' `dp.materialized_view` takes `row_filter`, and MASK in its schema: the exact call."""
+    """Databricks' `dp.materialized_view` takes `row_filter`, and MASK in its schema, and the table keeps its
+    declarations' digests for `plan --target databricks` (none here): the exact call."""
     calls: list[dict] = []
 
     def materialized_view(query_function=None, *, name=None, comment=None, spark_conf=None, table_properties=None,
@@ -158,7 +178,9 @@ def test_databricks_gets_column_masks_and_the_row_filter(spark, tmp_path):
             [t for t in project_.plan.tables if t.name == "clean"])
     assert calls == [{"name": "clean", "schema": "`amount` int COMMENT 'Cents, positive.' MASK governance.masks.cents, "
                                                  "`id` int",
-                      "row_filter": "ROW FILTER governance.filters.by_id ON (`id`)"}]
+                      "row_filter": "ROW FILTER governance.filters.by_id ON (`id`)",
+                      "table_properties": {"ldp_engine.declarations":
+                                           '{"checks":{},"digests":true,"monitor":null,"sinks":{}}'}}]
 
 
 

@@ -135,6 +135,45 @@ def test_checks_sinks_and_monitor_changed_since_the_last_run_are_an_update_namin
     assert plan_changes(before, ["orders"], stored, previous=recorded)[0].action is Action.UNCHANGED
 
 
+def test_plan_against_databricks_names_checks_sinks_and_monitor_changed_since_the_last_update(tmp_path, monkeypatch):
+    """The registrar keeps a table's declarations as digests in a table property; `tables.list` returns it."""
+    import json
+    from unittest.mock import create_autospec
+
+    from click.testing import CliRunner
+    from databricks.sdk import WorkspaceClient
+    from databricks.sdk.service.catalog import ColumnInfo, TableInfo
+
+    from pipelines.core.changes import DECLARATIONS_PROPERTY, declarations_property
+    from pipelines.engine import monitors_cli
+    from pipelines.engine.cli import cli
+
+    registered = declarations_property(parse_config(SINKS, Path("config.yml")).table("orders"), tmp_path)
+    assert len(registered) < 200 and json.loads(registered)["digests"] is True
+    id_column = ColumnInfo(name="id", type_json=json.dumps({"name": "id", "type": "integer", "nullable": True,
+                                                             "metadata": {}}))
+    w = create_autospec(WorkspaceClient, instance=True)
+    w.tables.list.side_effect = lambda **_: iter([TableInfo(name="orders", pipeline_id="p-1", columns=[id_column],
+                                                            properties={DECLARATIONS_PROPERTY: registered})])
+    monkeypatch.setattr(monitors_cli, "workspace_client", lambda: w)
+
+    def plan(config: str) -> list[dict]:
+        (tmp_path / "config.yml").write_text(config)
+        result = CliRunner().invoke(cli, ["plan", "--config", str(tmp_path / "config.yml"), "--target", "databricks",
+                                          "--catalog", "main", "--schema", "sales", "--pipeline-id", "p-1",
+                                          "--format", "json", "--no-schemas"])
+        assert result.exit_code == 0, result.output
+        return [(c["action"], c["details"]) for c in json.loads(result.output)["changes"]]
+
+    unresolved = "no contract (columns:), not resolved: schema not compared"
+    assert plan(SINKS) == [("unchanged", [unresolved])]
+    assert plan(SINKS.replace("primary_key: [id]", "primary_key: [id, day]").replace(
+        "    sinks:", "      - {name: amount_positive, check: {function: sql_expression, arguments: "
+                     "{expression: amount > 0}}}\n    monitor: {profile: snapshot}\n    sinks:")) == [
+        ("update", [unresolved, "check amount_positive added", "sink lakebase app.orders changed", "monitor added"])]
+    assert [c.kwargs for c in w.tables.list.call_args_list] == [{"catalog_name": "main", "schema_name": "sales"}] * 2
+
+
 def test_a_breaking_change_to_a_streaming_table_says_it_needs_a_full_refresh():
     config = parse_config(CONFIG, Path("config.yml"))
     stored = {"clean": {"id": "int", "amount": "decimal(10,2)", "note": "string"}}
