@@ -222,6 +222,7 @@ def _register_subcommands() -> None:
     from .report_cli import report
     from .rules_cli import rules
     from .sinks_cli import sinks
+    from .tags_cli import tags
 
     cli.add_command(monitors)
     cli.add_command(plan)
@@ -229,6 +230,7 @@ def _register_subcommands() -> None:
     cli.add_command(runs)
     cli.add_command(rules)
     cli.add_command(sinks)
+    cli.add_command(tags)
     cli.add_command(report)
     cli.add_command(history)
     cli.add_command(restore)

@@ -28,7 +28,7 @@ target_options = params.stack(params.config, params.selection, params.target)
 """The config, the selection, and where the tables are."""
 
 
-def _selected(config: str | None, catalog: str | None, schema: str | None, tags: str | None, match: str,
+def selected_tables(config: str | None, catalog: str | None, schema: str | None, tags: str | None, match: str,
               select_: str | None, exclude: str | None) -> tuple[Any, list[Any]]:
     """The validated config (policy included) and the selected tables; no Spark, no module import."""
     from pipelines.core.plan import build_plan
@@ -76,7 +76,7 @@ def validate(config: str | None, catalog: str | None, schema: str | None, tags: 
              select_: str | None, exclude: str | None, check_workspace: bool, output_format: str,
              verbose: bool) -> int:
     """Every selected monitor and the monitoring policy (exit 1 naming each problem)."""
-    loaded, tables = _selected(config, catalog, schema, tags, match, select_, exclude)
+    loaded, tables = selected_tables(config, catalog, schema, tags, match, select_, exclude)
     if check_workspace:
         problems = _provisioner(loaded, tables).check_workspace()
         if problems:
@@ -117,7 +117,7 @@ def plan(config: str | None, catalog: str | None, schema: str | None, tags: str 
          verbose: bool) -> int:
     """What `apply` would do per table: create, update (field diff), unchanged, orphan, no-table; then
     per Databricks SQL alert (create, update, unchanged, orphan) and group view (replace)."""
-    selected = _selected(config, catalog, schema, tags, match, select_, exclude)
+    selected = selected_tables(config, catalog, schema, tags, match, select_, exclude)
     changes = _provisioner(*selected).plan()
     _show(changes, output_format, _alerts(*selected, warehouse_id).plan())
     return EXIT_OK
@@ -138,7 +138,7 @@ def apply(config: str | None, catalog: str | None, schema: str | None, tags: str
           warehouse_id: str | None, output_format: str, verbose: bool) -> int:
     """Create and update the declared monitors, then their Databricks SQL alerts and group views; exit 3
     if a monitored table does not exist yet."""
-    selected = _selected(config, catalog, schema, tags, match, select_, exclude)
+    selected = selected_tables(config, catalog, schema, tags, match, select_, exclude)
     provisioner, alerting = _provisioner(*selected), _alerts(*selected, warehouse_id)
     changes, alert_changes = provisioner.plan(), alerting.plan()
     if not confirm:
@@ -162,7 +162,7 @@ def apply(config: str | None, catalog: str | None, schema: str | None, tags: str
 def coverage(config: str | None, catalog: str | None, schema: str | None, tags: str | None, match: str,
              select_: str | None, exclude: str | None, output_format: str, verbose: bool) -> int:
     """Monitored, unmonitored, stale and orphaned: exit 3 unless coverage is complete."""
-    found = _provisioner(*_selected(config, catalog, schema, tags, match, select_, exclude)).coverage()
+    found = _provisioner(*selected_tables(config, catalog, schema, tags, match, select_, exclude)).coverage()
     if output_format == "json":
         click.echo(json.dumps({"complete": found.complete, **found.to_dict()}))
     else:

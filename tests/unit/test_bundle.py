@@ -114,13 +114,15 @@ def test_the_job_passes_tags_and_mode_with_their_defaults_and_tells_failures():
     assert (variables["tags"]["default"], variables["mode"]["default"]) == ("daily", "batch")
     pipeline = checks.combined(REPO)["resources"]["pipelines"]["ldp_pipeline"]
     assert pipeline["configuration"]["ldp.mode"] == "${var.mode}"  # the job's --mode is checked against it
-    update, sinks, monitors = job["tasks"]
+    update, sinks, tags, monitors = job["tasks"]
     assert update["python_wheel_task"]["parameters"][4:6] == ["--runner", "pipeline"]
-    for task in (sinks, monitors):  # both after the pipeline update
+    for task in (sinks, tags, monitors):  # each after the pipeline update
         assert task["depends_on"] == [{"task_key": update["task_key"]}]
     assert monitors["python_wheel_task"]["parameters"][:6] == [
         "monitors", "apply", "--confirm", "--refresh", "--tags", "{{job.parameters.tags}}"]
     assert sinks["python_wheel_task"]["parameters"][:4] == ["sinks", "publish", "--tags", "{{job.parameters.tags}}"]
+    assert tags["python_wheel_task"]["parameters"][:5] == [
+        "tags", "apply", "--confirm", "--tags", "{{job.parameters.tags}}"]
     for task in (update, sinks):  # one run id: the sinks' inventory records and appended rows join the run's
         args = task["python_wheel_task"]["parameters"]
         assert args[args.index("--run-id") + 1] == "{{job.run_id}}"

@@ -193,7 +193,8 @@ def test_the_bundle_passes_only_variables_the_example_config_declares():
     passed = set(re.findall(r'"--var", "(\w+)=', job))
     pipeline = yaml.safe_load((repo / "workflows/ldp_pipeline.yml").read_text())
     configuration = next(iter(pipeline["resources"]["pipelines"].values()))["configuration"]
-    assert passed == {"env_name"} and job.count('"--var", "env_name=${bundle.target}"') == 3
+    tasks = yaml.safe_load(job)["resources"]["jobs"]["ldp_daily"]["tasks"]
+    assert passed == {"env_name"} and job.count('"--var", "env_name=${bundle.target}"') == len(tasks)  # each task
     assert set(Overrides.from_conf(configuration).values) == {"env_name"} <= declared
 
 
