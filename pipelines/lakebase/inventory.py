@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS {meta}.check_results (run_id text, table_name text, c
 ALTER TABLE {meta}.check_results ADD COLUMN IF NOT EXISTS passed bigint;
 ALTER TABLE {meta}.table_runs ADD COLUMN IF NOT EXISTS rows_total bigint;
 ALTER TABLE {meta}.table_runs ADD COLUMN IF NOT EXISTS changes jsonb;
+ALTER TABLE {meta}.table_runs ADD COLUMN IF NOT EXISTS new_columns jsonb;
 CREATE TABLE IF NOT EXISTS {meta}.sink_runs (run_id text, table_name text, target text, mode text, rows bigint,
   status text, error text, PRIMARY KEY (run_id, table_name, target));
 CREATE TABLE IF NOT EXISTS {meta}.sink_state (target text PRIMARY KEY, last_run_id text, last_run_at timestamptz,
@@ -74,11 +75,12 @@ def record_run(connect: Callable[[], psycopg.Connection], meta: str, run: RunRes
                     schema, sql.Identifier(name)), [run.run_id, table.name])
             conn.execute(sql.SQL(
                 "INSERT INTO {}.table_runs (run_id, table_name, status, rows_written, rows_quarantined, rows_dropped, "
-                "seconds, error, rules_version, rows_total, changes) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)").format(schema), [
+                "seconds, error, rules_version, rows_total, changes, new_columns) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)").format(schema), [
                 run.run_id, table.name, table.status.value, table.rows_written, table.rows_quarantined,
                 table.rows_dropped, table.seconds, table.error, (rules_versions or {}).get(table.name),
-                table.rows_total, None if table.changes is None else json.dumps(table.changes)])
+                table.rows_total, None if table.changes is None else json.dumps(table.changes),
+                json.dumps(table.new_columns) if table.new_columns else None])
             for check in table.checks or []:
                 conn.execute(sql.SQL("INSERT INTO {}.check_results (run_id, table_name, check_name, criticality, "
                                      "failed, passed) VALUES (%s, %s, %s, %s, %s, %s)").format(schema), [

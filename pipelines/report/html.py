@@ -82,6 +82,9 @@ def _tables(tables: list[dict[str, Any]]) -> str:
     for t in tables:
         error = f"<details open><summary>error</summary>{_error(t['error'])}</details>" if t.get("error") else ""
         consumers = "".join(f"<pre>{escape(k)}: {escape(v)}</pre>" for k, v in (t.get("consumers") or {}).items())
+        if t.get("new_columns"):  # what an additive contract let through: a consumer may want them declared
+            consumers += (f'<p class="meta">new columns, not in columns: (additive contract): '
+                          f'{escape(", ".join(t["new_columns"]))}</p>')
         rows.append(f'<tr id="table-{escape(t["name"])}"><th scope="row">{escape(t["name"])}</th><td>{escape(t["layer"])}</td>'
                     f'<td>{_badge(t["status"])}</td><td class="n">{_count(t.get("rows_written"))}</td>'
                     f'<td class="n">{_count(t.get("rows_quarantined"))}</td><td class="n">{_count(t.get("rows_dropped"))}</td>'

@@ -21,15 +21,15 @@ def test_check_passed_counts_and_rows_total_are_recorded_and_a_missing_count_sta
     assert rows(lakebase, "SELECT rows_written, rows_total FROM invcounts_meta.table_runs") == [(7, 70)]
 
 
-def test_a_cdc_tables_changes_are_recorded_as_json_and_other_tables_leave_them_null(lakebase):
+def test_a_cdc_tables_changes_and_an_additive_contracts_new_columns_are_recorded_as_json_else_null(lakebase):
     changes = {"upserts": 5, "deletes": 1, "versions_opened": 4}
     run = RunResult("spark", tables=[
         TableResult("history", "silver", TableStatus.SUCCESS, rows_written=6, rows_total=40, changes=changes),
-        TableResult("orders", "silver", TableStatus.SUCCESS, rows_written=7)])
+        TableResult("orders", "silver", TableStatus.SUCCESS, rows_written=7, new_columns=["note", "channel"])])
     run.finished_at = run.started_at + 1
     record_run(lakebase.connect, "invchanges_meta", run, "shop", "batch", ["history", "orders"], "0.1.0")
-    assert rows(lakebase, "SELECT table_name, rows_written, changes FROM invchanges_meta.table_runs ORDER BY 1") == [
-        ("history", 6, changes), ("orders", 7, None)]
+    assert rows(lakebase, "SELECT table_name, rows_written, changes, new_columns FROM invchanges_meta.table_runs "
+                          "ORDER BY 1") == [("history", 6, changes, None), ("orders", 7, None, ["note", "channel"])]
 
 
 def test_the_reports_history_from_the_inventory_has_each_checks_failure_rate(lakebase):

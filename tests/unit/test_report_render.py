@@ -27,6 +27,15 @@ def test_every_value_is_escaped_and_nothing_is_fetched():
     assert "No earlier runs recorded." in page and ">–<" in page  # an unknown row count
 
 
+def test_an_additive_contracts_new_columns_are_named_with_their_table():
+    page = render(data())
+    assert "new columns" not in page
+    run = data()
+    run["run"]["tables"][0].update(status="success", error=None, new_columns=["note", "<b>"])
+    assert ('<p class="meta">new columns, not in columns: (additive contract): note, &lt;b&gt;</p>'
+            in render(run))
+
+
 def test_pictures_have_text_alternatives_and_survive_degenerate_values():
     graph = dag({"a": {"layer": "bronze", "depends_on": []}, "b": {"layer": "gold", "depends_on": ["a", "gone"]}},
                 {"a": "success", "b": "skipped"}, {"b": "upstream table 'a' <failed>"})
