@@ -17,6 +17,7 @@ from typing import Any, Iterable, Mapping
 
 from .config import Config, TableConfig
 from .contracts import ContractMode
+from .loader import transformations_folder
 from .vocabulary import CDC_EVENTS_SUFFIX, CORRUPT_RECORD, QUARANTINE_SUFFIX, RESULT_COLUMNS, OnError, _Word
 
 _NO_LONGER_DECLARED = ("no longer declared in config.yml: a Databricks pipeline drops "
@@ -139,6 +140,58 @@ def declarations(table: TableConfig, base_dir: Path) -> dict[str, Any]:
             "sinks": {f"{sink.type} {sink.target(table.name)}": sink.model_dump(mode="json", exclude_defaults=True)
                       for sink in table.sinks},
             "monitor": table.monitor.model_dump(mode="json", exclude_defaults=True) if table.monitor else None}
+
+
+_NOT_SHAPING = {"tags", "comment", "expectations", "expectations_file", "monitor", "sinks"}  # a table's columns
+
+
+def query_digests(config: Config, names: Iterable[str], mode: str) -> dict[str, str]:
+    """Each of `names` whose output columns follow from the project alone, by a digest of what shapes
+    them: the transformations folder's code (every .py and .sql file, since a helper module may shape any
+    table), the table's declaration but its checks, sinks and monitor, the mode, and its upstream tables'
+    digests. Equal digests, equal columns: `plan` then takes a table's columns as stored instead of
+    resolving its query. A table whose columns come from data or from outside (an inferred schema, an
+    external table) has none, nor has any table downstream of it."""
+    code = _code_digest(transformations_folder(config))
+    digests: dict[str, str | None] = {}
+
+    def digest(name: str) -> str | None:
+        if name not in digests:
+            table = config.by_name.get(name)
+            upstream = [digest(u) for u in table.depends_on] if table else [None]
+            fixed = table is not None and (table.source is None or table.source.columns_declared)
+            digests[name] = None if code is None or not fixed or None in upstream else _digest(
+                [code, mode, table.model_dump(mode="json", exclude=_NOT_SHAPING), upstream])  # type: ignore[union-attr]
+        return digests[name]
+
+    return {name: found for name in names if (found := digest(name)) is not None}
+
+
+def _code_digest(folder: Path | None) -> str | None:
+    if folder is None or not folder.is_dir():
+        return None
+    files = sorted(p for pattern in ("*.py", "*.sql") for p in folder.rglob(pattern) if "__pycache__" not in p.parts)
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def to_resolve(config: Config, names: Iterable[str], uncontracted: Iterable[str], digests: Mapping[str, str],
+               previous: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Of `names`, the tables `plan` must resolve on empty inputs: each table without a contract whose
+    query digest differs from the one its last successful run recorded, and the selected tables upstream
+    of it (their new columns are its input). The others' stored columns are their resolved ones."""
+    chosen = set(names)
+    changed = [n for n in uncontracted if not digests.get(n) or (previous.get(n) or {}).get("query") != digests[n]]
+    needed: set[str] = set()
+    pending = list(changed)
+    while pending:
+        name = pending.pop()
+        if name in chosen and name not in needed:
+            needed.add(name)
+            pending += config.by_name[name].depends_on
+    return [n for n in names if n in needed]
 
 
 DECLARATIONS_PROPERTY = "ldp_engine.declarations"

@@ -190,20 +190,22 @@ def _load_one(config: Config, table: TableConfig) -> Transformation:
 
 def sql_file(config: Config, table: TableConfig) -> Path | None:
     """`{layer}/{name}.sql` beside where the table's module would be, if there is one."""
+    folder = transformations_folder(config)
+    candidate = folder / table.layer / f"{table.name}.sql" if folder else None
+    return candidate if candidate and candidate.is_file() else None
+
+
+def transformations_folder(config: Config) -> Path | None:
+    """The folder of `pipeline.transformations` (a folder, or an importable package's), None if absent."""
     spec = config.pipeline.transformations
     if is_folder(spec):
-        folder = _folder_package(config.base_dir, spec)[0] / table.layer
-    else:
-        try:
-            found = importlib.util.find_spec(f"{spec}.{table.layer}")
-        except (ImportError, ValueError):
-            return None
-        locations = list(found.submodule_search_locations or []) if found else []
-        if not locations:
-            return None
-        folder = Path(locations[0])
-    candidate = folder / f"{table.name}.sql"
-    return candidate if candidate.is_file() else None
+        return _folder_package(config.base_dir, spec)[0]
+    try:
+        found = importlib.util.find_spec(spec)
+    except (ImportError, ValueError):
+        return None
+    locations = list(found.submodule_search_locations or []) if found else []
+    return Path(locations[0]) if locations else None
 
 
 def _import(where: ModuleLocation, table: str, missing: Callable[[], _LoadProblem]) -> ModuleType:

@@ -65,6 +65,12 @@ class SourceSpec(BaseModel):
         """Maven packages local Spark needs to read it (a JDBC driver); a Databricks runtime has them."""
         return ()
 
+    @property
+    def columns_declared(self) -> bool:
+        """Whether its columns follow from this declaration alone, not from data or a system outside
+        (an inferred schema, an external table): then they change only when config.yml does."""
+        return False
+
     def problems(self, base_dir: Path, table: str) -> list[Problem]:
         """What is wrong with the source that is cheap to know before Spark starts."""
         return []
@@ -177,6 +183,11 @@ class FilesSource(SourceSpec):
     @property
     def record_format(self) -> str:
         return self.format
+
+    @property
+    def columns_declared(self) -> bool:
+        """A declared schema (hints aside: they refine an inferred one), or a format of fixed columns."""
+        return (self.schema_ddl is not None and not self.schema_hints) or self.format in ("text", "binaryFile")
 
     @property
     def is_runtime_path(self) -> bool:

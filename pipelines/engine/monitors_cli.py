@@ -29,7 +29,7 @@ target_options = params.stack(params.config, params.selection, params.target)
 
 
 def selected_tables(config: str | None, catalog: str | None, schema: str | None, tags: str | None, match: str,
-              select_: str | None, exclude: str | None) -> tuple[Any, list[Any]]:
+                    select_: str | None, exclude: str | None) -> tuple[Any, list[Any]]:
     """The validated config (policy included) and the selected tables; no Spark, no module import."""
     from pipelines.core.plan import build_plan
 

@@ -62,7 +62,8 @@ def plan(config: str | None, tags: str | None, match: str, select_: str | None, 
         against, stored, written, previous = _in_local_catalog(loaded, state_dir)
     uncontracted = [n for n in names if n in stored and (
         not loaded.table(n).columns or loaded.table(n).contract is ContractMode.OFF)]
-    resolved = _resolved(loaded, wanted, mode, stored, state_dir, verbose) if schemas and uncontracted else None
+    resolved = _resolved(loaded, names, uncontracted, mode, stored, previous, state_dir, verbose) \
+        if schemas and uncontracted else None
     changes = plan_changes(loaded, names, stored, written, resolved, previous,
                            streaming=[t.name for t in planned.tables if t.streaming])
     if output_format == "json":
@@ -105,17 +106,26 @@ def _in_local_catalog(loaded: Any, state_dir: str | Path | None, catalog: Path |
     return str(catalog), stored, written, previous
 
 
-def _resolved(loaded: Any, chosen: Any, mode: str, stored: Stored, state_dir: str | None,
-              verbose: bool) -> dict[str, Any]:
-    """Each selected table's columns as its query resolves on empty inputs, on a scratch local session."""
+def _resolved(loaded: Any, names: list[str], uncontracted: list[str], mode: str, stored: Stored,
+              previous: dict[str, Any], state_dir: str | None, verbose: bool) -> dict[str, Any]:
+    """Each table without a contract's columns: as stored where its query's digest is the one its last
+    successful run recorded (no Spark), else as its query resolves on empty inputs, on a scratch local
+    session, with the selected tables upstream of it."""
+    from pipelines.core.changes import query_digests, to_resolve
+    from pipelines.core.graph import Selection
+
+    resolving = to_resolve(loaded, names, uncontracted, query_digests(loaded, uncontracted, mode), previous)
+    resolved: dict[str, Any] = {n: stored[n] for n in uncontracted if n not in resolving}
+    if not resolving:
+        return resolved
     from pipelines.catalog.session import scratch_spark, state_dir as resolve_state
     from pipelines.runners.resolve import resolve_columns
 
     from .project import load_project
 
-    project = load_project(loaded, chosen, mode)  # type: ignore[arg-type]
+    project = load_project(loaded, Selection(select=tuple(resolving)), mode)  # type: ignore[arg-type]
     spark = scratch_spark(resolve_state(state_dir), verbose, packages=project.plan.local_packages)
-    return resolve_columns(spark, project.plan, project.functions, stored)
+    return {**resolved, **resolve_columns(spark, project.plan, project.functions, stored)}
 
 
 def _in_workspace(loaded: Any, pipeline_id: str | None) -> tuple[str, Stored, set[str], dict[str, Any]]:

@@ -88,16 +88,22 @@ def plan(project_dir: Path, state: Path, *args: str) -> tuple[int, dict[str, dic
     return result.exit_code, {c["table"]: c for c in json.loads(result.output)["changes"]}
 
 
-def test_plan_classifies_each_edit_exactly_and_only_breaking_ones_fail_the_gate(written):
+def test_plan_classifies_each_edit_exactly_and_only_breaking_ones_fail_the_gate(written, monkeypatch):
     """One test (the run is the cost; xdist would repeat a module fixture per worker): every edit is
     planned, and all mismatches are reported together."""
+    from pipelines.catalog import session
+
     project_dir, state = written
+    started = []
+    scratch_spark = session.scratch_spark
+    monkeypatch.setattr(session, "scratch_spark", lambda *a, **k: started.append(1) or scratch_spark(*a, **k))
     code, changes = plan(project_dir, state, "--fail-on", "destructive")
     assert code == 0  # nothing changed
+    assert started == []  # every query's digest is the recorded run's: its stored columns, no Spark
     assert {name: change["action"] for name, change in changes.items()} == {
         name: "unchanged" for name in ("customers_bronze", "orders_bronze", "customers_silver", "customers_history",
                                        "orders_silver", "customers_gold", "customer_orders_gold")}
-    original, wrong = (project_dir / "config.yml").read_text(), {}
+    original, wrong, resolved = (project_dir / "config.yml").read_text(), {}, {}
     for edit, ((old, new), table, action, details, destructive) in EDITS.items():
         assert original.count(old) == 1, old
         mode = "streaming" if "streaming" in edit else "batch"
@@ -112,4 +118,10 @@ def test_plan_classifies_each_edit_exactly_and_only_breaking_ones_fail_the_gate(
                 4 if destructive else 0)  # the edit changes nothing else; the gate stops breaking ones only
         if got != want:
             wrong[edit] = (got, others)
+        resolved[edit] = len(started)
+        started.clear()
     assert not wrong, wrong
+    assert resolved == {  # Spark starts only where a query or its input changed: checks and sinks need none
+        "add a column": 0, "drop a column": 1, "change a type": 1, "change a streaming table's query incompatibly": 1,
+        "remove a table": 0, "add a check": 0, "change a CDC table's stored columns": 1,
+        "change a sink's primary key": 0}, resolved

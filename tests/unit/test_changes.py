@@ -1,6 +1,7 @@
 """`plan`'s comparison of config.yml with the stored tables: pure, destructive steps first."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from pipelines.core.changes import Action, plan_changes
@@ -183,3 +184,78 @@ def test_a_breaking_change_to_a_streaming_table_says_it_needs_a_full_refresh():
         "the old schema (run with --full-refresh, which recomputes it from its sources)")
     [batch] = plan_changes(config, ["clean"], stored)
     assert batch.details == ("column id: int -> bigint",)
+
+
+DIGESTED = """
+pipeline: {transformations: ./t}
+tables:
+  - name: raw
+    layer: bronze
+    source: {type: files, format: csv, path: ./in, schema: "id INT, amount INT"}
+  - name: inferred
+    layer: bronze
+    source: {type: files, format: csv, path: ./in}
+  - {name: clean, layer: silver, depends_on: [raw]}
+  - {name: mixed, layer: gold, depends_on: [clean, inferred]}
+"""
+
+
+def test_a_querys_digest_follows_its_code_declaration_mode_and_upstream_but_not_its_checks(tmp_path):
+    from pipelines.core.changes import query_digests
+
+    (tmp_path / "t" / "silver").mkdir(parents=True)
+    module = tmp_path / "t" / "silver" / "clean.py"
+    module.write_text("def clean(raw):\n    return raw\n")
+
+    def digests(config: str = DIGESTED, mode: str = "batch") -> dict[str, str]:
+        (tmp_path / "config.yml").write_text(config)
+        return query_digests(parse_config(config, tmp_path / "config.yml"), ["raw", "inferred", "clean", "mixed"],
+                             mode)
+
+    first = digests()
+    assert set(first) == {"raw", "clean"}  # an inferred schema follows the data: no digest, nor downstream of it
+    assert digests() == first
+    checked = DIGESTED.replace("depends_on: [raw]}", "depends_on: [raw], expectations: [{criticality: warn, "
+                               "check: {function: is_not_null, arguments: {column: id}}}]}")
+    assert digests(checked) == first
+    retyped = digests(DIGESTED.replace("amount INT", "amount STRING"))
+    assert retyped["raw"] != first["raw"] and retyped["clean"] != first["clean"]  # upstream changed
+    assert digests(mode="streaming")["clean"] != first["clean"]
+    module.write_text("def clean(raw):\n    return raw.select('id')\n")
+    assert digests()["clean"] != first["clean"]
+
+
+def test_plan_resolves_only_changed_queries_and_the_selected_tables_upstream_of_them():
+    from pipelines.core.changes import to_resolve
+
+    config = parse_config(DIGESTED, Path("config.yml"))
+    digests = {"raw": "r1", "clean": "c1"}
+    recorded = {"raw": {"query": "r1"}, "clean": {"query": "c1"}, "mixed": {"query": "m0"}}
+    names = ["raw", "inferred", "clean", "mixed"]
+    assert to_resolve(config, names, ["raw", "clean"], digests, recorded) == []
+    assert to_resolve(config, names, ["raw", "clean"], {**digests, "clean": "c2"}, recorded) == ["raw", "clean"]
+    assert to_resolve(config, names, ["mixed"], digests, recorded) == ["raw", "inferred", "clean", "mixed"]
+    assert to_resolve(config, ["clean"], ["clean"], digests, {}) == ["clean"]  # upstream outside: read as stored
+
+
+def test_a_run_records_the_query_digest_of_each_table_it_wrote_and_a_restore_of_none(tmp_path):
+    from pipelines.consumers.run_record import RunRecord
+    from pipelines.core.plan import build_plan
+    from pipelines.core.results import RunResult, TableResult
+    from pipelines.core.vocabulary import TableStatus
+
+    (tmp_path / "t" / "silver").mkdir(parents=True)
+    (tmp_path / "t" / "silver" / "clean.py").write_text("def clean(raw):\n    return raw\n")
+    (tmp_path / "config.yml").write_text(DIGESTED)
+    plan = build_plan(parse_config(DIGESTED, tmp_path / "config.yml"))
+
+    def recorded(runner: str) -> dict[str, str | None]:
+        run = RunResult(runner, [TableResult("raw", "bronze", TableStatus.SUCCESS),
+                                 TableResult("clean", "silver", TableStatus.FAILED)])
+        RunRecord(tmp_path / runner, plan).on_run_finished(run)
+        record = json.loads((tmp_path / runner / f"{run.run_id}.json").read_text())
+        return {name: declared.get("query") for name, declared in record["declared"].items()}
+
+    queries = recorded("spark")
+    assert queries["raw"] and queries["clean"] is None  # a failed table keeps its older columns
+    assert set(recorded("restore").values()) == {None}  # an older version, of code that may have changed
