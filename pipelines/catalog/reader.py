@@ -77,6 +77,34 @@ class StoredTable:
                     commits.append(_commit({**info, "version": int(path.stem)}))
         return sorted(commits, key=lambda c: c["version"], reverse=True)
 
+    def files_added_after(self, after: int) -> tuple[int, set[str]] | None:
+        """The table's version now and the names of the data files its commits after version `after`
+        added (a streaming table's appended rows live in those); None if a commit in between is gone
+        from the log (cleaned up) or a deletion vector changed a file in place."""
+        log = self.location / "_delta_log"
+        versions = self._commit_versions()
+        latest = versions[-1] if versions else after
+        if latest <= after:
+            return latest, set()
+        if versions[0] > after + 1:
+            return None
+        added: set[str] = set()
+        for number in range(after + 1, latest + 1):
+            for line in (log / f"{number:020d}.json").read_text(encoding="utf-8").splitlines():
+                action = json.loads(line)
+                if "add" in action and action["add"].get("dataChange", True):
+                    if action["add"].get("deletionVector"):
+                        return None
+                    added.add(unquote(action["add"]["path"]).rsplit("/", 1)[-1])
+        return latest, added
+
+    def latest_version(self) -> int | None:
+        versions = self._commit_versions()
+        return versions[-1] if versions else None
+
+    def _commit_versions(self) -> list[int]:
+        return sorted(int(p.stem) for p in (self.location / "_delta_log").glob("*.json") if p.stem.isdigit())
+
     def interrupted_refresh(self) -> int | None:
         """The version to restore when the newest commits are a materialized-view refresh's TRUNCATE
         without the WRITE that follows it (SDP refreshes as TRUNCATE, SET TBLPROPERTIES, WRITE: a

@@ -5,6 +5,8 @@ wrote, or raises and leaves the target as it was. A new sink type is its spec pl
 subclass registered under the same type with `register_writer("name", NameWriter)`."""
 from __future__ import annotations
 
+import json
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +15,7 @@ from typing import Any, Callable, Generic, Mapping, TypeVar
 from pyspark.sql import DataFrame
 
 from pipelines.core.errors import Problem, RunError
+from pipelines.core.files import write_atomically
 from pipelines.core.sinks import SINKS, SinkSpec
 
 
@@ -29,6 +32,34 @@ class SinkRun:
     base_dir: Path | None = None
     functions: Mapping[str, Callable[..., object]] = field(default_factory=dict)
     state: Path | None = None
+
+
+class SinkState:
+    """A JSON file of numbers per `table/sink` in the state folder (`{state}/sinks/NAME.json`), shared by
+    the threads of a run, rewritten atomically (a crash leaves the old numbers). Without a state folder
+    nothing is kept: every read finds nothing."""
+
+    _lock = threading.Lock()  # tables finish on several threads; each file is read, updated, rewritten
+
+    def __init__(self, state: Path | None, name: str):
+        self.file = None if state is None else state / "sinks" / f"{name}.json"
+
+    def get(self, slot: str) -> int | None:
+        return self._load().get(slot)
+
+    def set(self, slot: str, value: int) -> None:
+        if self.file is None:
+            return
+        with self._lock:
+            values = self._load()
+            values[slot] = value
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(self.file, json.dumps(values, indent=1, sort_keys=True))
+
+    def _load(self) -> dict[str, int]:
+        if self.file is None or not self.file.is_file():
+            return {}
+        return json.loads(self.file.read_text(encoding="utf-8"))
 
 
 Spec = TypeVar("Spec", bound=SinkSpec)

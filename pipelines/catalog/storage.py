@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterator, Mapping, TypeVar
 
 from pyspark.sql import DataFrame, SparkSession
 
+from pipelines.catalog.appended import local_table, rows_after
 from pipelines.core.config import PipelineSettings, TableConfig
 from pipelines.core.errors import Problem, RunError
 from pipelines.core.outputs import CdcTarget, MaterializedView, Output, OutputHandlers, StreamingTable
@@ -112,6 +113,10 @@ class TableStore:
 
     def read(self, name: str) -> DataFrame:
         return self.spark.table(self.fqn(name))
+
+    def read_after(self, name: str, after: int | None) -> tuple[DataFrame, int | None]:
+        """The rows written to the table after its version `after` (None: all), and its version now."""
+        return rows_after(local_table(self.spark, self.fqn(name)), after, lambda: self.read(name))
 
     def write_mode(self, output: Output) -> WriteMode:
         return WRITE_MODES[output]

@@ -23,11 +23,13 @@ Handler = TypeVar("Handler")
 @dataclass(frozen=True)
 class Output:
     """Base of every output kind. `kind` names it in the plan's JSON, `label` in its text;
-    `reads_stream` says whether the flows into it read their inputs as streams."""
+    `reads_stream` says whether the flows into it read their inputs as streams; `appends` whether a
+    run only adds rows to it (so the rows a run added are its news, for the sinks that take those)."""
 
     kind: ClassVar[str] = "output"
     label: ClassVar[str] = "output"
     reads_stream: ClassVar[bool] = False
+    appends: ClassVar[bool] = False
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class StreamingTable(Output):
     kind: ClassVar[str] = "streaming_table"
     label: ClassVar[str] = "streaming table"
     reads_stream: ClassVar[bool] = True
+    appends: ClassVar[bool] = True
 
 
 @dataclass(frozen=True)

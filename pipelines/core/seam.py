@@ -2,8 +2,10 @@
 
 Monitors, sinks, the run inventory and the run report plug in here, never into a runner. Every runner
 calls the same two methods: the Spark runner as each table is written (in its worker thread), the SDP
-and Databricks-pipeline runners after their update, for each table it wrote (`replay`). `read`
-returns the stored table as a DataFrame, opened only if a consumer asks for it.
+and Databricks-pipeline runners after their update, for each table it wrote (`replay`). `read()`
+returns the stored table as a DataFrame, opened only if a consumer asks for it; `read(after=v)` the
+rows a streaming table gained after its version v (None: all) and the version they reach, where the
+runner follows versions (else the whole table and None).
 
 A consumer's failure is its own: it is recorded on the table (or the run) it failed on, the run then
 ends as failed, and the tables stay as written. Two deliberate verdicts go further: `before_write`
@@ -25,7 +27,19 @@ from .results import RunResult, TableResult, new_run_id
 from .vocabulary import TableStatus
 
 log = logging.getLogger(__name__)
-Read = Callable[[], Any]  # () -> the stored table (a DataFrame)
+Read = Callable[..., Any]  # () -> the table; (after=v) -> (its rows added after version v, its version now)
+ReadAfter = Callable[[int | None], "tuple[Any, int | None]"]
+
+
+def table_reader(whole: Callable[[], Any], after: ReadAfter | None = None) -> Read:
+    """A consumer's `read`: `whole()` for `read()`; for `read(after=v)`, `after(v)` where the table's
+    versions can be followed, else the whole table and no version."""
+    def read(**since: Any) -> Any:
+        if "after" not in since:
+            return whole()
+        return after(since["after"]) if after is not None else (whole(), None)
+
+    return read
 
 
 class TableFailed(Exception):
@@ -81,15 +95,20 @@ class Consumers:
                 run.errors.append(f"{consumer.name}: {describe_error(exc)}")
 
 
-def replay(plan: Plan, run: RunResult, consumers: Consumers, read: Callable[[str], Any]) -> RunResult:
+def replay(plan: Plan, run: RunResult, consumers: Consumers, read: Callable[[str], Any],
+           read_after: Callable[[str, int | None], Any] | None = None) -> RunResult:
     """For runners that learn the outcome after their update: every succeeded table, in plan order,
-    then the run. `read(name)` opens a stored table."""
+    then the run. `read(name)` opens a stored table; `read_after(name, v)`, where given, a streaming
+    table's rows added after version v and its version now."""
     run.run_id = consumers.run_id
     results = {t.name: t for t in run.tables}  # a run may cover part of the plan (sinks publish)
     for table in plan.tables:
         result = results.get(table.name)
         if result is not None and result.succeeded:
-            consumers.table_written(table, result, lambda name=table.name: read(name))
+            follow = read_after is not None and table.output.appends
+            consumers.table_written(table, result, table_reader(
+                lambda name=table.name: read(name),
+                (lambda after, name=table.name: read_after(name, after)) if follow else None))  # type: ignore[misc]
     consumers.run_finished(run)
     return run
 

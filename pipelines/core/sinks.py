@@ -35,6 +35,12 @@ class SinkSpec(BaseModel):
         return "append"
 
     @property
+    def takes_new_rows(self) -> bool:
+        """Whether a streaming table hands it only the rows it has not had yet, as a Lakeflow sink's
+        append flow does: every mode but `replace`, which would keep only those."""
+        return self.write_mode != "replace"
+
+    @property
     def local_packages(self) -> tuple[str, ...]:
         """Maven packages local Spark needs to write this sink (on Databricks the runtime has them)."""
         return ()

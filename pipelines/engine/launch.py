@@ -236,7 +236,7 @@ def run_sdp(launch: Launch) -> Launched:
         echo(f"error: {raw['errors'][0]}")
     if consumers is None:
         return Launched(plan, dry_run_summary(raw))
-    return _launched(plan, replay(plan, summary(plan, raw, run), consumers, sdp.reader()), consumers)
+    return _launched(plan, replay(plan, summary(plan, raw, run), consumers, *sdp.readers()), consumers)
 
 
 def _warn_interrupted_refreshes(plan: Any, catalog: Path, echo: Echo) -> None:

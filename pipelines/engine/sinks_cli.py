@@ -45,6 +45,7 @@ def publish(config: str | None, tags: str | None, match: str, select_: str | Non
     from pipelines.consumers.inventory import RunInventory
     from pipelines.catalog.sinks import SinkRun
     from pipelines.consumers.sinks import TableSinks
+    from pipelines.core.plan import build_plan
     from pipelines.core.results import RunResult, TableResult, TableStatus, new_run_id
     from pipelines.core.seam import Consumers, replay
     from pipelines.lakebase.connection import Lakebase
@@ -74,7 +75,10 @@ def publish(config: str | None, tags: str | None, match: str, select_: str | Non
         consumers = [TableSinks(SinkRun(run_id, lakebase, plan.config.base_dir, project.sink_functions, state))]
         if plan.config.lakebase.inventory and targets:
             consumers.append(RunInventory(lakebase, plan, sinks_only=True))  # type: ignore[arg-type]
-        replay(plan, run, Consumers(consumers, run_id=run_id), lambda name: store.read(name))
+        # as the source run planned them: its streaming tables' sinks take only the rows they have not had
+        as_run = build_plan(plan.config, plan.selection, source["mode"]) if source and source.get("mode") else plan
+        replay(as_run, run, Consumers(consumers, run_id=run_id), lambda name: store.read(name),
+               lambda name, after: store.read_after(name, after))
     if targets:
         click.echo(describe_source(source), err=True)
     click.echo(json.dumps({**run.to_dict(), "source_run": source}) if output_format == "json" else
@@ -104,7 +108,8 @@ def _describe(record: dict[str, Any] | None, catalog: Path) -> dict[str, Any] | 
     if record is None:
         return None
     finished = record.get("finished_at")
-    return {"run_id": record.get("run_id"), "runner": _runner(record), "catalog": str(catalog),
+    return {"run_id": record.get("run_id"), "runner": _runner(record), "mode": record.get("mode"),
+            "catalog": str(catalog),
             "finished_at": None if finished is None else datetime.fromtimestamp(finished, timezone.utc)
             .strftime("%Y-%m-%d %H:%M:%S UTC")}
 

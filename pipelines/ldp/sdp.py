@@ -109,18 +109,32 @@ class SdpRun:
         env["JDK_JAVA_OPTIONS"] = " ".join(filter(None, [env.get("JDK_JAVA_OPTIONS"), SHORT_LIVED_JVM]))
         return env
 
-    def reader(self) -> Callable[[str], Any]:
-        """`read(name)` for after-table consumers: the stored table in this pipeline's catalog, through a
-        local session on `{state}/sdp`, started on the first read only (most consumers never read)."""
+    def readers(self) -> tuple[Callable[[str], Any], Callable[[str, int | None], Any]]:
+        """`read(name)` and `read_after(name, version)` for after-table consumers: the stored table in
+        this pipeline's catalog (or the rows it gained after a version), through one local session on
+        `{state}/sdp`, started on the first read only (most consumers never read)."""
+        from pipelines.catalog.appended import rows_after
+        from pipelines.catalog.reader import stored_table
+
         session: list[Any] = []
 
-        def read(name: str) -> Any:
+        def table(name: str) -> tuple[Any, str]:
             if not session:
                 session.append(get_spark(self.root, app_name=f"{self.plan.pipeline.name}-consumers",
                                          packages=self.plan.local_packages, short_lived=True))
-            return session[0].table(f"`{self.plan.pipeline.schema_name}`.`{name}`")
+            fqn = f"`{self.plan.pipeline.schema_name}`.`{name}`"
+            return session[0], fqn
 
-        return read
+        def read(name: str) -> Any:
+            spark, fqn = table(name)
+            return spark.table(fqn)
+
+        def read_after(name: str, after: int | None) -> Any:
+            spark, fqn = table(name)
+            return rows_after(stored_table(self.root, self.plan.pipeline.schema_name, name), after,
+                              lambda: spark.table(fqn))
+
+        return read, read_after
 
     def execute(self, dry_run: bool = False, echo: Callable[[str], None] = log.info) -> dict[str, Any]:
         """Run the pipeline; return the driver's raw result (status, datasets, rows). A process that

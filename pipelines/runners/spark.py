@@ -22,7 +22,7 @@ from pipelines.core.errors import Problem, RunError, code_file, describe_error
 from pipelines.core.loader import Transformation, call_transformation
 from pipelines.core.plan import Plan, TablePlan
 from pipelines.core.results import RunResult, TableResult
-from pipelines.core.seam import Consumers
+from pipelines.core.seam import Consumers, table_reader
 from pipelines.core.vocabulary import TableStatus
 from pipelines.quality.contract import check_schema, guarded
 from pipelines.quality.enforce import Expectations
@@ -119,7 +119,9 @@ class SparkRunner:
         result.status, result.error = (TableStatus.SUCCESS, None) if error is None else (TableStatus.FAILED, error)
         result.seconds = round(time.perf_counter() - started, 3)
         if result.succeeded:
-            self.consumers.table_written(table, result, lambda: self.store.read(table.name))
+            self.consumers.table_written(table, result, table_reader(
+                lambda: self.store.read(table.name),
+                (lambda after: self.store.read_after(table.name, after)) if table.output.appends else None))
         self.on_event("finished" if result.succeeded else "failed", result)
 
     def _track_call_sites(self) -> None:

@@ -151,7 +151,7 @@ def test_sdp_and_spark_runners_produce_identical_tables_on_every_rerun(spark, ex
     read = ("from pathlib import Path\nfrom pipelines.engine.project import load_project\n"
             "from pipelines.ldp.sdp import SdpRun\n"
             f"plan = load_project('config.yml', mode='{mode}').plan\n"
-            "read = SdpRun(plan, Path('config.yml'), Path('.ldp').resolve(), Path('unused')).reader()\n"
+            "read = SdpRun(plan, Path('config.yml'), Path('.ldp').resolve(), Path('unused')).readers()[0]\n"
             "print(read('customers_silver').count(), read('orders_silver').count())\n"
             "metrics = read('orders_silver').sparkSession.table('retail_monitoring.orders_silver_profile_metrics')\n"
             "import json\n"
@@ -264,7 +264,8 @@ def test_cdc_tables_and_a_change_feed_on_sdp_hold_the_spark_runners_rows_run_aft
         spark, tmp_path, tcp_postgres, shop_orders, kafka_broker, monkeypatch):
     """Streaming, in two batches: a change feed (a late update, a delete, a quarantined event) and
     versioned snapshots, both SCD type 2; a Delta table's change data feed (`delta_cdf`) into an
-    append table and an AUTO CDC table, each with a `delta` sink at a path relative to config.yml; and a
+    append table (its append-mode sink handed only each run's new rows) and an AUTO CDC table, each with a
+`delta` sink at a path relative to config.yml; and a
     PostgreSQL table over JDBC, read in strides and by a query; and JSON events from a Kafka topic, a
     malformed one quarantined. After each batch the SDP run's tables (and copies) equal the Spark
     runner's; each run reads only the commits and events since the last, and the whole database table."""
@@ -280,7 +281,8 @@ def test_cdc_tables_and_a_change_feed_on_sdp_hold_the_spark_runners_rows_run_aft
     snapshots = SNAPSHOT_CONFIG[SNAPSHOT_CONFIG.index("  - name: accounts_history"):]
     change_feed = cdf.CONFIG[cdf.CONFIG.index("  - name: user_changes"):].replace(
         "source: {type: delta_cdf, path: ./users_db}\n  - name: users",
-        "source: {type: delta_cdf, path: ./users_db}\n    sinks: [{type: delta, path: ./copies/changes}]\n"
+        "source: {type: delta_cdf, path: ./users_db}\n    sinks: [{type: delta, path: ./copies/changes}, "
+        "{type: delta, path: ./copies/changes_log, mode: append}]\n"
         "  - name: users") + "    sinks: [{type: delta, path: ./copies/users}]\n"
     change_feed = change_feed.replace("user_changes", "row_changes").replace("name: users\n", "name: users_now\n")
     database = jdbc.config(tcp_postgres)
@@ -314,6 +316,8 @@ def test_cdc_tables_and_a_change_feed_on_sdp_hold_the_spark_runners_rows_run_aft
         for name, copy in (("row_changes", "changes"), ("users_now", "users")):
             assert_same_table(spark.read.format("delta").load(str(project / "copies" / copy)),
                               spark.table(f"cdc_cmp.{name}"))
+        log = spark.read.format("delta").load(str(project / "copies" / "changes_log"))  # each appended row once
+        assert_same_table(log.drop("_ldp_run_id"), spark.table("cdc_cmp.row_changes"))
         by_name = {t["name"]: t for t in summary["tables"]}
         assert (by_name["row_changes"]["rows_written"], by_name["users_now"]["rows_written"]) == (3, 3)
         assert (by_name["orders_parts"]["rows_written"], by_name["big_orders"]["rows_written"]) == (
