@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import uuid
 import warnings
 from pathlib import Path
@@ -42,6 +43,7 @@ class Lakebase:
         self._token: Callable[[], str] | None = None
         self._conninfo: str | None = None
         self._pool: ConnectionPool | None = None
+        self._opening = threading.RLock()  # sinks of tables finishing at once: one server, one pool
 
     @property
     def kind(self) -> str:
@@ -54,13 +56,14 @@ class Lakebase:
     def connect(self) -> ContextManager[psycopg.Connection]:
         """A pooled connection for one `with` block: one transaction, committed when the block ends,
         rolled back if it raises; a broken connection is replaced, never handed out again."""
-        if self._pool is None:
-            # one direct login first: a wrong host or a refused login fails now with the server's own
-            # reason, where the pool would retry in the background and time out without it
-            psycopg.connect(self._resolve(), **self.credentials()).close()
-            self._pool = ConnectionPool(self._resolve(), kwargs=self.credentials, min_size=0, max_size=POOL_SIZE,
-                                        max_lifetime=MAX_LIFETIME, open=True, name="lakebase")
-        return self._pool.connection()
+        with self._opening:
+            if self._pool is None:
+                # one direct login first: a wrong host or a refused login fails now with the server's own
+                # reason, where the pool would retry in the background and time out without it
+                psycopg.connect(self._resolve(), **self.credentials()).close()
+                self._pool = ConnectionPool(self._resolve(), kwargs=self.credentials, min_size=0,
+                                            max_size=POOL_SIZE, max_lifetime=MAX_LIFETIME, open=True, name="lakebase")
+            return self._pool.connection()
 
     def credentials(self) -> dict[str, str]:
         """Login arguments of a new physical connection: a freshly minted token on Databricks."""
@@ -91,10 +94,11 @@ class Lakebase:
         self.close()
 
     def _resolve(self) -> str:
-        if self._conninfo is None:
-            self._conninfo = {"dsn": self._from_env, "databricks": self._from_workspace,
-                              "embedded": self._embedded}[self.kind]()
-        return self._conninfo
+        with self._opening:
+            if self._conninfo is None:
+                self._conninfo = {"dsn": self._from_env, "databricks": self._from_workspace,
+                                  "embedded": self._embedded}[self.kind]()
+            return self._conninfo
 
     def _from_env(self) -> str:
         return os.environ[DSN_ENV]

