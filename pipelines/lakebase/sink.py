@@ -84,9 +84,9 @@ def write(connect: Callable[[], psycopg.Connection], df: DataFrame, schema: str,
     if mode == "append":
         columns.append(Column(RUN_ID_COLUMN, "text", "text"))
     target = sql.Identifier(schema, table)
+    _ensure_schema(connect, schema)
     with connect() as conn:  # one transaction: committed on success, rolled back on any error
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"{schema}.{table}"])
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
         _ensure_table(conn, schema, table, columns, primary_key)
         rows = _chunks(df, columns, run_id if mode == "append" else None)
         if mode == "replace":
@@ -110,6 +110,16 @@ def write(connect: Callable[[], psycopg.Connection], df: DataFrame, schema: str,
         for name in [*refresh_views, *(v.name for v in views if v.name not in created)]:
             conn.execute(sql.SQL("REFRESH MATERIALIZED VIEW {}").format(sql.Identifier(*name.split("."))))
     return written
+
+
+def _ensure_schema(connect: Callable[[], psycopg.Connection], schema: str) -> None:
+    """Create the target's schema, in a short transaction of its own: two sinks creating it at once
+    would otherwise both insert it (`IF NOT EXISTS` does not guard concurrent transactions) and one
+    would fail; the lock makes the second wait the few milliseconds and find it."""
+    with connect() as conn:
+        if conn.execute("SELECT to_regnamespace(%s) IS NULL", [_quoted(schema)]).fetchone()[0]:
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"schema {schema}"])
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
 
 
 def _quoted(name: str) -> str:
