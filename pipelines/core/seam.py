@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterable, Protocol, runtime_checkable
 
 from .errors import describe_error
@@ -28,6 +29,7 @@ from .vocabulary import TableStatus
 
 log = logging.getLogger(__name__)
 Read = Callable[..., Any]  # () -> the table; (after=v) -> (its rows added after version v, its version now)
+TABLES_AT_ONCE = 4  # replay's consumer threads, as many as the Spark runner's default workers
 ReadAfter = Callable[[int | None], "tuple[Any, int | None]"]
 
 
@@ -97,18 +99,25 @@ class Consumers:
 
 def replay(plan: Plan, run: RunResult, consumers: Consumers, read: Callable[[str], Any],
            read_after: Callable[[str, int | None], Any] | None = None) -> RunResult:
-    """For runners that learn the outcome after their update: every succeeded table, in plan order,
-    then the run. `read(name)` opens a stored table; `read_after(name, v)`, where given, a streaming
-    table's rows added after version v and its version now."""
+    """For runners that learn the outcome after their update: every succeeded table, then the run.
+    `read(name)` opens a stored table; `read_after(name, v)`, where given, a streaming table's rows
+    added after version v and its version now. Tables are handed over a few at once, as the Spark
+    runner's workers hand them (consumers are thread-safe): most of a consumer's time is waiting on
+    Spark, so the waits overlap."""
     run.run_id = consumers.run_id
     results = {t.name: t for t in run.tables}  # a run may cover part of the plan (sinks publish)
-    for table in plan.tables:
-        result = results.get(table.name)
-        if result is not None and result.succeeded:
-            follow = read_after is not None and table.output.appends
-            consumers.table_written(table, result, table_reader(
-                lambda name=table.name: read(name),
-                (lambda after, name=table.name: read_after(name, after)) if follow else None))  # type: ignore[misc]
+    written = [(table, results[table.name]) for table in plan.tables
+               if table.name in results and results[table.name].succeeded]
+
+    def hand_over(item: tuple[TablePlan, TableResult]) -> None:
+        table, result = item
+        follow = read_after is not None and table.output.appends
+        consumers.table_written(table, result, table_reader(
+            lambda name=table.name: read(name),
+            (lambda after, name=table.name: read_after(name, after)) if follow else None))  # type: ignore[misc]
+
+    if written:
+        with ThreadPoolExecutor(min(TABLES_AT_ONCE, len(written)), thread_name_prefix="ldp-replay") as pool:
+            list(pool.map(hand_over, written))
     consumers.run_finished(run)
     return run
-

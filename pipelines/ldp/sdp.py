@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -117,11 +118,13 @@ class SdpRun:
         from pipelines.catalog.reader import stored_table
 
         session: list[Any] = []
+        starting = threading.Lock()  # consumers read from several threads: one session starts
 
         def table(name: str) -> tuple[Any, str]:
-            if not session:
-                session.append(get_spark(self.root, app_name=f"{self.plan.pipeline.name}-consumers",
-                                         packages=self.plan.local_packages, short_lived=True))
+            with starting:
+                if not session:
+                    session.append(get_spark(self.root, app_name=f"{self.plan.pipeline.name}-consumers",
+                                             packages=self.plan.local_packages, short_lived=True))
             fqn = f"`{self.plan.pipeline.schema_name}`.`{name}`"
             return session[0], fqn
 

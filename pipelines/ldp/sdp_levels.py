@@ -34,10 +34,11 @@ import logging
 import os
 import shutil
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, TypeVar
 from urllib.parse import urlparse
 
 from pipelines.core.errors import describe_error
@@ -95,12 +96,28 @@ def follow(events: Iterable[dict[str, Any]], tracker: FlowTracker) -> None:
         progress.info("%s %s", f"{at:%H:%M:%S}", event.message)
 
 
-def count_rows(spark: Any, database: str, names: Iterable[str]) -> Iterator[tuple[str, int | None]]:
-    for name in names:
+QUERIES_AT_ONCE = 4  # counting queries in flight at once: each is mostly a Spark Connect round trip
+Item = TypeVar("Item")
+Outcome = TypeVar("Outcome")
+
+
+def concurrently(work: Callable[[Item], Outcome], items: Iterable[Item]) -> list[Outcome]:
+    """`[work(item) for item in items]`, a few at a time: the driver's waits on the server overlap."""
+    items = list(items)
+    if len(items) <= 1:
+        return [work(item) for item in items]
+    with ThreadPoolExecutor(min(QUERIES_AT_ONCE, len(items)), thread_name_prefix="ldp-count") as pool:
+        return list(pool.map(work, items))
+
+
+def count_rows(spark: Any, database: str, names: Iterable[str]) -> list[tuple[str, int | None]]:
+    def count(name: str) -> tuple[str, int | None]:
         try:
-            yield name, spark.read.table(f"`{database}`.`{name}`").count()
+            return name, spark.read.table(f"`{database}`.`{name}`").count()
         except Exception:  # noqa: BLE001 - a table that was never written has no rows to report
-            yield name, None
+            return name, None
+
+    return concurrently(count, names)
 
 
 def expected_rows(registrar: Any, table: Any) -> dict[str, int]:
@@ -157,8 +174,7 @@ def count_failures(spark: Any, database: str, names: Iterable[str]) -> dict[str,
     """Rows each check failed, per dataset, from the stored `_errors`/`_warnings` of failing rows only."""
     from pyspark.sql import functions as F
 
-    counts: dict[str, dict[str, int]] = {}
-    for name in names:
+    def failures(name: str) -> tuple[str, dict[str, int] | None]:
         try:
             stored = spark.read.table(f"`{database}`.`{name}`")
             results = [F.coalesce(c, F.array()) for c in ("_errors", "_warnings") if c in stored.columns]
@@ -166,10 +182,11 @@ def count_failures(spark: Any, database: str, names: Iterable[str]) -> dict[str,
                                                if c in stored.columns))
             rows = (failing.select(F.explode(F.concat(*results)).alias("result"))
                     .groupBy(F.col("result.name").alias("check")).count().collect())
-            counts[name] = {row["check"]: int(row["count"]) for row in rows}
+            return name, {row["check"]: int(row["count"]) for row in rows}
         except Exception:  # noqa: BLE001 - a table that was never written has no failures to report
-            continue
-    return counts
+            return name, None
+
+    return {name: counts for name, counts in concurrently(failures, names) if counts is not None}
 
 
 class ProbeRegistry:
@@ -338,14 +355,16 @@ class LevelRunner:
 
     def verify(self) -> dict[str, int]:
         """Rows each dataset of every succeeded table should hold, from the stored inputs."""
-        expected: dict[str, int] = {}
-        for table in self.registrar.plan.tables:
-            if self.succeeded(table) and not _applied_by_engine(table):  # a CDC target is no query's result
-                try:
-                    expected.update(expected_rows(self.registrar, table))
-                except Exception:  # noqa: BLE001 - nothing to compare with; the stored counts stand
-                    log.warning("could not recompute %s to verify it", table.name, exc_info=True)
-        return expected
+        def expected(table: Any) -> dict[str, int]:
+            try:
+                return expected_rows(self.registrar, table)
+            except Exception:  # noqa: BLE001 - nothing to compare with; the stored counts stand
+                log.warning("could not recompute %s to verify it", table.name, exc_info=True)
+                return {}
+
+        verified = [t for t in self.registrar.plan.tables  # a CDC target is no query's result
+                    if self.succeeded(t) and not _applied_by_engine(t)]
+        return {name: rows for counts in concurrently(expected, verified) for name, rows in counts.items()}
 
 
 def _applied_by_engine(table: Any) -> bool:

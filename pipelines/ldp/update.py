@@ -8,6 +8,7 @@ pipeline defines all of them), follows the update to its end and exits with the 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from datetime import datetime, timezone
 from dataclasses import dataclass, field
@@ -110,10 +111,13 @@ class PipelineUpdate:
     def reader(self, plan: Plan) -> Callable[[str], Any]:
         """`read(name)` for after-table consumers: the stored table, through the job's own session
         (a wheel task on Databricks has one), opened on the first read only."""
+        opening = threading.Lock()  # consumers read from several threads: the session is got once
+
         def read(name: str) -> Any:
             from pyspark.sql import SparkSession
 
-            spark = SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
+            with opening:
+                spark = SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
             parts = [p for p in (plan.pipeline.catalog, plan.pipeline.schema_name, name) if p]
             return spark.table(".".join(f"`{part}`" for part in parts))
 

@@ -314,3 +314,39 @@ def test_events_are_read_page_by_page_from_the_update_start_sending_only_the_tok
         call(*EVENTS, query={"page_token": "2026-11-23T10:00:00.000Z|2", "max_results": 250}, headers=headers),
         call(*EVENTS, query={"page_token": "2026-11-23T10:00:00.000Z|4", "max_results": 250}, headers=headers)]
     assert summary["tables"][0]["rows_written"] == 5  # the older update's 99 rows are not this run's
+
+
+def test_replay_hands_tables_over_a_few_at_once_and_the_run_after_all_of_them():
+    """A consumer mostly waits on Spark: replay's tables overlap their waits, as the Spark runner's
+    workers do; the run is handed over only when every table's consumers are done."""
+    import threading
+
+    from pipelines.core.config import load_config
+    from pipelines.core.plan import build_plan
+    from pipelines.core.results import RunResult, TableResult
+    from pipelines.core.seam import TABLES_AT_ONCE, Consumers, replay
+    from pipelines.core.vocabulary import TableStatus
+
+    the_plan = build_plan(load_config(Path(__file__).parents[2] / "config.yml"))
+    names = [t.name for t in the_plan.tables]
+    assert len(names) > TABLES_AT_ONCE
+    run = RunResult("sdp", tables=[TableResult(n, "silver", TableStatus.SUCCESS, 1, 0, 0, []) for n in names])
+    together = threading.Barrier(TABLES_AT_ONCE, timeout=10)  # broken (an error) if they came one by one
+    seen: list[str] = []
+
+    class Waiting:
+        name = "waiting"
+
+        def on_table_written(self, table, result, read):
+            if len(seen) < TABLES_AT_ONCE:
+                seen.append(table.name)
+                together.wait()
+            else:
+                seen.append(table.name)
+
+        def on_run_finished(self, run):
+            seen.append("run")
+
+    replay(the_plan, run, Consumers([Waiting()]), read=lambda name: name)
+    assert sorted(seen[:-1]) == sorted(names) and seen[-1] == "run"
+    assert all(not t.consumer_errors for t in run.tables), [t.consumer_errors for t in run.tables]
