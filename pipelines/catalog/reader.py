@@ -103,7 +103,7 @@ class StoredTable:
         return versions[-1] if versions else None
 
     def _commit_versions(self) -> list[int]:
-        return sorted(int(p.stem) for p in (self.location / "_delta_log").glob("*.json") if p.stem.isdigit())
+        return commit_versions(self.location / "_delta_log")
 
     def interrupted_refresh(self) -> int | None:
         """The version to restore when the newest commits are a materialized-view refresh's TRUNCATE
@@ -202,6 +202,11 @@ def _commit(entry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def commit_versions(log: Path) -> list[int]:
+    """The versions of the JSON commits still in a Delta log folder, oldest first."""
+    return sorted(int(p.stem) for p in log.glob("*.json") if p.stem.isdigit())
+
+
 def _replayed(location: Path, version: int | None) -> "tuple[ds.Dataset, list[str]] | None":
     """The table's files at `version` (None: the newest) from its log, as Delta replays it: the
     newest checkpoint at or before it, then each commit's add and remove actions. Only for plain
@@ -210,7 +215,7 @@ def _replayed(location: Path, version: int | None) -> "tuple[ds.Dataset, list[st
     import pyarrow.parquet as pq
 
     log = location / "_delta_log"
-    commits = sorted(int(p.stem) for p in log.glob("*.json") if p.stem.isdigit())
+    commits = commit_versions(log)
     last = commits[-1] if version is None and commits else version
     files: dict[str, dict[str, Any]] = {}
     meta: dict[str, Any] | None = None

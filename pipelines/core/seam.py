@@ -29,17 +29,18 @@ from .vocabulary import TableStatus
 
 log = logging.getLogger(__name__)
 Read = Callable[..., Any]  # () -> the table; (after=v) -> (its rows added after version v, its version now)
+_WHOLE = object()  # `read()` without `after`: the whole table
 TABLES_AT_ONCE = 4  # replay's consumer threads, as many as the Spark runner's default workers
 ReadAfter = Callable[[int | None], "tuple[Any, int | None]"]
 
 
-def table_reader(whole: Callable[[], Any], after: ReadAfter | None = None) -> Read:
-    """A consumer's `read`: `whole()` for `read()`; for `read(after=v)`, `after(v)` where the table's
+def table_reader(whole: Callable[[], Any], follow: ReadAfter | None = None) -> Read:
+    """A consumer's `read`: `whole()` for `read()`; for `read(after=v)`, `follow(v)` where the table's
     versions can be followed, else the whole table and no version."""
-    def read(**since: Any) -> Any:
-        if "after" not in since:
+    def read(*, after: int | None | object = _WHOLE) -> Any:
+        if after is _WHOLE:
             return whole()
-        return after(since["after"]) if after is not None else (whole(), None)
+        return follow(after) if follow is not None else (whole(), None)  # type: ignore[arg-type]
 
     return read
 
