@@ -24,22 +24,25 @@ from pipelines.core.errors import describe_error
 from pipelines.core.plan import TablePlan
 from pipelines.core.results import RunResult, TableResult
 from pipelines.core.seam import Read
-from pipelines.core.sinks import SinkSpec
+from pipelines.core.sinks import SinkSpec, delivered_in_pipeline
 from pipelines.core.vocabulary import RESULT_COLUMNS
 
 
 class TableSinks:
     name = "sinks"
 
-    def __init__(self, run: SinkRun):
+    def __init__(self, run: SinkRun, skip_pipeline_delivered: bool = False):
         self.run = run
+        self.skip_pipeline_delivered = skip_pipeline_delivered  # after a Databricks pipeline that delivered them
         self._writers: dict[str, SinkWriter[Any]] = {}  # one per sink type, made on its first write
         self._lock = threading.Lock()
 
     def on_table_written(self, table: TablePlan, result: TableResult, read: Read) -> None:
-        if not table.config.sinks:
+        sinks = [sink for sink in table.config.sinks if not (
+            self.skip_pipeline_delivered and sink in delivered_in_pipeline(table.config.sinks, table.output.appends))]
+        if not sinks:
             return
-        outcomes = [self._deliver(sink, table, read) for sink in table.config.sinks]
+        outcomes = [self._deliver(sink, table, read) for sink in sinks]
         result.sinks = outcomes
         failed = [f"{o['target']}: {o['error']}" for o in outcomes if o["status"] == "failed"]
         if failed:

@@ -43,5 +43,9 @@ class PythonSink(SinkSpec):
     def write_mode(self) -> str:
         return "foreach_batch"
 
+    @property
+    def lakeflow_sink(self) -> str | None:
+        return "foreach_batch_sink"  # the function already has its handler's shape
+
     def cdc_problem(self, stored_as_scd_type: int, removes_rows: bool) -> str | None:
         return None  # the function is handed the table as it stands, whatever changed in it

@@ -41,6 +41,13 @@ class SinkSpec(BaseModel):
         return self.write_mode != "replace"
 
     @property
+    def lakeflow_sink(self) -> str | None:
+        """The `dp` function through which a Databricks pipeline delivers this sink of a streaming table
+        itself, fed by an append flow (each new row once, kept by the flow's checkpoint); None: the
+        job's `sinks publish` task writes it after the update."""
+        return None
+
+    @property
     def local_packages(self) -> tuple[str, ...]:
         """Maven packages local Spark needs to write this sink (on Databricks the runtime has them)."""
         return ()
@@ -66,6 +73,12 @@ def keyed_copy_problem(mode: str, keys_field: str, keys: tuple[str, ...], stored
                 "apply_as_truncates or a key gone from a snapshot): the copy would keep them "
                 "(use mode: replace)")
     return None
+
+
+def delivered_in_pipeline(sinks: tuple[SinkSpec, ...], appends: bool) -> list[SinkSpec]:
+    """The sinks a Databricks pipeline delivers itself: a streaming table's (`appends`) with a Lakeflow
+    sink of their kind. The registrar declares them; `sinks publish` there leaves them alone."""
+    return [sink for sink in sinks if appends and sink.lakeflow_sink is not None]
 
 
 SINKS: TypeRegistry[SinkSpec] = TypeRegistry("sink", SinkSpec)

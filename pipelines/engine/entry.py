@@ -54,7 +54,7 @@ def register_pipeline(spark: SparkSession, dp: Any = None) -> Registrar:
     if tags:  # an unknown tag is an error here too, not a silently empty refresh (pure, no reload)
         build_plan(project.config, Selection(tags=tags, match=match), mode)  # type: ignore[arg-type]
     registrar = Registrar(spark, project.plan, project.functions, dp or pipeline_api(),
-                          auto_loader=on_databricks())
+                          auto_loader=on_databricks(), sink_functions=project.sink_functions)
     registrar.register()
     log.info("registered %d tables of %s (%s mode)", len(project.plan.tables), config_path, mode)
     return registrar

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from pipelines.core.errors import EXIT_OK, EXIT_RUNTIME
 
@@ -34,13 +35,18 @@ def sinks() -> None:
 @params.state_dir
 @params.output_format
 @params.wait
+@params.mode
 @params.verbose
 @handle_errors
 def publish(config: str | None, tags: str | None, match: str, select_: str | None, exclude: str | None,
             catalog: str | None, schema: str | None, run_id: str | None, state_dir: str | None,
-            output_format: str, wait: float, verbose: bool) -> int:
-    """Write the selected tables' sinks from the stored tables; exit 3 if a table or a sink fails."""
-    from pipelines.catalog.session import get_spark, state_dir as resolve_state
+            output_format: str, wait: float, mode: str, verbose: bool) -> int:
+    """Write the selected tables' sinks from the stored tables; exit 3 if a table or a sink fails.
+
+    `--mode` is the mode the tables were written in (not given: the local run's that wrote them): a
+    streaming table's sinks take only its new rows, and a Databricks pipeline delivers its python
+    sinks itself."""
+    from pipelines.catalog.session import get_spark, on_databricks, state_dir as resolve_state
     from pipelines.catalog.storage import TableStore
     from pipelines.consumers.inventory import RunInventory
     from pipelines.catalog.sinks import SinkRun
@@ -72,11 +78,14 @@ def publish(config: str | None, tags: str | None, match: str, select_: str | Non
                     error=None if found else elsewhere.get(table.name)
                     or f"table {store.fqn(table.name)} does not exist: run the pipeline first"))
         run_id = run_id or new_run_id()
-        consumers = [TableSinks(SinkRun(run_id, lakebase, plan.config.base_dir, project.sink_functions, state))]
+        consumers = [TableSinks(SinkRun(run_id, lakebase, plan.config.base_dir, project.sink_functions, state),
+                                skip_pipeline_delivered=on_databricks())]  # the job's task, after the update
         if plan.config.lakebase.inventory and targets:
             consumers.append(RunInventory(lakebase, plan, sinks_only=True))  # type: ignore[arg-type]
-        # as the source run planned them: its streaming tables' sinks take only the rows they have not had
-        as_run = build_plan(plan.config, plan.selection, source["mode"]) if source and source.get("mode") else plan
+        # as the tables were written: a streaming table's sinks take only the rows they have not had
+        given = click.get_current_context().get_parameter_source("mode") is not ParameterSource.DEFAULT
+        written_in = mode if given else (source or {}).get("mode") or mode
+        as_run = build_plan(plan.config, plan.selection, written_in)  # type: ignore[arg-type]
         replay(as_run, run, Consumers(consumers, run_id=run_id), lambda name: store.read(name),
                lambda name, after: store.read_after(name, after))
     if targets:

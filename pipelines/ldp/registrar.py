@@ -31,7 +31,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -48,6 +48,7 @@ from pipelines.core.loader import Transformation, call_transformation
 from pipelines.core.outputs import (CdcTarget, MaterializedView, Output, OutputHandlers, SnapshotCdcTarget,
                                     StreamingTable)
 from pipelines.core.plan import Plan, TablePlan
+from pipelines.core.sinks import delivered_in_pipeline
 from pipelines.core.table_properties import property_value
 from pipelines.core.vocabulary import ERRORS, RESULT_COLUMNS, WARNINGS, OnError
 from pipelines.quality.contract import guarded
@@ -107,6 +108,7 @@ class Registrar:
     dp: Any
     auto_loader: bool = False
     empty_sources: bool = False
+    sink_functions: Mapping[str, Callable[..., object]] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.expectations = Expectations(self.spark, self.plan.config)
@@ -125,6 +127,7 @@ class Registrar:
         if isinstance(output, CdcTarget):
             self._register_cdc(table)
             return
+        self._register_sinks(table)
         query = self._query(table)
         if not config.has_expectations:
             self._define(config, output, query)
@@ -139,6 +142,26 @@ class Registrar:
         if config.on_error is OnError.QUARANTINE:  # the quarantine table is of the table's own kind
             self._define(quarantine_config(config), output, lambda: rows().where(F.col(ERRORS).isNotNull()),
                          RESULT_COLUMNS)
+
+    def _register_sinks(self, table: TablePlan) -> None:
+        """On Databricks, the sinks a streaming table's pipeline delivers itself (`delivered_in_pipeline`):
+        a `python` sink is a `foreach_batch_sink` calling the project's function with each micro-batch of
+        the table's new rows (without DQX's columns) and Spark's batch id, fed by an append flow reading
+        the table as a stream. Open-source SDP has no such sink: the local runners write it after the
+        table, from the rows the table gained (the same rows, once each)."""
+        foreach_batch_sink = getattr(self.dp, "foreach_batch_sink", None)
+        if foreach_batch_sink is None:
+            return
+        for sink in delivered_in_pipeline(table.config.sinks, table.output.appends):
+            function = self.sink_functions[sink.entry]  # type: ignore[attr-defined]
+            name = pipeline_sink_name(table.name, sink)
+
+            def handler(batch_df: DataFrame, batch_id: int, function: Callable[..., object] = function) -> None:
+                function(without_columns(batch_df, RESULT_COLUMNS), batch_id)
+
+            foreach_batch_sink(name=name)(_named(handler, name))  # type: ignore[arg-type]
+            self.dp.append_flow(target=name, name=f"{name}_flow")(
+                _named(functools.partial(self.spark.readStream.table, table.name), f"{name}_flow"))
 
     def _register_cdc(self, table: TablePlan) -> None:
         """The change feed as a streaming temporary view (its failing rows to the quarantine), applied
@@ -250,6 +273,11 @@ class Registrar:
             options["schema"] = schema_ddl(config.columns, masks=_on_databricks(decorator), extra=[
                 (name, result_schema().simpleString()) for name in result_columns])
         decorator(**options)(_named(query, config.name))
+
+
+def pipeline_sink_name(table: str, sink: Any) -> str:
+    """The name of a sink a pipeline delivers itself: unique in the pipeline, readable in its graph."""
+    return f"{table}__sink_{sink.entry.replace('.', '_')}"
 
 
 def _on_databricks(define: Callable[..., Any]) -> bool:

@@ -309,7 +309,7 @@ def test_sinks_publish_with_the_bundle_tasks_parameters_writes_the_stored_tables
         conn.execute(f"DROP SCHEMA {schema}_app CASCADE")
     job = yaml.safe_load((Path(__file__).parents[2] / "workflows/daily_job.yml").read_text())
     [task] = [t for t in job["resources"]["jobs"]["ldp_daily"]["tasks"] if t["task_key"] == "sinks"]
-    filled = {"{{job.parameters.tags}}": "daily", "${var.catalog}": "main", "${var.schema}": schema,
+    filled = {"{{job.parameters.tags}}": "daily", "{{job.parameters.mode}}": "batch", "${var.catalog}": "main", "${var.schema}": schema,
               "{{job.run_id}}": "job-run-7", "${workspace.file_path}/config.yml": str(tmp_path / "config.yml"),
               "env_name=${bundle.target}": "env_name=staging"}
     args = [filled.get(a, a) for a in task["python_wheel_task"]["parameters"]]

@@ -6,6 +6,7 @@ AUTO CDC calls are recorded as Databricks' `dp` takes them: open-source SDP 4.2 
 """
 from __future__ import annotations
 
+import sys
 import types
 from contextlib import contextmanager
 from pathlib import Path
@@ -59,7 +60,8 @@ def register(spark, config: Path, mode: str = "batch", api: Callable[[CapturingR
     project = load_project(config, mode=mode, schema=schema)
     registry = CapturingRegistry()
     with graph_element_registration_context(registry):
-        Registrar(spark, project.plan, project.functions, api(registry)).register()
+        Registrar(spark, project.plan, project.functions, api(registry),
+                  sink_functions=project.sink_functions).register()
     return project, registry
 
 
@@ -265,3 +267,58 @@ def test_a_pipelines_configuration_gives_config_yml_its_variables_on_databricks_
         with graph_element_registration_context(registry):
             register_pipeline(spark, databricks_dp(registry))
         assert registry.outputs["customers_gold"].comment == "gold of prod"
+
+
+SINKS_CONFIG = """
+pipeline: {schema: reg_sinks, transformations: ./transformations}
+tables:
+  - name: events
+    layer: bronze
+    source: {type: files, format: csv, path: ./in, schema: "id INT, amount INT", options: {header: true}}
+    expectations:
+      - {name: has_amount, criticality: warn, check: {function: is_not_null, arguments: {column: amount}}}
+    sinks:
+      - {type: delta, path: ./copies/log, mode: append}
+      - {type: python, module: audit}
+"""
+SINKS_MODULES = {"bronze/events.py": "def events(source):\n    return source\n",
+                 "sinks/audit.py": "CALLS = []\n\n\ndef write(batch_df, batch_id):\n"
+                                   "    CALLS.append((batch_df.columns, batch_df.count(), batch_id))\n"}
+
+
+@pytest.mark.parametrize("mode", ["streaming", "batch"])
+def test_on_databricks_a_streaming_tables_python_sink_is_the_pipelines_foreach_batch_sink(spark, tmp_path, mode):
+    """Lakeflow delivers a streaming table's python sink itself: `foreach_batch_sink` calling the project's
+    function with each micro-batch (without DQX's columns) and Spark's batch id, fed by an append flow
+    reading the table as a stream. A materialized view's sinks, and the other types, stay with the job's
+    `sinks publish` task; open-source SDP has no such sink (the local runners write it after the table)."""
+    from tests.conftest import write_project
+
+    config = write_project(tmp_path, SINKS_CONFIG, SINKS_MODULES)
+    (tmp_path / "in").mkdir()
+    handlers: list[tuple[str, Callable]] = []
+
+    def with_foreach_batch_sink(registry: CapturingRegistry) -> types.SimpleNamespace:
+        api = databricks_dp(registry)
+        api.foreach_batch_sink = lambda name: lambda handler: handlers.append((name, handler))
+        return api
+
+    project, registry = register(spark, config, mode=mode, api=with_foreach_batch_sink)
+    if mode == "batch":  # a materialized view is rewritten whole: its sinks are published after the update
+        assert handlers == [] and "events__sink_audit_write" not in registry.flows
+        return
+    [(name, handler)] = handlers
+    assert name == "events__sink_audit_write"
+    flow = registry.flows[name]
+    assert (flow.name, flow.target) == ("events__sink_audit_write_flow", name)
+    spark.readStream.format("rate").load().createOrReplaceTempView("events")  # the pipeline's `events`
+    try:
+        assert flow.func().isStreaming  # the table's new rows, as a stream
+    finally:
+        spark.catalog.dropTempView("events")
+    handler(spark.createDataFrame([(1, 10, None)], "id INT, amount INT, _warnings STRING"), 7)
+    audit = sys.modules[project.sink_functions["audit.write"].__module__]
+    assert audit.CALLS == [(["id", "amount"], 1, 7)]  # DQX's columns dropped; Spark's batch id
+
+    _, oss = register(spark, config, mode=mode, api=lambda registry: dp)  # open-source SDP: no sink flow
+    assert "events__sink_audit_write" not in oss.flows

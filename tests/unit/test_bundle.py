@@ -120,7 +120,8 @@ def test_the_job_passes_tags_and_mode_with_their_defaults_and_tells_failures():
         assert task["depends_on"] == [{"task_key": update["task_key"]}]
     assert monitors["python_wheel_task"]["parameters"][:6] == [
         "monitors", "apply", "--confirm", "--refresh", "--tags", "{{job.parameters.tags}}"]
-    assert sinks["python_wheel_task"]["parameters"][:4] == ["sinks", "publish", "--tags", "{{job.parameters.tags}}"]
+    assert sinks["python_wheel_task"]["parameters"][:6] == [  # the mode tells which sinks the pipeline delivered
+        "sinks", "publish", "--tags", "{{job.parameters.tags}}", "--mode", "{{job.parameters.mode}}"]
     assert tags["python_wheel_task"]["parameters"][:5] == [
         "tags", "apply", "--confirm", "--tags", "{{job.parameters.tags}}"]
     for task in (update, sinks):  # one run id: the sinks' inventory records and appended rows join the run's
