@@ -14,7 +14,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from pipelines.catalog.sinks import SinkWriter, register_writer
+from pipelines.catalog.sinks import LakeflowSink, SinkWriter, register_writer
 from pipelines.core.delta_sink import DeltaSink
 from pipelines.core.sinks import RUN_ID_COLUMN
 from pipelines.core.sources import resolved_path
@@ -37,6 +37,13 @@ class DeltaWriter(SinkWriter[DeltaSink]):
         else:
             writer.save(location)
         return df.count()
+
+    def lakeflow(self, sink: DeltaSink, table: str) -> LakeflowSink:
+        """`dp.create_sink(format="delta")` on the named table or the path (an `append` copy), each row
+        tagged with the run, the pipeline's update, in `_ldp_run_id`."""
+        options = {"tableName": sink.table} if sink.table else {"path": self._location(sink)}
+        return LakeflowSink(format="delta", options=options,
+                            rows=lambda df: df.withColumn(RUN_ID_COLUMN, F.lit(self.run.run_id)))
 
     def _location(self, sink: DeltaSink) -> str:
         return sink.table or resolved_path(str(sink.path), self.run.base_dir or Path.cwd())

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame
 
-from pipelines.catalog.sinks import SinkState, SinkWriter, register_writer
+from pipelines.catalog.sinks import LakeflowSink, SinkState, SinkWriter, register_writer
 from pipelines.core.errors import Problem, RunError
 from pipelines.core.python_sink import PythonSink
 
@@ -22,6 +22,16 @@ class PythonWriter(SinkWriter[PythonSink]):
         function(df, batch_id)
         batches.set(slot, batch_id + 1)
         return df.count()
+
+
+    def lakeflow(self, sink: PythonSink, table: str) -> LakeflowSink:
+        """The function is a `foreach_batch_sink` handler as it stands: Spark's batch ids, no state."""
+        function = self.run.functions[sink.entry]
+
+        def handler(batch_df: DataFrame, batch_id: int) -> None:
+            function(batch_df, batch_id)
+
+        return LakeflowSink(handler=handler)
 
 
 register_writer("python", PythonWriter)

@@ -65,6 +65,18 @@ class SinkState:
 Spec = TypeVar("Spec", bound=SinkSpec)
 
 
+@dataclass(frozen=True)
+class LakeflowSink:
+    """How a Databricks pipeline delivers a sink of a streaming table itself, from an append flow over
+    the table's new rows (business columns only): `dp.create_sink(name, format, options)` fed with
+    `rows(new_rows)`, or, with `handler`, a `foreach_batch_sink` calling it with each micro-batch."""
+
+    format: str | None = None
+    options: dict[str, str] = field(default_factory=dict)
+    rows: Callable[[DataFrame], DataFrame] = lambda df: df
+    handler: Callable[[DataFrame, int], None] | None = None
+
+
 class SinkWriter(ABC, Generic[Spec]):
     """Writes one sink type's targets during one run (made on the run's first write of that type)."""
 
@@ -75,6 +87,10 @@ class SinkWriter(ABC, Generic[Spec]):
     def write(self, df: DataFrame, sink: Spec, table: str) -> int | None:
         """Copy `df` (table `table`, business columns only) to the sink's target in one transaction;
         the rows written (None: unknown). A failure leaves the target as it was."""
+
+    def lakeflow(self, sink: Spec, table: str) -> LakeflowSink:
+        """The sink as a Databricks pipeline declares it (for specs whose `lakeflow_sink` is set)."""
+        raise NotImplementedError(f"{type(self).__name__} has no Lakeflow sink")
 
     def close(self) -> None:
         """Release what the run's writes held (called once, when the run finishes)."""

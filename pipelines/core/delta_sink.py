@@ -52,6 +52,10 @@ class DeltaSink(SinkSpec):
     def write_mode(self) -> str:
         return self.mode
 
+    @property
+    def lakeflow_sink(self) -> str | None:
+        return "create_sink" if self.mode == "append" else None  # a Lakeflow sink only appends
+
     def cdc_problem(self, stored_as_scd_type: int, removes_rows: bool) -> str | None:
         if self.mode != "merge":
             return super().cdc_problem(stored_as_scd_type, removes_rows)

@@ -43,6 +43,10 @@ class KafkaSink(SinkSpec, KafkaClient):
     def write_mode(self) -> str:
         return "publish"
 
+    @property
+    def lakeflow_sink(self) -> str | None:
+        return "create_sink"
+
     def cdc_problem(self, stored_as_scd_type: int, removes_rows: bool) -> str | None:
         return ("a topic only receives messages: it cannot mirror a CDC table's rows updated or deleted in place "
                 "(publish the change feed's table instead, or use a delta sink with mode: replace)")

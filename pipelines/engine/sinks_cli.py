@@ -44,8 +44,8 @@ def publish(config: str | None, tags: str | None, match: str, select_: str | Non
     """Write the selected tables' sinks from the stored tables; exit 3 if a table or a sink fails.
 
     `--mode` is the mode the tables were written in (not given: the local run's that wrote them): a
-    streaming table's sinks take only its new rows, and a Databricks pipeline delivers its python
-    sinks itself."""
+    streaming table's sinks take only its new rows, and a Databricks pipeline delivers those it has a
+    Lakeflow sink for itself (`delivered_in_pipeline`)."""
     from pipelines.catalog.session import get_spark, on_databricks, state_dir as resolve_state
     from pipelines.catalog.storage import TableStore
     from pipelines.consumers.inventory import RunInventory

@@ -28,6 +28,7 @@ import dataclasses
 import functools
 import inspect
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -59,6 +60,7 @@ from .query_errors import query_function_error
 
 log = logging.getLogger(__name__)
 CHECKED_SUFFIX = "__checked"
+UPDATE_ID_CONF = "spark.pipelines.updateId"  # readable while a Databricks pipeline registers its graph
 CDC_FEED_SUFFIX = "__cdc_feed"
 SNAPSHOT_SUFFIX = "__snapshot"
 Query = Callable[[], DataFrame]
@@ -144,24 +146,32 @@ class Registrar:
                          RESULT_COLUMNS)
 
     def _register_sinks(self, table: TablePlan) -> None:
-        """On Databricks, the sinks a streaming table's pipeline delivers itself (`delivered_in_pipeline`):
-        a `python` sink is a `foreach_batch_sink` calling the project's function with each micro-batch of
-        the table's new rows (without DQX's columns) and Spark's batch id, fed by an append flow reading
-        the table as a stream. Open-source SDP has no such sink: the local runners write it after the
-        table, from the rows the table gained (the same rows, once each)."""
+        """On Databricks, the sinks a streaming table's pipeline delivers itself (`delivered_in_pipeline`),
+        each fed by an append flow reading the table as a stream (without DQX's columns): `delta`
+        (append) and `kafka` as `dp.create_sink`, `python` as a `foreach_batch_sink` calling the project's
+        function with each micro-batch and Spark's batch id; the run's id is the pipeline's update id.
+        Open-source SDP has no `foreach_batch_sink`, and there the local runners write every sink after
+        the table, from the rows it gained (the same rows, once each)."""
         foreach_batch_sink = getattr(self.dp, "foreach_batch_sink", None)
         if foreach_batch_sink is None:
             return
+        from pipelines.catalog import delta_sink, kafka_sink, python_sink  # noqa: F401 - their writers
+        from pipelines.catalog.sinks import SinkRun, writer_class
+
+        update_id = self.spark.conf.get(UPDATE_ID_CONF, None) or "pipeline"
+        run = SinkRun(update_id, base_dir=self.plan.config.base_dir, functions=self.sink_functions)
         for sink in delivered_in_pipeline(table.config.sinks, table.output.appends):
-            function = self.sink_functions[sink.entry]  # type: ignore[attr-defined]
             name = pipeline_sink_name(table.name, sink)
+            lakeflow = writer_class(sink.type)(run).lakeflow(sink, table.name)
+            if lakeflow.handler is not None:
+                foreach_batch_sink(name=name)(_named(lakeflow.handler, name))  # type: ignore[arg-type]
+            else:
+                self.dp.create_sink(name=name, format=lakeflow.format, options=lakeflow.options)
 
-            def handler(batch_df: DataFrame, batch_id: int, function: Callable[..., object] = function) -> None:
-                function(without_columns(batch_df, RESULT_COLUMNS), batch_id)
+            def new_rows(rows: Callable[[DataFrame], DataFrame] = lakeflow.rows) -> DataFrame:
+                return rows(without_columns(self.spark.readStream.table(table.name), RESULT_COLUMNS))
 
-            foreach_batch_sink(name=name)(_named(handler, name))  # type: ignore[arg-type]
-            self.dp.append_flow(target=name, name=f"{name}_flow")(
-                _named(functools.partial(self.spark.readStream.table, table.name), f"{name}_flow"))
+            self.dp.append_flow(target=name, name=f"{name}_flow")(_named(new_rows, f"{name}_flow"))
 
     def _register_cdc(self, table: TablePlan) -> None:
         """The change feed as a streaming temporary view (its failing rows to the quarantine), applied
@@ -276,8 +286,9 @@ class Registrar:
 
 
 def pipeline_sink_name(table: str, sink: Any) -> str:
-    """The name of a sink a pipeline delivers itself: unique in the pipeline, readable in its graph."""
-    return f"{table}__sink_{sink.entry.replace('.', '_')}"
+    """The name of a sink a pipeline delivers itself, from its table and target: unique in the pipeline,
+    readable in its graph, and stable while the target is (its flow's checkpoint goes by the name)."""
+    return f"{table}__sink_{sink.type}_{re.sub(r'[^0-9A-Za-z]+', '_', sink.target(table)).strip('_')}"
 
 
 def _on_databricks(define: Callable[..., Any]) -> bool:

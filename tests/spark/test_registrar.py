@@ -278,7 +278,9 @@ tables:
     expectations:
       - {name: has_amount, criticality: warn, check: {function: is_not_null, arguments: {column: amount}}}
     sinks:
-      - {type: delta, path: ./copies/log, mode: append}
+      - {type: delta, table: copies.events_log, mode: append}
+      - {type: delta, path: ./copies/merged, mode: merge, keys: [id]}
+      - {type: kafka, bootstrap_servers: 'broker:9092', topic: events_out, key: "concat('e-', id)"}
       - {type: python, module: audit}
 """
 SINKS_MODULES = {"bronze/events.py": "def events(source):\n    return source\n",
@@ -287,38 +289,61 @@ SINKS_MODULES = {"bronze/events.py": "def events(source):\n    return source\n",
 
 
 @pytest.mark.parametrize("mode", ["streaming", "batch"])
-def test_on_databricks_a_streaming_tables_python_sink_is_the_pipelines_foreach_batch_sink(spark, tmp_path, mode):
-    """Lakeflow delivers a streaming table's python sink itself: `foreach_batch_sink` calling the project's
-    function with each micro-batch (without DQX's columns) and Spark's batch id, fed by an append flow
-    reading the table as a stream. A materialized view's sinks, and the other types, stay with the job's
-    `sinks publish` task; open-source SDP has no such sink (the local runners write it after the table)."""
+def test_on_databricks_a_streaming_tables_sinks_are_the_pipelines_own_sinks_fed_by_append_flows(
+        spark, tmp_path, mode):
+    """Lakeflow delivers a streaming table's sinks itself, each from an append flow over the table's new
+    rows (without DQX's columns): an `append` Delta copy and Kafka through `dp.create_sink`, a python
+    sink through `foreach_batch_sink` (Spark's batch id); the run's id is the pipeline's update id. A
+    `merge` copy, and a materialized view's sinks, stay with the job's `sinks publish` task; open-source
+    SDP has no `foreach_batch_sink` (the local runners write every sink after the table)."""
     from tests.conftest import write_project
 
     config = write_project(tmp_path, SINKS_CONFIG, SINKS_MODULES)
     (tmp_path / "in").mkdir()
+    spark.conf.set("spark.pipelines.updateId", "update-42")
+    sinks: list[tuple[str, dict]] = []
     handlers: list[tuple[str, Callable]] = []
 
-    def with_foreach_batch_sink(registry: CapturingRegistry) -> types.SimpleNamespace:
+    def on_databricks(registry: CapturingRegistry) -> types.SimpleNamespace:
         api = databricks_dp(registry)
         api.foreach_batch_sink = lambda name: lambda handler: handlers.append((name, handler))
+        api.create_sink = lambda **kwargs: sinks.append(("create_sink", kwargs))
         return api
 
-    project, registry = register(spark, config, mode=mode, api=with_foreach_batch_sink)
-    if mode == "batch":  # a materialized view is rewritten whole: its sinks are published after the update
-        assert handlers == [] and "events__sink_audit_write" not in registry.flows
-        return
-    [(name, handler)] = handlers
-    assert name == "events__sink_audit_write"
-    flow = registry.flows[name]
-    assert (flow.name, flow.target) == ("events__sink_audit_write_flow", name)
-    spark.readStream.format("rate").load().createOrReplaceTempView("events")  # the pipeline's `events`
     try:
-        assert flow.func().isStreaming  # the table's new rows, as a stream
+        project, registry = register(spark, config, mode=mode, api=on_databricks)
+    finally:
+        spark.conf.unset("spark.pipelines.updateId")
+    sink_flows = {target: flow for target, flow in registry.flows.items() if "__sink_" in target}
+    if mode == "batch":  # a materialized view is rewritten whole: its sinks are published after the update
+        assert (sinks, handlers, sink_flows) == ([], [], {})
+        return
+    log, kafka, audit = ("events__sink_delta_copies_events_log", "events__sink_kafka_events_out_on_broker_9092",
+                         "events__sink_python_sinks_audit_py_write")
+    assert sinks == [
+        ("create_sink", {"name": log, "format": "delta", "options": {"tableName": "copies.events_log"}}),
+        ("create_sink", {"name": kafka, "format": "kafka", "options": {
+            "kafka.enable.idempotence": "true", "kafka.acks": "all", "kafka.bootstrap.servers": "broker:9092",
+            "topic": "events_out"}})]
+    assert [name for name, _ in handlers] == [audit]
+    assert {target: flow.name for target, flow in sink_flows.items()} == {
+        log: f"{log}_flow", kafka: f"{kafka}_flow", audit: f"{audit}_flow"}
+
+    spark.readStream.format("rate").load().selectExpr("CAST(value AS INT) AS id", "1 AS amount",
+                                                      "CAST(NULL AS STRING) AS _warnings"
+                                                      ).createOrReplaceTempView("events")  # the pipeline's
+    try:
+        streams = {target: flow.func() for target, flow in sink_flows.items()}
     finally:
         spark.catalog.dropTempView("events")
-    handler(spark.createDataFrame([(1, 10, None)], "id INT, amount INT, _warnings STRING"), 7)
-    audit = sys.modules[project.sink_functions["audit.write"].__module__]
-    assert audit.CALLS == [(["id", "amount"], 1, 7)]  # DQX's columns dropped; Spark's batch id
+    assert all(stream.isStreaming for stream in streams.values())
+    assert streams[log].columns == ["id", "amount", "_ldp_run_id"]  # no DQX column; tagged with the update
+    assert "update-42" in streams[log]._jdf.queryExecution().analyzed().toString()
+    assert streams[kafka].columns == ["key", "value", "headers"] and streams[audit].columns == ["id", "amount"]
+    [(_, handler)] = handlers
+    handler(spark.createDataFrame([(1, 10)], "id INT, amount INT"), 7)
+    audit_module = sys.modules[project.sink_functions["audit.write"].__module__]
+    assert audit_module.CALLS == [(["id", "amount"], 1, 7)]  # Spark's batch id
 
     _, oss = register(spark, config, mode=mode, api=lambda registry: dp)  # open-source SDP: no sink flow
-    assert "events__sink_audit_write" not in oss.flows
+    assert not [target for target in oss.flows if "__sink_" in target]

@@ -1,6 +1,7 @@
 """Which sinks a Databricks pipeline delivers itself, and `sinks publish` after it leaving exactly those
-alone: a streaming table's python sinks (`foreach_batch_sink`); a materialized view's, and every other
-type, are the job's `sinks publish` task's."""
+alone: a streaming table's `append` Delta copies and Kafka topics (`dp.create_sink`) and python sinks
+(`foreach_batch_sink`); a materialized view's, a `merge` copy and Lakebase are the job's `sinks publish`
+task's."""
 from __future__ import annotations
 
 import dataclasses
@@ -23,6 +24,9 @@ tables:
     source: {type: files, format: csv, path: ./in, schema: "id INT"}
     sinks:
       - {type: delta, path: ./copies/log, mode: append}
+      - {type: delta, path: ./copies/merged, mode: merge, keys: [id]}
+      - {type: kafka, bootstrap_servers: 'broker:9092', topic: events_out}
+      - {type: lakebase, schema: app, mode: upsert, primary_key: [id]}
       - {type: python, module: audit}
 """
 
@@ -45,11 +49,12 @@ class Rows:
 def test_a_streaming_tables_python_sinks_are_the_pipelines_and_publish_leaves_them(tmp_path):
     config = load_config(write_project(tmp_path, CONFIG, {}))
     streaming, batch = (build_plan(config, mode=mode).tables[0] for mode in ("streaming", "batch"))
-    assert [s.type for s in delivered_in_pipeline(streaming.config.sinks, streaming.output.appends)] == ["python"]
+    assert [(s.type, s.write_mode) for s in delivered_in_pipeline(streaming.config.sinks, streaming.output.appends)] == [
+        ("delta", "append"), ("kafka", "publish"), ("python", "foreach_batch")]
     assert delivered_in_pipeline(batch.config.sinks, batch.output.appends) == []
 
     calls: list[int] = []
-    python_only = streaming.config.model_copy(update={"sinks": streaming.config.sinks[1:]})
+    python_only = streaming.config.model_copy(update={"sinks": streaming.config.sinks[-1:]})
 
     def publish(table, skip: bool) -> TableResult:
         run = SinkRun("job-run-1", functions={"audit.write": lambda df, batch_id: calls.append(batch_id)},
