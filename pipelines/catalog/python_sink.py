@@ -23,7 +23,6 @@ class PythonWriter(SinkWriter[PythonSink]):
         batches.set(slot, batch_id + 1)
         return df.count()
 
-
     def lakeflow(self, sink: PythonSink, table: str) -> LakeflowSink:
         """The function is a `foreach_batch_sink` handler as it stands: Spark's batch ids, no state."""
         function = self.run.functions[sink.entry]

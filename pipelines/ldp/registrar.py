@@ -60,9 +60,9 @@ from .query_errors import query_function_error
 
 log = logging.getLogger(__name__)
 CHECKED_SUFFIX = "__checked"
-UPDATE_ID_CONF = "spark.pipelines.updateId"  # readable while a Databricks pipeline registers its graph
 CDC_FEED_SUFFIX = "__cdc_feed"
 SNAPSHOT_SUFFIX = "__snapshot"
+UPDATE_ID_CONF = "spark.pipelines.updateId"  # readable while a Databricks pipeline registers its graph
 Query = Callable[[], DataFrame]
 Decorator = Callable[..., Callable[[Query], Any]]
 
