@@ -165,7 +165,8 @@ class Materializer:
             if checked.on_error is OnError.FAIL and values[CheckedFrame.ERROR_ROWS]:
                 raise failure(table, checked, values)
             self.store.append(table, batch.where(~checked.has_errors).drop(ERRORS), micro)
-            if checked.on_error is OnError.QUARANTINE:
+            if checked.on_error is OnError.QUARANTINE and (  # no failing row: no empty commit (a job, a version)
+                    values[CheckedFrame.ERROR_ROWS] or micro.replace or not self.store.exists(quarantine.name)):
                 self.store.append(quarantine, batch.where(checked.has_errors), micro)
             for key, value in values.items():
                 totals[key] = totals.get(key, 0) + int(value or 0)
