@@ -4,7 +4,7 @@ Tables are Delta, locally as on Databricks. A rewrite is one `CREATE OR REPLACE 
 commit: a failed write leaves the previous version current, and every version stays in the table's
 history (`ldp_engine history`, `show --version`, `restore`). What Delta does not do is here:
 
-- a checked table and its quarantine come from one computation, staged once, then two commits;
+- a checked table and its quarantine come from one computation, checkpointed once, then two commits;
 - table options from config.yml (partitioning, liquid clustering, properties, comment) on every write;
 - streams: each micro-batch written with Delta's idempotent-write options, so a retried batch
   duplicates nothing, and a stream rebuilt from its inputs replaces the table in its first batch;
@@ -142,15 +142,16 @@ class TableStore:
 
     @contextmanager
     def staged(self, table: TableConfig, df: DataFrame) -> Iterator[DataFrame]:
-        """`df` computed once into a scratch Delta table, read back for the writes that follow (a
-        table and its quarantine, and the counts of both, from one computation). Dropped afterwards."""
-        name = f"{table.name}__ldp_staged"
-        self.spark.sql(f"DROP TABLE IF EXISTS {self.fqn(name)}")
-        df.write.format(DELTA).mode("overwrite").option("overwriteSchema", "true").saveAsTable(self.fqn(name))
+        """`df` computed once, for the writes that follow (a table and its quarantine, and the counts of
+        both, from one computation): a local checkpoint, kept in the executors' memory and disk with no
+        lineage to recompute, so every write reads the same rows even from a source that changes. A
+        scratch Delta table did the same at twice the cost (bench/dq_overhead.py: 11.3 s against 6.2 s
+        for 1M checked rows). A lost executor fails the write instead of recomputing a part of it."""
+        stored = df.localCheckpoint(eager=True)
         try:
-            yield self.read(name)
+            yield stored
         finally:
-            self.spark.sql(f"DROP TABLE IF EXISTS {self.fqn(name)}")
+            stored.unpersist()
 
     def write_split(self, table: TableConfig, df: DataFrame, flag: str, other: TableConfig,
                     main_drop: tuple[str, ...] = ()) -> None:
