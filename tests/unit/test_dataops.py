@@ -29,14 +29,20 @@ def run(*args: Any, cwd: Path = REPO, env: dict[str, str] | None = None, stdin: 
 
 @pytest.fixture(scope="session")
 def release_please() -> Path:
-    """release-please from npm, installed once under .tools/ (git-ignored)."""
+    """release-please from npm, installed once under .tools/ (git-ignored). Each test worker has its own
+    session: a file lock keeps a second worker from installing into the same folder at the same time
+    (npm then fails, or the other worker finds a half-installed package)."""
+    from filelock import FileLock
+
     prefix = REPO / ".tools" / "node"
     package = prefix / "node_modules" / "release-please"
-    if not (package / "schemas" / "config.json").is_file():
-        if not shutil.which("npm"):
-            pytest.skip("npm is not installed: release-please (npm) cannot be installed to check the release files")
-        result = run("npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", prefix, RELEASE_PLEASE)
-        assert result.returncode == 0, result.stderr[-2000:]
+    prefix.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(prefix.parent / "node.install.lock"), timeout=600):
+        if not (package / "schemas" / "config.json").is_file():
+            if not shutil.which("npm"):
+                pytest.skip("npm is not installed: release-please (npm) cannot be installed to check the release files")
+            result = run("npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", prefix, RELEASE_PLEASE)
+            assert result.returncode == 0, result.stderr[-2000:]
     return package
 
 
