@@ -6,6 +6,7 @@ same type: a class that reads it as a batch and, if the type can stream, as a st
 spec plus `register_reader("name", NameReader())`."""
 from __future__ import annotations
 
+import functools
 import re
 import socket
 from abc import ABC, abstractmethod
@@ -45,6 +46,16 @@ def transformation_inputs(spark: SparkSession, table: TablePlan, base_dir: Path,
                              corrupt_record=checks_malformed_records(table.config), schema=hinted)
         inputs["source"] = source.where(F.lit(False)) if empty_sources else source
     return inputs
+
+
+def flows_rows(table: TablePlan, rows_of: Callable[[TablePlan], DataFrame]) -> DataFrame:
+    """A table with `flows:` read whole: all its flows' rows (`rows_of` each flow as it reads), one frame."""
+    return union_by_name([rows_of(table.flow_plan(flow.name)) for flow in table.config.flows])
+
+
+def union_by_name(frames: list[DataFrame]) -> DataFrame:
+    """Frames stacked by column name (a column some lack is NULL there)."""
+    return functools.reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
 
 
 def without_columns(df: DataFrame, names: tuple[str, ...]) -> DataFrame:

@@ -18,6 +18,7 @@ import json
 import logging
 import re
 import shutil
+import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from .session import on_databricks
 
 log = logging.getLogger(__name__)
 DELTA = "delta"
+FLOWS_FOLDER = "flows"  # a table's flows' checkpoints, inside its own checkpoint folder
 RUN_ID_CONF = "spark.databricks.delta.commitInfo.userMetadata"  # Delta writes it into each commit
 _DELTA_INVALID = re.compile(r"[ ,;{}()\n\t=]")
 Accept = Callable[[], None]  # raises to refuse the write
@@ -113,6 +115,10 @@ class TableStore:
 
     def read(self, name: str) -> DataFrame:
         return self.spark.table(self.fqn(name))
+
+    def read_stream(self, name: str) -> DataFrame:
+        """The rows appended to a table since a stream's last batch (a flow reading a streaming table)."""
+        return self.spark.readStream.table(self.fqn(name))
 
     def read_after(self, name: str, after: int | None) -> tuple[DataFrame, int | None]:
         """The rows written to the table after its version `after` (None: all), and its version now."""
@@ -230,26 +236,16 @@ class TableStore:
 
     # -- streaming -----------------------------------------------------------------------------
 
-    def append_stream(self, table: TableConfig, stream: DataFrame) -> int:
-        """Process what is new since the last run (availableNow) and append it; the rows appended."""
-        appended: list[int] = []
-
-        def write(batch: DataFrame, micro: MicroBatch) -> None:
-            appended.append(batch.count())
-            self.append(table, batch, micro)
-
-        self.for_each_batch(table, stream, write)
-        return sum(appended)
-
     def for_each_batch(self, table: TableConfig, stream: DataFrame,
                        handle: Callable[[DataFrame, MicroBatch], None],
-                       companions: tuple[TableConfig, ...] = ()) -> None:
+                       companions: tuple[TableConfig, ...] = (), flow: str | None = None) -> None:
         """Hand each new micro-batch (persisted) to `handle`, which appends it where it belongs with
-        `append(..., micro)`; `companions` are tables written alongside. Without a checkpoint (first
-        run, or the table was last written in batch) the stream starts from all its inputs and its
-        first batch replaces the tables: the old rows stay in their history until then."""
-        checkpoint = self.checkpoint_dir(table.name)
-        rebuild = not checkpoint.exists() and any(self.exists(t.name) for t in (table, *companions))
+        `append(..., micro)`; `companions` are tables written alongside; `flow`: one of the table's
+        flows, with a checkpoint of its own. Without a checkpoint (first run, or the table was last
+        written in batch) the stream starts from all its inputs and its first batch replaces the
+        tables: the old rows stay in their history until then."""
+        checkpoint = self.checkpoint_dir(table.name, flow)
+        rebuild = self._rebuilds(table, companions)
         # the first batch's id and the stream's id, read once, at the first batch: the query wrote its
         # id into the checkpoint's metadata when it started, and keeps it for as long as it runs
         first: list[tuple[int, str]] = []
@@ -277,8 +273,40 @@ class TableStore:
             if failures:  # the batch's own error, not the stream's wrapping of its Python traceback
                 raise failures[0] from None
             raise
-        for written in (table, *companions):  # foreachBatch wrote via a cloned session: refresh
-            if self.exists(written.name):     # this one's cache
+        self._refreshed((table, *companions))  # foreachBatch wrote via a cloned session
+
+    def append_once(self, table: TableConfig, flow: str, df: DataFrame,
+                    handle: Callable[[DataFrame, MicroBatch], None], companions: tuple[TableConfig, ...] = ()
+                    ) -> bool:
+        """A `once` flow: hand all of `df` (persisted) to `handle` as one micro-batch, unless the flow
+        ran already since the table was last rebuilt; whether it ran now. The batch's id is kept in
+        the flow's checkpoint before the write, so a retry after a failed run is skipped by Delta if
+        the write had committed (idempotent), and the flow is marked done after it."""
+        folder = self.checkpoint_dir(table.name, flow)
+        done, app = folder / "done", folder / "app_id"
+        if done.exists():
+            return False
+        rebuild = self._rebuilds(table, companions)
+        folder.mkdir(parents=True, exist_ok=True)
+        if not app.exists():
+            app.write_text(f"once-{uuid.uuid4().hex}")
+        batch = df.persist()
+        try:
+            handle(batch, MicroBatch(app.read_text(), 0, replace=rebuild))
+        finally:
+            batch.unpersist()
+        done.write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        self._refreshed((table, *companions))
+        return True
+
+    def _rebuilds(self, table: TableConfig, companions: tuple[TableConfig, ...]) -> bool:
+        """No checkpoint of the table (nor of any of its flows), but the tables exist: they were written
+        in batch (or reset), and the stream's first batch replaces them."""
+        return not self.checkpoint_dir(table.name).exists() and any(self.exists(t.name) for t in (table, *companions))
+
+    def _refreshed(self, tables: tuple[TableConfig, ...]) -> None:
+        for written in tables:  # written via another session (a stream's clone): refresh this one's cache
+            if self.exists(written.name):
                 self.spark.catalog.refreshTable(self.fqn(written.name))
                 self._describe(written)
 
@@ -296,8 +324,10 @@ class TableStore:
             writer = writer.partitionBy(*table.partition_cols)
         writer.saveAsTable(self.fqn(table.name))
 
-    def checkpoint_dir(self, name: str) -> Path:
-        return self.state / "checkpoints" / self.settings.schema_name / name
+    def checkpoint_dir(self, name: str, flow: str | None = None) -> Path:
+        """A table's stream checkpoint; a flow's lies inside its table's (reset with it)."""
+        folder = self.state / "checkpoints" / self.settings.schema_name / name
+        return folder if flow is None else folder / FLOWS_FOLDER / flow
 
     def reset_checkpoint(self, name: str) -> None:
         shutil.rmtree(self.checkpoint_dir(name), ignore_errors=True)

@@ -44,6 +44,13 @@ LAYER_RANK: Mapping[str, int] = {"bronze": 0, "silver": 1, "gold": 2}
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
 
 
+def _distinct_identifiers(value: tuple[str, ...]) -> tuple[str, ...]:
+    value = tuple(_identifier(dep) for dep in value)
+    if len(set(value)) != len(value):
+        raise ValueError("lists a table more than once")
+    return value
+
+
 def _identifier(value: str) -> str:
     if not (value.isascii() and value.isidentifier()) or keyword.iskeyword(value):
         raise ValueError(
@@ -57,6 +64,33 @@ Identifier = Annotated[str, Field(min_length=1, max_length=255)]
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FlowConfig(_Model):
+    """One of several flows appending into its table (`flows:`, LDP's `append_flow`): its own `source`,
+    or upstream tables (`depends_on`), optionally shaped by a function named after the flow in the
+    table's layer folder; `once: true` is a backfill appended a single time."""
+
+    name: Identifier
+    source: SourceField | None = None
+    depends_on: tuple[str, ...] = ()
+    once: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        return _identifier(value)
+
+    @field_validator("depends_on")
+    @classmethod
+    def _valid_deps(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _distinct_identifiers(value)
+
+    @model_validator(mode="after")
+    def _has_an_input(self) -> "FlowConfig":
+        if self.source is None and not self.depends_on:
+            raise ValueError(f"flow '{self.name}' reads nothing: give it a source or depends_on")
+        return self
 
 
 class TableConfig(_Model):
@@ -83,6 +117,7 @@ class TableConfig(_Model):
     columns: tuple[ColumnSpec, ...] = ()  # the schema contract: the transformation's output, before checks
     contract: ContractMode = ContractMode.ENFORCED  # how `columns` bind (with none declared: nothing)
     row_filter: RowFilter | None = None  # Databricks row filter: `catalog.schema.function ON (col, ...)`
+    flows: tuple[FlowConfig, ...] = ()  # several flows appending into this table (its depends_on: theirs)
 
     @property
     def applies_changes(self) -> bool:
@@ -92,8 +127,14 @@ class TableConfig(_Model):
     @property
     def has_expectations(self) -> bool:
         """Declared checks, or the implicit `malformed_record` check of a csv/json source with a schema."""
-        return bool(self.expectations or self.expectations_file) or bool(
-            self.source and self.source.flags_malformed_records)
+        return bool(self.expectations or self.expectations_file) or any(
+            source.flags_malformed_records for source in (self.source, *(f.source for f in self.flows)) if source)
+
+    def flow_config(self, flow: FlowConfig) -> "TableConfig":
+        """The table as one of its flows reads and checks it: the flow's name and inputs, the table's
+        checks (a flow's rows go to the table and its quarantine, under the table's own name)."""
+        return self.model_copy(update={"name": flow.name, "source": flow.source, "depends_on": flow.depends_on,
+                                       "flows": (), "sinks": (), "monitor": None})
 
     @field_validator("name")
     @classmethod
@@ -103,10 +144,36 @@ class TableConfig(_Model):
     @field_validator("depends_on")
     @classmethod
     def _valid_deps(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        value = tuple(_identifier(dep) for dep in value)
-        if len(set(value)) != len(value):
-            raise ValueError("lists a table more than once")
-        return value
+        return _distinct_identifiers(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inputs_of_flows(cls, data: Any) -> Any:
+        """A table with flows reads what its flows read: its depends_on is theirs, for the graph."""
+        flows = data.get("flows") if isinstance(data, dict) else None
+        if not isinstance(flows, list) or "depends_on" in data:
+            return data
+        upstream = [dep for flow in flows if isinstance(flow, dict) and isinstance(flow.get("depends_on"), list)
+                    for dep in flow["depends_on"]]
+        return {**data, "depends_on": list(dict.fromkeys(upstream))}
+
+    @model_validator(mode="after")
+    def _flows_alone(self) -> "TableConfig":
+        if not self.flows:
+            return self
+        clashing = [key for key, given in (("source", self.source is not None), ("cdc", self.cdc is not None),
+                                           ("snapshot_cdc", self.snapshot_cdc is not None)) if given]
+        if clashing:
+            raise ValueError(f"a table with flows: is written by its flows alone; {' and '.join(clashing)} "
+                             "belong(s) on a flow (cdc: reads one feed: give it a depends_on on this table)")
+        names = [f.name for f in self.flows]
+        if twice := sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"flows: names {', '.join(twice)} more than once (a flow's checkpoint goes by its name)")
+        upstream = tuple(dict.fromkeys(dep for flow in self.flows for dep in flow.depends_on))
+        if set(self.depends_on) != set(upstream):
+            raise ValueError(f"a table with flows: reads what its flows read; drop its depends_on "
+                             f"{list(self.depends_on)} (its flows' are {list(upstream)})")
+        return self
 
     @field_validator("table_properties")
     @classmethod
@@ -331,6 +398,16 @@ def _duplicate_names(config: Config) -> list[Problem]:
                 hint="table names must be unique", index=index))
         else:
             seen[table.name] = index
+    flows: dict[str, str] = {}
+    for index, table in enumerate(config.tables):
+        for flow in table.flows:  # a flow's name names its function's module, beside the tables'
+            other = "table" if flow.name in seen else f"a flow of {flows[flow.name]}" if flow.name in flows else None
+            if other:
+                problems.append(Problem(
+                    f"flow name is taken by {other}", file=str(config.path), table=table.name,
+                    key="flows.name", value=flow.name, hint="a flow's name is its function's; give it its own",
+                    index=index))
+            flows.setdefault(flow.name, table.name)
     return problems
 
 

@@ -4,6 +4,8 @@
 checks that each function's parameters match what the engine will pass: one keyword argument per
 `depends_on` entry, `source` for tables with a source, and optionally `spark`. A CDC table
 (`cdc:` / `snapshot_cdc:`) may have no module: its one input is then used as it is (`PassThrough`).
+A table with `flows:` has no function of its own: each flow may have one, named after the flow, in the
+table's layer folder; a flow reading one input needs none.
 """
 from __future__ import annotations
 
@@ -75,17 +77,31 @@ def load_transformations(config: Config, tables: Iterable[TableConfig]) -> dict[
     problems: list[Problem] = []
     positions = {t.name: i for i, t in enumerate(config.tables)}
     for table in tables:
-        try:
-            function = _load_one(config, table)
-            problems.extend(check_signature(function, table))
-            functions[table.name] = function
-        except _LoadProblem as exc:
-            problems.append(exc.problem)
-        except SqlProblem as exc:
-            problems.extend(exc.problems)
+        for loaded in ([table] if not table.flows else [table.flow_config(flow) for flow in table.flows]):
+            found = _load_checked(config, loaded, functions)
+            problems.extend(p if not table.flows else _in_flow(p, table.name, loaded.name) for p in found)
     if problems:
         raise ConfigError([_with_context(p, config, positions) for p in problems])
     return functions
+
+
+def _load_checked(config: Config, table: TableConfig, functions: dict[str, Transformation]) -> list[Problem]:
+    """Load one table's (or flow's) function into `functions`; the problems found."""
+    try:
+        function = _load_one(config, table)
+    except _LoadProblem as exc:
+        return [exc.problem]
+    except SqlProblem as exc:
+        return list(exc.problems)
+    functions[table.name] = function
+    return check_signature(function, table)
+
+
+def _in_flow(problem: Problem, table: str, flow: str) -> Problem:
+    """A flow's problem, told as its table's (config.yml locates tables), naming the flow."""
+    from dataclasses import replace
+    return replace(problem, table=table, message=f"flow '{flow}': {problem.message}",
+                   key=f"flows.{problem.key}" if problem.key else "flows")
 
 
 def load_sink_functions(config: Config, tables: Iterable[TableConfig]) -> dict[str, Callable[..., object]]:
@@ -176,8 +192,9 @@ def _load_one(config: Config, table: TableConfig) -> Transformation:
     try:
         module = _import(where, table.name, lambda: _missing(where, table))
     except _LoadProblem as exc:
-        if exc.missing and table.applies_changes:  # CDC needs no transformation: the input is the feed
-            return PassThrough(_SOURCE if table.source else table.depends_on[0])
+        inputs = [*table.depends_on, *([_SOURCE] if table.source else [])]
+        if exc.missing and (table.applies_changes or _is_flow(config, table)) and len(inputs) == 1:
+            return PassThrough(inputs[0])  # CDC, or a flow of one input: the input is used as it is
         raise
     function = getattr(module, table.name, None)
     if function is None or not callable(function):
@@ -186,6 +203,10 @@ def _load_one(config: Config, table: TableConfig) -> Transformation:
             table=table.name, key="name", value=table.name,
             hint=f"add `def {table.name}({_expected_params(table)}):` to the module"))
     return function
+
+
+def _is_flow(config: Config, table: TableConfig) -> bool:
+    return table.name not in config.by_name
 
 
 def sql_file(config: Config, table: TableConfig) -> Path | None:

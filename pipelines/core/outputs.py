@@ -5,7 +5,7 @@ its own `OutputHandlers` table, so a new kind is one class here plus one entry p
 consumer that lacks one fails with a message naming both, never with a silent wrong write.
 
     Output kinds   MaterializedView | StreamingTable | CdcTarget | SnapshotCdcTarget   (room for Sink)
-    Flow kinds     QueryFlow | AutoCdcFlow | AutoCdcFromSnapshotFlow                  (room for AppendFlow)
+    Flow kinds     QueryFlow | AppendFlow(once) | AutoCdcFlow | AutoCdcFromSnapshotFlow
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import ClassVar, Generic, Mapping, TypeVar
 from .errors import EngineError, Problem
 
 __all__ = ["Output", "MaterializedView", "StreamingTable", "CdcTarget", "SnapshotCdcTarget", "Flow", "QueryFlow",
-           "AutoCdcFlow", "AutoCdcFromSnapshotFlow", "OutputHandlers", "UnsupportedOutput"]
+           "AppendFlow", "AutoCdcFlow", "AutoCdcFromSnapshotFlow", "OutputHandlers", "UnsupportedOutput"]
 
 Handler = TypeVar("Handler")
 
@@ -85,6 +85,16 @@ class QueryFlow(Flow):
     (Spark's `Flow` with the target's own name, as `@dp.table` / `@dp.materialized_view` define)."""
 
     kind: ClassVar[str] = "query"
+
+
+@dataclass(frozen=True)
+class AppendFlow(Flow):
+    """One of several flows appending into one streaming table (`flows:`), Spark's `append_flow`:
+    each reads its own input with its own checkpoint, so adding a flow never reprocesses the others.
+    `once`: a backfill, read as a batch and appended a single time (until a full refresh)."""
+
+    once: bool = False
+    kind: ClassVar[str] = "append"
 
 
 @dataclass(frozen=True)

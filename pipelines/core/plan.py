@@ -9,9 +9,9 @@ import networkx as nx
 
 from ._gc import paused_gc
 from .config import Config, PipelineSettings, TableConfig
-from .errors import ConfigError
+from .errors import ConfigError, Problem
 from .graph import Selection, cycle_problems, dependency_graph, select_tables, topological_levels
-from .outputs import (AutoCdcFlow, AutoCdcFromSnapshotFlow, CdcTarget, Flow, MaterializedView, Output, QueryFlow,
+from .outputs import (AppendFlow, AutoCdcFlow, AutoCdcFromSnapshotFlow, CdcTarget, Flow, MaterializedView, Output, QueryFlow,
                       SnapshotCdcTarget, StreamingTable)
 
 Mode = Literal["batch", "streaming"]
@@ -41,6 +41,19 @@ class TablePlan:
     @property
     def name(self) -> str:
         return self.config.name
+
+    @property
+    def append_flows(self) -> tuple[AppendFlow, ...]:
+        """The flows appending into the table (`flows:` in streaming mode), in config order."""
+        return tuple(f for f in self.flows if isinstance(f, AppendFlow))
+
+    def flow_plan(self, flow: str) -> "TablePlan":
+        """How one of the table's `flows:` reads: its inputs, as streams unless it runs `once` (or the
+        table is a materialized view, in batch mode)."""
+        spec = next(f for f in self.config.flows if f.name == flow)
+        output = StreamingTable() if self.output.reads_stream and not spec.once else MaterializedView()
+        return TablePlan(self.config.flow_config(spec), self.level, self.upstream_in_plan, self.upstream_existing,
+                         output, flows=(QueryFlow(flow, self.name),))
 
     @property
     def streaming(self) -> bool:
@@ -132,6 +145,8 @@ def _build(config: Config, selection: Selection, mode: Mode) -> Plan:
         all_levels = topological_levels(graph)
     except nx.NetworkXUnfeasible:
         problems += cycle_problems(config, graph)
+    if mode == "streaming":
+        problems += [p for index, table in enumerate(config.tables) for p in flow_problems(config, table, index)]
     if problems:
         raise ConfigError(problems)
     selected = select_tables(config, graph, selection)
@@ -150,7 +165,7 @@ def _build(config: Config, selection: Selection, mode: Mode) -> Plan:
                 config=table, level=level_index,
                 upstream_in_plan=deps if not outside else tuple(d for d in deps if d in selected),
                 upstream_existing=outside,
-                output=planned_output(table, mode)))
+                output=planned_output(table, mode), flows=planned_flows(table, mode)))
     return Plan(config=config, mode=mode, selection=selection, tables=tuple(tables),
                 levels=levels, existing_inputs=tuple(sorted(existing)))
 
@@ -163,6 +178,35 @@ def planned_output(table: TableConfig, mode: Mode) -> Output:
         return CdcTarget(table.cdc.stored_as_scd_type)
     if table.snapshot_cdc is not None:
         return SnapshotCdcTarget(table.snapshot_cdc.stored_as_scd_type)
-    if mode == "streaming" and table.source is not None and table.source.can_stream:
+    if mode == "streaming" and (table.flows or table.source is not None and table.source.can_stream):
         return StreamingTable()
     return MaterializedView()
+
+
+def planned_flows(table: TableConfig, mode: Mode) -> tuple[Flow, ...]:
+    """A table with `flows:` in streaming mode: one append flow each. In batch mode (and for every other
+    table) the default: one query flow named after the table (with flows, the union of theirs)."""
+    if mode != "streaming":
+        return ()
+    return tuple(AppendFlow(flow.name, table.name, once=flow.once) for flow in table.flows)
+
+
+def flow_problems(config: Config, table: TableConfig, index: int) -> list[Problem]:
+    """In streaming mode an append flow (not `once`) reads its inputs as streams: a source that can
+    stream, or upstream tables that only ever grow (streaming tables)."""
+    problems = []
+    for flow in (f for f in table.flows if not f.once):
+        if flow.source is not None and not flow.source.can_stream:
+            problems.append(Problem(
+                f"flow '{flow.name}' appends what is new in its source, and a {flow.source.type} source "
+                "cannot be read as a stream", file=str(config.path), table=table.name, key="flows.source.type",
+                value=flow.source.type, hint="read it as a once: true backfill, or from a source that streams",
+                index=index))
+        for upstream in (config.by_name.get(name) for name in flow.depends_on):
+            if upstream is not None and not planned_output(upstream, "streaming").appends:
+                problems.append(Problem(
+                    f"flow '{flow.name}' reads {upstream.name} as a stream, but {upstream.name} is replaced on "
+                    "each run (a materialized view), not appended to", file=str(config.path), table=table.name,
+                    key="flows.depends_on", value=upstream.name,
+                    hint="read a streaming table, or make the flow once: true", index=index))
+    return problems

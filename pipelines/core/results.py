@@ -91,6 +91,7 @@ class TableResult:
     sinks: list[dict[str, Any]] | None = None  # per sink: target, mode, rows, status, error
     changes: dict[str, int] | None = None  # a CDC table: this run's upserts, deletes (, versions_opened)
     new_columns: list[str] = field(default_factory=list)  # an additive contract's columns beyond the declared
+    flows: dict[str, dict[str, int]] | None = None  # a table with flows: per flow, its rows this run
 
     @property
     def succeeded(self) -> bool:
@@ -112,6 +113,8 @@ class TableResult:
             out["sinks"] = list(self.sinks)
         if self.changes is not None:
             out["changes"] = dict(self.changes)
+        if self.flows is not None:
+            out["flows"] = {name: dict(counts) for name, counts in self.flows.items()}
         if self.new_columns:
             out["new_columns"] = list(self.new_columns)
         if self.consumer_errors:

@@ -38,8 +38,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pipelines.catalog.pyspark_compat import lazy_aggregations
-from pipelines.catalog.sources import (applies_hints_itself, hinted_schema, read_table, transformation_inputs,
-                                      without_columns)
+from pipelines.catalog.sources import (applies_hints_itself, flows_rows, hinted_schema, read_table,
+                                      transformation_inputs, without_columns)
 from pipelines.catalog.storage import configured_format
 from pipelines.core.config import PipelineSettings, TableConfig
 from pipelines.core.changes import DECLARATIONS_PROPERTY, declarations_property
@@ -60,6 +60,7 @@ from .query_errors import query_function_error
 
 log = logging.getLogger(__name__)
 CHECKED_SUFFIX = "__checked"
+QUARANTINE_FLOW_SUFFIX = "__quarantine"  # a flow's failing rows, flowing into its table's quarantine
 CDC_FEED_SUFFIX = "__cdc_feed"
 SNAPSHOT_SUFFIX = "__snapshot"
 UPDATE_ID_CONF = "spark.pipelines.updateId"  # readable while a Databricks pipeline registers its graph
@@ -92,6 +93,19 @@ def table_datasets(table: TablePlan) -> list[str]:
     if config.has_expectations and config.on_error is OnError.QUARANTINE:
         return [config.name, quarantine_config(config).name]
     return [config.name]
+
+
+def flow_datasets(plan: Plan) -> dict[str, str]:
+    """Each append flow of `flows:` (and its quarantine flow) -> the dataset it writes: the flows that
+    are not named after their dataset."""
+    found = {}
+    for table in plan.tables:
+        datasets = table_datasets(table)
+        for flow in table.append_flows:
+            found[flow.name] = datasets[0]
+            if len(datasets) > 1:
+                found[flow.name + QUARANTINE_FLOW_SUFFIX] = datasets[1]
+    return found
 
 
 def pipeline_datasets(plan: Plan) -> list[str]:
@@ -130,18 +144,29 @@ class Registrar:
             self._register_cdc(table)
             return
         self._register_sinks(table)
+        if table.append_flows:
+            self._register_flows(table)
+            return
+        if config.flows:
+            self._define_union_of_flows(table)
+            return
         query = self._query(table)
         if not config.has_expectations:
             self._define(config, output, query)
             return
         checked_name = config.name + CHECKED_SUFFIX
         self._define_checked(config, checked_name, query)
+        self._split_checked(config, output, checked_name)
+
+    def _split_checked(self, config: TableConfig, output: Output, checked_name: str) -> None:
+        """The table from the checked view's passing rows (on_error: fail raises on a failing one), and
+        under on_error: quarantine its quarantine table, of the table's own kind, from the failing ones."""
         rows: Query = functools.partial(read_table, self.spark, checked_name, output.reads_stream)
         if config.on_error is OnError.FAIL:
             self._define(config, output, lambda: _fail_on_errors(rows(), config.name), (WARNINGS,))
         else:
             self._define(config, output, lambda: _without_errors(rows()), (WARNINGS,))
-        if config.on_error is OnError.QUARANTINE:  # the quarantine table is of the table's own kind
+        if config.on_error is OnError.QUARANTINE:
             self._define(quarantine_config(config), output, lambda: rows().where(F.col(ERRORS).isNotNull()),
                          RESULT_COLUMNS)
 
@@ -172,6 +197,63 @@ class Registrar:
                 return rows(without_columns(self.spark.readStream.table(table.name), RESULT_COLUMNS))
 
             self.dp.append_flow(target=name, name=f"{name}_flow")(_named(new_rows, f"{name}_flow"))
+
+    def _register_flows(self, table: TablePlan) -> None:
+        """`flows:` in streaming mode: `dp.create_streaming_table` (and its quarantine's), then one
+        `dp.append_flow` per flow, named after it. A flow with checks reads `{flow}__checked` (a
+        temporary view of its rows with DQX's columns): its passing rows flow into the table, its
+        failing ones into the quarantine through `{flow}__quarantine`. A `once` flow reads its input in
+        batch with `once=True` on Databricks; open-source SDP's `append_flow` has no `once`, so there it
+        reads its input as a stream, which its checkpoint reads a single time (a backfill's input does
+        not grow: the same rows)."""
+        config = table.config
+        once = "once" in inspect.signature(self.dp.append_flow).parameters
+        quarantine = config.has_expectations and config.on_error is OnError.QUARANTINE
+        for name, columns in ((config.name, (WARNINGS,) if config.has_expectations else ()),
+                              *([(quarantine_config(config).name, RESULT_COLUMNS)] if quarantine else [])):
+            dataset = config if name == config.name else quarantine_config(config)
+            self.dp.create_streaming_table(**self._options(dataset, self.dp.create_streaming_table, columns))
+        for flow in table.append_flows:
+            reading = table.flow_plan(flow.name)
+            if flow.once and not once and reading.config.source is not None and reading.config.source.can_stream:
+                reading = dataclasses.replace(reading, output=StreamingTable())
+            query = self._query(reading, streaming_inputs=reading.streaming)
+            options = {"once": True} if flow.once and once else {}
+            if not config.has_expectations:
+                self.dp.append_flow(target=config.name, name=flow.name, **options)(_named(query, flow.name))
+                continue
+            checked_name = flow.name + CHECKED_SUFFIX
+            self._define_checked(reading.config, checked_name, query)
+            rows: Query = functools.partial(read_table, self.spark, checked_name, reading.streaming)
+            passing = (lambda: _fail_on_errors(rows(), config.name)) if config.on_error is OnError.FAIL \
+                else (lambda: _without_errors(rows()))
+            self.dp.append_flow(target=config.name, name=flow.name, **options)(_named(passing, flow.name))
+            if quarantine:
+                name = f"{flow.name}{QUARANTINE_FLOW_SUFFIX}"
+                self.dp.append_flow(target=quarantine_config(config).name, name=name, **options)(
+                    _named(lambda: rows().where(F.col(ERRORS).isNotNull()), name))
+
+    def _define_union_of_flows(self, table: TablePlan) -> None:
+        """`flows:` in batch mode: one table of all the flows' rows (each flow's checked as it reads),
+        as the Spark runner recomputes it."""
+        config = table.config
+        queries = {flow.name: self._query(table.flow_plan(flow.name)) for flow in config.flows}
+
+        def union() -> DataFrame:
+            return flows_rows(table, lambda reading: self._checked_rows(reading.config, queries[reading.name]()))
+
+        if not config.has_expectations:
+            self._define(config, table.output, lambda: flows_rows(table, lambda reading: queries[reading.name]()))
+            return
+        checked_name = config.name + CHECKED_SUFFIX
+        self.dp.temporary_view(name=checked_name, comment=f"{config.name}'s flows with DQX results")(
+            _named(union, checked_name))
+        self._split_checked(config, table.output, checked_name)
+
+    def _checked_rows(self, reading: TableConfig, rows: DataFrame) -> DataFrame:
+        """`rows` with DQX's `_errors`/`_warnings` for the checks of `reading` (as they are, without checks)."""
+        checked = self.expectations.apply(reading, rows, analyze=False)
+        return rows if checked is None else checked.df
 
     def _register_cdc(self, table: TablePlan) -> None:
         """The change feed as a streaming temporary view (its failing rows to the quarantine), applied
@@ -256,9 +338,10 @@ class Registrar:
     def batch_rows(self, table: TablePlan) -> DataFrame:
         """What the table's flows compute, read in batch (streamed sources read whole), with DQX's
         `_errors`/`_warnings` for a table with checks: to compare a stored table with its query."""
-        rows = self.input_rows(table)
-        checked = self.expectations.apply(table.config, rows, analyze=False)
-        return rows if checked is None else checked.df
+        whole = dataclasses.replace(table, output=MaterializedView())
+        if table.config.flows:
+            return flows_rows(whole, lambda reading: self._checked_rows(reading.config, self._query(reading)()))
+        return self._checked_rows(table.config, self._query(whole)())
 
     def _define_checked(self, config: TableConfig, name: str, query: Query) -> None:
         def checked() -> DataFrame:
@@ -277,12 +360,17 @@ class Registrar:
     def _define(self, config: TableConfig, output: Output, query: Query, result_columns: tuple[str, ...] = ()) -> None:
         """Define one table of the transformation's (guarded) rows plus DQX's `result_columns`."""
         decorator = DECORATORS[output](self.dp)
+        decorator(**self._options(config, decorator, result_columns))(_named(query, config.name))
+
+    def _options(self, config: TableConfig, define: Callable[..., Any], result_columns: tuple[str, ...]
+                 ) -> dict[str, Any]:
+        """A dataset's options for `define`; an enforced contract's schema (with DQX's `result_columns`)."""
         declared = self.plan.config.base_dir if config.name in self.plan.config.by_name else None
-        options = _table_options(config, self.plan.pipeline, decorator, declared)
+        options = _table_options(config, self.plan.pipeline, define, declared)
         if config.columns and config.contract is ContractMode.ENFORCED:  # its schema is known in full
-            options["schema"] = schema_ddl(config.columns, masks=_on_databricks(decorator), extra=[
+            options["schema"] = schema_ddl(config.columns, masks=_on_databricks(define), extra=[
                 (name, result_schema().simpleString()) for name in result_columns])
-        decorator(**options)(_named(query, config.name))
+        return options
 
 
 def pipeline_sink_name(table: str, sink: Any) -> str:

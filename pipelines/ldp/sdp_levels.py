@@ -44,7 +44,7 @@ from urllib.parse import urlparse
 from pipelines.core.errors import describe_error
 from pipelines.ldp.flow_errors import flow_error, run_error
 from pipelines.ldp.flow_events import FLOW_STATUS, flow_in, state_in
-from pipelines.ldp.registrar import table_datasets
+from pipelines.ldp.registrar import flow_datasets, table_datasets
 
 PROGRESS_PREFIX = "[sdp] "
 progress = logging.getLogger("ldp.sdp.progress")  # lines the runner always shows (prefixed)
@@ -63,8 +63,10 @@ def configure_logging() -> None:
 
 @dataclass
 class FlowTracker:
-    """Per-dataset status and duration, from the run's event messages."""
+    """Per-dataset status and duration, from the run's event messages; `aliases`: the dataset each flow
+    not named after its dataset writes (`flows:`), whose flows together make the dataset's status."""
 
+    aliases: dict[str, str] = field(default_factory=dict)
     started: dict[str, datetime] = field(default_factory=dict)
     status: dict[str, str] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -74,6 +76,7 @@ class FlowTracker:
         name, state = flow_in(message), state_in(message)
         if name is None or state is None:
             return
+        name = self.aliases.get(name, name)
         if state != "QUEUED":  # time from the start of work, not from waiting for upstream flows
             self.started.setdefault(name, at)
         if state in FLOW_STATUS and self.status.get(name) != "failed":
@@ -227,6 +230,9 @@ class LevelRunner:
     tracker: FlowTracker = field(default_factory=FlowTracker)
     errors: list[str] = field(default_factory=list)
     changes: dict[str, dict[str, int]] = field(default_factory=dict)  # per CDC table: the events it applied
+
+    def __post_init__(self) -> None:
+        self.tracker.aliases.update(flow_datasets(self.registrar.plan))
 
     def new_graph(self) -> str:
         from pyspark.pipelines.spark_connect_pipeline import create_dataflow_graph

@@ -7,21 +7,23 @@ writes read it (Spark's `Observation` sees nothing of a Delta write: its query r
 """
 from __future__ import annotations
 
+import dataclasses
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Mapping, Optional
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from pipelines.catalog.sources import union_by_name
 from pipelines.catalog.storage import Accept, MicroBatch, TableStore
 from pipelines.core.config import TableConfig
 from pipelines.core.errors import Problem, RunError
-from pipelines.core.results import events_applied
+from pipelines.core.results import CheckResult, events_applied
 from pipelines.catalog.cdc import apply_changes, apply_snapshot_events, change_counts, snapshot_events
 from pipelines.core.cdc import CdcSpec, SnapshotCdcSpec
-from pipelines.core.outputs import (CdcTarget, MaterializedView, Output, OutputHandlers, SnapshotCdcTarget,
+from pipelines.core.outputs import (AppendFlow, CdcTarget, MaterializedView, Output, OutputHandlers, SnapshotCdcTarget,
                                     StreamingTable)
 from pipelines.core.vocabulary import ERRORS, RESULT_COLUMNS, Criticality, OnError
 
@@ -40,6 +42,24 @@ class WriteStats:
     rows_written: int
     quality: QualityStats
     changes: dict[str, int] | None = None  # a CDC table: the change events applied, by kind
+    flows: dict[str, dict[str, int]] | None = None  # a table with flows: each flow's counts
+
+    @classmethod
+    def of_flows(cls, per_flow: Mapping[str, "WriteStats"]) -> "WriteStats":
+        """A table written by several flows: the totals, and each flow's rows and failing rows."""
+        checks: dict[str, CheckResult] = {}
+        for stats in per_flow.values():
+            for check in stats.quality.checks:
+                seen = checks.get(check.name)
+                failed = check.failed if seen is None or seen.failed is None or check.failed is None \
+                    else seen.failed + check.failed
+                checks[check.name] = dataclasses.replace(check, failed=failed)
+        quality = QualityStats(rows_quarantined=sum(s.quality.rows_quarantined for s in per_flow.values()),
+                               rows_dropped=sum(s.quality.rows_dropped for s in per_flow.values()),
+                               checks=list(checks.values()))
+        return cls(rows_written=sum(s.rows_written for s in per_flow.values()), quality=quality,
+                   flows={name: {"rows_written": s.rows_written, "rows_quarantined": s.quality.rows_quarantined,
+                                 "rows_dropped": s.quality.rows_dropped} for name, s in per_flow.items()})
 
     @classmethod
     def observed(cls, values: dict[str, Any], checked: CheckedFrame | None) -> "WriteStats":
@@ -68,6 +88,19 @@ class Materializer:
                 f"but the table is planned as a {output.label}", table=table.name, key="output",
                 value=output.kind, hint="read streams only from a source the plan streams (--mode streaming)"))
         return write(self, table, df, self.expectations.apply(table, df), accept)
+
+    def replace_flows(self, table: TableConfig, flows: list[tuple[TableConfig, DataFrame]],
+                      accept: Accept | None = None) -> WriteStats:
+        """A table with `flows:` in batch mode: the union of its flows' rows replaces it, each flow's
+        rows checked as its `reading` config says (the table's checks, and the implicit
+        `malformed_record` of a flow whose source has one)."""
+        checked = [self.expectations.apply(reading, df) for reading, df in flows]
+        union = union_by_name([df if c is None else c.df for (_, df), c in zip(flows, checked)])
+        found = [c for c in checked if c is not None]
+        if not found:
+            return self._replace(table, union, None, accept)
+        specs = tuple(dict.fromkeys(spec for c in found for spec in c.checks))
+        return self._replace(table, union, CheckedFrame(union, found[0].on_error, specs), accept)
 
     def _replace(self, table: TableConfig, df: DataFrame, checked: CheckedFrame | None,
                  accept: Accept | None) -> WriteStats:
@@ -152,27 +185,51 @@ class Materializer:
         return WriteStats(rows_written=events_applied(changes), quality=quality, changes=changes)
 
     def _append_stream(self, table: TableConfig, stream: DataFrame, checked: CheckedFrame | None,
-                       accept: Accept | None = None) -> WriteStats:
+                       accept: Accept | None = None, flow: str | None = None) -> WriteStats:
         """Each micro-batch is checked once, then its valid rows are appended to the table and its
-        failing rows to the quarantine table."""
-        if checked is None:
-            return WriteStats(rows_written=self.store.append_stream(table, stream), quality=QualityStats())
+        failing rows to the quarantine table; `flow`: one of the table's flows (its own checkpoint)."""
+        write_batch, totals = self._batch_writer(table, checked)
+        self.store.for_each_batch(table, stream if checked is None else checked.df, write_batch,
+                                  companions=(quarantine_config(table),) if checked else (), flow=flow)
+        return WriteStats.observed(totals, checked)
+
+    def append_flow(self, table: TableConfig, flow: AppendFlow, reading: TableConfig, df: DataFrame,
+                    accept: Accept | None = None) -> WriteStats:
+        """One of the table's `flows:`: its new rows (all of them, a single time, for a `once` backfill),
+        checked as `reading` (the table's checks on the flow's input) and appended to the table and its
+        quarantine."""
+        checked = self.expectations.apply(reading, df)
+        if not flow.once:
+            return self._append_stream(table, df, checked, accept, flow=flow.name)
+        write_batch, totals = self._batch_writer(table, checked)
+        (accept or (lambda: None))()
+        self.store.append_once(table, flow.name, df if checked is None else checked.df, write_batch,
+                               companions=(quarantine_config(table),) if checked else ())
+        return WriteStats.observed(totals, checked)
+
+    def _batch_writer(self, table: TableConfig, checked: CheckedFrame | None
+                      ) -> tuple[Callable[[DataFrame, MicroBatch], None], dict[str, int]]:
+        """What appends one micro-batch (checked once) to the table and its quarantine, and the counts
+        it adds up over the batches."""
         quarantine = quarantine_config(table)
         totals: dict[str, int] = {}
 
         def write_batch(batch: DataFrame, micro: MicroBatch) -> None:
-            values = batch.agg(F.count(F.lit(1)).alias("rows"), *checked.metrics()).first().asDict()
-            if checked.on_error is OnError.FAIL and values[CheckedFrame.ERROR_ROWS]:
-                raise failure(table, checked, values)
-            self.store.append(table, batch.where(~checked.has_errors).drop(ERRORS), micro)
-            if checked.on_error is OnError.QUARANTINE and (  # no failing row: no empty commit (a job, a version)
-                    values[CheckedFrame.ERROR_ROWS] or micro.replace or not self.store.exists(quarantine.name)):
-                self.store.append(quarantine, batch.where(checked.has_errors), micro)
+            if checked is None:
+                values: dict[str, Any] = {"rows": batch.count()}
+                self.store.append(table, batch, micro)
+            else:
+                values = batch.agg(F.count(F.lit(1)).alias("rows"), *checked.metrics()).first().asDict()
+                if checked.on_error is OnError.FAIL and values[CheckedFrame.ERROR_ROWS]:
+                    raise failure(table, checked, values)
+                self.store.append(table, batch.where(~checked.has_errors).drop(ERRORS), micro)
+                if checked.on_error is OnError.QUARANTINE and (  # no failing row: no empty commit (a job, a version)
+                        values[CheckedFrame.ERROR_ROWS] or micro.replace or not self.store.exists(quarantine.name)):
+                    self.store.append(quarantine, batch.where(checked.has_errors), micro)
             for key, value in values.items():
                 totals[key] = totals.get(key, 0) + int(value or 0)
 
-        self.store.for_each_batch(table, checked.df, write_batch, companions=(quarantine,))
-        return WriteStats.observed(totals, checked)
+        return write_batch, totals
 
 
 Writer = Callable[[Materializer, TableConfig, DataFrame, Optional[CheckedFrame], Optional[Accept]], WriteStats]

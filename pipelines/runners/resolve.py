@@ -9,18 +9,20 @@ on the resolved, empty, feed: `__START_AT`/`__END_AT` for type 2), not its trans
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Mapping
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pipelines.catalog.cdc import apply_changes, apply_snapshot_events, snapshot_events
-from pipelines.catalog.sources import transformation_inputs
+from pipelines.catalog.sources import flows_rows, transformation_inputs
 from pipelines.core.config import TableConfig
 from pipelines.core.contracts import schema_ddl
 from pipelines.core.errors import describe_error
 from pipelines.core.loader import Transformation, call_transformation
-from pipelines.core.plan import Plan
+from pipelines.core.outputs import MaterializedView
+from pipelines.core.plan import Plan, TablePlan
 from pipelines.quality.materialize import SNAPSHOT_VERSION
 
 Columns = Mapping[str, str]
@@ -44,10 +46,15 @@ def resolve_columns(spark: SparkSession, plan: Plan, functions: Mapping[str, Tra
 
     for table in plan.tables:
         try:
-            inputs = transformation_inputs(spark, table, plan.config.base_dir, read, empty_sources=True)
-            df = call_transformation(functions[table.name], inputs, spark)
-            if not isinstance(df, DataFrame):
-                raise TypeError(f"the transformation returned {type(df).__name__}, expected a DataFrame")
+            def rows_of(reading: TablePlan) -> DataFrame:
+                inputs = transformation_inputs(spark, reading, plan.config.base_dir, read, empty_sources=True)
+                df = call_transformation(functions[reading.name], inputs, spark)
+                if not isinstance(df, DataFrame):
+                    raise TypeError(f"the transformation returned {type(df).__name__}, expected a DataFrame")
+                return df
+
+            batch = dataclasses.replace(table, output=MaterializedView())  # a flow's stream: resolved in batch
+            df = flows_rows(batch, rows_of) if table.config.flows else rows_of(table)
             if table.config.applies_changes:
                 df = cdc_target(table.config, df)
             resolved[table.name] = {f.name: f.dataType.simpleString() for f in df.schema.fields}

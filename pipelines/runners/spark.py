@@ -115,6 +115,7 @@ class SparkRunner:
             result.rows_dropped = stats.quality.rows_dropped
             result.checks = stats.quality.checks
             result.changes = stats.changes
+            result.flows = stats.flows
             result.new_columns = self._new_columns.pop(table.name, [])
         result.status, result.error = (TableStatus.SUCCESS, None) if error is None else (TableStatus.FAILED, error)
         result.seconds = round(time.perf_counter() - started, 3)
@@ -139,20 +140,51 @@ class SparkRunner:
         return "\nJVM stack trace:\n" + trace if trace else ""
 
     def _materialize(self, table: TablePlan) -> WriteStats:
-        df = self._compute(table)
+        if table.append_flows:
+            return self._append_flows(table)
+        if table.config.flows:
+            return self._union_of_flows(table)
+        df = self._computed(table, table)
         self.consumers.before_write(table, df)
         self._still_wanted(table.name)
         return self.materializer.materialize(table.config, df, accept=lambda: self._still_wanted(table.name),
                                              output=table.output)
+
+    def _append_flows(self, table: TablePlan) -> WriteStats:
+        """A streaming table's `flows:`, one after another, each appending what is new in its own input
+        (a `once` backfill: all of it, a single time)."""
+        per_flow = {}
+        for flow in table.append_flows:
+            reading = table.flow_plan(flow.name)
+            df = self._computed(table, reading)
+            self.consumers.before_write(table, df)
+            self._still_wanted(table.name)
+            per_flow[flow.name] = self.materializer.append_flow(
+                table.config, flow, reading.config, df, accept=lambda: self._still_wanted(table.name))
+        return WriteStats.of_flows(per_flow)
+
+    def _union_of_flows(self, table: TablePlan) -> WriteStats:
+        """A table with `flows:` in batch mode: recomputed as all its flows' rows, each checked as its
+        flow reads."""
+        flows = []
+        for flow in table.config.flows:
+            reading = table.flow_plan(flow.name)
+            df = self._computed(table, reading)
+            self.consumers.before_write(table, df)
+            flows.append((reading.config, df))
+        self._still_wanted(table.name)
+        return self.materializer.replace_flows(table.config, flows, accept=lambda: self._still_wanted(table.name))
 
     def _still_wanted(self, name: str) -> None:
         """Raise once the run gave up on the table (timed out): nothing of it may be written."""
         if name in self.abandoned:
             raise TimeoutError(f"table {name} was abandoned after --table-timeout")
 
-    def _compute(self, table: TablePlan) -> DataFrame:
-        inputs = transformation_inputs(self.spark, table, self.plan.config.base_dir, self.store.read)
-        df = call_transformation(self.functions[table.name], inputs, self.spark)
+    def _computed(self, table: TablePlan, reading: TablePlan) -> DataFrame:
+        """The rows `reading` (the table, or one of its flows) computes, held to the table's contract."""
+        read = self.store.read_stream if reading.streaming else self.store.read  # only a flow streams tables
+        inputs = transformation_inputs(self.spark, reading, self.plan.config.base_dir, read)
+        df = call_transformation(self.functions[reading.name], inputs, self.spark)
         if not isinstance(df, DataFrame):
             raise TypeError(f"the transformation returned {type(df).__name__}, expected a DataFrame")
         # a broken contract fails the table before anything is written; an additive one reports its new columns
