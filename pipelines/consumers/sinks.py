@@ -38,8 +38,9 @@ class TableSinks:
         self._lock = threading.Lock()
 
     def on_table_written(self, table: TablePlan, result: TableResult, read: Read) -> None:
-        sinks = [sink for sink in table.config.sinks if not (
-            self.skip_pipeline_delivered and sink in delivered_in_pipeline(table.config.sinks, table.output.appends))]
+        delivered = delivered_in_pipeline(table.config.sinks, table.output.appends) \
+            if self.skip_pipeline_delivered else []
+        sinks = [sink for sink in table.config.sinks if sink not in delivered]
         if not sinks:
             return
         outcomes = [self._deliver(sink, table, read) for sink in sinks]

@@ -467,6 +467,7 @@ def _problem_from_pydantic(err: Mapping[str, Any], raw: Mapping[str, Any], file:
 
 _TYPE_NAMES = {"tuple_type": "a list", "list_type": "a list", "dict_type": "a mapping",
                "string_type": "a string", "model_type": "a mapping", "bool_type": "true or false",
+               "bool_parsing": "true or false",
                "int_type": "an integer", "model_attributes_type": "a mapping"}
 
 

@@ -218,11 +218,15 @@ def run_sdp(launch: Launch) -> Launched:
     """The plan as a local Spark Declarative Pipeline. The run (its id, its start) exists before the
     pipeline process starts, so the records carry the run's real start and end."""
     from pipelines.core.seam import replay
+    from pipelines.ldp.registrar import batch_backfills
     from pipelines.ldp.sdp import SdpRun, dry_run_summary, summary
 
     from . import sdp_driver
 
     plan, state, options, echo = launch.project.plan, launch.state, launch.options, launch.echo
+    refused = [problem for table in plan.tables for problem in batch_backfills(table)]
+    if refused:  # before a JVM starts
+        raise UsageError(refused)
     consumers = None if options.dry_run else consumers_for(launch, state / "sdp", stored=state / "sdp")
     run = RunResult("sdp", run_id=consumers.run_id if consumers else options.run_id or new_run_id())
     sdp = SdpRun(plan, plan.config.path, state, Path(sdp_driver.__file__), full_refresh=options.full_refresh,

@@ -85,6 +85,12 @@ def summary_text(run: RunResult) -> str:
                for t in run.tables if t.changes is not None]
     if changes:
         lines += ["", "Changes applied (CDC):", *changes]
+    flows = [f"  {t.name}.{flow}: {counts['rows_written']} row(s)"
+             + (f", {counts['rows_quarantined']} quarantined" if counts.get("rows_quarantined") else "")
+             + (f", {counts['rows_dropped']} dropped" if counts.get("rows_dropped") else "")
+             for t in run.tables for flow, counts in (t.flows or {}).items()]
+    if flows:
+        lines += ["", "Flows:", *flows]
     sinks = [f"  {t.name} -> {s['target']} ({s['mode']}): " + (f"{s['rows']} row(s)" if s["status"] == "success"
                                                                 else f"FAILED: {s['error']}")
              for t in run.tables for s in t.sinks or []]

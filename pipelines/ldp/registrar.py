@@ -44,7 +44,7 @@ from pipelines.catalog.storage import configured_format
 from pipelines.core.config import PipelineSettings, TableConfig
 from pipelines.core.changes import DECLARATIONS_PROPERTY, declarations_property
 from pipelines.core.contracts import ContractMode, schema_ddl
-from pipelines.core.errors import EngineError
+from pipelines.core.errors import EngineError, Problem
 from pipelines.core.loader import Transformation, call_transformation
 from pipelines.core.outputs import (CdcTarget, MaterializedView, Output, OutputHandlers, SnapshotCdcTarget,
                                     StreamingTable)
@@ -215,8 +215,8 @@ class Registrar:
             self.dp.create_streaming_table(**self._options(dataset, self.dp.create_streaming_table, columns))
         for flow in table.append_flows:
             reading = table.flow_plan(flow.name)
-            if flow.once and not once and reading.config.source is not None and reading.config.source.can_stream:
-                reading = dataclasses.replace(reading, output=StreamingTable())
+            if flow.once and not once:
+                reading = _once_as_stream(table, reading)
             query = self._query(reading, streaming_inputs=reading.streaming)
             options = {"once": True} if flow.once and once else {}
             if not config.has_expectations:
@@ -371,6 +371,31 @@ class Registrar:
             options["schema"] = schema_ddl(config.columns, masks=_on_databricks(define), extra=[
                 (name, result_schema().simpleString()) for name in result_columns])
         return options
+
+
+def _once_as_stream(table: TablePlan, reading: TablePlan) -> TablePlan:
+    """A `once` flow where `append_flow` has no `once` (open-source SDP): its files, Kafka topic or change
+    feed read as a stream, which its checkpoint reads a single time (`batch_backfills` refuses the rest)."""
+    problems = batch_backfills(table)
+    if problems:
+        raise EngineError(problems)
+    return dataclasses.replace(reading, output=StreamingTable())
+
+
+def batch_backfills(table: TablePlan) -> list[Problem]:
+    """The table's `once` flows that open-source SDP cannot run: its `append_flow` has no `once`, and a
+    batch flow into a streaming table is refused (BATCH_RELATION_FOR_STREAMING_TABLE), so only a backfill
+    whose source can be read as a stream has a way in."""
+    problems = []
+    for flow in (f for f in table.config.flows if f.once and table.output.reads_stream):
+        if flow.source is None or not flow.source.can_stream:
+            what = f"a {flow.source.type} source" if flow.source is not None else "upstream tables"
+            problems.append(Problem(
+                f"flow '{flow.name}' is a once backfill of {what}, which open-source SDP cannot append to a "
+                "streaming table (its append_flow has no once, and it refuses a batch flow into a streaming "
+                "table)", file=None, table=table.name, key="flows.once", value=True,
+                hint="run it with --runner spark (Databricks has once flows), or backfill from files"))
+    return problems
 
 
 def pipeline_sink_name(table: str, sink: Any) -> str:

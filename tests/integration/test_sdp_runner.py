@@ -267,13 +267,11 @@ def test_cdc_tables_and_a_change_feed_on_sdp_hold_the_spark_runners_rows_run_aft
     append table (its append-mode sink handed only each run's new rows) and an AUTO CDC table, each with a
 `delta` sink at a path relative to config.yml; and a
     PostgreSQL table over JDBC, read in strides and by a query; and JSON events from a Kafka topic, a
-    malformed one quarantined; and two append flows plus a once backfill into one table (`flows:`). After
-    each batch the SDP run's tables (and copies) equal the Spark runner's; each run reads only the
-    commits and events since the last, and the whole database table."""
+    malformed one quarantined. After each batch the SDP run's tables (and copies) equal the Spark
+    runner's; each run reads only the commits and events since the last, and the whole database table."""
     from tests.spark.test_cdc_tables import CONFIG, FIRST, HEADER, LATER, MODULES, SNAPSHOT_CONFIG, VERSIONS
     from tests.spark import test_delta_cdf_source as cdf
     from tests.spark import test_jdbc_source as jdbc
-    from tests.spark import test_append_flows as flows
     from tests.spark import test_kafka_source as kafka
 
     feed_table = CONFIG[CONFIG.index("pipeline:"):CONFIG.index("  - name: users_current")]
@@ -292,22 +290,16 @@ def test_cdc_tables_and_a_change_feed_on_sdp_hold_the_spark_runners_rows_run_aft
     monkeypatch.setenv("SHOP_PASSWORD", jdbc.PASSWORD)  # the SDP process inherits it
     events = kafka.config(kafka_broker, "sdp_orders")
     events = events[events.index("  - name: order_events"):]
-    appended = flows.config()[flows.config().index("  - name: us_raw"):]
     project = write_project(tmp_path, feed_table.replace("SCHEMA", "cdc") + history + snapshots + change_feed
-                            + database + events + appended,
-                            {**MODULES, **jdbc.MODULES, **kafka.MODULES, **flows.MODULES,
+                            + database + events, {**MODULES, **jdbc.MODULES, **kafka.MODULES,
                                          "bronze/row_changes.py": "def row_changes(source):\n    return source\n"}
                             ).parent
     feed, batches = project / "feed", [(FIRST, (1, 2), cdf.FIRST), (LATER, (3,), cdf.LATER)]
     feed.mkdir()
     upstream = cdf.upstream(spark, project)
     names = ["users_history", "users_history_quarantine", "accounts_history", "row_changes", "users_now",
-             "orders_parts", "big_orders", "order_events", "order_events_quarantine", "us_raw", "orders",
-             "orders_quarantine", "totals"]
-    flows.land_first(project)  # the flows' first files (the backfill's only ones: it does not grow)
+             "orders_parts", "big_orders", "order_events", "order_events_quarantine"]
     for number, (events, versions, commits) in enumerate(batches, 1):
-        if number == 2:
-            flows.land(project, "eu", "2", [{"id": 4, "amount": 40}])
         shop_orders.execute(f"INSERT INTO public.shop_orders VALUES ({40 + number}, 'c9', 500)")
         kafka.produce(spark, kafka_broker, "sdp_orders", [kafka.order(number, 10.0 * number)] + (
             [("bad", "{not json")] if number == 1 else []))
@@ -332,8 +324,6 @@ def test_cdc_tables_and_a_change_feed_on_sdp_hold_the_spark_runners_rows_run_aft
             40 + number, 21 + number)  # the whole database table, each run
         assert (by_name["order_events"]["rows_written"], by_name["order_events"]["rows_quarantined"]) == (
             1, 1 if number == 1 else 0)  # only the events since the last run
-        assert (by_name["orders"]["rows_written"], by_name["orders"]["rows_quarantined"]) == (
-            (3, 3) if number == 1 else (1, 0))
     assert by_name["users_history"]["changes"] == {"upserts": 2, "deletes": 1, "versions_opened": 2}
     assert (by_name["users_history"]["rows_written"], by_name["users_history"]["rows_total"]) == (3, 7)
     assert by_name["users_history"]["rows_quarantined"] == 1
@@ -341,3 +331,23 @@ def test_cdc_tables_and_a_change_feed_on_sdp_hold_the_spark_runners_rows_run_aft
     assert sorted(tuple(r)[:3] for r in sdp_table(spark, project, "accounts_history", schema="cdc").collect()) == [
         (1, "a", 1), (2, "B", 2), (2, "b", 1), (3, "c", 2)]
     assert sorted(tuple(r) for r in spark.table("cdc_cmp.users_now").collect()) == [(1, "a"), (2, "B"), (4, "d")]
+
+
+def test_two_append_flows_and_a_backfill_into_one_table_on_sdp_hold_the_spark_runners_rows(spark, tmp_path):
+    """`flows:` on the SDP runner, streaming, in two runs: the table, its quarantine and the table read
+    from it equal the Spark runner's after each run; the second run appends only the new file's row (the
+    backfill, a stream read once there, adds nothing), and the summary counts the table's new rows."""
+    from tests.spark import test_append_flows as flows
+
+    project = write_project(tmp_path, flows.config().replace("SCHEMA", "fl"), flows.MODULES).parent
+    flows.land_first(project)
+    for number in (1, 2):
+        if number == 2:
+            flows.land(project, "eu", "2", [{"id": 4, "amount": 40}])
+        summary = run_sdp(project, "--mode", "streaming")
+        spark_runner_tables(spark, project, "streaming", "fl_cmp")
+        for name in ("us_raw", "orders", "orders_quarantine", "totals"):
+            assert_same_table(sdp_table(spark, project, name, schema="fl"), spark.table(f"fl_cmp.{name}"))
+        orders = {t["name"]: t for t in summary["tables"]}["orders"]
+        assert (orders["rows_written"], orders["rows_quarantined"], orders["rows_total"]) == (
+            (3, 3, 3) if number == 1 else (1, 0, 4))

@@ -13,3 +13,12 @@ def test_cdc_change_counts_are_listed_per_table():
     text = summary_text(RunResult("spark", tables=[history, plain]))
     assert "Changes applied (CDC):\n  customers_history: 2 upserts, 1 deletes, 2 versions opened" in text
     assert "orders:" not in text.split("Changes applied (CDC):")[1]
+
+
+def test_each_flow_of_a_table_with_flows_is_listed_with_its_rows():
+    orders = TableResult("orders", "bronze", TableStatus.SUCCESS, rows_written=3, rows_quarantined=2, flows={
+        "eu": {"rows_written": 1, "rows_quarantined": 2, "rows_dropped": 0},
+        "backfill": {"rows_written": 2, "rows_quarantined": 0, "rows_dropped": 0}})
+    text = summary_text(RunResult("spark", tables=[orders]))
+    assert "Flows:\n  orders.eu: 1 row(s), 2 quarantined\n  orders.backfill: 2 row(s)\n" in text + "\n"
+    assert RunResult("spark", tables=[orders]).to_dict()["tables"][0]["flows"]["backfill"]["rows_written"] == 2
