@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal, Mapping
 
 import yaml
 import yaml_rs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ._gc import paused_gc
 from .errors import ConfigError, Problem, redact
@@ -59,7 +59,8 @@ def _identifier(value: str) -> str:
     return sys.intern(value)  # names repeat in every depends_on: one object each, faster lookups
 
 
-Identifier = Annotated[str, Field(min_length=1, max_length=255)]
+Name = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_identifier)]  # a table's or flow's
+Upstream = Annotated[tuple[str, ...], AfterValidator(_distinct_identifiers)]  # tables read, each named once
 
 
 class _Model(BaseModel):
@@ -71,20 +72,10 @@ class FlowConfig(_Model):
     or upstream tables (`depends_on`), optionally shaped by a function named after the flow in the
     table's layer folder; `once: true` is a backfill appended a single time."""
 
-    name: Identifier
+    name: Name
     source: SourceField | None = None
-    depends_on: tuple[str, ...] = ()
+    depends_on: Upstream = ()
     once: bool = False
-
-    @field_validator("name")
-    @classmethod
-    def _valid_name(cls, value: str) -> str:
-        return _identifier(value)
-
-    @field_validator("depends_on")
-    @classmethod
-    def _valid_deps(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return _distinct_identifiers(value)
 
     @model_validator(mode="after")
     def _has_an_input(self) -> "FlowConfig":
@@ -96,10 +87,10 @@ class FlowConfig(_Model):
 class TableConfig(_Model):
     """One table: where it sits, what it needs and how it is stored."""
 
-    name: Identifier
+    name: Name
     layer: Layer
     tags: tuple[str, ...] = ()
-    depends_on: tuple[str, ...] = ()
+    depends_on: Upstream = ()
     source: SourceField | None = None  # one registered source type, chosen by its `type:`
     comment: str | None = None
     partition_cols: tuple[str, ...] = ()
@@ -135,16 +126,6 @@ class TableConfig(_Model):
         checks (a flow's rows go to the table and its quarantine, under the table's own name)."""
         return self.model_copy(update={"name": flow.name, "source": flow.source, "depends_on": flow.depends_on,
                                        "flows": (), "sinks": (), "monitor": None})
-
-    @field_validator("name")
-    @classmethod
-    def _valid_name(cls, value: str) -> str:
-        return _identifier(value)
-
-    @field_validator("depends_on")
-    @classmethod
-    def _valid_deps(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return _distinct_identifiers(value)
 
     @model_validator(mode="before")
     @classmethod

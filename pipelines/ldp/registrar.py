@@ -46,8 +46,8 @@ from pipelines.core.changes import DECLARATIONS_PROPERTY, declarations_property
 from pipelines.core.contracts import ContractMode, schema_ddl
 from pipelines.core.errors import EngineError, Problem
 from pipelines.core.loader import Transformation, call_transformation
-from pipelines.core.outputs import (CdcTarget, MaterializedView, Output, OutputHandlers, SnapshotCdcTarget,
-                                    StreamingTable)
+from pipelines.core.outputs import (AppendFlow, CdcTarget, MaterializedView, Output, OutputHandlers,
+                                    SnapshotCdcTarget, StreamingTable)
 from pipelines.core.plan import Plan, TablePlan
 from pipelines.core.sinks import delivered_in_pipeline
 from pipelines.core.table_properties import property_value
@@ -207,31 +207,36 @@ class Registrar:
         reads its input as a stream, which its checkpoint reads a single time (a backfill's input does
         not grow: the same rows)."""
         config = table.config
+        datasets = [(config, (WARNINGS,) if config.has_expectations else ())]
+        if config.has_expectations and config.on_error is OnError.QUARANTINE:
+            datasets.append((quarantine_config(config), RESULT_COLUMNS))
+        for dataset, result_columns in datasets:
+            self.dp.create_streaming_table(**self._options(dataset, self.dp.create_streaming_table, result_columns))
         once = "once" in inspect.signature(self.dp.append_flow).parameters
-        quarantine = config.has_expectations and config.on_error is OnError.QUARANTINE
-        for name, columns in ((config.name, (WARNINGS,) if config.has_expectations else ()),
-                              *([(quarantine_config(config).name, RESULT_COLUMNS)] if quarantine else [])):
-            dataset = config if name == config.name else quarantine_config(config)
-            self.dp.create_streaming_table(**self._options(dataset, self.dp.create_streaming_table, columns))
         for flow in table.append_flows:
-            reading = table.flow_plan(flow.name)
-            if flow.once and not once:
-                reading = _once_as_stream(table, reading)
-            query = self._query(reading, streaming_inputs=reading.streaming)
-            options = {"once": True} if flow.once and once else {}
-            if not config.has_expectations:
-                self.dp.append_flow(target=config.name, name=flow.name, **options)(_named(query, flow.name))
-                continue
-            checked_name = flow.name + CHECKED_SUFFIX
-            self._define_checked(reading.config, checked_name, query)
-            rows: Query = functools.partial(read_table, self.spark, checked_name, reading.streaming)
-            passing = (lambda: _fail_on_errors(rows(), config.name)) if config.on_error is OnError.FAIL \
-                else (lambda: _without_errors(rows()))
-            self.dp.append_flow(target=config.name, name=flow.name, **options)(_named(passing, flow.name))
-            if quarantine:
-                name = f"{flow.name}{QUARANTINE_FLOW_SUFFIX}"
-                self.dp.append_flow(target=quarantine_config(config).name, name=name, **options)(
-                    _named(lambda: rows().where(F.col(ERRORS).isNotNull()), name))
+            self._register_flow(table, flow, once)
+
+    def _register_flow(self, table: TablePlan, flow: AppendFlow, once: bool) -> None:
+        """One append flow of `flows:` (see `_register_flows`); `once`: whether `append_flow` takes it."""
+        config = table.config
+        reading = table.flow_plan(flow.name)
+        if flow.once and not once:
+            reading = _once_as_stream(table, reading)
+        query = self._query(reading, streaming_inputs=reading.streaming)
+        options = {"once": True} if flow.once and once else {}
+        if not config.has_expectations:
+            self.dp.append_flow(target=config.name, name=flow.name, **options)(_named(query, flow.name))
+            return
+        checked_name = flow.name + CHECKED_SUFFIX
+        self._define_checked(reading.config, checked_name, query)
+        rows: Query = functools.partial(read_table, self.spark, checked_name, reading.streaming)
+        passing = (lambda: _fail_on_errors(rows(), config.name)) if config.on_error is OnError.FAIL \
+            else (lambda: _without_errors(rows()))
+        self.dp.append_flow(target=config.name, name=flow.name, **options)(_named(passing, flow.name))
+        if config.on_error is OnError.QUARANTINE:
+            name = f"{flow.name}{QUARANTINE_FLOW_SUFFIX}"
+            self.dp.append_flow(target=quarantine_config(config).name, name=name, **options)(
+                _named(lambda: rows().where(F.col(ERRORS).isNotNull()), name))
 
     def _define_union_of_flows(self, table: TablePlan) -> None:
         """`flows:` in batch mode: one table of all the flows' rows (each flow's checked as it reads),

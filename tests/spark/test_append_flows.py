@@ -129,7 +129,7 @@ def test_flows_register_as_a_streaming_table_and_one_append_flow_each(spark, lan
     reads its files as a stream, read a single time by its checkpoint."""
     from pyspark import pipelines as dp
 
-    from tests.spark.test_registrar import CapturingRegistry, databricks_dp
+    from tests.spark.test_registrar import CapturingRegistry, databricks_dp, read_tables
 
     once_given: dict[str, bool] = {}
 
@@ -163,9 +163,22 @@ def test_flows_register_as_a_streaming_table_and_one_append_flow_each(spark, lan
     if runtime == "databricks":
         assert once_given == {"eu": False, "eu__quarantine": False, "us": False, "us__quarantine": False,
                               "history": True, "history__quarantine": True}
-    checked = {name: registry.flows[name].func() for name in ("eu__checked", "history__checked")}
-    assert checked["eu__checked"].isStreaming
+    spark.readStream.format("rate").load().selectExpr("CAST(value AS INT) AS id", "1 AS amount"
+                                                      ).createOrReplaceTempView("us_raw")  # the pipeline's
+    try:
+        checked = {name: registry.flows[name].func() for name in ("eu__checked", "us__checked", "history__checked")}
+    finally:
+        spark.catalog.dropTempView("us_raw")
+    assert checked["eu__checked"].isStreaming and checked["us__checked"].isStreaming
     assert checked["history__checked"].isStreaming is (runtime == "open_source")
+    for name, rows in checked.items():  # what the pipeline would hold under each view's name
+        rows.createOrReplaceTempView(name)
+    try:  # each flow reads its own checked view, called after every flow is defined
+        read = {flow.name: read_tables(flow.func()) for flow in registry.every_flow if flow.target.startswith("orders")}
+    finally:
+        for name in checked:
+            spark.catalog.dropTempView(name)
+    assert read == {name: {name.removesuffix("__quarantine") + "__checked"} for name in flows}
 
 
 def _register(spark, config: Path, api, registry_class):
