@@ -85,6 +85,7 @@ def test_a_new_kind_is_one_class_plus_its_registration(toy_registered):
     defined: dict[str, object] = {}
     dp = types.SimpleNamespace(toy=lambda **options: lambda query: defined.update(options, query=query))
     registrar = types.SimpleNamespace(dp=dp, plan=toy_plan)
+    registrar._options = lambda *args: Registrar._options(registrar, *args)  # type: ignore[arg-type]
     Registrar._define(registrar, toy.config, toy.output, lambda: None)  # type: ignore[arg-type]
     assert defined["name"] == "customers_gold"
 
