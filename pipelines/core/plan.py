@@ -11,8 +11,8 @@ from ._gc import paused_gc
 from .config import Config, PipelineSettings, TableConfig
 from .errors import ConfigError, Problem
 from .graph import Selection, cycle_problems, dependency_graph, select_tables, topological_levels
-from .outputs import (AppendFlow, AutoCdcFlow, AutoCdcFromSnapshotFlow, CdcTarget, Flow, MaterializedView, Output, QueryFlow,
-                      SnapshotCdcTarget, StreamingTable)
+from .outputs import (AppendFlow, AutoCdcFlow, AutoCdcFromSnapshotFlow, CdcTarget, Flow, MaterializedView, Output,
+                      QueryFlow, SnapshotCdcTarget, StreamingTable)
 
 Mode = Literal["batch", "streaming"]
 

@@ -23,8 +23,8 @@ from pipelines.core.errors import Problem, RunError
 from pipelines.core.results import CheckResult, events_applied
 from pipelines.catalog.cdc import apply_changes, apply_snapshot_events, change_counts, snapshot_events
 from pipelines.core.cdc import CdcSpec, SnapshotCdcSpec
-from pipelines.core.outputs import (AppendFlow, CdcTarget, MaterializedView, Output, OutputHandlers, SnapshotCdcTarget,
-                                    StreamingTable)
+from pipelines.core.outputs import (AppendFlow, CdcTarget, MaterializedView, Output, OutputHandlers,
+                                    SnapshotCdcTarget, StreamingTable)
 from pipelines.core.vocabulary import ERRORS, RESULT_COLUMNS, Criticality, OnError
 
 from .enforce import CheckedFrame, Expectations, QualityStats, quarantine_config

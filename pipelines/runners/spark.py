@@ -182,7 +182,8 @@ class SparkRunner:
 
     def _computed(self, table: TablePlan, reading: TablePlan) -> DataFrame:
         """The rows `reading` (the table, or one of its flows) computes, held to the table's contract."""
-        read = self.store.read_stream if reading.streaming else self.store.read  # only a flow streams tables
+        flow_stream = reading is not table and reading.streaming  # a flow streams its upstream tables
+        read = self.store.read_stream if flow_stream else self.store.read  # a table reads them whole
         inputs = transformation_inputs(self.spark, reading, self.plan.config.base_dir, read)
         df = call_transformation(self.functions[reading.name], inputs, self.spark)
         if not isinstance(df, DataFrame):

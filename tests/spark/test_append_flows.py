@@ -192,3 +192,26 @@ def _register(spark, config: Path, api, registry_class):
     with graph_element_registration_context(registry):
         Registrar(spark, project.plan, project.functions, api(registry)).register()
     return registry
+
+
+def test_a_streaming_tables_own_upstream_tables_stay_batch_reads_over_two_runs(spark, tmp_path):
+    """Only a flow reads its upstream tables as streams: a streaming table with a source joins its
+    upstream materialized view read whole (a stream-static join), which the view's rewrite on the
+    next run does not break."""
+    modules = {"bronze/codes.py": "def codes(spark):\n    return spark.createDataFrame([(1, 'one'), (2, 'two')], "
+                                  "'id INT, code STRING')\n",
+               "bronze/events.py": "def events(source, codes):\n    return source.join(codes, 'id')\n"}
+    harness = Harness(spark, tmp_path, modules, config=f"""
+pipeline: {{schema: SCHEMA, transformations: ./transformations}}
+tables:
+  - {{name: codes, layer: bronze}}
+  - {{name: events, layer: bronze, depends_on: [codes],
+     source: {{type: files, format: json, path: ./in, schema: '{SCHEMA}'}}}}
+""")
+    land(tmp_path, "in", "1", [{"id": 1, "amount": 5}])
+    assert harness.run(mode="streaming")[1].succeeded
+    land(tmp_path, "in", "2", [{"id": 2, "amount": 6}])
+    tables, result = harness.run(mode="streaming")
+    assert result.succeeded, result.to_dict()
+    assert tables["events"].rows_written == 1
+    assert sorted((r["id"], r["code"]) for r in harness.table("events").collect()) == [(1, "one"), (2, "two")]
