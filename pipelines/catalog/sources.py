@@ -25,17 +25,20 @@ from pipelines.core.plan import TablePlan
 from pipelines.core.source_checks import CORRUPT_RECORD, checks_malformed_records
 from pipelines.core.sources import (DeltaCdfSource, FilesSource, JdbcSource, SourceSpec, TableSource, resolved_path,
                                     source_types)
-from pipelines.core.vocabulary import RESULT_COLUMNS
+from pipelines.core.vocabulary import RESULT_COLUMNS, landing_name
 
 
 def transformation_inputs(spark: SparkSession, table: TablePlan, base_dir: Path,
                           read: Callable[[str], DataFrame], auto_loader: bool = False,
-                          empty_sources: bool = False, hinted: str | None = None) -> dict[str, object]:
+                          empty_sources: bool = False, hinted: str | None = None,
+                          landing: Callable[[str], str] | None = None) -> dict[str, object]:
     """The transformation's arguments: each upstream table by name, with business columns only
     (upstream tables carry DQX's `_warnings`), and `source` if the table declares one
     (`empty_sources`: no row of it, for a dry run that resolves every query on empty inputs).
     `hinted`: the source's `schema_hints` already applied (`hinted_schema`, computed outside a pipeline
-    query function, which may not infer a schema); else computed here when Spark must apply them."""
+    query function, which may not infer a schema); else computed here when Spark must apply them.
+    `landing`: a landing table's name as this runner reads it (a source that `lands` reads its rows
+    landed so far from there; without it, from the source itself, as a plan resolving columns does)."""
     inputs: dict[str, object] = {dep: without_columns(read(dep), RESULT_COLUMNS)
                                  for dep in table.config.depends_on}
     if table.config.source is not None:
@@ -43,7 +46,8 @@ def transformation_inputs(spark: SparkSession, table: TablePlan, base_dir: Path,
         if hinted is None and applies_hints_itself(source_spec, table.streaming, auto_loader):
             hinted = hinted_schema(spark, source_spec, base_dir)
         source = read_source(spark, source_spec, base_dir, table.streaming, auto_loader,
-                             corrupt_record=checks_malformed_records(table.config), schema=hinted)
+                             corrupt_record=checks_malformed_records(table.config), schema=hinted,
+                             landing=landing(landing_name(table.name)) if landing and source_spec.lands else None)
         inputs["source"] = source.where(F.lit(False)) if empty_sources else source
     return inputs
 
@@ -74,6 +78,7 @@ class ReadOptions:
     auto_loader: bool = False
     corrupt_record: bool = False
     schema: str | None = None  # a files source's schema with its hints applied (`hinted_schema`)
+    landing: str | None = None  # the table a source that `lands` is read from (its rows landed so far)
 
 
 Spec = TypeVar("Spec", bound=SourceSpec)
@@ -103,13 +108,14 @@ def register_reader(source_type: str, reader: SourceReader[Any]) -> None:
 
 
 def read_source(spark: SparkSession, source: SourceSpec, base_dir: Path, streaming: bool,
-                auto_loader: bool = False, corrupt_record: bool = False, schema: str | None = None) -> DataFrame:
+                auto_loader: bool = False, corrupt_record: bool = False, schema: str | None = None,
+                landing: str | None = None) -> DataFrame:
     """The source in batch or as a stream, by the reader registered for its type."""
     reader = _READERS.get(source.type)
     if reader is None:
         raise RunError(Problem(f"no reader is registered for source type {source.type!r}",
                                hint=f"readers exist for: {', '.join(t for t in source_types() if t in _READERS)}"))
-    options = ReadOptions(base_dir, auto_loader, corrupt_record, schema)
+    options = ReadOptions(base_dir, auto_loader, corrupt_record, schema, landing)
     return (reader.stream if streaming else reader.batch)(spark, source, options)
 
 
@@ -221,24 +227,37 @@ class DeltaCdfReader(SourceReader[DeltaCdfSource]):
 
 
 class JdbcReader(SourceReader[JdbcSource]):
-    """A database table or query over JDBC, read whole (a batch only). Spark reads the columns when the
-    reader is loaded: a database that cannot be reached, a refused login or a missing table fails the
-    table here, naming the URL (which holds no secret) and never the password."""
+    """A database table or query over JDBC, read whole (a batch only); with an `incremental_column`,
+    the rows landed so far from it, whole or as a stream of those new since the last run. Spark reads
+    the columns when the reader is loaded: a database that cannot be reached, a refused login or a
+    missing table fails the table here, naming the URL (which holds no secret) and never the password."""
 
     def batch(self, spark: SparkSession, source: JdbcSource, options: ReadOptions) -> DataFrame:
-        reader = spark.read.format("jdbc").options(**source.reader_options)
-        password = credential(source.password, source.password_env, f"the password of {source.url}",
-                              "source.password", options.base_dir)
-        if password is not None:
-            reader = reader.option("password", password)
-        try:
-            return reader.load()
-        except Exception as exc:  # noqa: BLE001 - Spark's JDBC errors name the driver's cause; add where
-            cause = describe_error(exc)
-            if password:  # a driver may echo what it was given
-                cause = cause.replace(password, "***")
-            raise RunError(Problem(f"could not read {source.table or 'the query'} from {source.url}: {cause}",
-                                   key="source")) from None
+        if source.lands and options.landing is not None:
+            return spark.read.table(options.landing)
+        return database_rows(spark, source, options.base_dir)
+
+    def stream(self, spark: SparkSession, source: JdbcSource, options: ReadOptions) -> DataFrame:
+        if not source.lands or options.landing is None:
+            return super().stream(spark, source, options)
+        return spark.readStream.table(options.landing)
+
+
+def database_rows(spark: SparkSession, source: JdbcSource, base_dir: Path) -> DataFrame:
+    """The database table or query as it is now, read lazily (its columns are read here)."""
+    reader = spark.read.format("jdbc").options(**source.reader_options)
+    password = credential(source.password, source.password_env, f"the password of {source.url}",
+                          "source.password", base_dir)
+    if password is not None:
+        reader = reader.option("password", password)
+    try:
+        return reader.load()
+    except Exception as exc:  # noqa: BLE001 - Spark's JDBC errors name the driver's cause; add where
+        cause = describe_error(exc)
+        if password:  # a driver may echo what it was given
+            cause = cause.replace(password, "***")
+        raise RunError(Problem(f"could not read {source.table or 'the query'} from {source.url}: {cause}",
+                               key="source")) from None
 
 
 class KafkaReader(SourceReader[KafkaSource]):

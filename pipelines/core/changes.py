@@ -18,7 +18,7 @@ from typing import Any, Iterable, Mapping
 from .config import Config, TableConfig
 from .contracts import ContractMode
 from .loader import transformations_folder
-from .vocabulary import CDC_EVENTS_SUFFIX, CORRUPT_RECORD, QUARANTINE_SUFFIX, RESULT_COLUMNS, OnError, _Word
+from .vocabulary import CDC_EVENTS_SUFFIX, CORRUPT_RECORD, LANDING_SUFFIX, QUARANTINE_SUFFIX, RESULT_COLUMNS, OnError, _Word
 
 _NO_LONGER_DECLARED = ("no longer declared in config.yml: a Databricks pipeline drops "
                        "the tables it no longer defines; local runs leave it as it is")
@@ -83,8 +83,9 @@ def _refreshed(change: TableChange, streaming: set[str]) -> TableChange:
 
 
 def _datasets(table: str) -> tuple[str, ...]:
-    """Every stored table a pipeline table owns: itself, its quarantine and a CDC target's events."""
-    return (table, table + QUARANTINE_SUFFIX, table + CDC_EVENTS_SUFFIX)
+    """Every stored table a pipeline table owns: itself, its quarantine, a CDC target's events and an
+    incremental database read's landed rows."""
+    return (table, table + QUARANTINE_SUFFIX, table + CDC_EVENTS_SUFFIX, table + LANDING_SUFFIX)
 
 
 def _table_change(table: TableConfig, stored: Mapping[str, Columns | None],

@@ -84,6 +84,12 @@ class SourceSpec(BaseModel):
         """Why a source users may expect to stream is read whole each run (said in streaming mode)."""
         return None
 
+    @property
+    def lands(self) -> bool:
+        """Whether each run first lands the source's new rows in the table's landing table, which the
+        table then reads (a database read incrementally; `pipelines.catalog.landing`)."""
+        return False
+
 
 SOURCES: TypeRegistry[SourceSpec] = TypeRegistry("source", SourceSpec)
 register_source = SOURCES.register
@@ -295,7 +301,10 @@ class DeltaCdfSource(SourceSpec):
 @register_source
 class JdbcSource(SourceSpec):
     """A database table or query read over JDBC, whole, each run: a batch, so the table it feeds is a
-    materialized view in either mode. The password is never in config.yml: `password_env` names the
+    materialized view in either mode. With an `incremental_column` (a cursor that only grows), each run
+    lands only the rows above the last run's high-water mark in the table's landing table
+    (`pipelines.catalog.landing`), which the table then reads as it reads any Delta table: as a stream
+    in streaming mode (only the rows new since its last run), whole in batch mode. The password is never in config.yml: `password_env` names the
     environment variable that holds it at run time (on Databricks a job's `spark_env_vars` can fill it
     from a secret, `{{secrets/scope/key}}`). A partitioned read (`partition_column` with both bounds and
     `num_partitions`) runs that many queries in parallel, each over one stride of the column."""
@@ -314,6 +323,7 @@ class JdbcSource(SourceSpec):
     upper_bound: int | str | None = None
     num_partitions: int | None = Field(default=None, ge=1)
     fetchsize: int | None = Field(default=None, ge=0)
+    incremental_column: str | None = Field(default=None, min_length=1)
     options: dict[str, Scalar] = Field(default_factory=dict)
 
     @model_validator(mode="before")
@@ -342,6 +352,14 @@ class JdbcSource(SourceSpec):
     def _env_name(cls, value: str | None) -> str | None:
         return env_name(value, "PG_PASSWORD")
 
+    @field_validator("incremental_column")
+    @classmethod
+    def _cursor_name(cls, value: str | None) -> str | None:
+        if value is not None and not _COLUMN_NAME.match(value):
+            raise ValueError("must be the name of a column of the database's rows that only grows, such as "
+                             "updated_at or id")
+        return value
+
     @model_validator(mode="after")
     def _one_relation_whole_partitioning(self) -> "JdbcSource":
         if (self.table is None) == (self.query is None):
@@ -366,8 +384,19 @@ class JdbcSource(SourceSpec):
         return "JDBC"
 
     @property
+    def can_stream(self) -> bool:
+        return self.lands
+
+    @property
+    def lands(self) -> bool:
+        return self.incremental_column is not None
+
+    @property
     def batch_only_reason(self) -> str | None:
-        return "a JDBC source is read in batch only (a database table is no stream; for its changes, land a change feed)"
+        if self.lands:
+            return None
+        return ("a JDBC source is read in batch only (a database table is no stream; give an incremental_column "
+                "to read only the rows new since the last run)")
 
     @property
     def subprotocol(self) -> str:

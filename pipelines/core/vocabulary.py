@@ -40,5 +40,11 @@ class TableStatus(_Word):
 
 QUARANTINE_SUFFIX = "_quarantine"  # {table}_quarantine: the rows that failed an error-level check
 CDC_EVENTS_SUFFIX = "__ldp_cdc_events"  # a CDC target's events so far: the engine's, never shown
+LANDING_SUFFIX = "__ldp_landing"  # an incremental JDBC source's rows landed so far, read by its table
 CORRUPT_RECORD = "_corrupt_record"  # the raw text of a csv/json record Spark could not parse
 MALFORMED_CHECK = "malformed_record"  # the implicit error-level check on it
+
+
+def landing_name(table: str) -> str:
+    """The landing table of `table`'s (or a flow's) source that `lands`: unqualified, in its schema."""
+    return table + LANDING_SUFFIX

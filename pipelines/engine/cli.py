@@ -216,6 +216,7 @@ def main(argv: list[str] | None = None) -> None:
 def _register_subcommands() -> None:
     """Command groups kept in their own modules (they import this one's options)."""
     from .history_cli import history, restore
+    from .land_cli import land
     from .lakebase_cli import lakebase, runs
     from .monitors_cli import monitors
     from .plan_cli import plan
@@ -224,6 +225,7 @@ def _register_subcommands() -> None:
     from .sinks_cli import sinks
     from .tags_cli import tags
 
+    cli.add_command(land)
     cli.add_command(monitors)
     cli.add_command(plan)
     cli.add_command(lakebase)

@@ -15,6 +15,7 @@ from typing import Any
 if __name__ == "__main__":  # run as a script: its folder must not shadow top-level packages
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
+from pipelines.catalog.landing import land, landing_sources  # noqa: E402
 from pipelines.core.errors import describe_error  # noqa: E402
 from pipelines.core.graph import Selection, split_names  # noqa: E402
 from pipelines.core.config import load_config  # noqa: E402
@@ -41,6 +42,13 @@ def load_registrar(spark: Any, spec: Any, tables: list[str]) -> Any:
     return Registrar(spark, project.plan, project.functions, pipeline_api())
 
 
+def land_sources(spark: Any, plan: Any, database: str, rows: bool) -> None:
+    """Land the new rows of the planned tables' incremental database reads, before the pipeline's
+    queries read them (a dry run only creates a missing landing table, empty)."""
+    for config in landing_sources(plan.tables):
+        land(spark, config, lambda name: f"`{database}`.`{name}`", plan.config.base_dir, rows=rows)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from pyspark.pipelines.cli import load_pipeline_spec
     from pyspark.sql import SparkSession
@@ -56,6 +64,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         spark.sql(f"CREATE SCHEMA IF NOT EXISTS `{spec.database or 'default'}`")
         try:
             registrar = load_registrar(spark, spec, args.tables)
+            land_sources(spark, registrar.plan, spec.database or "default", rows=args.command == "run")
             runner = LevelRunner(spark, spec, registrar, full_refresh=args.full_refresh,
                                  database=spec.database or "default", storage=spec.storage)
             runner.probe()

@@ -322,7 +322,8 @@ class Registrar:
 
         def query() -> DataFrame:  # inside the graph: may not analyze, so the hinted schema comes from outside
             inputs = transformation_inputs(self.spark, table, base_dir, read, auto_loader=self.auto_loader,
-                                           empty_sources=self.empty_sources, hinted=hinted)
+                                           empty_sources=self.empty_sources, hinted=hinted,
+                                           landing=_in_pipeline_schema)
             function = self.functions[config.name]
             try:
                 with lazy_aggregations():  # groupBy(...).sum("c") without reading the schema (Connect)
@@ -437,6 +438,12 @@ def _table_options(config: TableConfig, pipeline: PipelineSettings, define: Call
     if fmt:
         options["format"] = fmt
     return options
+
+
+def _in_pipeline_schema(name: str) -> str:
+    """A table outside the graph (a landing table), named as the pipeline's queries read it: unqualified,
+    it resolves in the pipeline's own catalog and schema, where the land step wrote it."""
+    return name
 
 
 def _named(query: Query, name: str) -> Query:

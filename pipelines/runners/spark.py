@@ -15,6 +15,7 @@ from typing import Callable
 
 from pyspark.sql import DataFrame, SparkSession
 
+from pipelines.catalog.landing import land
 from pipelines.catalog.pyspark_compat import jvm_trace, track_call_sites
 from pipelines.catalog.sources import transformation_inputs
 from pipelines.catalog.storage import TableStore, commits_tagged
@@ -184,7 +185,10 @@ class SparkRunner:
         """The rows `reading` (the table, or one of its flows) computes, held to the table's contract."""
         flow_stream = reading is not table and reading.streaming  # a flow streams its upstream tables
         read = self.store.read_stream if flow_stream else self.store.read  # a table reads them whole
-        inputs = transformation_inputs(self.spark, reading, self.plan.config.base_dir, read)
+        base_dir = self.plan.config.base_dir
+        if reading.config.source is not None and reading.config.source.lands:
+            land(self.spark, reading.config, self.store.fqn, base_dir)
+        inputs = transformation_inputs(self.spark, reading, base_dir, read, landing=self.store.fqn)
         df = call_transformation(self.functions[reading.name], inputs, self.spark)
         if not isinstance(df, DataFrame):
             raise TypeError(f"the transformation returned {type(df).__name__}, expected a DataFrame")

@@ -266,7 +266,8 @@ def test_cdc_tables_and_a_change_feed_on_sdp_hold_the_spark_runners_rows_run_aft
     versioned snapshots, both SCD type 2; a Delta table's change data feed (`delta_cdf`) into an
     append table (its append-mode sink handed only each run's new rows) and an AUTO CDC table, each with a
 `delta` sink at a path relative to config.yml; and a
-    PostgreSQL table over JDBC, read in strides and by a query; and JSON events from a Kafka topic, a
+    PostgreSQL table over JDBC, read in strides, by a query and incrementally (an `incremental_column`:
+    only the rows above the last run's mark); and JSON events from a Kafka topic, a
     malformed one quarantined. After each batch the SDP run's tables (and copies) equal the Spark
     runner's; each run reads only the commits and events since the last, and the whole database table."""
     from tests.spark.test_cdc_tables import CONFIG, FIRST, HEADER, LATER, MODULES, SNAPSHOT_CONFIG, VERSIONS
@@ -287,18 +288,22 @@ def test_cdc_tables_and_a_change_feed_on_sdp_hold_the_spark_runners_rows_run_aft
     change_feed = change_feed.replace("user_changes", "row_changes").replace("name: users\n", "name: users_now\n")
     database = jdbc.config(tcp_postgres)
     database = database[database.index("  - name: orders_parts"):]
+    landed = jdbc.incremental_config(tcp_postgres)
+    database += landed[landed.index("  - name: new_orders"):landed.index("  - name: customer_totals")]
     monkeypatch.setenv("SHOP_PASSWORD", jdbc.PASSWORD)  # the SDP process inherits it
     events = kafka.config(kafka_broker, "sdp_orders")
     events = events[events.index("  - name: order_events"):]
     project = write_project(tmp_path, feed_table.replace("SCHEMA", "cdc") + history + snapshots + change_feed
                             + database + events, {**MODULES, **jdbc.MODULES, **kafka.MODULES,
+                                         "bronze/new_orders.py": jdbc.INCREMENTAL_MODULES["bronze/new_orders.py"],
                                          "bronze/row_changes.py": "def row_changes(source):\n    return source\n"}
                             ).parent
     feed, batches = project / "feed", [(FIRST, (1, 2), cdf.FIRST), (LATER, (3,), cdf.LATER)]
     feed.mkdir()
     upstream = cdf.upstream(spark, project)
     names = ["users_history", "users_history_quarantine", "accounts_history", "row_changes", "users_now",
-             "orders_parts", "big_orders", "order_events", "order_events_quarantine"]
+             "orders_parts", "big_orders", "new_orders", "new_orders_quarantine", "order_events",
+             "order_events_quarantine"]
     for number, (events, versions, commits) in enumerate(batches, 1):
         shop_orders.execute(f"INSERT INTO public.shop_orders VALUES ({40 + number}, 'c9', 500)")
         kafka.produce(spark, kafka_broker, "sdp_orders", [kafka.order(number, 10.0 * number)] + (
@@ -322,6 +327,7 @@ def test_cdc_tables_and_a_change_feed_on_sdp_hold_the_spark_runners_rows_run_aft
         assert (by_name["row_changes"]["rows_written"], by_name["users_now"]["rows_written"]) == (3, 3)
         assert (by_name["orders_parts"]["rows_written"], by_name["big_orders"]["rows_written"]) == (
             40 + number, 21 + number)  # the whole database table, each run
+        assert by_name["new_orders"]["rows_written"] == (41 if number == 1 else 1)  # only the rows above the mark
         assert (by_name["order_events"]["rows_written"], by_name["order_events"]["rows_quarantined"]) == (
             1, 1 if number == 1 else 0)  # only the events since the last run
     assert by_name["users_history"]["changes"] == {"upserts": 2, "deletes": 1, "versions_opened": 2}

@@ -60,6 +60,134 @@ def test_a_table_a_query_and_a_partitioned_read_hold_the_databases_rows_run_afte
         expected = sorted(tuple(r) for r in shop_orders.execute("SELECT id, customer, amount FROM public.shop_orders"))
 
 
+def incremental_config(address: str, partitioned: bool = False) -> str:
+    parts = ", partition_column: id, lower_bound: 1, upper_bound: 40, num_partitions: 3" if partitioned else ""
+    return f"""
+pipeline: {{schema: SCHEMA, transformations: ./transformations}}
+tables:
+  - name: new_orders
+    layer: bronze
+    source: {{type: jdbc, url: 'jdbc:postgresql://{address}/postgres', table: public.shop_orders,
+             user: postgres, password_env: SHOP_PASSWORD, incremental_column: id{parts}}}
+    expectations:
+      - {{name: positive_amount, criticality: error, check: {{function: sql_expression,
+          arguments: {{expression: "amount > 0"}}}}}}
+  - name: customer_totals
+    layer: silver
+    depends_on: [new_orders]
+"""
+
+
+INCREMENTAL_MODULES = {
+    "bronze/new_orders.py": "def new_orders(source):\n    return source\n",
+    "silver/customer_totals.py": ("def customer_totals(new_orders):\n"
+                                  "    return new_orders.groupBy('customer').agg({'amount': 'sum'}).withColumnRenamed('sum(amount)', 'amount')\n")}
+
+
+def landed_per_commit(spark, harness: Harness, table: str) -> list[int]:
+    """The rows each append to a table's landing table took from the database, oldest first."""
+    history = spark.sql(f"DESCRIBE HISTORY {harness.schema}.{table}__ldp_landing").orderBy("version").collect()
+    return [int(commit.operationMetrics.get("numOutputRows", 0)) for commit in history]
+
+
+@pytest.mark.parametrize("mode, partitioned", [("streaming", False), ("batch", True)])
+def test_an_incremental_read_lands_only_the_rows_above_the_last_runs_mark_over_three_runs(
+        spark, tmp_path, tcp_postgres, shop_orders, monkeypatch, mode, partitioned):
+    """Each run lands only the rows whose `id` is above the largest landed so far (the database filters
+    them: each landing commit holds just those), and the table holds every row once: a streaming table
+    appends the new ones, a batch run recomputes from all the landed rows. A failing row is quarantined
+    once; a run with nothing new lands nothing (no commit) and changes nothing."""
+    monkeypatch.setenv("SHOP_PASSWORD", PASSWORD)
+    harness = Harness(spark, tmp_path, INCREMENTAL_MODULES, config=incremental_config(tcp_postgres, partitioned))
+    assert [t.streaming for t in load_project(harness.path, mode=mode).plan.tables] == [mode == "streaming", False]
+    inserts = ["", "(41, 'c9', 205), (42, 'c9', -1)", "(43, 'c1', 7)", ""]
+    for run, values in enumerate(inserts):
+        if values:
+            shop_orders.execute(f"INSERT INTO public.shop_orders VALUES {values}")
+        tables, result = harness.run(mode=mode)
+        assert result.status == "success", [t.error for t in tables.values()]
+        stored = sorted(tuple(r) for r in shop_orders.execute("SELECT id, customer, amount FROM public.shop_orders"))
+        assert [r[:3] for r in rows(harness, "new_orders")] == [r for r in stored if r[2] > 0]
+        assert [r[:3] for r in rows(harness, "new_orders_quarantine")] == ([(42, "c9", -1)] if run else [])
+        assert landed_per_commit(spark, harness, "new_orders") == [40, 2, 1][:run + 1]  # nothing new: no commit
+        new = [40, 1, 1, 0][run] if mode == "streaming" else len([r for r in stored if r[2] > 0])
+        assert tables["new_orders"].rows_written == new
+        assert rows(harness, "customer_totals") == sorted(
+            (c, sum(a for _, cust, a in stored if cust == c and a > 0)) for c in {r[1] for r in stored})
+
+
+def test_an_incremental_column_the_database_lacks_fails_the_table_naming_it(
+        spark, tmp_path, tcp_postgres, shop_orders, monkeypatch):
+    monkeypatch.setenv("SHOP_PASSWORD", PASSWORD)
+    harness = Harness(spark, tmp_path, INCREMENTAL_MODULES,
+                      config=incremental_config(tcp_postgres).replace("incremental_column: id", "incremental_column: seq"))
+    tables, result = harness.run(mode="streaming")
+    assert result.status == "failed"
+    assert "the incremental_column 'seq' is not a column of public.shop_orders from jdbc:postgresql://" \
+        in tables["new_orders"].error and "(its columns: id, customer, amount)" in tables["new_orders"].error
+    assert not spark.catalog.tableExists(f"{harness.schema}.new_orders__ldp_landing")
+
+
+def test_databricks_registers_an_incremental_read_as_a_streaming_table_of_its_landed_rows(
+        spark, tmp_path, tcp_postgres, shop_orders, monkeypatch):
+    """The pipeline's query reads the landing table (what the job's `land` task wrote), not the
+    database: as a stream in streaming mode, whole in batch mode."""
+    from pyspark.pipelines.output import MaterializedView, StreamingTable
+
+    from tests.spark.test_registrar import register
+
+    monkeypatch.setenv("SHOP_PASSWORD", PASSWORD)
+    harness = Harness(spark, tmp_path, INCREMENTAL_MODULES, config=incremental_config(tcp_postgres))
+    harness.run(mode="streaming")  # lands the 40 rows
+    shop_orders.execute("INSERT INTO public.shop_orders VALUES (41, 'c9', 205)")  # not landed yet
+    previous = spark.catalog.currentDatabase()
+    spark.catalog.setCurrentDatabase(harness.schema)  # where a pipeline's unqualified names resolve
+    try:
+        for mode, kind in (("streaming", StreamingTable), ("batch", MaterializedView)):
+            _, registry = register(spark, harness.path, mode=mode)
+            assert type(registry.outputs["new_orders"]) is kind
+            query = registry.flows["new_orders__checked"].func()
+            assert query.isStreaming is (mode == "streaming")
+            if mode == "batch":
+                assert query.count() == 40
+    finally:
+        spark.catalog.setCurrentDatabase(previous)
+
+
+def test_the_land_command_lands_outside_a_run_and_an_unreachable_database_exits_3_naming_it(
+        spark, tmp_path, tcp_postgres, shop_orders, monkeypatch):
+    """`ldp_engine land` (the Databricks job's task before the pipeline update) lands what a run would,
+    and the run after it then finds nothing more to land but reads what was landed."""
+    from click.testing import CliRunner
+
+    from pipelines.engine.cli import cli
+    from pipelines.ldp.sdp_process import free_port
+
+    monkeypatch.setenv("SHOP_PASSWORD", PASSWORD)
+    harness = Harness(spark, tmp_path, INCREMENTAL_MODULES, config=incremental_config(tcp_postgres))
+
+    def land(config_path) -> tuple[int, dict]:
+        done = CliRunner().invoke(cli, ["land", "--config", str(config_path), "--format", "json",
+                                        "--state-dir", str(tmp_path / ".ldp")])
+        return done.exit_code, json.loads(done.stdout)
+
+    landing = f"{harness.schema}.new_orders__ldp_landing"
+    assert land(harness.path) == (0, {"landed": [{"table": "new_orders", "landing": landing, "since": None,
+                                                  "mark": 40}], "errors": {}})
+    shop_orders.execute("INSERT INTO public.shop_orders VALUES (41, 'c9', 205)")
+    assert land(harness.path)[1]["landed"][0] | {"landing": None} == {"table": "new_orders", "landing": None,
+                                                                       "since": 40, "mark": 41}
+    tables, _ = harness.run(mode="streaming")
+    assert tables["new_orders"].rows_written == 41 and landed_per_commit(spark, harness, "new_orders") == [40, 1]
+
+    closed = harness.path.with_name("closed.yml")  # beside config.yml: the same transformations
+    closed.write_text(harness.path.read_text().replace(tcp_postgres, f"127.0.0.1:{free_port()}"))
+    code, out = land(closed)
+    assert code == 3 and out["landed"] == [] and "could not read public.shop_orders from jdbc:postgresql://127.0.0.1:" \
+        in out["errors"]["new_orders"]
+    assert PASSWORD not in json.dumps(out)
+
+
 def test_a_partitioned_read_runs_one_query_per_stride(spark, tmp_path, tcp_postgres, shop_orders, monkeypatch):
     monkeypatch.setenv("SHOP_PASSWORD", PASSWORD)
     source = JdbcSource(type="jdbc", url=f"jdbc:postgresql://{tcp_postgres}/postgres", table="public.shop_orders",

@@ -52,7 +52,7 @@ def test_pipeline_defines_every_table_from_the_wheels_entry_source():
 
 def test_job_starts_an_update_of_the_bundles_pipeline_with_the_wheel():
     path, spec = resources("jobs")["ldp_daily"]
-    task = spec["tasks"][0]["python_wheel_task"]
+    task = next(t for t in spec["tasks"] if t["task_key"] == "ldp_engine")["python_wheel_task"]
     assert (task["package_name"], task["entry_point"]) == ("databricks_etl_framework", "ldp_engine")
     args = task["parameters"]
     assert args[args.index("--runner") + 1] == "pipeline"
@@ -106,7 +106,8 @@ def test_the_flow_rules_and_every_reference_hold():
 
 def test_the_job_passes_tags_and_mode_with_their_defaults_and_tells_failures():
     job = checks.for_target(REPO, "prod")["resources"]["jobs"]["ldp_daily"]
-    args = job["tasks"][0]["python_wheel_task"]["parameters"]
+    land, update, sinks, tags, monitors = job["tasks"]
+    args = update["python_wheel_task"]["parameters"]
     assert args[:4] == ["--tags", "{{job.parameters.tags}}", "--mode", "{{job.parameters.mode}}"]
     defaults = {p["name"]: p["default"] for p in job["parameters"]}
     variables = checks.combined(REPO)["variables"]
@@ -114,8 +115,10 @@ def test_the_job_passes_tags_and_mode_with_their_defaults_and_tells_failures():
     assert (variables["tags"]["default"], variables["mode"]["default"]) == ("daily", "batch")
     pipeline = checks.combined(REPO)["resources"]["pipelines"]["ldp_pipeline"]
     assert pipeline["configuration"]["ldp.mode"] == "${var.mode}"  # the job's --mode is checked against it
-    update, sinks, tags, monitors = job["tasks"]
     assert update["python_wheel_task"]["parameters"][4:6] == ["--runner", "pipeline"]
+    # the incremental database reads land first; the update runs even if a database is down
+    assert land["python_wheel_task"]["parameters"][:3] == ["land", "--tags", "{{job.parameters.tags}}"]
+    assert (update["depends_on"], update["run_if"]) == ([{"task_key": "land"}], "ALL_DONE")
     for task in (sinks, tags, monitors):  # each after the pipeline update
         assert task["depends_on"] == [{"task_key": update["task_key"]}]
     assert monitors["python_wheel_task"]["parameters"][:6] == [

@@ -192,7 +192,8 @@ def test_a_jdbc_source_reads_a_table_or_a_query_and_never_holds_a_password():
     [warning] = source_warnings(config, config.tables, mode="streaming")
     assert warning.render() == ("config.yml, table 'a', key 'source.type': in streaming mode this table is a "
                                 "materialized view, read whole and replaced each run: a JDBC source is read in batch "
-                                "only (a database table is no stream; for its changes, land a change feed) (got 'jdbc')")
+                                "only (a database table is no stream; give an incremental_column to read only the rows "
+                                "new since the last run) (got 'jdbc')")
     other = JdbcSource(type="jdbc", url="jdbc:sqlserver://db:1433;databaseName=shop", query="SELECT 1",
                        driver_package="com.microsoft.sqlserver:mssql-jdbc:12.8.1.jre11")
     assert other.local_packages == ("com.microsoft.sqlserver:mssql-jdbc:12.8.1.jre11",)
@@ -228,6 +229,30 @@ def test_a_jdbc_source_reads_a_table_or_a_query_and_never_holds_a_password():
     assert "table 'j'" in bad[9] and "a password never goes in config.yml" in bad[9]
     assert "table 'k', key 'source.num_partitions'" in bad[10]
     assert not any("hunter2" in problem for problem in bad), bad  # never echoed back
+
+
+def test_an_incremental_jdbc_source_lands_and_its_table_streams_in_streaming_mode():
+    from pipelines.core.changes import plan_changes
+    from pipelines.core.plan import build_plan
+    from pipelines.core.source_checks import source_warnings
+
+    text = ("tables:\n- {name: a, layer: bronze, source: {type: jdbc, url: 'jdbc:postgresql://db/shop', table: t,"
+            " incremental_column: updated_at}}\n")
+    config = parse_config(text, Path("config.yml"))
+    source = config.table("a").source
+    assert source.lands and source.can_stream and source.batch_only_reason is None
+    assert "incremental_column" not in str(source.reader_options)  # the filter is the landing's, not the reader's
+    assert [t.streaming for t in build_plan(config, mode="streaming").tables] == [True]
+    assert [t.streaming for t in build_plan(config).tables] == [False]
+    assert source_warnings(config, config.tables, mode="streaming") == []  # it streams: nothing to warn of
+    # the landing table is the table's own: dropped with it when config.yml no longer declares the table
+    later = parse_config("tables:\n- {name: b, layer: bronze, source: {type: table, table: x}}\n", Path("config.yml"))
+    drops = plan_changes(later, [], {"a": {}, "a__ldp_landing": {}}, written_before=["a"])
+    assert [(c.table, c.action.value) for c in drops] == [("a", "drop"), ("a__ldp_landing", "drop")]
+
+    [bad] = problems_of(text.replace("updated_at", "'updated at; drop table t'"))
+    assert "table 'a', key 'source.incremental_column'" in bad and "a column of the database's rows that only grows" \
+        in bad
 
 
 def test_a_kafka_source_subscribes_once_decodes_by_format_and_never_holds_credentials():

@@ -1,0 +1,81 @@
+"""Landing a database's new rows: a JDBC source with an `incremental_column` is read incrementally by
+appending, each run, the rows whose cursor is above the landing table's high-water mark (its largest
+cursor so far; all rows the first time) to `{table}__ldp_landing`, a Delta table beside the table. The
+table then reads the landing table as any Delta table: as a stream in streaming mode, whole in batch.
+
+The mark is the landed rows' own maximum, not a separate state file, so it moves in the same commit as
+the rows: a run that fails before the append lands nothing and the next one reads the same rows again;
+one that fails after it has landed them once, and the table's stream reads them on the next run. The
+filter is pushed down to the database (`WHERE cursor > mark`), so only new rows cross the wire.
+
+Every runner lands before it reads: the Spark runner per table, the SDP driver before it defines the
+pipeline, and on Databricks the job's `land` task before the pipeline update (a pipeline's query
+functions may not write)."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from pipelines.catalog.sources import database_rows
+from pipelines.core.config import TableConfig
+from pipelines.core.errors import Problem, RunError, describe_error
+from pipelines.core.plan import TablePlan
+from pipelines.core.sources import JdbcSource
+from pipelines.core.vocabulary import landing_name
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Landed:
+    """What one landing did: the mark it read above (None: the first landing, every row) and the mark
+    the landing table holds now."""
+
+    landing: str
+    since: Any
+    mark: Any
+
+
+def landing_sources(tables: tuple[TablePlan, ...]) -> Iterator[TableConfig]:
+    """The tables and flows of `tables` whose source lands (each lands under its own name)."""
+    for table in tables:
+        for config in [table.config, *(table.config.flow_config(flow) for flow in table.config.flows)]:
+            if config.source is not None and config.source.lands:
+                yield config
+
+
+def land(spark: SparkSession, config: TableConfig, qualified: Callable[[str], str], base_dir: Path,
+         rows: bool = True) -> Landed:
+    """Append `config`'s source rows above the landing's mark to its landing table (`qualified` names
+    it as this runner writes it). `rows=False` only creates the landing table, empty, if it is missing
+    (a dry run: the pipeline's queries can then resolve, and the first real run still lands every row)."""
+    source = config.source
+    assert isinstance(source, JdbcSource) and source.incremental_column is not None
+    landing, column = qualified(landing_name(config.name)), source.incremental_column
+    exists = spark.catalog.tableExists(landing.replace("`", ""))
+    if exists and not rows:
+        return Landed(landing, None, None)
+    new = database_rows(spark, source, base_dir)
+    if column not in new.columns:
+        raise RunError(Problem(f"the incremental_column {column!r} is not a column of {source.table or 'the query'} "
+                               f"from {source.url} (its columns: {', '.join(new.columns)})",
+                               table=config.name, key="source.incremental_column", value=column))
+    since = spark.read.table(landing).agg(F.max(column)).first()[0] if exists else None
+    if not rows:
+        new = new.where(F.lit(False))
+    elif since is not None:
+        new = new.where(F.col(column) > F.lit(since))  # pushed down to the database
+    try:  # one commit: the rows and the mark they move land together, or neither does
+        new.write.format("delta").mode("append").option("mergeSchema", "true").saveAsTable(landing)
+    except Exception as exc:  # noqa: BLE001 - a read that fails mid-way: where, and the driver's reason
+        raise RunError(Problem(f"could not land the new rows of {source.table or 'the query'} from {source.url}: "
+                               f"{describe_error(exc)}", table=config.name, key="source")) from None
+    mark = spark.read.table(landing).agg(F.max(column)).first()[0]
+    log.info("%s: landed the rows of %s with %s above %s; its mark is now %s", config.name, source.url, column,
+             since, mark)
+    return Landed(landing, since, mark)
