@@ -161,14 +161,20 @@ class Registrar:
     def _split_checked(self, config: TableConfig, output: Output, checked_name: str) -> None:
         """The table from the checked view's passing rows (on_error: fail raises on a failing one), and
         under on_error: quarantine its quarantine table, of the table's own kind, from the failing ones."""
-        rows: Query = functools.partial(read_table, self.spark, checked_name, output.reads_stream)
-        if config.on_error is OnError.FAIL:
-            self._define(config, output, lambda: _fail_on_errors(rows(), config.name), (WARNINGS,))
-        else:
-            self._define(config, output, lambda: _without_errors(rows()), (WARNINGS,))
-        if config.on_error is OnError.QUARANTINE:
-            self._define(quarantine_config(config), output, lambda: rows().where(F.col(ERRORS).isNotNull()),
-                         RESULT_COLUMNS)
+        passing, failing = self._passing_and_failing(config, checked_name, output.reads_stream)
+        self._define(config, output, passing, (WARNINGS,))
+        if failing is not None:
+            self._define(quarantine_config(config), output, failing, RESULT_COLUMNS)
+
+    def _passing_and_failing(self, config: TableConfig, checked_name: str,
+                             streaming: bool) -> tuple[Query, Query | None]:
+        """The checked view's passing rows (on_error: fail raises on a failing one) and, under on_error:
+        quarantine, its failing rows (None: they go nowhere)."""
+        rows: Query = functools.partial(read_table, self.spark, checked_name, streaming)
+        passing: Query = (lambda: _fail_on_errors(rows(), config.name)) if config.on_error is OnError.FAIL \
+            else (lambda: _without_errors(rows()))
+        failing = (lambda: rows().where(F.col(ERRORS).isNotNull())) if config.on_error is OnError.QUARANTINE else None
+        return passing, failing
 
     def _register_sinks(self, table: TablePlan) -> None:
         """On Databricks, the sinks a streaming table's pipeline delivers itself (`delivered_in_pipeline`),
@@ -229,14 +235,11 @@ class Registrar:
             return
         checked_name = flow.name + CHECKED_SUFFIX
         self._define_checked(reading.config, checked_name, query)
-        rows: Query = functools.partial(read_table, self.spark, checked_name, reading.streaming)
-        passing = (lambda: _fail_on_errors(rows(), config.name)) if config.on_error is OnError.FAIL \
-            else (lambda: _without_errors(rows()))
+        passing, failing = self._passing_and_failing(config, checked_name, reading.streaming)
         self.dp.append_flow(target=config.name, name=flow.name, **options)(_named(passing, flow.name))
-        if config.on_error is OnError.QUARANTINE:
+        if failing is not None:
             name = f"{flow.name}{QUARANTINE_FLOW_SUFFIX}"
-            self.dp.append_flow(target=quarantine_config(config).name, name=name, **options)(
-                _named(lambda: rows().where(F.col(ERRORS).isNotNull()), name))
+            self.dp.append_flow(target=quarantine_config(config).name, name=name, **options)(_named(failing, name))
 
     def _define_union_of_flows(self, table: TablePlan) -> None:
         """`flows:` in batch mode: one table of all the flows' rows (each flow's checked as it reads),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import Callable
+from typing import Callable, Iterator
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -155,10 +155,8 @@ class SparkRunner:
         """A streaming table's `flows:`, one after another, each appending what is new in its own input
         (a `once` backfill: all of it, a single time)."""
         per_flow = {}
-        for flow in table.append_flows:
-            reading = table.flow_plan(flow.name)
-            df = self._computed(table, reading)
-            self.consumers.before_write(table, df)
+        flows = table.append_flows
+        for flow, (reading, df) in zip(flows, self._flow_frames(table, [flow.name for flow in flows])):
             self._still_wanted(table.name)
             per_flow[flow.name] = self.materializer.append_flow(
                 table.config, flow, reading.config, df, accept=lambda: self._still_wanted(table.name))
@@ -167,14 +165,19 @@ class SparkRunner:
     def _union_of_flows(self, table: TablePlan) -> WriteStats:
         """A table with `flows:` in batch mode: recomputed as all its flows' rows, each checked as its
         flow reads."""
-        flows = []
-        for flow in table.config.flows:
-            reading = table.flow_plan(flow.name)
-            df = self._computed(table, reading)
-            self.consumers.before_write(table, df)
-            flows.append((reading.config, df))
+        names = [flow.name for flow in table.config.flows]
+        flows = [(reading.config, df) for reading, df in self._flow_frames(table, names)]
         self._still_wanted(table.name)
         return self.materializer.replace_flows(table.config, flows, accept=lambda: self._still_wanted(table.name))
+
+    def _flow_frames(self, table: TablePlan, flows: list[str]) -> Iterator[tuple[TablePlan, DataFrame]]:
+        """How each named flow of the table reads and the rows it computes, shown to the consumers
+        before they are written; lazily, so a streaming flow is written before the next one computes."""
+        for flow in flows:
+            reading = table.flow_plan(flow)
+            df = self._computed(table, reading)
+            self.consumers.before_write(table, df)
+            yield reading, df
 
     def _still_wanted(self, name: str) -> None:
         """Raise once the run gave up on the table (timed out): nothing of it may be written."""
