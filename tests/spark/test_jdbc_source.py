@@ -116,6 +116,46 @@ def test_an_incremental_read_lands_only_the_rows_above_the_last_runs_mark_over_t
             (c, sum(a for _, cust, a in stored if cust == c and a > 0)) for c in {r[1] for r in stored})
 
 
+def test_a_timestamp_cursor_lands_updated_rows_again_and_cdc_keeps_the_latest_per_key(
+        spark, tmp_path, tcp_postgres, monkeypatch):
+    """An `updated_at` cursor: a row updated since the last run lands again, as a new row, and a `cdc:`
+    table sequenced by the same column keeps one row per key, the latest."""
+    import psycopg
+
+    monkeypatch.setenv("SHOP_PASSWORD", PASSWORD)
+    text = f"""
+pipeline: {{schema: SCHEMA, transformations: ./transformations}}
+tables:
+  - name: customers_now
+    layer: silver
+    source: {{type: jdbc, url: 'jdbc:postgresql://{tcp_postgres}/postgres', table: public.crm_customers,
+             user: postgres, password_env: SHOP_PASSWORD, incremental_column: updated_at}}
+    cdc: {{keys: [id], sequence_by: updated_at}}
+"""
+    harness = Harness(spark, tmp_path, {}, config=text)
+    with psycopg.connect(f"postgresql://postgres@{tcp_postgres}/postgres", autocommit=True) as db:
+        db.execute("DROP TABLE IF EXISTS public.crm_customers")
+        db.execute("CREATE TABLE public.crm_customers (id int PRIMARY KEY, name text, updated_at timestamp)")
+        db.execute("INSERT INTO public.crm_customers VALUES (1, 'ann', '2026-01-01 10:00:00.000001'), "
+                   "(2, 'bob', '2026-01-01 10:00:00.000002'), (3, 'cy', '2026-01-01 10:00:00.000003')")
+        try:
+            for run in range(2):
+                tables, result = harness.run(mode="streaming")
+                assert result.status == "success", [t.error for t in tables.values()]
+                db.execute("UPDATE public.crm_customers SET name = 'bobby', updated_at = '2026-01-02 08:00:00' "
+                           "WHERE id = 2")
+                db.execute("INSERT INTO public.crm_customers VALUES (4, 'dee', '2026-01-02 09:00:00') "
+                           "ON CONFLICT DO NOTHING")
+            landed = harness.spark.table(f"{harness.schema}.customers_now__ldp_landing")
+            assert sorted((r.id, r.name) for r in landed.collect()) == [
+                (1, "ann"), (2, "bob"), (2, "bobby"), (3, "cy"), (4, "dee")]  # bob's update landed again
+            assert sorted((r.id, r.name) for r in harness.table("customers_now").collect()) == [
+                (1, "ann"), (2, "bobby"), (3, "cy"), (4, "dee")]
+            assert tables["customers_now"].changes == {"upserts": 2, "deletes": 0}
+        finally:
+            db.execute("DROP TABLE public.crm_customers")
+
+
 def test_an_incremental_column_the_database_lacks_fails_the_table_naming_it(
         spark, tmp_path, tcp_postgres, shop_orders, monkeypatch):
     monkeypatch.setenv("SHOP_PASSWORD", PASSWORD)
