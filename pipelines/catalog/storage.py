@@ -20,12 +20,13 @@ import re
 import shutil
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, TypeVar
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, Observation, SparkSession
 
 from pipelines.catalog.appended import local_table, rows_after
 from pipelines.core.config import PipelineSettings, TableConfig
@@ -159,13 +160,41 @@ class TableStore:
         finally:
             stored.unpersist()
 
+    @contextmanager
+    def staged_with(self, table: TableConfig, df: DataFrame,
+                    metrics: list[Column]) -> Iterator[tuple[DataFrame, dict[str, Any]]]:
+        """`staged`, and `metrics` aggregated over its rows: on a classic session observed while it is
+        computed (no pass of their own: bench/dq_overhead.py); on Spark Connect, whose checkpoint is a
+        command that reports no observation, by a pass over the staged rows."""
+        if type(df).__module__.startswith("pyspark.sql.connect"):
+            with self.staged(table, df) as stored:
+                yield stored, stored.agg(*metrics).first().asDict()
+            return
+        observation = Observation(f"ldp_{uuid.uuid4().hex}")
+        with self.staged(table, df.observe(observation, *metrics)) as stored:
+            yield stored, observation.get  # the eager checkpoint was its first action: ready
+
     def write_split(self, table: TableConfig, df: DataFrame, flag: str, other: TableConfig,
                     main_drop: tuple[str, ...] = ()) -> None:
         """Rows of `df` (already computed: see `staged`) where the boolean column `flag` is true
-        replace `other`, the rest replace `table` without `main_drop`. Two commits: a run failing
-        between them leaves `other` ahead of `table` until the next run rewrites both."""
-        self._replace(other, df.where(f"`{flag}`").drop(flag))
-        self._replace(table, df.where(f"NOT `{flag}`").drop(flag, *main_drop))
+        replace `other`, the rest replace `table` without `main_drop`, both at once (each write is
+        mostly Delta's and the catalog's fixed cost, ~1 s here, which overlap). Two commits: a run
+        failing in one leaves the other ahead of it until the next run rewrites both."""
+        tags = df.sparkSession.getTags()  # per thread: the table's, so a timeout still interrupts its writes
+
+        def replace(target: TableConfig, rows: DataFrame) -> None:
+            for tag in tags:
+                rows.sparkSession.addTag(tag)
+            try:
+                self._replace(target, rows)
+            finally:
+                rows.sparkSession.clearTags()
+
+        with ThreadPoolExecutor(2, thread_name_prefix=f"ldp-split-{table.name}") as pool:
+            writes = [pool.submit(replace, other, df.where(f"`{flag}`").drop(flag)),
+                      pool.submit(replace, table, df.where(f"NOT `{flag}`").drop(flag, *main_drop))]
+        for write in writes:
+            write.result()  # the first failure, after both ended
         self.reset_checkpoint(table.name)
 
     def apply_changes(self, table: TableConfig, events: DataFrame, target_of: Callable[[DataFrame], DataFrame],

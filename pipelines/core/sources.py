@@ -304,10 +304,11 @@ class JdbcSource(SourceSpec):
     materialized view in either mode. With an `incremental_column` (a cursor that only grows), each run
     lands only the rows above the last run's high-water mark in the table's landing table
     (`pipelines.catalog.landing`), which the table then reads as it reads any Delta table: as a stream
-    in streaming mode (only the rows new since its last run), whole in batch mode. The password is never in config.yml: `password_env` names the
-    environment variable that holds it at run time (on Databricks a job's `spark_env_vars` can fill it
-    from a secret, `{{secrets/scope/key}}`). A partitioned read (`partition_column` with both bounds and
-    `num_partitions`) runs that many queries in parallel, each over one stride of the column."""
+    in streaming mode (only the rows new since its last run), whole in batch mode. The password is
+    never in config.yml: `password_env` names the environment variable that holds it at run time (on
+    Databricks a job's `spark_env_vars` can fill it from a secret, `{{secrets/scope/key}}`). A
+    partitioned read (`partition_column` with both bounds and `num_partitions`) runs that many queries
+    in parallel, each over one stride of the column."""
 
     type: Literal["jdbc"]
     url: str = Field(min_length=1)  # fit for messages: validated to carry no secret

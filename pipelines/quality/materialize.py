@@ -2,8 +2,9 @@
 
 `on_error: quarantine` splits one computation into the table and `{table}_quarantine`, `drop` leaves
 failing rows out, `fail` refuses the write; the catalog (`TableStore`) only writes. A checked table is
-computed once into a staged Delta table; its rows and per-check failures are counted on that, and the
-writes read it (Spark's `Observation` sees nothing of a Delta write: its query runs inside the command).
+computed once into a local checkpoint, its rows and per-check failures observed as it is computed
+(counted after, on Spark Connect), and the writes read it (Spark's `Observation` sees nothing of a
+Delta write: its query runs inside the command).
 """
 from __future__ import annotations
 
@@ -122,8 +123,9 @@ class Materializer:
                       accept: Accept | None) -> Iterator[tuple[DataFrame, dict[str, Any]]]:
         """The checked rows computed once (staged, flagged by `QUARANTINE_FLAG`) and their counts,
         once the policy and `accept` allow writing: under on_error: fail a failing row raises here."""
-        with self.store.staged(table, checked.df.withColumn(QUARANTINE_FLAG, checked.has_errors)) as stored:
-            values = stored.agg(F.count(F.lit(1)).alias("rows"), *checked.metrics()).first().asDict()
+        flagged = checked.df.withColumn(QUARANTINE_FLAG, checked.has_errors)
+        with self.store.staged_with(table, flagged, [F.count(F.lit(1)).alias("rows"), *checked.metrics()]) \
+                as (stored, values):
             if checked.on_error is OnError.FAIL and values[CheckedFrame.ERROR_ROWS]:
                 raise failure(table, checked, values)
             (accept or (lambda: None))()
