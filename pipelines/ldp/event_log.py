@@ -88,6 +88,11 @@ class FlowMetrics:
             self.error = _error(event) if state == "FAILED" else None
 
 
+def _failed_or_unfinished(states: list[str | None]) -> str | None:
+    failed = [state for state in states if FLOW_STATUS.get(state or "") == "failed"]
+    return failed[0] if failed else next((state for state in states if state not in _FINISHED), None)
+
+
 def _state(event: dict[str, Any], progress: dict[str, Any]) -> str | None:
     return progress.get("status") or state_in(event.get("message") or "")
 
@@ -122,10 +127,12 @@ def _error(event: dict[str, Any]) -> str:
 
 @dataclass
 class UpdateEvents:
-    """What one update's events said so far, per dataset; fed page by page while the update runs."""
+    """What one update's events said so far, per flow (a table's own flow is named after it; a table
+    with `flows:` has one per flow); fed page by page while the update runs."""
 
     update_id: str
     flows: dict[str, FlowMetrics] = field(default_factory=dict)
+    targets: dict[str, str] = field(default_factory=dict)  # flow -> the dataset it writes
     seen: set[str] = field(default_factory=set)
 
     def add(self, event: dict[str, Any]) -> bool:
@@ -135,7 +142,8 @@ class UpdateEvents:
             return False
         self.seen.add(str(event.get("id")))
         if event.get("event_type") == "flow_progress" and (origin.get("flow_name") or origin.get("dataset_name")):
-            name = dataset_name(str(origin.get("dataset_name") or origin["flow_name"]))
+            name = dataset_name(str(origin.get("flow_name") or origin["dataset_name"]))
+            self.targets[name] = dataset_name(str(origin.get("dataset_name") or name))
             progress = _details(event).get("flow_progress") or {}  # parsed once per event
             state = _state(event, progress)
             flow = self.flows.get(name)
@@ -143,6 +151,25 @@ class UpdateEvents:
                 flow = self.flows[name] = FlowMetrics(attempts=flow.attempts + 1 if flow else 1)
             flow.record(event, progress, state)
         return True
+
+    def dataset(self, name: str) -> FlowMetrics | None:
+        """A dataset's flows as one (None if none reported): rows summed, from the first start to the
+        last end, failed if one failed, else still running if one is, else the last one's state."""
+        flows = [flow for key, flow in self.flows.items() if self.targets.get(key, key) == name]
+        if len(flows) < 2:
+            return flows[0] if flows else None
+        states = [flow.state for flow in flows]
+        started, ended = [f.started for f in flows if f.started], [f.ended for f in flows]
+        merged = FlowMetrics(started=min(started) if started else None,
+                             ended=max(str(at) for at in ended) if all(ended) else None,
+                             state=_failed_or_unfinished(states) or states[-1],
+                             error=next((flow.error for flow in flows if flow.error), None),
+                             attempts=max(flow.attempts for flow in flows))
+        for flow in flows:
+            merged.rows, merged.dropped = _plus(merged.rows, flow.rows), _plus(merged.dropped, flow.dropped)
+            for key, counts in flow.expectations.items():
+                merged.expectations.setdefault(key, Expectation()).add(counts.passed, counts.failed)
+        return merged
 
     def expectation(self, datasets: list[str], name: str) -> Expectation | None:
         """An expectation's counts summed over the given datasets' flows (None if none reported it)."""

@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from pipelines.core.errors import Problem, UsageError
+from pipelines.core.config import TableConfig
 from pipelines.core.plan import Plan, TablePlan
 from pipelines.core.results import CheckResult, RunResult, TableResult
 from pipelines.core.vocabulary import OnError, TableStatus
 from pipelines.quality.checks import named_checks
 
 from .event_log import UpdateEvents, event_pages
-from .registrar import CHECKED_SUFFIX, pipeline_datasets, table_datasets
+from .registrar import CHECKED_SUFFIX, QUARANTINE_FLOW_SUFFIX, pipeline_datasets, table_datasets
 
 log = logging.getLogger(__name__)
 _UPDATE_TERMINAL = {"COMPLETED", "FAILED", "CANCELED"}
@@ -130,7 +131,7 @@ def table_result(plan: Plan, table: TablePlan, events: UpdateEvents, completed: 
     reported, and for a table that did not succeed: no stale numbers)."""
     config = table.config
     datasets = table_datasets(table)
-    flows = [events.flows.get(name) for name in datasets]
+    flows = [events.dataset(name) for name in datasets]
     main = flows[0]
     statuses = [flow.status for flow in flows if flow is not None]
     status = ("failed" if "failed" in statuses else main.status if main and main.status
@@ -145,13 +146,23 @@ def table_result(plan: Plan, table: TablePlan, events: UpdateEvents, completed: 
     quarantine = flows[1] if len(flows) > 1 else None
     result.rows_quarantined = (quarantine.rows if quarantine else None) if len(flows) > 1 else 0
     result.rows_dropped = None if config.on_error is OnError.DROP and config.has_expectations else 0
-    names = [config.name + CHECKED_SUFFIX, *datasets]
+    names = [config.name + CHECKED_SUFFIX, *(flow.name + CHECKED_SUFFIX for flow in config.flows), *datasets]
+    if table.append_flows:  # each flow's own rows: its flow, and its flow into the quarantine
+        result.flows = {flow.name: _flow_counts(events, flow.name, config) for flow in table.append_flows}
     result.checks = []
     for name, criticality in named_checks(plan.config, config):
         counts = events.expectation(names, name)
         result.checks.append(CheckResult(name, criticality, counts.failed if counts else None,
                                          counts.passed if counts else None))
     return result
+
+
+def _flow_counts(events: UpdateEvents, flow: str, config: TableConfig) -> dict[str, int | None]:
+    """One append flow's rows written and quarantined, as its events reported them (None: not reported)."""
+    written, failing = events.flows.get(flow), events.flows.get(flow + QUARANTINE_FLOW_SUFFIX)
+    quarantined = (failing.rows if failing else None) if config.on_error is OnError.QUARANTINE \
+        and config.has_expectations else 0
+    return {"rows_written": written.rows if written else None, "rows_quarantined": quarantined}
 
 
 def _timestamp(epoch_ms: int) -> str:

@@ -350,3 +350,54 @@ def test_replay_hands_tables_over_a_few_at_once_and_the_run_after_all_of_them():
     replay(the_plan, run, Consumers([Waiting()]), read=lambda name: name)
     assert sorted(seen[:-1]) == sorted(names) and seen[-1] == "run"
     assert all(not t.consumer_errors for t in run.tables), [t.consumer_errors for t in run.tables]
+
+
+def flow_progress(flow: str, dataset: str, status: str, at: str, **kwargs) -> dict:
+    """A flow_progress event of an append flow: named `flow`, writing `dataset`."""
+    out = progress(flow, status, at, **kwargs)
+    out["origin"]["dataset_name"] = f"main.retail.{dataset}"
+    return out
+
+
+def flows_summary(tmp_path, events, states=("COMPLETED",)) -> dict:
+    from tests.conftest import write_project
+    from tests.spark import test_append_flows as flows
+
+    config = write_project(tmp_path, flows.config().replace("SCHEMA", "retail"), flows.MODULES)
+    the_plan = load_project(config, Selection(select=("orders",)), "streaming").plan
+    update = PipelineUpdate(client(list(states), events), "p1", sleep=lambda s: None, echo=lambda line: None)
+    return update.summary(the_plan, "u1", update.follow("u1")).to_dict()
+
+
+def test_a_table_with_flows_reports_each_flows_rows_and_their_totals(tmp_path):
+    """Each append flow (and its flow into the quarantine) reports under its own name: the table's rows
+    are their sum, and each flow's are listed, as the Spark runner lists them."""
+    checks = [("orders", "positive_amount", 2, 1)]
+    events = [flow_progress("eu__checked", "eu__checked", "COMPLETED", "2026-11-23T10:00:01Z", rows=3,
+                            expectations=checks),
+              flow_progress("eu", "orders", "RUNNING", "2026-11-23T10:00:01Z"),
+              flow_progress("eu", "orders", "COMPLETED", "2026-11-23T10:00:03Z", rows=2),
+              flow_progress("eu__quarantine", "orders_quarantine", "COMPLETED", "2026-11-23T10:00:03Z", rows=1),
+              flow_progress("us", "orders", "COMPLETED", "2026-11-23T10:00:04Z", rows=1),
+              flow_progress("us__quarantine", "orders_quarantine", "COMPLETED", "2026-11-23T10:00:04Z", rows=0),
+              flow_progress("history", "orders", "COMPLETED", "2026-11-23T10:00:05Z", rows=1),
+              flow_progress("history__quarantine", "orders_quarantine", "COMPLETED", "2026-11-23T10:00:05Z",
+                            rows=1)]
+    [table] = flows_summary(tmp_path, events)["tables"]
+    assert (table["status"], table["rows_written"], table["rows_quarantined"], table["seconds"]) == (
+        "success", 4, 2, 4.0)
+    assert table["flows"] == {"eu": {"rows_written": 2, "rows_quarantined": 1},
+                              "us": {"rows_written": 1, "rows_quarantined": 0},
+                              "history": {"rows_written": 1, "rows_quarantined": 1}}
+    assert table["checks"] == [{"name": "positive_amount", "criticality": "error", "failed": 1, "passed": 2}]
+
+
+def test_one_failed_flow_fails_its_table_though_the_next_flow_completes(tmp_path):
+    """A flow of the table failing is not taken for a retry of it by the next flow's events."""
+    error = {"exceptions": [{"class_name": "java.io.IOException", "message": "eu bucket gone"}]}
+    events = [flow_progress("eu", "orders", "FAILED", "2026-11-23T10:00:01Z", error=error),
+              flow_progress("us", "orders", "RUNNING", "2026-11-23T10:00:02Z"),
+              flow_progress("us", "orders", "COMPLETED", "2026-11-23T10:00:03Z", rows=1)]
+    [table] = flows_summary(tmp_path, events, states=("FAILED",))["tables"]
+    assert (table["status"], table["error"], table["rows_written"]) == (
+        "failed", "java.io.IOException: eu bucket gone", None)
