@@ -91,7 +91,7 @@ class TableResult:
     sinks: list[dict[str, Any]] | None = None  # per sink: target, mode, rows, status, error
     changes: dict[str, int] | None = None  # a CDC table: this run's upserts, deletes (, versions_opened)
     new_columns: list[str] = field(default_factory=list)  # an additive contract's columns beyond the declared
-    flows: dict[str, dict[str, int]] | None = None  # a table with flows: per flow, its rows this run
+    flows: dict[str, dict[str, int | None]] | None = None  # per flow, its rows this run (None: not reported)
 
     @property
     def succeeded(self) -> bool:

@@ -85,7 +85,8 @@ def summary_text(run: RunResult) -> str:
                for t in run.tables if t.changes is not None]
     if changes:
         lines += ["", "Changes applied (CDC):", *changes]
-    flows = [f"  {t.name}.{flow}: {counts['rows_written']} row(s)"
+    flows = [f"  {t.name}.{flow}: " + (f"{counts['rows_written']} row(s)" if counts.get("rows_written") is not None
+                                         else "rows not reported")
              + (f", {counts['rows_quarantined']} quarantined" if counts.get("rows_quarantined") else "")
              + (f", {counts['rows_dropped']} dropped" if counts.get("rows_dropped") else "")
              for t in run.tables for flow, counts in (t.flows or {}).items()]
