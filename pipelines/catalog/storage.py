@@ -34,7 +34,7 @@ from pipelines.core.errors import Problem, RunError
 from pipelines.core.outputs import CdcTarget, MaterializedView, Output, OutputHandlers, StreamingTable
 from pipelines.core.sql import sql_literal
 from pipelines.core.table_properties import property_value
-from pipelines.core.vocabulary import CDC_EVENTS_SUFFIX
+from pipelines.core.vocabulary import CDC_EVENTS_SUFFIX, unquoted
 
 from .session import on_databricks
 
@@ -112,7 +112,7 @@ class TableStore:
 
     def _catalog_name(self, name: str) -> str:
         """fqn without quotes, as the spark.catalog methods take it."""
-        return self.fqn(name).replace("`", "")
+        return unquoted(self.fqn(name))
 
     def read(self, name: str) -> DataFrame:
         return self.spark.table(self.fqn(name))

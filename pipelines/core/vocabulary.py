@@ -45,6 +45,11 @@ CORRUPT_RECORD = "_corrupt_record"  # the raw text of a csv/json record Spark co
 MALFORMED_CHECK = "malformed_record"  # the implicit error-level check on it
 
 
+def unquoted(name: str) -> str:
+    """A qualified name without its backticks, as `spark.catalog` methods and reports take it."""
+    return name.replace("`", "")
+
+
 def landing_name(table: str) -> str:
     """The landing table of `table`'s (or a flow's) source that `lands`: unqualified, in its schema."""
     return table + LANDING_SUFFIX

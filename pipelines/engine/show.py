@@ -18,7 +18,7 @@ from typing import Any
 from pipelines.catalog.reader import StoredTable, TimeTravel, UnknownVersion, stored_table
 from pipelines.core.config import Config
 from pipelines.core.errors import ConfigError, Problem, UsageError
-from pipelines.core.vocabulary import QUARANTINE_SUFFIX
+from pipelines.core.vocabulary import QUARANTINE_SUFFIX, unquoted
 
 log = logging.getLogger(__name__)
 LOCAL_RUNNERS = ("spark", "sdp")  # the runners whose tables are stored under the state folder
@@ -244,7 +244,7 @@ def _spark_rows(config: Config, catalog: Path, request: Request, version: int | 
     spark = get_spark(catalog, verbose=request.verbose)
     store = TableStore(spark, config.pipeline, catalog)
     schema, _, table = request.name.rpartition(".")
-    full_name = f"{schema}.{table}" if schema else store.fqn(table).replace("`", "")
+    full_name = f"{schema}.{table}" if schema else unquoted(store.fqn(table))
     if not spark.catalog.tableExists(full_name):
         in_schema = full_name.rpartition(".")[0]
         existing = sorted(t.name for t in spark.catalog.listTables(in_schema)) \

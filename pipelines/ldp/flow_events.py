@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import re
 
+from pipelines.core.vocabulary import unquoted
+
 # a flow's terminal state -> the table status of the run summaries
 FLOW_STATUS = {"COMPLETED": "success", "FAILED": "failed", "STOPPED": "failed", "SKIPPED": "skipped",
                "EXCLUDED": "skipped"}
@@ -12,7 +14,7 @@ _STATE = re.compile(r"\b(?:(?:is|has) ([A-Z_]+)|(SKIPPED))\b")
 
 def dataset_name(flow: str) -> str:
     """`spark_catalog`.`retail`.`t` or spark_catalog.retail.t -> t."""
-    return flow.replace("`", "").rsplit(".", 1)[-1]
+    return unquoted(flow).rsplit(".", 1)[-1]
 
 
 def flow_in(message: str) -> str | None:
