@@ -4,8 +4,8 @@ A type-2 target of K keys (stored events and target built once, untimed), then o
 events: 65% inserts of new keys, 20% updates, 5% deletes, 10% late updates (a sequence lower than the
 stored one). Side by side in one process, each variant restored to the same starting state before each
 run (untimed), min and median of `--repeats` interleaved runs:
-  engine    the Spark runner's write path for a `cdc:` table (`TableStore.apply_changes` with
-            `pipelines.catalog.cdc.apply_changes`): events stored, the target recomputed from all of them
+  engine    the Spark runner's write path for a `cdc:` table (`Materializer.materialize` of a `CdcTarget`):
+            new events checked and stored, the target recomputed from all of them
   merge     the usual hand-written SCD2: one MERGE closing the current version of every key the batch
             touches, one INSERT of the new versions; no ordering fixes, so late events land wrong
 ratio = engine / merge. Goal (issue 22): ratio <= 1.5. Last stdout line: one JSON object.
@@ -25,11 +25,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pyspark.sql import functions as F  # noqa: E402
 
-from pipelines.catalog.cdc import apply_changes, change_counts  # noqa: E402
+from pipelines.catalog.cdc import apply_changes  # noqa: E402
 from pipelines.catalog.session import local_session  # noqa: E402
 from pipelines.catalog.storage import CDC_EVENTS_SUFFIX, TableStore  # noqa: E402
 from pipelines.core.cdc import CdcSpec  # noqa: E402
-from pipelines.core.config import PipelineSettings, TableConfig  # noqa: E402
+from pipelines.core.config import Config, PipelineSettings, TableConfig  # noqa: E402
+from pipelines.core.outputs import CdcTarget  # noqa: E402
+from pipelines.quality.enforce import Expectations  # noqa: E402
+from pipelines.quality.materialize import Materializer  # noqa: E402
 
 SPEC = CdcSpec(keys=["id"], sequence_by="seq", apply_as_deletes="op = 'D'", except_column_list=["op", "seq"],
                stored_as_scd_type=2)
@@ -70,7 +73,8 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="cdc_merge_"))
     try:
         spark = local_session(tmp / "state", app_name="cdc_merge", master="local[2]")
-        store = TableStore(spark, PipelineSettings(schema="bench"), tmp / "state")
+        settings = PipelineSettings(schema="bench")
+        store = TableStore(spark, settings, tmp / "state")
         store.ensure_schema()
         table = TableConfig(name="history", layer="silver", depends_on=("changes",), cdc=SPEC)
         batch_path, events_path = str(tmp / "batch"), str(tmp / "initial_events")
@@ -79,19 +83,20 @@ def main() -> None:
         start = apply_changes(spark.read.parquet(events_path), SPEC)
         start.write.format("delta").save(str(tmp / "start_target"))
 
-        def target_of(events):
-            return apply_changes(events, SPEC, table="history")
+        materializer = Materializer(store, Expectations(spark, Config(pipeline=settings, tables=(table,))))
+
+        def write(path: str) -> dict[str, int]:
+            return dict(materializer.materialize(table, spark.read.parquet(path), output=CdcTarget()).changes or {})
 
         def reset_engine() -> None:
             spark.sql(f"DROP TABLE IF EXISTS {store.fqn(table.name + CDC_EVENTS_SUFFIX)}")
             spark.sql(f"DROP TABLE IF EXISTS {store.fqn(table.name)}")
-            store.apply_changes(table, spark.read.parquet(events_path), target_of, lambda new: None)
+            write(events_path)
 
         counted: dict[str, int] = {}
 
         def engine() -> None:
-            counted.update(store.apply_changes(table, spark.read.parquet(batch_path), target_of,
-                                               lambda new: change_counts(new, SPEC)))
+            counted.update(write(batch_path))
 
         def reset_merge() -> None:
             spark.sql(f"CREATE OR REPLACE TABLE bench.merged USING delta AS "

@@ -2,7 +2,9 @@
 
 The engine keeps each accepted event in a hidden Delta event table and recomputes the target from all
 of them, so the result does not depend on how events were split over runs or in which order they
-arrived, and a retried batch changes nothing (its events are already there). The semantics follow
+arrived, and a retried batch changes nothing (its events are already there). Events are checked once,
+before they are stored (`check_changes`: the new ones, against the stored events of the keys they
+touch), so recomputing the target does not re-check the history. The semantics follow
 Lakeflow's documented AUTO CDC; where the docs are silent, issue 22's "Semantics decided here":
 
 - events are ordered by `sequence_by` (a list is compared as a struct, in its order);
@@ -31,7 +33,7 @@ from pyspark.sql import functions as F
 from pipelines.core.cdc import END_AT, START_AT, CdcSpec, SnapshotCdcSpec
 from pipelines.core.errors import Problem, RunError
 
-__all__ = ["apply_changes", "apply_snapshots", "apply_snapshot_events", "snapshot_events", "change_counts",
+__all__ = ["apply_changes", "check_changes", "apply_snapshots", "apply_snapshot_events", "snapshot_events", "change_counts",
            "CdcDataError"]
 
 _SEQ, _DEL, _TRUNC, _SEG = "__cdc_seq", "__cdc_delete", "__cdc_truncate", "__cdc_segment"
@@ -45,18 +47,41 @@ class CdcDataError(RunError):
     """The change events break a rule LDP enforces too (NULL key or sequence, conflicting duplicates)."""
 
 
-def apply_changes(events: DataFrame, spec: CdcSpec, *, table: str | None = None) -> DataFrame:
+def apply_changes(events: DataFrame, spec: CdcSpec, *, table: str | None = None, check: bool = True) -> DataFrame:
     """The target's rows after applying every event in `events`: business columns only (type 1), plus
-    `__START_AT` and `__END_AT` (type 2). Raises CdcDataError (naming `table`) on invalid events."""
+    `__START_AT` and `__END_AT` (type 2). Raises CdcDataError (naming `table`) on invalid events;
+    `check=False` when `check_changes` passed them already (an engine's stored events)."""
     missing = spec.missing_columns(events.columns)
     if missing:
         raise CdcDataError(Problem(f"the change feed lacks column(s) {missing} named in cdc", table=table,
                                    hint=f"its columns: {events.columns}"))
     stored = spec.stored_columns(events.columns)
-    prepared = _prepare(events, spec, stored, table)
+    df = _flagged(events, spec)
+    if check:
+        _check_nulls(df, spec, table)
+    df = _reduced(df, spec, stored)
+    if check:
+        _check_duplicates(df, spec, table)
     if spec.stored_as_scd_type == 1:
-        return _scd1(prepared, spec, stored)
-    return _scd2(prepared, spec, stored, spec.tracked_columns(events.columns))
+        return _scd1(df, spec, stored)
+    return _scd2(df, spec, stored, spec.tracked_columns(events.columns))
+
+
+def check_changes(new: DataFrame, spec: CdcSpec | SnapshotCdcSpec, *, applied: DataFrame | None = None,
+                  table: str | None = None) -> None:
+    """Raise CdcDataError if `new` events, added to the `applied` ones (which passed this check when
+    they were stored), break a rule `apply_changes` enforces. Only the new events and the applied
+    events of the keys they touch are read, so a run's check grows with its changes, not the history."""
+    if isinstance(spec, SnapshotCdcSpec):
+        spec = spec.change_spec(_SNAP, _GONE)
+    df = _flagged(new, spec)
+    _check_nulls(df, spec, table)
+    if applied is not None:
+        before = _flagged(applied.select(*new.columns), spec)
+        touched = df.where(~F.col(_TRUNC)).select(*spec.keys).distinct()
+        df = df.unionByName(before.join(touched, list(spec.keys), "left_semi")).unionByName(
+            before.where(F.col(_TRUNC)))  # truncates name no key, and decide which events still count
+    _check_duplicates(_reduced(df, spec, spec.stored_columns(new.columns)), spec, table)
 
 
 def change_counts(events: DataFrame, spec: CdcSpec | SnapshotCdcSpec) -> dict[str, int]:
@@ -78,23 +103,24 @@ def _flag(condition: str | None) -> Column:
     return F.coalesce(F.expr(condition), F.lit(False)) if condition else F.lit(False)
 
 
-def _prepare(events: DataFrame, spec: CdcSpec, stored: Sequence[str], table: str | None) -> DataFrame:
-    """Events with their sequence and delete flag, checked, truncates applied, duplicates collapsed."""
+def _flagged(events: DataFrame, spec: CdcSpec) -> DataFrame:
+    """Events with their sequence (one column, a struct for a list) and their delete and truncate flags."""
     sequence = spec.sequence_columns
-    df = events.select(
+    return events.select(
         *[F.col(c) for c in events.columns],
         (F.col(sequence[0]) if len(sequence) == 1 else F.struct(*sequence)).alias(_SEQ),
         _flag(spec.apply_as_deletes).alias(_DEL), _flag(spec.apply_as_truncates).alias(_TRUNC))
-    _check_nulls(df, spec, table)
+
+
+def _reduced(df: DataFrame, spec: CdcSpec, stored: Sequence[str]) -> DataFrame:
+    """Flagged events with truncates applied and an event delivered twice kept once."""
     if spec.apply_as_truncates:
         df = _after_truncates(df)
     payload = [c for c in stored if c not in spec.keys]
     # A delete's payload means nothing: blank it so two copies of one delete are one event.
     df = df.where(~F.col(_TRUNC)).select(
         *spec.keys, _SEQ, _DEL, *[F.when(~F.col(_DEL), F.col(c)).alias(c) for c in payload])
-    df = df.dropDuplicates([*spec.keys, _SEQ, _DEL, *payload])
-    _check_duplicates(df, spec, table)
-    return df
+    return df.dropDuplicates([*spec.keys, _SEQ, _DEL, *payload])
 
 
 def _check_nulls(df: DataFrame, spec: CdcSpec, table: str | None) -> None:
@@ -198,9 +224,10 @@ def apply_snapshots(snapshots: Sequence[tuple[DataFrame, Any]], spec: SnapshotCd
                                  table=table)
 
 
-def apply_snapshot_events(events: DataFrame, spec: SnapshotCdcSpec, *, table: str | None = None) -> DataFrame:
+def apply_snapshot_events(events: DataFrame, spec: SnapshotCdcSpec, *, table: str | None = None,
+                          check: bool = True) -> DataFrame:
     """The target after the change events `snapshot_events` derived (from any number of runs)."""
-    return apply_changes(events, spec.change_spec(_SNAP, _GONE), table=table)
+    return apply_changes(events, spec.change_spec(_SNAP, _GONE), table=table, check=check)
 
 
 def snapshot_events(snapshots: DataFrame, spec: SnapshotCdcSpec, *, version: str,
@@ -216,7 +243,8 @@ def snapshot_events(snapshots: DataFrame, spec: SnapshotCdcSpec, *, version: str
     _check_snapshot_keys(rows, spec, table)
     if applied is not None:  # the previous snapshot's rows, at its version, to diff the first new one with
         last = applied.agg(F.max(_SNAP).alias(_CLOSE))
-        current = apply_changes(applied, spec.change_spec(_SNAP, _GONE, current_only=True), table=table)
+        current = apply_changes(applied, spec.change_spec(_SNAP, _GONE, current_only=True), table=table,
+                                check=False)  # stored events passed check_changes
         rows = _later(rows, last).unionByName(current.crossJoin(last.withColumnRenamed(_CLOSE, _SNAP)))
     in_order = Window.orderBy(_SNAP)  # versions are few: one partition orders them
     known = rows.select(_SNAP)

@@ -198,20 +198,25 @@ class TableStore:
         self.reset_checkpoint(table.name)
 
     def apply_changes(self, table: TableConfig, events: DataFrame, target_of: Callable[[DataFrame], DataFrame],
-                      count: Callable[[DataFrame], T]) -> T:
+                      count: Callable[[DataFrame], T],
+                      check: Callable[[DataFrame, DataFrame | None], None] = lambda new, applied: None) -> T:
         """Add `events` to the table's stored change events (an event already stored, e.g. re-read from
         the same files or retried, is kept once), then replace the table with `target_of(all events)`.
         The target is a function of every event seen so far, so the order events arrive in across runs
-        changes nothing and a rerun is idempotent. Two commits, events first: a run failing between them
-        leaves the target one run behind, and the next run recomputes it. Returns `count(new events)`."""
+        changes nothing and a rerun is idempotent. `check(new, applied)` runs before anything is stored
+        (`applied` is None when every event is checked at once), so an invalid event is never stored.
+        Two commits, events first: a run failing between them leaves the target one run behind, and the
+        next run recomputes it. Returns `count(new events)`."""
         log, before = _events_table(table), self.cdc_events(table)
         if before is not None and sorted(before.dtypes) == sorted(events.dtypes):  # only the new ones written
             with self.staged(log, events.select(*before.columns).subtract(before)) as new:
+                check(new, before)
                 counted = count(new)
                 self.append(log, new)
         else:  # the first events, or events whose columns changed: the stored ones rewritten with them
             seen = events if before is None else before.unionByName(events, allowMissingColumns=True).distinct()
             with self.staged(log, seen) as everything:
+                check(everything, None)
                 counted = count(everything if before is None else everything.subtract(
                     before.unionByName(everything.limit(0), allowMissingColumns=True).select(*everything.columns)))
                 self._replace(log, everything)

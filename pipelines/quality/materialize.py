@@ -22,7 +22,7 @@ from pipelines.catalog.storage import Accept, MicroBatch, TableStore
 from pipelines.core.config import TableConfig
 from pipelines.core.errors import Problem, RunError
 from pipelines.core.results import CheckResult, events_applied
-from pipelines.catalog.cdc import apply_changes, apply_snapshot_events, change_counts, snapshot_events
+from pipelines.catalog.cdc import apply_changes, apply_snapshot_events, change_counts, check_changes, snapshot_events
 from pipelines.core.cdc import CdcSpec, SnapshotCdcSpec
 from pipelines.core.outputs import (AppendFlow, CdcTarget, MaterializedView, Output, OutputHandlers,
                                     SnapshotCdcTarget, StreamingTable)
@@ -138,7 +138,7 @@ class Materializer:
         spec = table.cdc
         assert spec is not None
         return self._keep_by_key(table, spec, feed, checked, accept, lambda valid: valid,
-                                 lambda events: apply_changes(events, spec, table=table.name))
+                                 lambda events: apply_changes(events, spec, table=table.name, check=False))
 
     def _apply_snapshots(self, table: TableConfig, rows: DataFrame, checked: CheckedFrame | None,
                          accept: Accept | None) -> WriteStats:
@@ -156,20 +156,22 @@ class Materializer:
                                    applied=self.store.cdc_events(table), table=table.name)
 
         return self._keep_by_key(table, spec, rows, checked, accept, events_of,
-                                 lambda events: apply_snapshot_events(events, spec, table=table.name))
+                                 lambda events: apply_snapshot_events(events, spec, table=table.name, check=False))
 
     def _keep_by_key(self, table: TableConfig, spec: CdcSpec | SnapshotCdcSpec, rows: DataFrame,
                      checked: CheckedFrame | None, accept: Accept | None,
                      events_of: Callable[[DataFrame], DataFrame],
                      target_of: Callable[[DataFrame], DataFrame]) -> WriteStats:
         """A CDC target's write: the rows passing the checks become change events (`events_of`), added
-        to the stored ones, and the target is `target_of(every event)`; failing rows are quarantined.
+        to the stored ones once `check_changes` passes them, and the target is `target_of(every event)`;
+        failing rows are quarantined.
         `rows_written` counts the events new to this run; type 2 also counts the versions they opened."""
         versions_before = self.store.count(table.name) if self.store.exists(table.name) else 0
 
         def apply(valid: DataFrame) -> dict[str, int]:
-            changes = self.store.apply_changes(table, events_of(valid), target_of,
-                                               lambda new: change_counts(new, spec))
+            changes = self.store.apply_changes(
+                table, events_of(valid), target_of, lambda new: change_counts(new, spec),
+                lambda new, applied: check_changes(new, spec, applied=applied, table=table.name))
             if spec.stored_as_scd_type == 2:  # history rows are only ever added: the growth is what opened
                 changes["versions_opened"] = self.store.count(table.name) - versions_before
             return changes

@@ -7,10 +7,11 @@ import random
 
 import pytest
 from chispa import assert_df_equality
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from pipelines.catalog.cdc import CdcDataError, apply_changes, apply_snapshot_events, apply_snapshots, snapshot_events
+from pipelines.catalog.cdc import (CdcDataError, apply_changes, apply_snapshot_events, apply_snapshots,
+                                  check_changes, snapshot_events)
 from pipelines.core.cdc import CdcSpec, SnapshotCdcSpec
 
 # LDP docs ("The AUTO CDC APIs", example: process SCD type 1 and type 2 updates), as in REFERENCE.md
@@ -163,6 +164,20 @@ def test_a_truncate_needs_no_key_but_every_event_needs_a_sequence(spark):
     assert rows(apply_changes(feed(spark, truncate), spec(apply_as_truncates="op = 'T'"))) == [(1, "x", 0)]
     with pytest.raises(CdcDataError, match=r"table 't'.*1 change event\(s\) have a NULL in sequence_by"):
         apply_changes(feed(spark, [(1, "U", None, "x", 0)]), spec(), table="t")
+
+
+def test_new_events_are_checked_against_the_applied_events_of_the_keys_they_touch(spark):
+    applied = feed(spark, [(7, "U", 3, "x", 0), (8, "U", 1, "x", 0)])
+    check_changes(feed(spark, [(7, "U", 3, "x", 0), (7, "U", 4, "y", 0)]), spec(), applied=applied)  # redelivered
+    with pytest.raises(CdcDataError, match=r"table 'customers'.*share a key and a sequence: id=7 at sequence 3"):
+        check_changes(feed(spark, [(7, "U", 3, "y", 0)]), spec(), applied=applied, table="customers")
+    with pytest.raises(CdcDataError, match=r"NULL key.*\{'id': 1\}"):
+        check_changes(feed(spark, [(None, "U", 5, "y", 0)]), spec(), applied=applied)
+    truncated = spec(apply_as_truncates="op = 'T'")  # a clash at or below a truncate no longer counts
+    check_changes(feed(spark, [(7, "U", 3, "y", 0)]), truncated,
+                  applied=applied.unionByName(feed(spark, [(None, "T", 3, None, None)])))
+    with pytest.raises(CdcDataError, match="id=7 at sequence 3"):
+        check_changes(feed(spark, [(7, "U", 3, "y", 0), (None, "T", 2, None, None)]), truncated, applied=applied)
 
 
 def test_a_column_the_spec_names_must_be_in_the_feed(spark):
@@ -319,3 +334,35 @@ def diffed(snapshots: dict[int, dict]) -> list[tuple]:
         events += [(k, "D", version, None, None) for k in previous if k not in snapshots[version]]
         previous = snapshots[version]
     return events
+
+
+@st.composite
+def split_feeds(draw):
+    """Events over few keys and sequences (so some clash, some carry no key), cut into two runs."""
+    events = draw(st.lists(st.tuples(st.sampled_from([1, 2, None]), st.sampled_from(["U", "U", "D", "T"]),
+                                     st.integers(0, 3), st.sampled_from(["x", "y"]), st.just(0)),
+                           min_size=1, max_size=8))
+    events = [(None if op == "T" else key, op, seq, a, b) for key, op, seq, a, b in events]
+    cut = draw(st.integers(0, len(events)))
+    return events[:cut], events[cut:]
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=split_feeds())
+def test_checking_a_run_against_applied_events_agrees_with_checking_every_event(spark, case):
+    """What the engine does (applied events checked when stored, each run's new ones against them)
+    rejects exactly the feeds that checking all events at once rejects."""
+    first, second = case
+    cdc = spec(apply_as_truncates="op = 'T'")
+
+    def verdict(check) -> str | None:
+        try:
+            check()
+        except CdcDataError as error:
+            return "NULL" if "NULL" in str(error) else "clash"
+        return None
+
+    assume(verdict(lambda: check_changes(feed(spark, first), cdc)) is None)  # stored: passed when stored
+    new = [e for e in dict.fromkeys(second) if e not in set(first)]  # what the store adds: new and distinct
+    by_run = verdict(lambda: check_changes(feed(spark, new), cdc, applied=feed(spark, list(dict.fromkeys(first)))))
+    assert by_run == verdict(lambda: apply_changes(feed(spark, first + second), cdc))

@@ -75,6 +75,19 @@ def test_a_change_feed_over_two_runs_gives_ldps_documented_scd1_and_scd2_tables(
         assert tables["users_history"].rows_written == applied  # the change events this run applied
         assert tables["users_history"].to_dict()["changes"] == tables["users_history"].changes
 
+    # an event clashing with a stored one (key 124 at sequence 1) fails both targets and is not stored:
+    # once the file is fixed the next run succeeds, with nothing to apply
+    (tmp_path / "feed" / "3.csv").write_text(HEADER + "124,Raul,Puebla,UPDATE,1\n126,Lily,Merida,UPDATE,7\n")
+    tables, result = harness.run()
+    assert result.status == "failed"
+    for name in ("users_current", "users_history"):
+        assert "share a key and a sequence: userId=124 at sequence 1" in tables[name].error, tables[name].error
+    assert rows(harness, "users_current")[-1] == (126, "Lily", "Cancun")  # the valid event in 3.csv waits too
+    (tmp_path / "feed" / "3.csv").unlink()
+    tables, result = harness.run()
+    assert result.status == "success", [t.error for t in tables.values()]
+    assert (tables["users_history"].rows_written, tables["users_history"].rows_total) == (0, 7)
+
 
 def test_databricks_registers_a_streaming_table_and_an_auto_cdc_flow_from_the_checked_feed(spark, tmp_path):
     import types
