@@ -26,27 +26,29 @@ from pipelines.core.config import TableConfig
 from pipelines.core.errors import Problem, RunError, describe_error
 from pipelines.core.plan import TablePlan
 from pipelines.core.sources import JdbcSource
-from pipelines.core.vocabulary import landing_name
+from pipelines.core.vocabulary import landing_name, unquoted
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Landed:
-    """What one landing did: the mark it read above (None: the first landing, every row) and the mark
-    the landing table holds now."""
+    """What one landing did: the landing table (unquoted), the mark it read above (None: the first
+    landing, every row), the mark the landing table holds now and how many rows it landed."""
 
     landing: str
     since: Any
     mark: Any
+    rows: int
 
 
-def landing_sources(tables: tuple[TablePlan, ...]) -> Iterator[TableConfig]:
-    """The tables and flows of `tables` whose source lands (each lands under its own name)."""
+def landing_sources(tables: tuple[TablePlan, ...]) -> Iterator[tuple[str, TableConfig]]:
+    """The tables and flows of `tables` whose source lands (each lands under its own name), each with
+    the name of the table it feeds."""
     for table in tables:
         for config in [table.config, *(table.config.flow_config(flow) for flow in table.config.flows)]:
             if config.source is not None and config.source.lands:
-                yield config
+                yield table.name, config
 
 
 def land(spark: SparkSession, config: TableConfig, qualified: Callable[[str], str], base_dir: Path,
@@ -57,9 +59,9 @@ def land(spark: SparkSession, config: TableConfig, qualified: Callable[[str], st
     source = config.source
     assert isinstance(source, JdbcSource) and source.incremental_column is not None
     landing, column = qualified(landing_name(config.name)), source.incremental_column
-    exists = spark.catalog.tableExists(landing.replace("`", ""))
+    exists = spark.catalog.tableExists(unquoted(landing))
     if exists and not rows:
-        return Landed(landing, None, None)
+        return Landed(unquoted(landing), None, None, 0)
     new = database_rows(spark, source, base_dir)
     if column not in new.columns:
         raise RunError(Problem(f"the incremental_column {column!r} is not a column of {source.table or 'the query'} "
@@ -75,7 +77,10 @@ def land(spark: SparkSession, config: TableConfig, qualified: Callable[[str], st
     except Exception as exc:  # noqa: BLE001 - a read that fails mid-way: where, and the driver's reason
         raise RunError(Problem(f"could not land the new rows of {source.table or 'the query'} from {source.url}: "
                                f"{describe_error(exc)}", table=config.name, key="source")) from None
-    mark = spark.read.table(landing).agg(F.max(column)).first()[0]
-    log.info("%s: landed the rows of %s with %s above %s; its mark is now %s", config.name, source.url, column,
-             since, mark)
-    return Landed(landing, since, mark)
+    landed = spark.read.table(landing)  # every row landed before is at or below `since`
+    mark, count = (landed if since is None else landed.where(F.col(column) > F.lit(since))).agg(
+        F.max(column), F.count(F.lit(1))).first()
+    mark = since if mark is None else mark
+    log.info("%s: landed %d row(s) of %s with %s above %s; its mark is now %s", config.name, count, source.url,
+             column, since, mark)
+    return Landed(unquoted(landing), since, mark, count)

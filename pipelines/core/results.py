@@ -92,6 +92,7 @@ class TableResult:
     changes: dict[str, int] | None = None  # a CDC table: this run's upserts, deletes (, versions_opened)
     new_columns: list[str] = field(default_factory=list)  # an additive contract's columns beyond the declared
     flows: dict[str, dict[str, int | None]] | None = None  # per flow, its rows this run (None: not reported)
+    landed: dict[str, int] = field(default_factory=dict)  # per incremental database read (it or a flow): rows landed
 
     @property
     def succeeded(self) -> bool:
@@ -117,6 +118,8 @@ class TableResult:
             out["flows"] = {name: dict(counts) for name, counts in self.flows.items()}
         if self.new_columns:
             out["new_columns"] = list(self.new_columns)
+        if self.landed:
+            out["landed"] = dict(self.landed)
         if self.consumer_errors:
             out["consumers"] = dict(self.consumer_errors)
         return out

@@ -49,18 +49,18 @@ def land(config: str | None, tags: str | None, match: str, select_: str | None, 
                               packages=plan.local_packages)
             store = TableStore(spark, plan.pipeline, state)
             store.ensure_schema()
-            for source in sources:
+            for _, source in sources:
                 try:
                     done = land_rows(spark, source, store.fqn, plan.config.base_dir)
-                    landed.append({"table": source.name, "landing": done.landing.replace("`", ""),
-                                   "since": done.since, "mark": done.mark})
+                    landed.append({"table": source.name, "landing": done.landing, "since": done.since,
+                                   "mark": done.mark, "rows": done.rows})
                 except Exception as exc:  # noqa: BLE001 - reported on its table; the others still land
                     errors[source.name] = describe_error(exc)
     if output_format == "json":
         click.echo(json.dumps({"landed": landed, "errors": errors}, default=str))
     else:
-        click.echo("\n".join([f"{r['table']}: landed the rows above {r['since']} into {r['landing']} (mark now "
-                              f"{r['mark']})" for r in landed] + [f"{name}: FAILED: {error}" for name, error
+        click.echo("\n".join([f"{r['table']}: landed {r['rows']} row(s) above {r['since']} into {r['landing']} "
+                              f"(mark now {r['mark']})" for r in landed] + [f"{name}: FAILED: {error}" for name, error
                                                                    in errors.items()])
                    or "no selected table reads a database incrementally")
     return EXIT_RUNTIME if errors else EXIT_OK

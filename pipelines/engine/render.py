@@ -85,6 +85,10 @@ def summary_text(run: RunResult) -> str:
                for t in run.tables if t.changes is not None]
     if changes:
         lines += ["", "Changes applied (CDC):", *changes]
+    landed = [f"  {t.name}" + ("" if source == t.name else f".{source}") + f": {rows} new row(s) from the database"
+              for t in run.tables for source, rows in t.landed.items()]
+    if landed:
+        lines += ["", "Landed (incremental database reads):", *landed]
     flows = [f"  {t.name}.{flow}: " + (f"{counts['rows_written']} row(s)" if counts.get("rows_written") is not None
                                          else "rows not reported")
              + (f", {counts['rows_quarantined']} quarantined" if counts.get("rows_quarantined") else "")

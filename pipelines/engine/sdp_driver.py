@@ -20,6 +20,7 @@ from pipelines.core.errors import describe_error  # noqa: E402
 from pipelines.core.graph import Selection, split_names  # noqa: E402
 from pipelines.core.config import load_config  # noqa: E402
 from pipelines.core.contracts import ContractMode  # noqa: E402
+from pipelines.core.plan import Plan  # noqa: E402
 from pipelines.core.rules import from_json  # noqa: E402
 from pipelines.core.variables import Overrides  # noqa: E402
 from pipelines.engine.project import load_project  # noqa: E402
@@ -42,11 +43,15 @@ def load_registrar(spark: Any, spec: Any, tables: list[str]) -> Any:
     return Registrar(spark, project.plan, project.functions, pipeline_api())
 
 
-def land_sources(spark: Any, plan: Any, database: str, rows: bool) -> None:
+def land_sources(spark: Any, plan: Plan, database: str, rows: bool) -> dict[str, dict[str, int]]:
     """Land the new rows of the planned tables' incremental database reads, before the pipeline's
-    queries read them (a dry run only creates a missing landing table, empty)."""
-    for config in landing_sources(plan.tables):
-        land(spark, config, lambda name: f"`{database}`.`{name}`", plan.config.base_dir, rows=rows)
+    queries read them (a dry run only creates a missing landing table, empty). Returns per table the
+    rows each of its reads landed."""
+    landed: dict[str, dict[str, int]] = {}
+    for table, config in landing_sources(plan.tables):
+        done = land(spark, config, lambda name: f"`{database}`.`{name}`", plan.config.base_dir, rows=rows)
+        landed.setdefault(table, {})[config.name] = done.rows
+    return landed
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -64,7 +69,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         spark.sql(f"CREATE SCHEMA IF NOT EXISTS `{spec.database or 'default'}`")
         try:
             registrar = load_registrar(spark, spec, args.tables)
-            land_sources(spark, registrar.plan, spec.database or "default", rows=args.command == "run")
+            landed = land_sources(spark, registrar.plan, spec.database or "default", rows=args.command == "run")
             runner = LevelRunner(spark, spec, registrar, full_refresh=args.full_refresh,
                                  database=spec.database or "default", storage=spec.storage)
             runner.probe()
@@ -76,7 +81,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             return outcome(runner)
         before = {} if args.full_refresh else counts_before(spark, runner)
         runner.run()
-        return {**outcome(runner), **before, **counts_after(spark, runner)}
+        return {**outcome(runner), **before, **counts_after(spark, runner), "landed": landed}
     finally:
         spark.stop()
 

@@ -226,6 +226,7 @@ def _table_result(table: Any, raw: dict[str, Any], specs: list[tuple[str, Critic
             "not run: the Spark Declarative Pipelines process ended without a result"
     result = TableResult(table.name, table.layer, status, rows_written=None, rows_quarantined=None,
                          rows_dropped=None, checks=None, seconds=flows[0].get("seconds", 0.0), error=error)
+    result.landed = raw.get("landed", {}).get(table.name, {})
     if status is TableStatus.SUCCESS:
         _count(result, table.config, raw, specs)
     return result

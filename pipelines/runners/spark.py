@@ -54,6 +54,7 @@ class SparkRunner:
         self.consumers = consumers or Consumers()
         self.abandoned: set[str] = set()  # timed-out tables: their threads must not write or report
         self._new_columns: dict[str, list[str]] = {}  # per table: what its additive contract let through
+        self._landed: dict[str, dict[str, int]] = {}  # per table: rows its incremental database reads landed
         self._run_tag = f"ldp-{uuid.uuid4().hex[:12]}"
         self._connect = type(spark).__module__.startswith("pyspark.sql.connect")
 
@@ -109,6 +110,7 @@ class SparkRunner:
                 self.spark.removeTag(tag)
         if table.name in self.abandoned:  # already reported as timed out
             return
+        result.landed = self._landed.pop(table.name, {})  # landed rows stay landed, even if the table failed
         if stats is not None:
             result.rows_written = stats.rows_written
             result.rows_total = self.store.rows_held(table.output, table.name, stats.rows_written)
@@ -190,7 +192,8 @@ class SparkRunner:
         read = self.store.read_stream if flow_stream else self.store.read  # a table reads them whole
         base_dir = self.plan.config.base_dir
         if reading.config.source is not None and reading.config.source.lands:
-            land(self.spark, reading.config, self.store.fqn, base_dir)
+            landed = land(self.spark, reading.config, self.store.fqn, base_dir)
+            self._landed.setdefault(table.name, {})[reading.name] = landed.rows
         inputs = transformation_inputs(self.spark, reading, base_dir, read, landing=self.store.fqn)
         df = call_transformation(self.functions[reading.name], inputs, self.spark)
         if not isinstance(df, DataFrame):

@@ -328,6 +328,7 @@ def test_cdc_tables_and_a_change_feed_on_sdp_hold_the_spark_runners_rows_run_aft
         assert (by_name["orders_parts"]["rows_written"], by_name["big_orders"]["rows_written"]) == (
             40 + number, 21 + number)  # the whole database table, each run
         assert by_name["new_orders"]["rows_written"] == (41 if number == 1 else 1)  # only the rows above the mark
+        assert by_name["new_orders"]["landed"] == {"new_orders": 41 if number == 1 else 1}
         assert (by_name["order_events"]["rows_written"], by_name["order_events"]["rows_quarantined"]) == (
             1, 1 if number == 1 else 0)  # only the events since the last run
     assert by_name["users_history"]["changes"] == {"upserts": 2, "deletes": 1, "versions_opened": 2}

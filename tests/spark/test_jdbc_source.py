@@ -110,6 +110,7 @@ def test_an_incremental_read_lands_only_the_rows_above_the_last_runs_mark_over_t
         assert [r[:3] for r in rows(harness, "new_orders")] == [r for r in stored if r[2] > 0]
         assert [r[:3] for r in rows(harness, "new_orders_quarantine")] == ([(42, "c9", -1)] if run else [])
         assert landed_per_commit(spark, harness, "new_orders") == [40, 2, 1][:run + 1]  # nothing new: no commit
+        assert tables["new_orders"].landed == {"new_orders": [40, 2, 1, 0][run]}  # in the run's summary too
         new = [40, 1, 1, 0][run] if mode == "streaming" else len([r for r in stored if r[2] > 0])
         assert tables["new_orders"].rows_written == new
         assert rows(harness, "customer_totals") == sorted(
@@ -213,12 +214,13 @@ def test_the_land_command_lands_outside_a_run_and_an_unreachable_database_exits_
 
     landing = f"{harness.schema}.new_orders__ldp_landing"
     assert land(harness.path) == (0, {"landed": [{"table": "new_orders", "landing": landing, "since": None,
-                                                  "mark": 40}], "errors": {}})
+                                                  "mark": 40, "rows": 40}], "errors": {}})
     shop_orders.execute("INSERT INTO public.shop_orders VALUES (41, 'c9', 205)")
     assert land(harness.path)[1]["landed"][0] | {"landing": None} == {"table": "new_orders", "landing": None,
-                                                                       "since": 40, "mark": 41}
+                                                                       "since": 40, "mark": 41, "rows": 1}
     tables, _ = harness.run(mode="streaming")
     assert tables["new_orders"].rows_written == 41 and landed_per_commit(spark, harness, "new_orders") == [40, 1]
+    assert tables["new_orders"].landed == {"new_orders": 0}
 
     closed = harness.path.with_name("closed.yml")  # beside config.yml: the same transformations
     closed.write_text(harness.path.read_text().replace(tcp_postgres, f"127.0.0.1:{free_port()}"))

@@ -22,3 +22,13 @@ def test_each_flow_of_a_table_with_flows_is_listed_with_its_rows():
     text = summary_text(RunResult("spark", tables=[orders]))
     assert "Flows:\n  orders.eu: 1 row(s), 2 quarantined\n  orders.backfill: 2 row(s)\n" in text + "\n"
     assert RunResult("spark", tables=[orders]).to_dict()["tables"][0]["flows"]["backfill"]["rows_written"] == 2
+
+
+def test_rows_landed_by_incremental_database_reads_are_listed_per_table_and_flow():
+    orders = TableResult("orders", "bronze", TableStatus.SUCCESS, rows_written=3, landed={"orders": 2, "eu": 0})
+    plain = TableResult("customers", "bronze", TableStatus.FAILED, rows_written=None)
+    text = summary_text(RunResult("spark", tables=[orders, plain]))
+    assert ("Landed (incremental database reads):\n  orders: 2 new row(s) from the database\n"
+            "  orders.eu: 0 new row(s) from the database") in text
+    tables = RunResult("spark", tables=[orders, plain]).to_dict()["tables"]
+    assert tables[0]["landed"] == {"orders": 2, "eu": 0} and "landed" not in tables[1]
