@@ -27,6 +27,7 @@ Scalar = Union[str, int, float, bool]
 _TABLE_REF = re.compile(r"^[A-Za-z0-9_`.\-]+$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _COLUMN_NAME = _ENV_NAME  # a plain identifier, the same shape
+_SPAN = re.compile(r"^\d+ (second|minute|hour|day|week)s?$", re.IGNORECASE)  # a Spark interval literal's body
 _URL_SECRET = re.compile(r"(?i)[?&;:]password=|//[^/@:]+:[^/@]+@")  # ?password=... or //user:secret@host
 # a JDBC URL's subprotocol -> its driver: the Maven package local Spark fetches (Databricks runtimes bundle
 # it) and the class, named because a jar Spark loads is not visible to JDBC's DriverManager by itself
@@ -304,7 +305,8 @@ class JdbcSource(SourceSpec):
     materialized view in either mode. With an `incremental_column` (a cursor that only grows), each run
     lands only the rows above the last run's high-water mark in the table's landing table
     (`pipelines.catalog.landing`), which the table then reads as it reads any Delta table: as a stream
-    in streaming mode (only the rows new since its last run), whole in batch mode. The password is
+    in streaming mode (only the rows new since its last run), whole in batch mode; a `lookback` also
+    lands late rows that far below the mark, each once. The password is
     never in config.yml: `password_env` names the environment variable that holds it at run time (on
     Databricks a job's `spark_env_vars` can fill it from a secret, `{{secrets/scope/key}}`). A
     partitioned read (`partition_column` with both bounds and `num_partitions`) runs that many queries
@@ -325,6 +327,7 @@ class JdbcSource(SourceSpec):
     num_partitions: int | None = Field(default=None, ge=1)
     fetchsize: int | None = Field(default=None, ge=0)
     incremental_column: str | None = Field(default=None, min_length=1)
+    lookback: int | float | str | None = None  # how far below the mark each landing reads again (late rows)
     options: dict[str, Scalar] = Field(default_factory=dict)
 
     @model_validator(mode="before")
@@ -360,6 +363,21 @@ class JdbcSource(SourceSpec):
             raise ValueError("must be the name of a column of the database's rows that only grows, such as "
                              "updated_at or id")
         return value
+
+    @field_validator("lookback", mode="before")
+    @classmethod
+    def _span(cls, value: object) -> object:
+        number = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+        if value is not None and not number and not (isinstance(value, str) and _SPAN.match(value.strip())):
+            raise ValueError("must be a number below a numeric cursor, or a span below a date or timestamp "
+                             "cursor such as '15 minutes', '2 hours' or '1 day'")
+        return value.strip() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _lookback_of_a_cursor(self) -> "JdbcSource":
+        if self.lookback is not None and self.incremental_column is None:
+            raise ValueError("lookback needs an incremental_column: it is read below that column's mark")
+        return self
 
     @model_validator(mode="after")
     def _one_relation_whole_partitioning(self) -> "JdbcSource":

@@ -60,8 +60,9 @@ def test_a_table_a_query_and_a_partitioned_read_hold_the_databases_rows_run_afte
         expected = sorted(tuple(r) for r in shop_orders.execute("SELECT id, customer, amount FROM public.shop_orders"))
 
 
-def incremental_config(address: str, partitioned: bool = False) -> str:
+def incremental_config(address: str, partitioned: bool = False, lookback: str = "") -> str:
     parts = ", partition_column: id, lower_bound: 1, upper_bound: 40, num_partitions: 3" if partitioned else ""
+    parts += f", lookback: {lookback}" if lookback else ""
     return f"""
 pipeline: {{schema: SCHEMA, transformations: ./transformations}}
 tables:
@@ -115,6 +116,30 @@ def test_an_incremental_read_lands_only_the_rows_above_the_last_runs_mark_over_t
         assert tables["new_orders"].rows_written == new
         assert rows(harness, "customer_totals") == sorted(
             (c, sum(a for _, cust, a in stored if cust == c and a > 0)) for c in {r[1] for r in stored})
+
+
+def test_a_lookback_lands_a_late_row_below_the_mark_once_and_nothing_twice(
+        spark, tmp_path, tcp_postgres, shop_orders, monkeypatch):
+    """A row committed late, below the mark (38 after 40 was landed), is landed by the next run that
+    reads `lookback` below the mark; the rows in that window landed before are not landed again, so the
+    streaming table holds every row once."""
+    monkeypatch.setenv("SHOP_PASSWORD", PASSWORD)
+    harness = Harness(spark, tmp_path, INCREMENTAL_MODULES, config=incremental_config(tcp_postgres, lookback="5"))
+    shop_orders.execute("DELETE FROM public.shop_orders WHERE id = 38")  # not committed yet at the first run
+    for run, landed in enumerate([39, 2, 0]):
+        if run == 1:
+            shop_orders.execute("INSERT INTO public.shop_orders VALUES (38, 'c2', 190), (41, 'c9', 205)")
+        tables, result = harness.run(mode="streaming")
+        assert result.status == "success", [t.error for t in tables.values()]
+        assert tables["new_orders"].landed == {"new_orders": landed}
+        stored = sorted(tuple(r) for r in shop_orders.execute("SELECT id, customer, amount FROM public.shop_orders"))
+        assert [r[:3] for r in rows(harness, "new_orders")] == stored  # each row once
+    assert landed_per_commit(spark, harness, "new_orders") == [39, 2]  # the window's other rows not again
+
+    harness.path.write_text(incremental_config(tcp_postgres, lookback="'15 minutes'").replace("SCHEMA", harness.schema))
+    tables, _ = harness.run(mode="streaming")  # a span below a numeric cursor: the table fails, saying so
+    assert "key 'source.lookback'" in tables["new_orders"].error and \
+        "a lookback of '15 minutes' cannot be taken from the mark 41 of id" in tables["new_orders"].error
 
 
 def test_a_timestamp_cursor_lands_updated_rows_again_and_cdc_keeps_the_latest_per_key(

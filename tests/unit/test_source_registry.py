@@ -253,6 +253,15 @@ def test_an_incremental_jdbc_source_lands_and_its_table_streams_in_streaming_mod
     [bad] = problems_of(text.replace("updated_at", "'updated at; drop table t'"))
     assert "table 'a', key 'source.incremental_column'" in bad and "a column of the database's rows that only grows" \
         in bad
+    assert parse_config(text.replace("updated_at", "updated_at, lookback: '2 hours'"), Path("c.yml")).table(
+        "a").source.lookback == "2 hours"
+    for lookback, key, said in (("'2 fortnights'", "source.lookback", "a number below a numeric cursor, or a span"),
+                                ("-3", "source.lookback", "a number below a numeric cursor, or a span"),
+                                ("true", "source.lookback", "a number below a numeric cursor, or a span")):
+        [bad] = problems_of(text.replace("updated_at", f"updated_at, lookback: {lookback}"))
+        assert f"table 'a', key '{key}'" in bad and said in bad, bad
+    [bad] = problems_of(text.replace(" incremental_column: updated_at", " lookback: 5"))
+    assert "table 'a', key 'source'" in bad and "lookback needs an incremental_column" in bad, bad
 
 
 def test_a_kafka_source_subscribes_once_decodes_by_format_and_never_holds_credentials():
