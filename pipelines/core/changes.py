@@ -18,7 +18,8 @@ from typing import Any, Iterable, Mapping
 from .config import Config, TableConfig
 from .contracts import ContractMode
 from .loader import transformations_folder
-from .vocabulary import CDC_EVENTS_SUFFIX, CORRUPT_RECORD, LANDING_SUFFIX, QUARANTINE_SUFFIX, RESULT_COLUMNS, OnError, _Word
+from .vocabulary import (CDC_EVENTS_SUFFIX, CORRUPT_RECORD, LANDING_SUFFIX, QUARANTINE_SUFFIX, RESULT_COLUMNS, OnError,
+                         _Word, landing_name)
 
 _NO_LONGER_DECLARED = ("no longer declared in config.yml: a Databricks pipeline drops "
                        "the tables it no longer defines; local runs leave it as it is")
@@ -70,7 +71,10 @@ def plan_changes(config: Config, selected: Iterable[str], stored: Mapping[str, C
     changes = [_with_declarations(_refreshed(_table_change(config.table(name), stored, resolved), streams),
                                   config, previous or {}) for name in selected]
     declared = {name for table in config.tables for name in _datasets(table.name)}
+    declared |= {landing_name(flow.name) for table in config.tables for flow in table.flows}
     owned = {name for table in written_before for name in _datasets(table)}
+    owned |= {landing_name(flow) for table in written_before  # a flow's landing, as the last run declared it
+              for flow in ((previous or {}).get(table) or {}).get("flows") or {}}
     changes += [TableChange(name, Action.DROP, (_NO_LONGER_DECLARED,))
                 for name in sorted(owned) if name in stored and name not in declared]
     return sorted(changes, key=lambda c: (_ORDER.index(c.action), c.table))
@@ -131,16 +135,20 @@ def _schema_change(name: str, wanted: Mapping[str, str], stored: Mapping[str, st
 
 def declarations(table: TableConfig, base_dir: Path) -> dict[str, Any]:
     """What a run enforces on and feeds from a table, as JSON, for the run record: its checks (an
-    expectations file by its content's digest), its sinks by target, its monitor."""
+    expectations file by its content's digest), its sinks by target, its monitor, its flows by name."""
     checks = {_check_name(check): check for check in table.expectations}
     if table.expectations_file:
         path = base_dir / table.expectations_file
         checks[f"file {table.expectations_file}"] = (
             hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else None)
-    return {"checks": checks,
-            "sinks": {f"{sink.type} {sink.target(table.name)}": sink.model_dump(mode="json", exclude_defaults=True)
-                      for sink in table.sinks},
-            "monitor": table.monitor.model_dump(mode="json", exclude_defaults=True) if table.monitor else None}
+    declared: dict[str, Any] = {
+        "checks": checks,
+        "sinks": {f"{sink.type} {sink.target(table.name)}": sink.model_dump(mode="json", exclude_defaults=True)
+                  for sink in table.sinks},
+        "monitor": table.monitor.model_dump(mode="json", exclude_defaults=True) if table.monitor else None}
+    if table.flows:  # only then: a table without flows keeps the declarations it had before flows were recorded
+        declared["flows"] = {flow.name: flow.model_dump(mode="json", exclude_defaults=True) for flow in table.flows}
+    return declared
 
 
 _NOT_SHAPING = {"tags", "comment", "expectations", "expectations_file", "monitor", "sinks"}  # a table's columns
@@ -209,7 +217,9 @@ def _digested(declared: Mapping[str, Any]) -> dict[str, Any]:
     return {"digests": True,
             "checks": {name: _digest(check) for name, check in declared["checks"].items()},
             "sinks": {target: _digest(sink) for target, sink in declared["sinks"].items()},
-            "monitor": None if declared["monitor"] is None else _digest(declared["monitor"])}
+            "monitor": None if declared["monitor"] is None else _digest(declared["monitor"]),
+            **({"flows": {name: _digest(flow) for name, flow in declared["flows"].items()}} if "flows" in declared
+               else {})}
 
 
 def _digest(value: Any) -> str:
@@ -229,6 +239,7 @@ def _with_declarations(change: TableChange, config: Config, previous: Mapping[st
         now = _digested(now)
     details = [*_keyed_changes("check", before.get("checks") or {}, now["checks"]),
                *_keyed_changes("sink", before.get("sinks") or {}, now["sinks"])]
+    details += _keyed_changes("flow", before.get("flows") or {}, now.get("flows") or {})
     if before.get("monitor") != now["monitor"]:  # None: no monitor; {}: one with every default
         details.append("monitor " + ("added" if before.get("monitor") is None else "removed" if now["monitor"] is None
                                      else _changed("changed", before["monitor"], now["monitor"])))

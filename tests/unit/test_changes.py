@@ -259,3 +259,37 @@ def test_a_run_records_the_query_digest_of_each_table_it_wrote_and_a_restore_of_
     queries = recorded("spark")
     assert queries["raw"] and queries["clean"] is None  # a failed table keeps its older columns
     assert set(recorded("restore").values()) == {None}  # an older version, of code that may have changed
+
+
+FLOWS = """
+tables:
+  - name: orders
+    layer: bronze
+    flows:
+      - {name: eu, source: {type: table, table: main.eu.orders}}
+      - {name: erp, source: {type: jdbc, url: 'jdbc:postgresql://db/erp', table: orders, incremental_column: id}}
+"""
+
+
+def test_flows_added_removed_or_changed_are_named_and_a_removed_flows_landing_is_dropped():
+    from pipelines.core.changes import declarations
+
+    before = parse_config(FLOWS, Path("config.yml"))
+    recorded = {"orders": declarations(before.table("orders"), before.base_dir)}
+    stored = {"orders": {"id": "int"}, "erp__ldp_landing": {"id": "int"}, "eu__ldp_landing": {"id": "int"}}
+    erp = FLOWS.index("      - {name: erp")
+    after = parse_config(FLOWS[:erp].replace("main.eu.orders", "main.eu.orders_v2")
+                         + "      - {name: us, source: {type: table, table: main.us.orders}}\n", Path("config.yml"))
+    changes = [c.to_dict() for c in plan_changes(after, ["orders"], stored, written_before=["orders"],
+                                                 previous=recorded)]
+    assert changes == [  # eu is still declared: only the landing of erp, gone, is dropped
+        {"table": "erp__ldp_landing", "action": "drop", "destructive": True, "details": [
+            "no longer declared in config.yml: a Databricks pipeline drops the tables it no longer defines; "
+            "local runs leave it as it is"]},
+        {"table": "orders", "action": "update", "destructive": False, "details": [
+            "no contract (columns:), not resolved: schema not compared", "flow us added", "flow erp removed",
+            'flow eu changed: source {"type": "table", "table": "main.eu.orders"} -> '
+            '{"type": "table", "table": "main.eu.orders_v2"}']}]
+    assert plan_changes(before, ["orders"], stored, written_before=["orders"], previous=recorded)[0].action \
+        is Action.UNCHANGED
+    assert "flows" not in declarations(parse_config(SINKS, Path("config.yml")).table("orders"), Path("."))
