@@ -33,8 +33,8 @@ from pyspark.sql import functions as F
 from pipelines.core.cdc import END_AT, START_AT, CdcSpec, SnapshotCdcSpec
 from pipelines.core.errors import Problem, RunError
 
-__all__ = ["apply_changes", "check_changes", "apply_snapshots", "apply_snapshot_events", "snapshot_events", "change_counts",
-           "CdcDataError"]
+__all__ = ["apply_changes", "check_changes", "apply_snapshots", "apply_snapshot_events", "snapshot_events",
+           "change_counts", "CdcDataError"]
 
 _SEQ, _DEL, _TRUNC, _SEG = "__cdc_seq", "__cdc_delete", "__cdc_truncate", "__cdc_segment"
 _NEW, _VER, _CLOSE, _NEXT, _ROW = "__cdc_new", "__cdc_version", "__cdc_close", "__cdc_next", "__cdc_row"
