@@ -89,7 +89,9 @@ def land(spark: SparkSession, config: TableConfig, qualified: Callable[[str], st
                                f"{describe_error(exc)}", table=config.name, key="source")) from None
     commit = _last_commit(spark, landing)  # an append of nothing commits nothing
     count = 0 if commit["version"] == version else int(commit["operationMetrics"].get("numOutputRows", 0))
-    mark = spark.read.table(landing).agg(F.max(column)).first()[0]
+    after = spark.read.table(landing)  # above the old mark only: Delta's file statistics skip the rest
+    mark = (after if since is None else after.where(F.col(column) > F.lit(since))).agg(F.max(column)).first()[0]
+    mark = since if mark is None else mark
     log.info("%s: landed %d row(s) of %s with %s above %s; its mark is now %s", config.name, count, source.url,
              column, since, mark)
     return Landed(unquoted(landing), since, mark, count)
