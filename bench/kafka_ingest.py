@@ -1,6 +1,6 @@
 """What does the engine cost to land Kafka JSON events in a bronze table, against a hand-written stream?
 
-A real single-node broker on 127.0.0.1 (`pipelines.testing.kafka.KafkaBroker`), one topic with two
+A real single-node broker on 127.0.0.1 (`pipelines.engine.kafka_broker.KafkaBroker`), one topic with two
 partitions holding `--events` JSON events (written once, untimed, by Spark's Kafka writer). Side by side
 in one process, each variant starting from an empty table and checkpoint (reset untimed), min and median
 of `--repeats` interleaved runs, each reading the whole topic once (`availableNow`):
@@ -31,7 +31,7 @@ from pipelines.catalog.storage import TableStore  # noqa: E402
 from pipelines.core.kafka_source import KafkaSource  # noqa: E402
 from pipelines.engine.project import load_project  # noqa: E402
 from pipelines.runners.spark import SparkRunner  # noqa: E402
-from pipelines.testing.kafka import KafkaBroker  # noqa: E402
+from pipelines.engine.kafka_broker import KafkaBroker  # noqa: E402
 
 TOPIC = "order_events"
 SCHEMA = "order_id STRING, customer_id STRING, amount DOUBLE, status STRING, ts TIMESTAMP"

@@ -130,7 +130,7 @@ def shop_orders(tcp_postgres: str) -> Iterator[Any]:
 def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real single-node Apache Kafka broker (KRaft) on 127.0.0.1, from Maven Central; yields its
     bootstrap servers. Topics are created on first write; each test uses topics of its own."""
-    from pipelines.testing.kafka import KafkaBroker
+    from pipelines.engine.kafka_broker import KafkaBroker
 
     with KafkaBroker(tmp_path_factory.mktemp("kafka")) as broker:
         yield broker.bootstrap_servers

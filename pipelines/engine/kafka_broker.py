@@ -1,6 +1,7 @@
 """A real single-node Apache Kafka broker (KRaft: broker and controller in one JVM) on 127.0.0.1, for tests
 and local runs of `type: kafka` sources, started from Apache Kafka's own jars on Maven Central.
 
+The engine starts one for `bootstrap_servers: embedded` on local runs (`pipelines.engine.embedded_kafka`).
 The first start resolves `org.apache.kafka:kafka_2.13` and its dependencies with the Ivy that pyspark
 ships (into Spark's Ivy cache, `~/.ivy2.5.2`, ~45 jars, ~30 s once); the classpath is then kept in
 `~/.cache/ldp_engine/` and later starts need no network (~2 s).
@@ -30,7 +31,8 @@ _JVM = ["-Xmx512m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"]  # a test bro
 
 class KafkaBroker:
     """One broker in `folder` (its data and log), on free loopback ports; `stop()` (or leaving the `with`
-    block) ends it. Topics are created on first use (`auto.create.topics.enable`, one partition)."""
+    block) ends it. Topics are created on first use (`auto.create.topics.enable`, one partition). A folder
+    started before keeps its topics and offsets (the broker is formatted only once)."""
 
     def __init__(self, folder: Path, partitions: int = 1):
         self.folder = folder
@@ -48,9 +50,10 @@ class KafkaBroker:
         self.folder.mkdir(parents=True, exist_ok=True)
         config = self._write_config(free_port())
         java = [_java(), *_JVM, "-cp", classpath]
-        cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        subprocess.run([*java, "kafka.tools.StorageTool", "format", "--standalone", "-t", cluster, "-c", str(config)],
-                       check=True, capture_output=True, timeout=120)
+        if not (self.folder / "data" / "meta.properties").is_file():  # a folder kept across starts keeps its log
+            cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            subprocess.run([*java, "kafka.tools.StorageTool", "format", "-t", cluster, "-c", str(config)],
+                           check=True, capture_output=True, timeout=120)
         self._log = (self.folder / "broker.log").open("wb")
         self._process = subprocess.Popen([*java, "kafka.Kafka", str(config)], stdout=self._log,
                                          stderr=subprocess.STDOUT)
@@ -85,7 +88,7 @@ class KafkaBroker:
     def _write_config(self, controller_port: int) -> Path:
         settings = {
             "process.roles": "broker,controller", "node.id": "1",
-            "controller.quorum.bootstrap.servers": f"{_LOOPBACK}:{controller_port}",
+            "controller.quorum.voters": f"1@{_LOOPBACK}:{controller_port}",  # static: ports may change per start
             "listeners": f"PLAINTEXT://{_LOOPBACK}:{self.port},CONTROLLER://{_LOOPBACK}:{controller_port}",
             "advertised.listeners": f"PLAINTEXT://{_LOOPBACK}:{self.port}",
             "controller.listener.names": "CONTROLLER",
