@@ -51,7 +51,8 @@ setup(
         # On Databricks the runtime provides Spark; locally install [local].
         "local": ["pyspark[pipelines]==4.2.0", "pandas<3", "delta-spark==4.4.1",
                   "duckdb>=1.1",  # `ldp_engine show --where` on the stored files, without a JVM
-                  "deltalake>=1.6"],  # `show`, `history`, time travel: Delta tables read without a JVM
+                  "deltalake>=1.6",  # `show`, `history`, time travel: Delta tables read without a JVM
+                  "confluent-kafka>=2.6"],  # publishes `kafka.seed` to the embedded broker
         # Testing one's own project: the `spark` fixture and `transformation(name)` (pytest plugin below)
         "test": TEST,
         "dev": [*TEST, "pytest-xdist>=3.6",  # the suite on two workers (pytest.ini)

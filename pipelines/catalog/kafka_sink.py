@@ -16,7 +16,7 @@ TABLE_HEADER, RUN_HEADER = "ldp_table", "ldp_run_id"
 
 class KafkaWriter(SinkWriter[KafkaSink]):
     def write(self, df: DataFrame, sink: KafkaSink, table: str) -> int | None:
-        reachable_broker(sink.bootstrap_servers, key="sinks.bootstrap_servers")
+        reachable_broker(sink.servers, key="sinks.bootstrap_servers")
         jaas = credential(sink.jaas_config, sink.jaas_config_env, f"the credentials of {sink.bootstrap_servers} "
                           "(kafka.sasl.jaas.config)", "sinks.jaas_config", self.run.base_dir)
         writer = df.select(*self._message(df, sink, table)).write.format("kafka").options(**sink.writer_options)

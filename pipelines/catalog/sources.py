@@ -278,7 +278,7 @@ class KafkaReader(SourceReader[KafkaSource]):
 
     @staticmethod
     def _load(reader: Any, source: KafkaSource, options: ReadOptions) -> DataFrame:
-        reachable_broker(source.bootstrap_servers)
+        reachable_broker(source.servers)
         reader = reader.format("kafka").options(**source.reader_options)
         jaas = credential(source.jaas_config, source.jaas_config_env, f"the credentials of "
                           f"{source.bootstrap_servers} (kafka.sasl.jaas.config)", "source.jaas_config", options.base_dir)

@@ -27,6 +27,7 @@ from .monitoring import MonitorConfig, MonitoringSettings, monitor_problems, wit
 from .cdc import CdcSpec, SnapshotCdcSpec
 from .contracts import ColumnSpec, ContractMode, RowFilter
 from .lakebase import LakebaseSettings
+from .kafka_source import KafkaSettings
 from . import delta_sink  # noqa: F401 - registers the built-in `delta` sink type (after `lakebase`)
 from .registry import registry_for
 from .sinks import SinkField
@@ -114,6 +115,11 @@ class TableConfig(_Model):
     def applies_changes(self) -> bool:
         """Whether the table is kept by AUTO CDC (a change feed or snapshots) rather than replaced."""
         return self.cdc is not None or self.snapshot_cdc is not None
+
+    @property
+    def connectors(self) -> tuple[Any, ...]:
+        """Every source (the table's and its flows') and sink spec: what reaches outside the catalog."""
+        return (*(source for source in (self.source, *(f.source for f in self.flows)) if source), *self.sinks)
 
     @property
     def has_expectations(self) -> bool:
@@ -249,6 +255,7 @@ class Config(_Model):
     tables: tuple[TableConfig, ...]
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     lakebase: LakebaseSettings = Field(default_factory=LakebaseSettings)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     variables: dict[str, Scalar] = Field(default_factory=dict)  # each `${var...}`'s value, as this load resolved it
     path: Path = Path("config.yml")
 

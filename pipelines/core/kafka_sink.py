@@ -59,4 +59,4 @@ class KafkaSink(SinkSpec, KafkaClient):
     def writer_options(self) -> dict[str, str]:
         """Spark's Kafka writer options (idempotent unless `options` say otherwise), except the JAAS config."""
         return {**IDEMPOTENT_PRODUCER, **{k: str(v) for k, v in self.options.items()},
-                "kafka.bootstrap.servers": self.bootstrap_servers, "topic": self.topic}
+                "kafka.bootstrap.servers": self.servers, "topic": self.topic}

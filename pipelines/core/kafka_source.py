@@ -3,16 +3,22 @@ decoded into columns. Pure: the reader is `pipelines.catalog.sources.KafkaReader
 from __future__ import annotations
 
 import json
+import os
+import re
 from importlib.metadata import PackageNotFoundError, version
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from .errors import Problem, RunError
 from .sources import Scalar, SecretReference, SourceSpec, env_name, register_source
 
 _OWNED = {"kafka.bootstrap.servers": "bootstrap_servers", "subscribe": "topic", "subscribepattern": "subscribe_pattern",
           "startingoffsets": "starting_offsets"}  # reader options the spec sets from its own keys
 KAFKA_COLUMN = "_kafka"  # struct<key, topic, partition, offset, timestamp>: where each event came from
+EMBEDDED = "embedded"  # bootstrap_servers of the broker a local run starts (pipelines.engine.embedded_kafka)
+EMBEDDED_KAFKA_ENV = "LDP_EMBEDDED_KAFKA"  # its address while the run lasts (inherited by the SDP process)
+_TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")  # Kafka's legal topic names
 
 
 def kafka_options(options: dict[str, Scalar], owned: dict[str, str], owner: str) -> dict[str, Scalar]:
@@ -44,6 +50,24 @@ class KafkaClient(BaseModel):
     @classmethod
     def _env_name(cls, value: str | None) -> str | None:
         return env_name(value, "KAFKA_JAAS_CONFIG")
+
+    @property
+    def embedded(self) -> bool:
+        return self.bootstrap_servers == EMBEDDED
+
+    @property
+    def servers(self) -> str:
+        """The brokers to connect to: `embedded` is the broker this local run started, wherever it listens."""
+        if not self.embedded:
+            return self.bootstrap_servers
+        address = os.environ.get(EMBEDDED_KAFKA_ENV)
+        if not address:
+            where = "source" if self.role == "source" else "sinks"
+            raise RunError(Problem("'embedded' is the broker ldp_engine starts for a local run, and none runs here",
+                                   key=f"{where}.bootstrap_servers", value=EMBEDDED,
+                                   hint="give this target's brokers, e.g. bootstrap_servers: "
+                                        "${var.kafka_bootstrap_servers} with the value set per target"))
+        return address
 
     @model_validator(mode="after")
     def _one_credential(self) -> "KafkaClient":
@@ -128,6 +152,11 @@ class KafkaSource(SourceSpec, KafkaClient):
         return f"Kafka {self.value_format}"
 
     @property
+    def columns_declared(self) -> bool:
+        """Always: a string value, or `value_schema`'s columns, and `_kafka`: `plan` needs no Spark for them."""
+        return True
+
+    @property
     def flags_malformed_records(self) -> bool:
         return self.value_format == "json"  # a value that does not parse keeps its text aside
 
@@ -140,5 +169,23 @@ class KafkaSource(SourceSpec, KafkaClient):
     def reader_options(self) -> dict[str, str]:
         """Spark's Kafka reader options, except the JAAS config (read from the environment at run time)."""
         subscription = {"subscribe": self.topic} if self.topic else {"subscribePattern": str(self.subscribe_pattern)}
-        return {**{k: str(v) for k, v in self.options.items()}, "kafka.bootstrap.servers": self.bootstrap_servers,
+        return {**{k: str(v) for k, v in self.options.items()}, "kafka.bootstrap.servers": self.servers,
                 **subscription, "startingOffsets": self.starting_offsets}
+
+
+class KafkaSettings(BaseModel, extra="forbid", frozen=True):
+    """`kafka:` in config.yml. `seed` publishes events to topics of the embedded broker (`bootstrap_servers:
+    embedded`, local runs only), standing in for the producers a real topic has: each topic maps to a
+    folder (or one file) of events, one message value per line; every file is published once, in name
+    order, its events stamped with the file's modification time, so a new file is a new batch of events."""
+
+    seed: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("seed")
+    @classmethod
+    def _topics(cls, value: dict[str, str]) -> dict[str, str]:
+        for topic in value:
+            if not _TOPIC.match(topic):
+                raise ValueError(f"{topic!r} is not a Kafka topic name (letters, digits, '.', '_' and '-', "
+                                 "at most 249)")
+        return value

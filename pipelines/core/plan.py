@@ -98,11 +98,10 @@ class Plan:
 
     @cached_property
     def local_packages(self) -> tuple[str, ...]:
-        """Maven packages local Spark needs for the planned tables' sources and sinks (a JDBC driver,
-        Kafka's connector), sorted."""
-        specs = [t.config.source for t in self.tables if t.config.source is not None]
-        specs += [sink for t in self.tables for sink in t.config.sinks]
-        return tuple(sorted({package for spec in specs for package in spec.local_packages}))
+        """Maven packages local Spark needs for the planned tables' sources (their flows' too) and
+        sinks (a JDBC driver, Kafka's connector), sorted."""
+        return tuple(sorted({package for t in self.tables for spec in t.config.connectors
+                             for package in spec.local_packages}))
 
     @cached_property
     def successors(self) -> dict[str, tuple[str, ...]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -80,10 +80,15 @@ class Launch:
 
 @dataclass(frozen=True)
 class Runner:
-    """One way to run a plan, and whether it writes the local state folder (then it holds its lock)."""
+    """One way to run a plan, and whether it writes the local state folder (then it holds its lock and
+    starts the local services its tables use, such as the embedded Kafka broker)."""
 
     start: Callable[[Launch], Launched]
     holds_state_lock: bool
+
+    @property
+    def runs_locally(self) -> bool:
+        return self.holds_state_lock
 
 
 def launch(options: RunOptions, echo: Echo = to_stderr) -> Launched:
@@ -93,19 +98,26 @@ def launch(options: RunOptions, echo: Echo = to_stderr) -> Launched:
     from pipelines.lakebase.connection import Lakebase
 
     from . import project as projects
+    from .embedded_kafka import embedded_kafka
 
     state = resolve_state(options.state_dir)
     # one Lakebase per run (published rules, inventory, sinks), connected only if one of them needs it
     config = load_config(options.config, options.overrides)  # read once: its Lakebase serves the published checks too
     with Lakebase(config.lakebase, state) as lakebase:
-        project = projects.load_project(
-            config, options.selection, options.mode, catalog=options.catalog,
-            schema=options.schema, published=lambda loaded: projects.read_published(loaded, lakebase))
+        def load(selection: Selection) -> Any:
+            return projects.load_project(config, selection, options.mode, catalog=options.catalog,
+                                         schema=options.schema,
+                                         published=lambda loaded: projects.read_published(loaded, lakebase))
+
+        project = load(options.selection)
         runner = runner_for(options)
         if options.dry_run and options.runner != "sdp":  # the SDP dry run resolves the graph, on its catalog
             return Launched(project.plan, None)
         with state_lock(state, options.wait) if runner.holds_state_lock else nullcontext():
-            return runner.start(Launch(project, options, state, lakebase, echo))
+            with embedded_kafka(project.plan, state, echo) if runner.runs_locally else nullcontext() as kafka:
+                if kafka is not None and kafka.skipped:  # the broker did not start: the rest runs without it
+                    project = load(replace(options.selection, exclude=(*options.selection.exclude, *kafka.skipped)))
+                return runner.start(Launch(project, options, state, lakebase, echo))
 
 
 def runner_for(options: RunOptions) -> Runner:

@@ -31,8 +31,8 @@ def test_example_batch_then_rerun_gives_the_same_counts(spark, example_project):
     assert first["status"] == "success"
     assert all(t["status"] == "success" and t["rows_written"] > 0 and t["error"] is None
                for t in first["tables"])
-    assert rows(first) == {"customers_bronze": 17, "orders_bronze": 19, "customers_silver": 12,
-                           "customers_history": 16, "customers_gold": 4, "orders_silver": 15,
+    assert rows(first) == {"customers_bronze": 17, "orders_bronze": 19, "order_events_bronze": 7,
+                           "customers_silver": 12, "customers_history": 16, "customers_gold": 4, "orders_silver": 15,
                            "customer_orders_gold": 12}
     assert {"name", "layer", "status", "rows_written", "rows_quarantined", "checks", "seconds",
             "error"} <= set(first["tables"][0])
@@ -75,6 +75,11 @@ def test_example_quarantine_holds_exactly_the_dirty_rows(spark, example_project)
         "amount_not_null": 1, "amount_not_negative": 1, "customer_id_not_null": 1,
         "customer_known": 2, "not_late": 1}
     assert summary["customers_silver"]["rows_quarantined"] == 4
+    # the order event that is not JSON, from the embedded broker's topic: quarantined with its offset
+    [bad] = spark.table("retail_dq.order_events_bronze_quarantine").collect()
+    assert (bad["_kafka"]["topic"], bad["_kafka"]["offset"], [e["name"] for e in bad["_errors"]]) == (
+        "retail.order_events", 4, ["malformed_record"])
+    assert summary["order_events_bronze"]["rows_quarantined"] == 1
 
 
 def test_example_streaming_appends_only_new_files(spark, example_project):
@@ -91,6 +96,16 @@ def test_example_streaming_appends_only_new_files(spark, example_project):
     third = run_cli(example_project, "--mode", "streaming")
     assert rows(third)["orders_bronze"] == 1 and rows(third)["customers_bronze"] == 0
     assert rows(third)["orders_silver"] == 16  # downstream recomputed from the grown bronze table
+    assert rows(again)["order_events_bronze"] == 0 and rows(third)["order_events_bronze"] == 0
+    # the topic's producer (here: a new seed file, published once by the next run) adds two events
+    (example_project / "data/events/order_events/order_events_2026-11-03.jsonl").write_text(
+        '{"order_id": "O2001", "status": "placed", "event_ts": "2026-11-03T08:00:00"}\n'
+        '{"order_id": "O1012", "status": "shipped", "event_ts": "2026-11-03T09:00:00"}\n')
+    fourth = run_cli(example_project, "--mode", "streaming")
+    assert rows(fourth)["order_events_bronze"] == 2 and rows(fourth)["orders_bronze"] == 0
+    assert rows(run_cli(example_project, "--mode", "streaming"))["order_events_bronze"] == 0  # published once
+    events = spark.table("retail_stream.order_events_bronze")
+    assert sorted(r["_offset"] for r in events.collect()) == [0, 1, 2, 3, 5, 6, 7, 8, 9]  # 4: quarantined
 
 
 def test_failing_table_exits_3_with_the_summary(spark, example_project, tmp_path):
@@ -104,7 +119,7 @@ def test_failing_table_exits_3_with_the_summary(spark, example_project, tmp_path
     result = CliRunner().invoke(cli, ["--config", str(config), "--state-dir", str(example_project / ".ldp")])
     assert result.exit_code == 3
     assert "customers_gold FAILED" in result.stderr and "no_such_column" in result.stderr
-    assert "FAILED: 6/7 table(s) succeeded" in result.stdout
+    assert "FAILED: 7/8 table(s) succeeded" in result.stdout
     assert "orders_silver.not_late (warn): 1 row(s)" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
 

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from pipelines.consumers.run_record import RunRecord
 from pipelines.engine.cli import cli
+from pipelines.engine.embedded_kafka import embedded_kafka
 from pipelines.engine.project import load_project
 from pipelines.runners.spark import SparkRunner
 from pipelines.catalog.storage import TableStore
@@ -73,7 +74,8 @@ def written(spark, tmp_path) -> tuple[Path, Path]:
         (shutil.copytree if source.is_dir() else shutil.copy2)(source, project_dir / name)
     run_project = load_project(project_dir / "config.yml", mode="batch", schema=SCHEMA)
     store = TableStore(spark, run_project.plan.pipeline, root / "spark-state")
-    result = SparkRunner(spark, run_project.plan, run_project.functions, store).run()
+    with embedded_kafka(run_project.plan, root / "spark-state", print):  # the order events' broker
+        result = SparkRunner(spark, run_project.plan, run_project.functions, store).run()
     assert result.status == "success", result.to_dict()
     state = root / "state"
     shutil.copytree(catalog_of(spark) / "warehouse" / f"{SCHEMA}.db", state / "warehouse" / "retail.db")
@@ -101,8 +103,8 @@ def test_plan_classifies_each_edit_exactly_and_only_breaking_ones_fail_the_gate(
     assert code == 0  # nothing changed
     assert started == []  # every query's digest is the recorded run's: its stored columns, no Spark
     assert {name: change["action"] for name, change in changes.items()} == {
-        name: "unchanged" for name in ("customers_bronze", "orders_bronze", "customers_silver", "customers_history",
-                                       "orders_silver", "customers_gold", "customer_orders_gold")}
+        name: "unchanged" for name in ("customers_bronze", "orders_bronze", "order_events_bronze", "customers_silver",
+                                       "customers_history", "orders_silver", "customers_gold", "customer_orders_gold")}
     original, wrong, resolved = (project_dir / "config.yml").read_text(), {}, {}
     for edit, ((old, new), table, action, details, destructive) in EDITS.items():
         assert original.count(old) == 1, old

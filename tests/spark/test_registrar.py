@@ -17,6 +17,7 @@ from pyspark import pipelines as dp
 from pyspark.pipelines.graph_element_registry import GraphElementRegistry, graph_element_registration_context
 from pyspark.pipelines.output import MaterializedView, StreamingTable, TemporaryView
 
+from pipelines.engine.embedded_kafka import embedded_kafka
 from pipelines.engine.project import load_project
 from pipelines.runners.spark import SparkRunner
 from pipelines.catalog.storage import TableStore
@@ -89,6 +90,9 @@ def test_example_becomes_materialized_views_with_quarantine_and_checked_views(sp
         "customers_bronze__checked": TemporaryView, "customers_bronze": MaterializedView,
         "customers_bronze_quarantine": MaterializedView, "orders_bronze__checked": TemporaryView,
         "orders_bronze": MaterializedView, "orders_bronze_quarantine": MaterializedView,
+        # Kafka json values, checked for malformed ones the same way
+        "order_events_bronze__checked": TemporaryView, "order_events_bronze": MaterializedView,
+        "order_events_bronze_quarantine": MaterializedView,
         "customers_silver__checked": TemporaryView, "customers_silver": MaterializedView,
         "customers_silver_quarantine": MaterializedView, "orders_silver__checked": TemporaryView,
         "orders_silver": MaterializedView, "orders_silver_quarantine": MaterializedView,
@@ -109,9 +113,10 @@ def test_example_becomes_materialized_views_with_quarantine_and_checked_views(sp
 
 
 def test_flows_read_their_upstream_tables_the_pipeline_way(spark, example_project):
-    _, registry = register(spark, example_project / "config.yml")
-    _materialize_as_views(spark, registry)
-    reads = {name: read_tables(flow.func()) for name, flow in _batch_flows(registry).items()}
+    project, registry = register(spark, example_project / "config.yml")
+    with embedded_kafka(project.plan, example_project / ".ldp", print):  # the order events' broker
+        _materialize_as_views(spark, registry)
+        reads = {name: read_tables(flow.func()) for name, flow in _batch_flows(registry).items()}
     assert reads["customers_bronze__checked"] == set()  # files
     assert reads["customers_bronze"] == {"customers_bronze__checked"}
     assert reads["orders_silver__checked"] == {"orders_bronze", "customers_silver"}
@@ -123,13 +128,14 @@ def test_every_flow_gives_the_spark_runners_table(spark, example_project):
     config = example_project / "config.yml"
     project, registry = register(spark, config, schema="reg_cmp")
     store = TableStore(spark, project.plan.pipeline, example_project / ".ldp")
-    result = SparkRunner(spark, project.plan, project.functions, store).run()
-    assert result.status == "success"
-    _materialize_as_views(spark, registry)
-    compared = [name for name, output in registry.outputs.items() if isinstance(output, MaterializedView)]
-    for name in compared:
-        assert_same_table(spark.table(name), spark.table(f"reg_cmp.{name}"))
-    assert len(compared) == 10
+    with embedded_kafka(project.plan, example_project / ".ldp", print):  # the order events' broker, seeded
+        result = SparkRunner(spark, project.plan, project.functions, store).run()
+        assert result.status == "success"
+        _materialize_as_views(spark, registry)
+        compared = [name for name, output in registry.outputs.items() if isinstance(output, MaterializedView)]
+        for name in compared:  # the views read the topic again: while the broker runs
+            assert_same_table(spark.table(name), spark.table(f"reg_cmp.{name}"))
+    assert len(compared) == 12
 
 
 def test_streaming_mode_makes_file_sourced_tables_streaming_tables(spark, example_project):
@@ -152,7 +158,8 @@ def test_native_expectations_attach_where_the_runtime_has_them(spark, example_pr
     _, registry = register(spark, example_project / "config.yml",
                            api=lambda registry: types.SimpleNamespace(**vars(databricks_dp(registry)),
                                                                       expect_all=expect_all))
-    assert set(attached) == {"customers_bronze__checked", "orders_bronze__checked", "customers_history__checked",
+    assert set(attached) == {"customers_bronze__checked", "orders_bronze__checked", "order_events_bronze__checked",
+                             "customers_history__checked",
                              "customers_silver__checked", "orders_silver__checked"}
     assert attached["orders_silver__checked"] == {
         "amount_not_null": "NOT coalesce((amount IS NULL), false)",

@@ -41,7 +41,7 @@ def test_dry_run_says_what_the_run_would_change_in_the_local_catalog(tmp_path):
 def test_dry_run_text_lists_levels():
     result = invoke("--dry-run", "--config", CONFIG)
     assert result.exit_code == 0
-    assert "7 table(s) in 4 level(s)" in result.stdout and "level 4:" in result.stdout
+    assert "8 table(s) in 4 level(s)" in result.stdout and "level 4:" in result.stdout
 
 
 def test_match_any_and_select_upstream():
@@ -63,12 +63,12 @@ def test_empty_selection_exits_1_listing_tags_and_tables():
     result = invoke("--tags", "weekly", "--dry-run", "--config", CONFIG)
     assert result.exit_code == 1
     assert "matches no table (tags weekly)" in result.stderr
-    assert "tags in the config: bronze, critical, daily, gold, silver" in result.stderr
+    assert "tags in the config: bronze, critical, daily, events, gold, silver" in result.stderr
     assert "customer_orders_gold" in result.stderr
 
 
 def test_validate_ok_and_json():
-    assert "is valid (7 tables)" in invoke("validate", "--config", CONFIG).stdout
+    assert "is valid (8 tables)" in invoke("validate", "--config", CONFIG).stdout
     assert json.loads(invoke("validate", "--format", "json", "--config", CONFIG).stdout)["status"] == "valid"
 
 
@@ -113,7 +113,7 @@ def test_entry_points_print_errors_without_traceback(launcher, tmp_path):
     assert "invalid YAML" in proc.stderr and "Traceback" not in proc.stderr
     proc = subprocess.run([sys.executable, *launcher, "--dry-run", "--format", "json"], cwd=REPO,
                           capture_output=True, text=True)
-    assert proc.returncode == 0 and len(json.loads(proc.stdout)["order"]) == 7
+    assert proc.returncode == 0 and len(json.loads(proc.stdout)["order"]) == 8
 
 
 def test_console_script_is_installed():

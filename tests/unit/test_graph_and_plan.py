@@ -26,7 +26,8 @@ def problems(config, selection=Selection()) -> list[str]:
 
 def test_example_plan_order_and_levels():
     plan = build_plan(EXAMPLE)
-    assert plan.levels == (("customers_bronze", "orders_bronze"), ("customers_history", "customers_silver"),
+    assert plan.levels == (("customers_bronze", "order_events_bronze", "orders_bronze"),
+                           ("customers_history", "customers_silver"),
                            ("customers_gold", "orders_silver"), ("customer_orders_gold",))
     assert plan.order == tuple(name for level in plan.levels for name in level)
     assert plan.existing_inputs == ()
@@ -59,7 +60,7 @@ def test_lower_layer_cannot_depend_on_higher_layer():
 @pytest.mark.parametrize("selection, expected", [
     (Selection(tags=("daily", "critical")), {"customers_bronze"}),
     (Selection(tags=("gold", "bronze"), match="any"),
-     {"customers_bronze", "orders_bronze", "customers_gold", "customer_orders_gold"}),
+     {"customers_bronze", "orders_bronze", "order_events_bronze", "customers_gold", "customer_orders_gold"}),
     (Selection(tags=("gold", "bronze"), match="all"), None),
     (Selection(select=("orders_silver",)), {"orders_silver"}),
     (Selection(select=("+orders_silver",)),
@@ -91,4 +92,4 @@ def test_unknown_names_in_select_and_exclude():
 
 def test_streaming_mode_marks_file_sourced_tables_as_streaming():
     plan = build_plan(EXAMPLE, mode="streaming")
-    assert {t.name for t in plan.tables if t.streaming} == {"customers_bronze", "orders_bronze"}
+    assert {t.name for t in plan.tables if t.streaming} == {"customers_bronze", "orders_bronze", "order_events_bronze"}

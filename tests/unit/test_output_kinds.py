@@ -45,8 +45,9 @@ def test_the_plan_states_each_tables_kind_and_the_flow_that_writes_it():
     assert {t.name: t.output for t in batch.tables if t.output != MaterializedView()} == {
         "customers_history": CdcTarget(stored_as_scd_type=2)}  # its cdc: says so, in either mode
     assert streaming.table("customers_history").flows == (AutoCdcFlow("customers_history", "customers_history"),)
-    assert {t.name for t in streaming.tables if t.output == StreamingTable()} == {"customers_bronze", "orders_bronze"}
-    assert {t.name for t in streaming.tables if t.streaming} == {"customers_bronze", "orders_bronze"}
+    bronze = {"customers_bronze", "orders_bronze", "order_events_bronze"}
+    assert {t.name for t in streaming.tables if t.output == StreamingTable()} == bronze
+    assert {t.name for t in streaming.tables if t.streaming} == bronze
     assert streaming.table("orders_bronze").flows == (QueryFlow("orders_bronze", "orders_bronze"),)
     described = {t["name"]: t for t in streaming.to_dict()["tables"]}
     assert described["orders_bronze"]["output"] == "streaming_table"

@@ -195,7 +195,7 @@ def test_the_bundle_passes_only_variables_the_example_config_declares():
     configuration = next(iter(pipeline["resources"]["pipelines"].values()))["configuration"]
     tasks = yaml.safe_load(job)["resources"]["jobs"]["ldp_daily"]["tasks"]
     assert passed == {"env_name"} and job.count('"--var", "env_name=${bundle.target}"') == len(tasks)  # each task
-    assert set(Overrides.from_conf(configuration).values) == {"env_name"} <= declared
+    assert set(Overrides.from_conf(configuration).values) == {"env_name", "kafka_bootstrap_servers"} <= declared
 
 
 def test_kafka_takes_its_jaas_config_as_a_secret_reference_or_an_environment_variable_not_both():
