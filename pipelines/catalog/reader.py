@@ -199,6 +199,7 @@ def _commit(entry: dict[str, Any]) -> dict[str, Any]:
         "run_id": entry.get("userMetadata"),
         "operation": entry.get("operation"),
         "rows": int(rows) if rows is not None else None,
+        "query_id": (entry.get("operationParameters") or {}).get("queryId"),  # a streaming write's query
     }
 
 

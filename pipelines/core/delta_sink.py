@@ -24,6 +24,12 @@ class DeltaSink(SinkSpec):
     mode: Literal["replace", "append", "merge"] = "replace"
     keys: tuple[str, ...] = ()
 
+    @property
+    def writes_over_connect(self) -> bool:
+        """No: its writer takes delta-spark's DeltaTable, which a local Connect server (no Delta Connect
+        plugin) cannot serve."""
+        return False
+
     @field_validator("table")
     @classmethod
     def _valid_name(cls, value: str | None) -> str | None:

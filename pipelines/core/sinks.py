@@ -52,6 +52,12 @@ class SinkSpec(BaseModel):
         """Maven packages local Spark needs to write this sink (on Databricks the runtime has them)."""
         return ()
 
+    @property
+    def writes_over_connect(self) -> bool:
+        """Whether a local Spark Connect session can write it (the SDP runner's consumers use the run's
+        own server): its writer needs no API a local server lacks."""
+        return True
+
     def cdc_problem(self, stored_as_scd_type: int, removes_rows: bool) -> str | None:
         """Why this sink cannot copy a CDC table (None if it can). A CDC table's rows change in place
         (and type 1's go away on a delete), so a copy that only adds rows would hold stale ones."""

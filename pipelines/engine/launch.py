@@ -231,7 +231,7 @@ def run_sdp(launch: Launch) -> Launched:
     pipeline process starts, so the records carry the run's real start and end."""
     from pipelines.core.seam import replay
     from pipelines.ldp.registrar import batch_backfills
-    from pipelines.ldp.sdp import SdpRun, dry_run_summary, summary
+    from pipelines.ldp.sdp import SdpRun, dry_run_summary, reads_over_connect, summary
 
     from . import sdp_driver
 
@@ -247,12 +247,16 @@ def run_sdp(launch: Launch) -> Launched:
     echo(f"Starting Spark Declarative Pipelines for {len(plan.tables)} table(s) "
          f"({plan.mode} mode, state in {sdp.root})...")
     _warn_interrupted_refreshes(plan, sdp.root, echo)
-    raw = sdp.execute(dry_run=options.dry_run, echo=echo)
-    if raw.get("completed") is False:  # the process died: say why here too, not only in the summary
-        echo(f"error: {raw['errors'][0]}")
-    if consumers is None:
-        return Launched(plan, dry_run_summary(raw))
-    return _launched(plan, replay(plan, summary(plan, raw, run), consumers, *sdp.readers()), consumers)
+    raw = sdp.execute(dry_run=options.dry_run, echo=echo, hold=consumers is not None and reads_over_connect(plan))
+    try:
+        if raw.get("completed") is False:  # the process died: say why here too, not only in the summary
+            echo(f"error: {raw['errors'][0]}")
+        if consumers is None:
+            return Launched(plan, dry_run_summary(raw))
+        return _launched(plan, replay(plan, summary(plan, raw, run, sdp.root), consumers, *sdp.readers()),
+                         consumers)
+    finally:
+        sdp.release()
 
 
 def _warn_interrupted_refreshes(plan: Any, catalog: Path, echo: Echo) -> None:

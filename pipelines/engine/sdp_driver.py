@@ -3,14 +3,23 @@ org.apache.spark.deploy.SparkPipelines`, as `spark-pipelines` does): it loads th
 tables, runs them level by level (`pipelines.ldp.sdp_levels`) and writes a JSON result file.
 
     python sdp_driver.py run|dry-run --spec SPEC --result FILE --tables a,b,c [--full-refresh]
+        [--hold-until FILE --parent PID]
+
+With `--hold-until`, once the result is written it says so (`HELD` on stdout) and keeps its Spark
+Connect server up until FILE exists or the process PID is gone: the CLI's after-table consumers read
+the run's tables through it instead of starting a JVM of their own.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import os
 import sys
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 if __name__ == "__main__":  # run as a script: its folder must not shadow top-level packages
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
@@ -25,8 +34,10 @@ from pipelines.core.rules import from_json  # noqa: E402
 from pipelines.core.variables import Overrides  # noqa: E402
 from pipelines.engine.project import load_project  # noqa: E402
 from pipelines.ldp.registrar import Registrar, pipeline_api, table_datasets  # noqa: E402
-from pipelines.ldp.sdp_levels import (LevelRunner, configure_logging, connect_to_launcher_port,  # noqa: E402
-                                      count_failures, count_rows, log, merge_launcher_conf)
+from pipelines.ldp.sdp_process import HELD  # noqa: E402
+from pipelines.ldp.sdp_levels import (QUERIES_AT_ONCE, LevelRunner, configure_logging,  # noqa: E402
+                                      connect_to_launcher_port, count_failures, count_rows, log,
+                                      merge_launcher_conf)
 
 
 def load_registrar(spark: Any, spec: Any, tables: list[str]) -> Any:
@@ -54,7 +65,17 @@ def land_sources(spark: Any, plan: Plan, database: str, rows: bool) -> dict[str,
     return landed
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(args: argparse.Namespace, deliver: Callable[[dict[str, Any]], None]) -> None:
+    """The run; `deliver(result)` is called while its session (and server) is still up."""
+    spark = session(args)
+    try:
+        deliver(_result(spark, args))
+    finally:
+        spark.stop()
+
+
+def session(args: argparse.Namespace) -> Any:
+    """The Spark Connect session on the server the launcher's settings start (the spec's settings)."""
     from pyspark.pipelines.cli import load_pipeline_spec
     from pyspark.sql import SparkSession
 
@@ -64,26 +85,50 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     builder = SparkSession.builder.config("spark.sql.connect.serverStacktrace.enabled", "false")
     for key, value in spec.configuration.items():
         builder = builder.config(key, value)
-    spark = builder.getOrCreate()
+    return builder.getOrCreate()
+
+
+def _result(spark: Any, args: argparse.Namespace) -> dict[str, Any]:
+    from pyspark.pipelines.cli import load_pipeline_spec
+
+    spec = load_pipeline_spec(Path(args.spec).resolve())
+    spark.sql(f"CREATE SCHEMA IF NOT EXISTS `{spec.database or 'default'}`")
     try:
-        spark.sql(f"CREATE SCHEMA IF NOT EXISTS `{spec.database or 'default'}`")
-        try:
-            registrar = load_registrar(spark, spec, args.tables)
-            landed = land_sources(spark, registrar.plan, spec.database or "default", rows=args.command == "run")
-            runner = LevelRunner(spark, spec, registrar, full_refresh=args.full_refresh,
-                                 database=spec.database or "default", storage=spec.storage)
-            runner.probe()
-        except Exception as exc:  # noqa: BLE001 - the engine's own errors carry an exit code
-            log.warning("defining the pipeline's datasets failed", exc_info=True)
-            return {"status": "error", "exit_code": getattr(exc, "exit_code", 3), "errors": [describe_error(exc)]}
-        if args.command == "dry-run":
-            runner.dry_run()
-            return outcome(runner)
-        before = {} if args.full_refresh else counts_before(spark, runner)
-        runner.run()
-        return {**outcome(runner), **before, **counts_after(spark, runner), "landed": landed}
-    finally:
-        spark.stop()
+        registrar = load_registrar(spark, spec, args.tables)
+        landed = land_sources(spark, registrar.plan, spec.database or "default", rows=args.command == "run")
+        runner = LevelRunner(spark, spec, registrar, full_refresh=args.full_refresh,
+                             database=spec.database or "default", storage=spec.storage)
+        runner.probe()
+    except Exception as exc:  # noqa: BLE001 - the engine's own errors carry an exit code
+        log.warning("defining the pipeline's datasets failed", exc_info=True)
+        return {"status": "error", "exit_code": getattr(exc, "exit_code", 3), "errors": [describe_error(exc)]}
+    if args.command == "dry-run":
+        runner.dry_run()
+        return outcome(runner)
+    before = {} if args.full_refresh else counts_before(spark, runner)
+    with CountsAfter(spark, runner) as after:
+        runner.run(level_done=after.count)
+    return {**outcome(runner), **before, **after.result(), "landed": landed}
+
+
+def deliver(args: argparse.Namespace, result: dict[str, Any]) -> None:
+    """Write the result file; with `--hold-until`, then say so and wait for the release."""
+    Path(args.result).write_text(json.dumps(result), encoding="utf-8")
+    if args.hold_until and args.parent and result.get("status") != "error":
+        print(HELD, flush=True)
+        release = Path(args.hold_until)
+        while not release.exists() and _alive(args.parent):
+            time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 def outcome(runner: Any) -> dict[str, Any]:
@@ -111,16 +156,39 @@ def counts_before(spark: Any, runner: Any) -> dict[str, Any]:
     return {"rows_before": rows, "failures_before": count_failures(spark, runner.database, checked)}
 
 
-def counts_after(spark: Any, runner: Any) -> dict[str, Any]:
+class CountsAfter:
     """Rows and check failures of the tables that succeeded in this run only (a failed or skipped
-    table still holds an older run's rows, which are not this run's), and the rows each should hold."""
-    succeeded = [t for t in runner.registrar.plan.tables if runner.succeeded(t)]
-    names = [name for t in succeeded for name in table_datasets(t)]
-    checked = [name for t in succeeded if t.config.has_expectations for name in table_datasets(t)]
-    additive = [t.name for t in succeeded if t.config.columns and t.config.contract is ContractMode.ADDITIVE]
-    return {"rows": dict(count_rows(spark, runner.database, names)), "expected": runner.verify(),
-            "failures": count_failures(spark, runner.database, checked),
-            "columns": {name: spark.table(f"`{runner.database}`.`{name}`").columns for name in additive}}
+    table still holds an older run's rows, which are not this run's), the rows each should hold, and an
+    additive contract's columns. A level's tables are counted as soon as it finishes, a few at a time,
+    while the next level runs: the levels mostly wait on the server, so the counts cost little time."""
+
+    def __init__(self, spark: Any, runner: Any):
+        self.spark, self.runner = spark, runner
+        self.pool = ThreadPoolExecutor(QUERIES_AT_ONCE, thread_name_prefix="ldp-count")
+        self.counted: list[Future[dict[str, Any]]] = []
+
+    def __enter__(self) -> "CountsAfter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=exc[0] is not None)
+
+    def count(self, tables: list[Any]) -> None:
+        self.counted += [self.pool.submit(self._table, table) for table in tables]
+
+    def result(self) -> dict[str, Any]:
+        merged: dict[str, Any] = {"rows": {}, "expected": {}, "failures": {}, "columns": {}}
+        for counted in self.counted:
+            for key, values in counted.result().items():
+                merged[key].update(values)
+        return merged
+
+    def _table(self, table: Any) -> dict[str, Any]:
+        database, names = self.runner.database, table_datasets(table)
+        additive = table.config.columns and table.config.contract is ContractMode.ADDITIVE
+        return {"rows": dict(count_rows(self.spark, database, names)), "expected": self.runner.expected(table),
+                "failures": count_failures(self.spark, database, names) if table.config.has_expectations else {},
+                "columns": {table.name: self.spark.table(f"`{database}`.`{table.name}`").columns} if additive else {}}
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -130,6 +198,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--result", required=True)
     parser.add_argument("--tables", required=True, help="the planned tables, comma-separated")
     parser.add_argument("--full-refresh", action="store_true", help="reset and recompute every table")
+    parser.add_argument("--hold-until", help="after the result, keep the server up until this file exists")
+    parser.add_argument("--parent", type=int, help="the process holding it (with --hold-until): gone, it ends")
     args = parser.parse_args(argv)
     args.tables = list(split_names(args.tables))
     return args
@@ -138,8 +208,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
     configure_logging()
-    result = run(args)
-    Path(args.result).write_text(json.dumps(result), encoding="utf-8")
+    run(args, functools.partial(deliver, args))
     return 0
 
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import shutil
 import subprocess
 import sys
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -34,14 +35,17 @@ from pipelines.catalog.storage import RUN_ID_CONF
 from pipelines.quality.contract import new_columns
 from pipelines.quality.enforce import quarantine_config
 
+from .flow_counts import flow_counts
 from .sdp_levels import CONNECT_PORT, PROGRESS_PREFIX
-from .sdp_process import PORT_ENV, bind_failed, describe_failure, forced_port, free_port
+from .sdp_process import HELD, PORT_ENV, bind_failed, describe_failure, forced_port, free_port
 from .registrar import table_datasets
 
 log = logging.getLogger(__name__)
 ENTRY_SOURCE = Path(__file__).resolve().parent.parent / "ldp_pipeline.py"
 LAUNCHER = "org.apache.spark.deploy.SparkPipelines"
 OUTPUT_LINES = 2000  # of the process's output, kept to find why it died
+CONNECT_MODE_ENV = "SPARK_CONNECT_MODE_ENABLED"  # pyspark.sql.utils.is_remote(): Connect columns
+TOKEN_ENV = "SPARK_CONNECT_AUTHENTICATE_TOKEN"  # the token pyspark's local Connect server requires
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,9 @@ class SdpRun:
     verbose: bool = False
     rules_file: Path | None = None  # the published checks the driver must enforce (rules_source: lakebase)
     run_id: str | None = None  # the run's id, known before it starts (in the spec: `ldp.run_id`)
+    _held: list["HeldServer"] = field(default_factory=list, init=False, compare=False, repr=False)  # see execute(hold)
+    # the run's Spark Connect server takes only clients that show it (the driver and our consumers)
+    _token: str = field(default_factory=lambda: secrets.token_hex(16), init=False, compare=False, repr=False)
 
     @property
     def root(self) -> Path:
@@ -108,12 +115,14 @@ class SdpRun:
                    PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable)
         # every JVM of the run is short-lived: spark-class takes no driver options for the launcher's own
         env["JDK_JAVA_OPTIONS"] = " ".join(filter(None, [env.get("JDK_JAVA_OPTIONS"), SHORT_LIVED_JVM]))
+        env[TOKEN_ENV] = self._token
         return env
 
     def readers(self) -> tuple[Callable[[str], Any], Callable[[str, int | None], Any]]:
         """`read(name)` and `read_after(name, version)` for after-table consumers: the stored table in
-        this pipeline's catalog (or the rows it gained after a version), through one local session on
-        `{state}/sdp`, started on the first read only (most consumers never read)."""
+        this pipeline's catalog (or the rows it gained after a version), through the held run's own
+        server (`execute(hold=True)`), else one local session on `{state}/sdp`; started on the first
+        read only (most consumers never read)."""
         from pipelines.catalog.appended import rows_after
         from pipelines.catalog.reader import stored_table
 
@@ -123,7 +132,8 @@ class SdpRun:
         def table(name: str) -> tuple[Any, str]:
             with starting:
                 if not session:
-                    session.append(get_spark(self.root, app_name=f"{self.plan.pipeline.name}-consumers",
+                    session.append(self._held[0].session() if self._held else
+                                   get_spark(self.root, app_name=f"{self.plan.pipeline.name}-consumers",
                                              packages=self.plan.local_packages, short_lived=True))
             fqn = f"`{self.plan.pipeline.schema_name}`.`{name}`"
             return session[0], fqn
@@ -139,15 +149,18 @@ class SdpRun:
 
         return read, read_after
 
-    def execute(self, dry_run: bool = False, echo: Callable[[str], None] = log.info) -> dict[str, Any]:
+    def execute(self, dry_run: bool = False, echo: Callable[[str], None] = log.info,
+                hold: bool = False) -> dict[str, Any]:
         """Run the pipeline; return the driver's raw result (status, datasets, rows). A process that
         ends without a result gives `{"status": "failed", "completed": False, "errors": [its cause]}`;
-        if its free port was taken before its server bound it (another run), it is retried once."""
+        if its free port was taken before its server bound it (another run), it is retried once.
+        With `hold`, the process keeps its server up after its result, for `readers()`, until
+        `release()`."""
         self.root.mkdir(parents=True, exist_ok=True)
         forced = forced_port()
         for attempt in (1, 2):
             port = forced or free_port()
-            code, output, raw = self._attempt(dry_run, port, echo)
+            code, output, raw = self._attempt(dry_run, port, echo, hold)
             if raw is not None:
                 return raw
             if forced or attempt == 2 or not bind_failed(output):
@@ -158,26 +171,119 @@ class SdpRun:
             cause += f" ({PORT_ENV}={forced} is taken: unset it, and each run takes a free port)"
         return {"status": "failed", "completed": False, "errors": [cause]}
 
-    def _attempt(self, dry_run: bool, port: int, echo: Callable[[str], None]
+    def release(self) -> None:
+        """Let a held process stop its server and end (after the consumers read)."""
+        while self._held:
+            self._held.pop().release()
+
+    def _attempt(self, dry_run: bool, port: int, echo: Callable[[str], None], hold: bool
                  ) -> tuple[int, list[str], dict[str, Any] | None]:
-        """One launch: its exit code, its last output lines, and its result (None if it wrote none)."""
+        """One launch: its exit code (0 while it is held), its last output lines, and its result (None
+        if it wrote none)."""
         result = self.root / "last-result.json"
         result.unlink(missing_ok=True)
+        command = self.command(dry_run, result, port)
+        release = self.root / "release"
+        if hold:
+            release.unlink(missing_ok=True)
+            command += ["--hold-until", str(release), "--parent", str(os.getpid())]
         log.debug("Spark Connect of the SDP run on %s:%d", LOOPBACK, port)
-        process = subprocess.Popen(self.command(dry_run, result, port), env=self.environment(), cwd=self.root,
+        process = subprocess.Popen(command, env=self.environment(), cwd=self.root,
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        output: deque[str] = deque(maxlen=OUTPUT_LINES)
-        assert process.stdout is not None
-        for line in process.stdout:
-            line = line.rstrip("\n")
-            output.append(line)
-            if self.verbose:
-                echo(line)
-            elif line.startswith(PROGRESS_PREFIX):
-                echo(line[len(PROGRESS_PREFIX):])
-        code = process.wait()
+        output = ProcessOutput(process, self.verbose, echo)
+        output.held.wait()
+        held = output.holding and result.is_file()
+        if held:
+            self._held.append(HeldServer(process, output, port, self._token, release))
+        code = 0 if held else output.finish()
         raw = json.loads(result.read_text(encoding="utf-8")) if result.is_file() else None
-        return code, list(output), raw
+        return code, output.lines(), raw
+
+
+class ProcessOutput:
+    """The SDP process's output, read on a thread of its own to its end (a held process still
+    writes): progress lines echoed (every line with verbose), the last OUTPUT_LINES kept to find why it
+    died. `held` is set when it says it holds its server, or at the end of its output."""
+
+    def __init__(self, process: subprocess.Popen, verbose: bool, echo: Callable[[str], None]):
+        self.process, self.verbose, self.echo = process, verbose, echo
+        self.kept: deque[str] = deque(maxlen=OUTPUT_LINES)
+        self.held = threading.Event()
+        self.holding = False  # it said so: its server is up until released
+        self.thread = threading.Thread(target=self._read, name="ldp-sdp-output", daemon=True)
+        self.thread.start()
+
+    def lines(self) -> list[str]:
+        return list(self.kept)
+
+    def finish(self) -> int:
+        """The process's exit code, once it and its output ended."""
+        code = self.process.wait()
+        self.thread.join()
+        return code
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        try:
+            for line in self.process.stdout:
+                line = line.rstrip("\n")
+                if line == HELD:
+                    self.holding = True
+                    self.held.set()
+                    continue
+                self.kept.append(line)
+                if self.verbose:
+                    self.echo(line)
+                elif line.startswith(PROGRESS_PREFIX):
+                    self.echo(line[len(PROGRESS_PREFIX):])
+        finally:
+            self.held.set()
+
+
+@dataclass
+class HeldServer:
+    """A finished run's process, holding its Spark Connect server for the CLI's consumers."""
+
+    process: subprocess.Popen
+    output: ProcessOutput
+    port: int
+    token: str
+    release_file: Path
+    sessions: list[Any] = field(default_factory=list)
+
+    def session(self) -> Any:
+        """A Spark Connect session of its own on the run's server (its catalog, its settings). Until
+        the release, pyspark's functions build Connect columns in this process, as on serverless."""
+        os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # before gRPC starts: no INFO lines on a fork
+        from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+        os.environ[CONNECT_MODE_ENV] = "1"
+        # `localhost`: pyspark sends a token over a plain local channel only to that host name
+        spark = ConnectSession.builder.remote(f"sc://localhost:{self.port}/;token={self.token}").create()
+        self.sessions.append(spark)
+        return spark
+
+    def release(self) -> None:
+        for spark in self.sessions:
+            try:
+                spark.stop()
+            except Exception:  # noqa: BLE001 - the server stops anyway
+                log.debug("closing a consumer session failed", exc_info=True)
+        if self.sessions:
+            os.environ.pop(CONNECT_MODE_ENV, None)
+        self.release_file.touch()
+        self.output.finish()
+        self.release_file.unlink(missing_ok=True)
+
+
+def reads_over_connect(plan: Plan) -> bool:
+    """Whether the run's consumers can work through its own server (`execute(hold=True)`): every sink
+    of the run can be written over Spark Connect, and this process runs no classic Spark (pyspark's
+    functions build either classic or Connect columns, process-wide)."""
+    from pyspark import SparkContext
+
+    return SparkContext._active_spark_context is None and all(
+        sink.writes_over_connect for table in plan.tables for sink in table.config.sinks)
 
 
 def declared_checks(plan: Plan) -> dict[str, list[tuple[str, Criticality]]]:
@@ -188,21 +294,26 @@ def declared_checks(plan: Plan) -> dict[str, list[tuple[str, Criticality]]]:
     return {t.name: named_checks(plan.config, t.config) for t in plan.tables if t.config.has_expectations}
 
 
-def summary(plan: Plan, raw: dict[str, Any], run: RunResult | None = None) -> RunResult:
+def summary(plan: Plan, raw: dict[str, Any], run: RunResult | None = None, catalog: Path | None = None
+            ) -> RunResult:
     """The run result of an SDP run (`run`: the one made before it started, which holds its id and
-    start): one entry per planned table. Only a table that succeeded in this run has counts, read from
-    the stored tables after the run (on_error: drop removed its rows: error checks are null); a failed
-    or skipped table has none, since what it stores is an older run's. A streaming table counts the
-    rows this run appended (`rows_written`) and all it holds (`rows_total`). A table holding fewer rows
-    than its query gives from the stored inputs has failed, whatever its flow reported: its rows were
-    lost after (or while) it was written."""
+    start; `catalog`: the run's folder, `SdpRun.root`, where each append flow's rows are read from the
+    stored tables' logs): one entry per planned table. Only a table that succeeded in this run has
+    counts, read from the stored tables after the run (on_error: drop removed its rows: error checks
+    are null); a failed or skipped table has none, since what it stores is an older run's. A streaming
+    table counts the rows this run appended (`rows_written`) and all it holds (`rows_total`). A table
+    holding fewer rows than its query gives from the stored inputs has failed, whatever its flow
+    reported: its rows were lost after (or while) it was written."""
     if raw.get("status") == "error":
         raise RunError([Problem(text) for text in raw.get("errors", [])])
     run = run if run is not None else RunResult("sdp")
     run.errors.extend(raw.get("errors", []))
     check_specs = declared_checks(plan)
     for table in plan.tables:
-        run.tables.append(_table_result(table, raw, check_specs.get(table.name, [])))
+        result = _table_result(table, raw, check_specs.get(table.name, []))
+        if result.succeeded and catalog is not None and run.run_id:
+            result.flows = flow_counts(catalog, plan.pipeline.schema_name, table, run.run_id)
+        run.tables.append(result)
     if raw.get("status") != "success" and not run.errors:
         run.errors.append("the pipeline run did not complete")
     run.finished_at = time.time()

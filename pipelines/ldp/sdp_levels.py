@@ -19,7 +19,9 @@ Per level, every upstream table exists and is final when a flow is defined, so b
 anything runs, every query function is called once as a pipeline calls it, so a transformation that
 analyzes or collects fails before any table is written. After the run it counts the rows of each
 table that succeeded in it (a streaming table's also before, since it appends) through the same
-session, checks that no table holds fewer rows than its query gives from the stored inputs; `pipelines/engine/sdp_driver.py` (the process) writes the JSON result file for
+session, each level's as soon as it finishes while the next one runs, and checks that no table holds
+fewer rows than its query gives from the stored inputs; `pipelines/engine/sdp_driver.py` (the process)
+writes the JSON result file for
 `ldp_engine --runner sdp`. Events go to stderr.
 
 CDC tables (`cdc:`, `snapshot_cdc:`) are applied by the engine itself after their level's graph, in the
@@ -270,7 +272,9 @@ class LevelRunner:
             self.database, self.storage = real, self.storage.removesuffix("/dry-run")
             self.registrar.empty_sources = False
 
-    def run(self) -> None:
+    def run(self, level_done: Callable[[list[Any]], None] | None = None) -> None:
+        """Every level in turn; `level_done(tables)` is handed each level's succeeded tables as soon
+        as it finishes (the next level never writes them)."""
         plan = self.registrar.plan
         unfinished: set[str] = set()  # failed or skipped: their downstream tables are skipped
         for level in plan.levels:
@@ -292,6 +296,8 @@ class LevelRunner:
             for table in ready:
                 if _applied_by_engine(table) and not self._apply_changes(table):
                     unfinished.add(table.name)
+            if level_done is not None:
+                level_done([t for t in ready if self.succeeded(t)])
 
     def _apply_changes(self, table: Any) -> bool:
         """A CDC table applied by the Spark runner's materializer in this session (see the module
@@ -359,18 +365,16 @@ class LevelRunner:
         """Every dataset of the table completed in this run."""
         return all(self.tracker.status.get(name) == "success" for name in table_datasets(table))
 
-    def verify(self) -> dict[str, int]:
-        """Rows each dataset of every succeeded table should hold, from the stored inputs."""
-        def expected(table: Any) -> dict[str, int]:
-            try:
-                return expected_rows(self.registrar, table)
-            except Exception:  # noqa: BLE001 - nothing to compare with; the stored counts stand
-                log.warning("could not recompute %s to verify it", table.name, exc_info=True)
-                return {}
-
-        verified = [t for t in self.registrar.plan.tables  # a CDC target is no query's result
-                    if self.succeeded(t) and not _applied_by_engine(t)]
-        return {name: rows for counts in concurrently(expected, verified) for name, rows in counts.items()}
+    def expected(self, table: Any) -> dict[str, int]:
+        """Rows each dataset of a succeeded table should hold, from the stored inputs (none for a CDC
+        target, which is no query's result, or when it cannot be recomputed: the stored counts stand)."""
+        if _applied_by_engine(table):
+            return {}
+        try:
+            return expected_rows(self.registrar, table)
+        except Exception:  # noqa: BLE001 - nothing to compare with
+            log.warning("could not recompute %s to verify it", table.name, exc_info=True)
+            return {}
 
 
 def _applied_by_engine(table: Any) -> bool:

@@ -1,4 +1,5 @@
-"""The SDP process from the outside: the loopback port its Spark Connect server takes, and why it died.
+"""The SDP process from the outside: the loopback port its Spark Connect server takes, the line saying
+it holds that server for the CLI's consumers, and why it died.
 
 Two SDP runs on one machine must not share Spark Connect's default port 15002 (the second one dies
 with a BindException), so each run takes a free loopback port. A process that dies before writing
@@ -15,6 +16,7 @@ from typing import Iterable
 from pipelines.catalog.session import LOOPBACK
 from pipelines.core.errors import Problem, UsageError
 
+HELD = "ldp-sdp: result written, holding the server"  # the driver's line once it waits for its release
 PORT_ENV = "LDP_SDP_PORT"  # force the Spark Connect port of `--runner sdp` (else a free one per run)
 _CLASS = r"(?:[A-Za-z_$][\w$]*\.)+[A-Za-z_$][\w$]*"
 # `java.io.IOException: Failed to bind`, `: java...` (py4j), `Exception in thread "main" org...`

@@ -18,6 +18,7 @@ import pytest
 from pipelines.catalog.storage import TableStore
 from pipelines.consumers.monitor import MonitorConsumer
 from pipelines.core.graph import Selection
+from pipelines.core.results import RunResult
 from pipelines.core.seam import Consumers
 from pipelines.engine.embedded_kafka import embedded_kafka
 from pipelines.engine.project import load_project
@@ -63,13 +64,14 @@ def ldp_engine(*args: str) -> list[str]:
 
 
 def spark_runner_tables(spark, project_dir: Path, mode: str, schema: str | None,
-                        selection: Selection = Selection()) -> None:
+                        selection: Selection = Selection()) -> RunResult:
     project = load_project(project_dir / "config.yml", selection, mode=mode, schema=schema)
     store = TableStore(spark, project.plan.pipeline, project_dir / ".ldp-spark")
     monitor = MonitorConsumer(project.plan, project_dir / ".ldp-spark")
     with embedded_kafka(project.plan, project_dir / ".ldp-spark", print):  # the order events' broker, seeded
         result = SparkRunner(spark, project.plan, project.functions, store, consumers=Consumers([monitor])).run()
     assert result.status == "success", result.to_dict()
+    return result
 
 
 def sdp_table(spark, project_dir: Path, name: str, schema: str | None = "retail"):
@@ -127,6 +129,8 @@ def test_sdp_and_spark_runners_produce_identical_tables_on_every_rerun(spark, ex
         "amount_not_null": 1, "amount_not_negative": 1, "customer_id_not_null": 1, "customer_known": 2,
         "not_late": 1}
     assert listening and all(map(is_loopback, listening)), listening
+    # the consumers (monitors, report, sinks) read through the run's own server: no Spark of their own
+    assert "Setting default log level" not in proc.stderr, proc.stderr[-3000:]
     report = Path(summary["report"]).read_text()  # the run report, with the SDP run's quarantined rows
     assert "4 quarantined row(s) of customers_silver_quarantine" in report and "email_valid: " in report
 
@@ -355,7 +359,8 @@ def test_cdc_tables_and_a_change_feed_on_sdp_hold_the_spark_runners_rows_run_aft
 def test_two_append_flows_and_a_backfill_into_one_table_on_sdp_hold_the_spark_runners_rows(spark, tmp_path):
     """`flows:` on the SDP runner, streaming, in two runs: the table, its quarantine and the table read
     from it equal the Spark runner's after each run; the second run appends only the new file's row (the
-    backfill, a stream read once there, adds nothing), and the summary counts the table's new rows."""
+    backfill, a stream read once there, adds nothing), and the summary counts the table's new rows and
+    each flow's rows and quarantined rows, as the Spark runner counts them."""
     from tests.spark import test_append_flows as flows
 
     project = write_project(tmp_path, flows.config().replace("SCHEMA", "fl"), flows.MODULES).parent
@@ -364,9 +369,16 @@ def test_two_append_flows_and_a_backfill_into_one_table_on_sdp_hold_the_spark_ru
         if number == 2:
             flows.land(project, "eu", "2", [{"id": 4, "amount": 40}])
         summary = run_sdp(project, "--mode", "streaming")
-        spark_runner_tables(spark, project, "streaming", "fl_cmp")
+        by_spark_runner = {t.name: t for t in spark_runner_tables(spark, project, "streaming", "fl_cmp").tables}
         for name in ("us_raw", "orders", "orders_quarantine", "totals"):
             assert_same_table(sdp_table(spark, project, name, schema="fl"), spark.table(f"fl_cmp.{name}"))
         orders = {t["name"]: t for t in summary["tables"]}["orders"]
         assert (orders["rows_written"], orders["rows_quarantined"], orders["rows_total"]) == (
             (3, 3, 3) if number == 1 else (1, 0, 4))
+        assert orders["flows"] == by_spark_runner["orders"].flows == (
+            {"eu": {"rows_written": 1, "rows_quarantined": 2, "rows_dropped": 0},
+             "us": {"rows_written": 1, "rows_quarantined": 0, "rows_dropped": 0},
+             "history": {"rows_written": 1, "rows_quarantined": 1, "rows_dropped": 0}} if number == 1 else
+            {"eu": {"rows_written": 1, "rows_quarantined": 0, "rows_dropped": 0},
+             "us": {"rows_written": 0, "rows_quarantined": 0, "rows_dropped": 0},
+             "history": {"rows_written": 0, "rows_quarantined": 0, "rows_dropped": 0}}), number

@@ -1,7 +1,13 @@
-"""The SDP driver's pure parts: launcher settings merged, flow events read into table statuses."""
+"""The SDP driver's pure parts: launcher settings merged, flow events read into table statuses, a
+finished run holding its server for the CLI's consumers until released (or until the CLI is gone)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 from pipelines.ldp.sdp_levels import FlowTracker, merge_launcher_conf
@@ -141,3 +147,29 @@ def test_an_additive_contracts_new_columns_come_from_the_stored_tables_columns(e
         summary_text(run))
     raw["columns"]["customers_gold"] = ["country", "customers", "first_signup"]
     assert "new_columns" not in summary(plan, raw).tables[0].to_dict()
+
+
+def test_a_held_run_writes_its_result_then_waits_for_its_release_or_the_end_of_its_cli(tmp_path, capsys):
+    from pipelines.engine.sdp_driver import deliver, parse
+    from pipelines.ldp.sdp_process import HELD
+
+    release, result = tmp_path / "release", tmp_path / "result.json"
+    args = parse(["run", "--spec", "spec.yml", "--result", str(result), "--tables", "a",
+                  "--hold-until", str(release), "--parent", str(os.getpid())])
+    threading.Timer(0.5, release.touch).start()
+    started = time.monotonic()
+    deliver(args, {"status": "success"})
+    assert time.monotonic() - started >= 0.45  # held until the release, its result already written
+    assert json.loads(result.read_text()) == {"status": "success"} and capsys.readouterr().out == HELD + "\n"
+
+    release.unlink()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    args.parent = gone.pid
+    started = time.monotonic()
+    deliver(args, {"status": "success"})  # its CLI is gone: nobody will release it
+    assert time.monotonic() - started < 5 and capsys.readouterr().out == HELD + "\n"
+
+    args.parent = os.getpid()
+    deliver(args, {"status": "error", "errors": ["x"]})  # nothing was run: nothing to hold
+    assert capsys.readouterr().out == "" and json.loads(result.read_text())["status"] == "error"
