@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Iterable, Literal
 
 import networkx as nx
 
@@ -111,6 +111,17 @@ class Plan:
             for upstream in table.upstream_in_plan:
                 found[upstream].append(table.name)
         return {name: tuple(children) for name, children in found.items()}
+
+    def downstream_of(self, names: Iterable[str]) -> tuple[str, ...]:
+        """`names` and every planned table reading them, directly or not, in plan order."""
+        stack = list(names)
+        found = set(stack)
+        while stack:
+            for child in self.successors[stack.pop()]:
+                if child not in found:
+                    found.add(child)
+                    stack.append(child)
+        return tuple(name for name in self.order if name in found)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pipelines.core.config import Config
 from pipelines.core.errors import ConfigError, Problem, RunError
-from pipelines.core.kafka_source import EMBEDDED_KAFKA_ENV
+from pipelines.core.kafka_source import EMBEDDED_KAFKA_ENV, KafkaClient
 from pipelines.core.plan import Plan
 
 from .kafka_broker import KafkaBroker
@@ -38,7 +38,8 @@ class EmbeddedKafka:
 
 def embedded_users(plan: Plan) -> tuple[str, ...]:
     """The planned tables with a source, flow or sink on the embedded broker."""
-    return tuple(t.name for t in plan.tables if any(getattr(spec, "embedded", False) for spec in t.config.connectors))
+    return tuple(t.name for t in plan.tables
+                 if any(isinstance(spec, KafkaClient) and spec.embedded for spec in t.config.connectors))
 
 
 @contextmanager
@@ -53,7 +54,7 @@ def embedded_kafka(plan: Plan, state: Path, echo: Callable[[str], None]) -> Iter
     try:
         broker.start()
     except (RuntimeError, OSError, subprocess.SubprocessError) as exc:  # no java, no jars, a failed format
-        skipped = _with_downstream(plan, users)
+        skipped = plan.downstream_of(users)
         if len(skipped) == len(plan.tables):
             raise RunError(Problem(f"the embedded Kafka broker did not start: {exc}", key="bootstrap_servers",
                                    value="embedded", hint="every selected table needs it")) from None
@@ -127,13 +128,3 @@ def _seed_files(config: Config, topic: str, path: str) -> list[Path]:
         raise ConfigError(Problem(f"no such file or folder: {source}", file=str(config.path),
                                   key=f"kafka.seed.{topic}", value=path))
     return sorted(f for f in source.iterdir() if f.is_file() and not f.name.startswith((".", "_")))
-
-
-def _with_downstream(plan: Plan, names: tuple[str, ...]) -> tuple[str, ...]:
-    found, stack = set(names), list(names)
-    while stack:
-        for child in plan.successors[stack.pop()]:
-            if child not in found:
-                found.add(child)
-                stack.append(child)
-    return tuple(name for name in plan.order if name in found)

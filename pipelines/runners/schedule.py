@@ -48,13 +48,8 @@ class ReadyQueue:
 
     def failed(self, name: str) -> list[str]:
         """Everything downstream of `name` that has not started: closed now, to be reported skipped."""
-        skipped, stack = [], list(self.plan.successors[name])
-        while stack:
-            child = stack.pop()
-            if child not in self.closed:
-                self.closed.add(child)
-                skipped.append(child)
-                stack.extend(self.plan.successors[child])
+        skipped = [child for child in self.plan.downstream_of([name]) if child != name and child not in self.closed]
+        self.closed.update(skipped)
         return sorted(skipped)
 
     def remaining(self) -> list[str]:

@@ -33,6 +33,14 @@ def test_example_plan_order_and_levels():
     assert plan.existing_inputs == ()
 
 
+def test_downstream_of_names_every_table_reading_them_in_plan_order():
+    plan = build_plan(EXAMPLE)
+    assert plan.downstream_of(["customers_silver"]) == ("customers_silver", "customers_gold", "orders_silver",
+                                                       "customer_orders_gold")
+    assert plan.downstream_of(iter(["order_events_bronze", "customer_orders_gold"])) == (
+        "order_events_bronze", "customer_orders_gold")
+
+
 def test_unknown_dependency_with_suggestion():
     [message] = problems(config_of("tables:\n- {name: orders, layer: bronze}\n"
                                    "- {name: clean, layer: silver, depends_on: [order]}\n"))
