@@ -23,6 +23,7 @@ from pipelines.core.plan import Plan
 
 from .kafka_broker import KafkaBroker
 
+STARTING_FAILED = (RuntimeError, OSError, subprocess.SubprocessError)  # no java, no jars, a failed format
 LEDGER = "seeded.json"  # {topic: [file names published]} beside the broker's data: deleted with it
 
 
@@ -50,10 +51,9 @@ def embedded_kafka(plan: Plan, state: Path, echo: Callable[[str], None]) -> Iter
         yield EmbeddedKafka()                                     # its tables fail naming the key instead
         return
     folder = state / "kafka"
-    broker = KafkaBroker(folder)
     try:
-        broker.start()
-    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:  # no java, no jars, a failed format
+        broker = _started(folder)
+    except STARTING_FAILED as exc:  # no java, no jars, a failed format
         skipped = plan.downstream_of(users)
         if len(skipped) == len(plan.tables):
             raise RunError(Problem(f"the embedded Kafka broker did not start: {exc}", key="bootstrap_servers",
@@ -74,6 +74,16 @@ def embedded_kafka(plan: Plan, state: Path, echo: Callable[[str], None]) -> Iter
         else:
             os.environ[EMBEDDED_KAFKA_ENV] = previous
         broker.stop()
+
+
+def _started(folder: Path) -> KafkaBroker:
+    """A broker on `folder`; a start that failed is tried once more, on other free ports (another process
+    may take a port between the broker's choosing and its binding it)."""
+    try:
+        return KafkaBroker(folder).start()
+    except STARTING_FAILED:
+        logging.getLogger(__name__).debug("the embedded Kafka broker did not start; once more", exc_info=True)
+        return KafkaBroker(folder).start()
 
 
 def seed(config: Config, servers: str, folder: Path) -> dict[str, int]:

@@ -52,8 +52,12 @@ class KafkaBroker:
         java = [_java(), *_JVM, "-cp", classpath]
         if not (self.folder / "data" / "meta.properties").is_file():  # a folder kept across starts keeps its log
             cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-            subprocess.run([*java, "kafka.tools.StorageTool", "format", "-t", cluster, "-c", str(config)],
-                           check=True, capture_output=True, timeout=120)
+            formatted = subprocess.run([*java, "kafka.tools.StorageTool", "format", "-t", cluster, "-c", str(config)],
+                                       capture_output=True, text=True, timeout=120)
+            if formatted.returncode != 0:  # say why: the run prints it when it leaves the broker's tables out
+                output = (formatted.stdout + formatted.stderr).strip().splitlines()
+                raise RuntimeError(f"formatting its storage failed (exit code {formatted.returncode}): "
+                                   f"{output[-1] if output else 'no output'}")
         self._log = (self.folder / "broker.log").open("wb")
         self._process = subprocess.Popen([*java, "kafka.Kafka", str(config)], stdout=self._log,
                                          stderr=subprocess.STDOUT)

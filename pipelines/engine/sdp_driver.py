@@ -67,19 +67,20 @@ def land_sources(spark: Any, plan: Plan, database: str, rows: bool) -> dict[str,
 
 def run(args: argparse.Namespace, deliver: Callable[[dict[str, Any]], None]) -> None:
     """The run; `deliver(result)` is called while its session (and server) is still up."""
-    spark = session(args)
+    from pyspark.pipelines.cli import load_pipeline_spec
+
+    spec = load_pipeline_spec(Path(args.spec).resolve())
+    spark = session(spec)
     try:
-        deliver(_result(spark, args))
+        deliver(_result(spark, spec, args))
     finally:
         spark.stop()
 
 
-def session(args: argparse.Namespace) -> Any:
+def session(spec: Any) -> Any:
     """The Spark Connect session on the server the launcher's settings start (the spec's settings)."""
-    from pyspark.pipelines.cli import load_pipeline_spec
     from pyspark.sql import SparkSession
 
-    spec = load_pipeline_spec(Path(args.spec).resolve())
     merge_launcher_conf()
     connect_to_launcher_port()
     builder = SparkSession.builder.config("spark.sql.connect.serverStacktrace.enabled", "false")
@@ -88,10 +89,7 @@ def session(args: argparse.Namespace) -> Any:
     return builder.getOrCreate()
 
 
-def _result(spark: Any, args: argparse.Namespace) -> dict[str, Any]:
-    from pyspark.pipelines.cli import load_pipeline_spec
-
-    spec = load_pipeline_spec(Path(args.spec).resolve())
+def _result(spark: Any, spec: Any, args: argparse.Namespace) -> dict[str, Any]:
     spark.sql(f"CREATE SCHEMA IF NOT EXISTS `{spec.database or 'default'}`")
     try:
         registrar = load_registrar(spark, spec, args.tables)

@@ -21,8 +21,7 @@ analyzes or collects fails before any table is written. After the run it counts 
 table that succeeded in it (a streaming table's also before, since it appends) through the same
 session, each level's as soon as it finishes while the next one runs, and checks that no table holds
 fewer rows than its query gives from the stored inputs; `pipelines/engine/sdp_driver.py` (the process)
-writes the JSON result file for
-`ldp_engine --runner sdp`. Events go to stderr.
+writes the JSON result file for `ldp_engine --runner sdp`. Events go to stderr.
 
 CDC tables (`cdc:`, `snapshot_cdc:`) are applied by the engine itself after their level's graph, in the
 same session and catalog, by the Spark runner's own materializer: pyspark 4.2's `create_auto_cdc_flow`
