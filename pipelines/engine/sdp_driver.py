@@ -5,7 +5,7 @@ tables, runs them level by level (`pipelines.ldp.sdp_levels`) and writes a JSON 
     python sdp_driver.py run|dry-run --spec SPEC --result FILE --tables a,b,c [--full-refresh]
         [--hold-until FILE --parent PID]
 
-With `--hold-until`, once the result is written it says so (`HELD` on stdout) and keeps its Spark
+With `--hold-until`, once the result is written it says so (`HELD`, logged) and keeps its Spark
 Connect server up until FILE exists or the process PID is gone: the CLI's after-table consumers read
 the run's tables through it instead of starting a JVM of their own.
 """
@@ -113,7 +113,7 @@ def deliver(args: argparse.Namespace, result: dict[str, Any]) -> None:
     """Write the result file; with `--hold-until`, then say so and wait for the release."""
     Path(args.result).write_text(json.dumps(result), encoding="utf-8")
     if args.hold_until and args.parent and result.get("status") != "error":
-        print(HELD, flush=True)
+        log.info(HELD)  # on stderr, the channel the runner reads (unprefixed: matched whole)
         release = Path(args.hold_until)
         while not release.exists() and _alive(args.parent):
             time.sleep(0.05)

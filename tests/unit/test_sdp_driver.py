@@ -3,12 +3,16 @@ finished run holding its server for the CLI's consumers until released (or until
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
 import threading
 import time
 from datetime import datetime, timedelta, timezone
+from typing import Iterator
+
+import pytest
 
 from pipelines.ldp.sdp_levels import FlowTracker, merge_launcher_conf
 
@@ -149,7 +153,36 @@ def test_an_additive_contracts_new_columns_come_from_the_stored_tables_columns(e
     assert "new_columns" not in summary(plan, raw).tables[0].to_dict()
 
 
-def test_a_held_run_writes_its_result_then_waits_for_its_release_or_the_end_of_its_cli(tmp_path, capsys):
+class Said(logging.Handler):
+    """The lines the driver logs, as the runner reads them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+    def readouterr(self) -> str:
+        said, self.lines = "".join(line + "\n" for line in self.lines), []
+        return said
+
+
+@pytest.fixture
+def said() -> Iterator[Said]:
+    from pipelines.ldp.sdp_levels import log
+
+    handler = Said()
+    log.addHandler(handler)
+    level, log.level = log.level, logging.INFO
+    try:
+        yield handler
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+
+
+def test_a_held_run_writes_its_result_then_waits_for_its_release_or_the_end_of_its_cli(tmp_path, said):
     from pipelines.engine.sdp_driver import deliver, parse
     from pipelines.ldp.sdp_process import HELD
 
@@ -160,7 +193,7 @@ def test_a_held_run_writes_its_result_then_waits_for_its_release_or_the_end_of_i
     started = time.monotonic()
     deliver(args, {"status": "success"})
     assert time.monotonic() - started >= 0.45  # held until the release, its result already written
-    assert json.loads(result.read_text()) == {"status": "success"} and capsys.readouterr().out == HELD + "\n"
+    assert json.loads(result.read_text()) == {"status": "success"} and said.readouterr() == HELD + "\n"
 
     release.unlink()
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -168,8 +201,8 @@ def test_a_held_run_writes_its_result_then_waits_for_its_release_or_the_end_of_i
     args.parent = gone.pid
     started = time.monotonic()
     deliver(args, {"status": "success"})  # its CLI is gone: nobody will release it
-    assert time.monotonic() - started < 5 and capsys.readouterr().out == HELD + "\n"
+    assert time.monotonic() - started < 5 and said.readouterr() == HELD + "\n"
 
     args.parent = os.getpid()
     deliver(args, {"status": "error", "errors": ["x"]})  # nothing was run: nothing to hold
-    assert capsys.readouterr().out == "" and json.loads(result.read_text())["status"] == "error"
+    assert said.readouterr() == "" and json.loads(result.read_text())["status"] == "error"
