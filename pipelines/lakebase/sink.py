@@ -113,13 +113,15 @@ def write(connect: Callable[[], psycopg.Connection], df: DataFrame, schema: str,
 
 
 def _ensure_schema(connect: Callable[[], psycopg.Connection], schema: str) -> None:
-    """Create the target's schema, in a short transaction of its own: two sinks creating it at once
-    would otherwise both insert it (`IF NOT EXISTS` does not guard concurrent transactions) and one
-    would fail; the lock makes the second wait the few milliseconds and find it."""
-    with connect() as conn:
-        if conn.execute("SELECT to_regnamespace(%s) IS NULL", [_quoted(schema)]).fetchone()[0]:
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"schema {schema}"])
-            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+    """Create the target's schema, in a short transaction of its own. Two sinks creating it at once both
+    insert it (`IF NOT EXISTS` does not guard concurrent transactions, and a lock does not help: the
+    waiting one's catalog cache still says it is missing), so the loser's unique violation means done."""
+    try:
+        with connect() as conn:
+            if conn.execute("SELECT to_regnamespace(%s) IS NULL", [_quoted(schema)]).fetchone()[0]:
+                conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+    except psycopg.errors.UniqueViolation:
+        pass  # a concurrent sink committed the same schema first
 
 
 def _quoted(name: str) -> str:

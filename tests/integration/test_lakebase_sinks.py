@@ -132,26 +132,30 @@ def test_two_concurrent_writers_to_one_target_are_serialized(spark, lakebase):
 
 def test_writers_to_several_targets_of_a_new_schema_at_once_all_succeed(spark, lakebase):
     """Tables finishing together (the Spark runner's workers, replay's threads) each create the schema
-    their sink targets: `CREATE SCHEMA IF NOT EXISTS` in concurrent transactions made all but one fail."""
-    frames = {f"t{i}": spark.range(5_000 * (i + 1)).selectExpr("id", f"'t{i}' AS name", "1.0 AS score")
-              for i in range(3)}
-    at_once = threading.Barrier(len(frames))
+    their sink targets: concurrent `CREATE SCHEMA IF NOT EXISTS` made all but one fail. Several rounds,
+    as the collision is a race."""
+    frames = {f"t{i}": spark.range(10 * (i + 1)).selectExpr("id", f"'t{i}' AS name", "1.0 AS score")
+              for i in range(4)}
     errors: list[BaseException] = []
 
-    def run(table: str) -> None:
+    def run(schema: str, table: str, at_once: threading.Barrier) -> None:
         at_once.wait()
         try:
-            write(lakebase.connect, frames[table], "sink_new_schema", table, "replace")
+            write(lakebase.connect, frames[table], schema, table, "replace")
         except BaseException as exc:  # noqa: BLE001 - collected for the assertion
             errors.append(exc)
 
-    threads = [threading.Thread(target=run, args=(table,)) for table in frames]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    schemas = [f"sink_new_schema_{n}" for n in range(5)]
+    for schema in schemas:
+        at_once = threading.Barrier(len(frames))
+        threads = [threading.Thread(target=run, args=(schema, table, at_once)) for table in frames]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     assert errors == []
-    assert [rows(lakebase, f"SELECT count(*) FROM sink_new_schema.{t}")[0][0] for t in frames] == [5_000, 10_000, 15_000]
+    assert [[rows(lakebase, f"SELECT count(*) FROM {s}.{t}")[0][0] for t in frames] for s in schemas] == (
+        [[10, 20, 30, 40]] * len(schemas))
 
 
 def test_a_new_column_is_added_and_an_incompatible_change_fails_leaving_the_target(spark, lakebase):
