@@ -37,16 +37,20 @@ class EmbeddedKafka:
     published: dict[str, int] = field(default_factory=dict)
 
 
-def embedded_users(plan: Plan) -> tuple[str, ...]:
-    """The planned tables with a source, flow or sink on the embedded broker."""
+def embedded_users(plan: Plan, sinks_only: bool = False) -> tuple[str, ...]:
+    """The planned tables with a source, flow or sink (only a sink: `sinks_only`) on the embedded broker."""
     return tuple(t.name for t in plan.tables
-                 if any(isinstance(spec, KafkaClient) and spec.embedded for spec in t.config.connectors))
+                 if any(isinstance(spec, KafkaClient) and spec.embedded
+                        for spec in (t.config.sinks if sinks_only else t.config.connectors)))
 
 
 @contextmanager
-def embedded_kafka(plan: Plan, state: Path, echo: Callable[[str], None]) -> Iterator[EmbeddedKafka]:
-    """The broker for the run's duration, seeded; nothing when no planned table uses it."""
-    users = embedded_users(plan)
+def embedded_kafka(plan: Plan, state: Path, echo: Callable[[str], None],
+                   sinks_only: bool = False) -> Iterator[EmbeddedKafka]:
+    """The broker for the run's duration, seeded; nothing when no planned table uses it. `sinks_only`
+    (`sinks publish`): for the tables' sinks alone, unseeded (the seed stands in for the sources'
+    producers, and publishing sinks reads no source), and one that cannot start only fails those sinks."""
+    users = embedded_users(plan, sinks_only)
     if not users or "DATABRICKS_RUNTIME_VERSION" in os.environ:  # a broker on a job's driver would vanish with it:
         yield EmbeddedKafka()                                     # its tables fail naming the key instead
         return
@@ -54,6 +58,10 @@ def embedded_kafka(plan: Plan, state: Path, echo: Callable[[str], None]) -> Iter
     try:
         broker = _started(folder)
     except STARTING_FAILED as exc:  # no java, no jars, a failed format
+        if sinks_only:
+            echo(f"Kafka: the embedded broker did not start ({exc}); the Kafka sinks of {', '.join(users)} fail")
+            yield EmbeddedKafka(skipped=users)
+            return
         skipped = plan.downstream_of(users)
         if len(skipped) == len(plan.tables):
             raise RunError(Problem(f"the embedded Kafka broker did not start: {exc}", key="bootstrap_servers",
@@ -64,9 +72,12 @@ def embedded_kafka(plan: Plan, state: Path, echo: Callable[[str], None]) -> Iter
     previous = os.environ.get(EMBEDDED_KAFKA_ENV)
     os.environ[EMBEDDED_KAFKA_ENV] = broker.bootstrap_servers
     try:
-        published = seed(plan.config, broker.bootstrap_servers, folder)
-        news = ", ".join(f"{count} to {topic}" for topic, count in published.items()) or "no new seed events"
-        echo(f"Kafka: embedded broker on {broker.bootstrap_servers} (data in {folder}); published {news}")
+        said = f"Kafka: embedded broker on {broker.bootstrap_servers} (data in {folder})"
+        published = {} if sinks_only else seed(plan.config, broker.bootstrap_servers, folder)
+        if not sinks_only:
+            said += "; published " + (", ".join(f"{count} to {topic}" for topic, count in published.items())
+                                      or "no new seed events")
+        echo(said)
         yield EmbeddedKafka(broker.bootstrap_servers, published=published)
     finally:
         if previous is None:

@@ -56,6 +56,7 @@ def publish(config: str | None, tags: str | None, match: str, select_: str | Non
     from pipelines.core.seam import Consumers, replay
     from pipelines.lakebase.connection import Lakebase
 
+    from .embedded_kafka import embedded_kafka
     from .project import load_project
     from .render import summary_text
 
@@ -86,8 +87,9 @@ def publish(config: str | None, tags: str | None, match: str, select_: str | Non
         given = click.get_current_context().get_parameter_source("mode") is not ParameterSource.DEFAULT
         written_in = mode if given else (source or {}).get("mode") or mode
         as_run = build_plan(plan.config, plan.selection, written_in)  # type: ignore[arg-type]
-        replay(as_run, run, Consumers(consumers, run_id=run_id), lambda name: store.read(name),
-               lambda name, after: store.read_after(name, after))
+        with embedded_kafka(plan, state, lambda line: click.echo(line, err=True), sinks_only=True):
+            replay(as_run, run, Consumers(consumers, run_id=run_id), lambda name: store.read(name),
+                   lambda name, after: store.read_after(name, after))
     if targets:
         click.echo(describe_source(source), err=True)
     click.echo(json.dumps({**run.to_dict(), "source_run": source}) if output_format == "json" else

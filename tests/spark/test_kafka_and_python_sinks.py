@@ -147,25 +147,47 @@ def test_a_python_sink_without_its_function_is_a_located_config_error(tmp_path, 
 
 
 
-def test_on_the_cli_a_failed_sink_exits_3_and_sinks_publish_retries_its_batch(spark, tmp_path, kafka_broker, topic):
+def ldp_engine(harness: Harness, *args: str):
     from click.testing import CliRunner
 
     from pipelines.engine.cli import cli
 
+    return CliRunner().invoke(cli, [*args, "--config", str(harness.path), "--format", "json",
+                                    "--state-dir", str(harness.root / ".ldp")])
+
+
+def test_on_the_cli_a_failed_sink_exits_3_and_sinks_publish_retries_its_batch(spark, tmp_path, kafka_broker, topic):
     harness = Harness(spark, tmp_path, MODULES, config=config(kafka_broker, topic))
     spark.createDataFrame([(1, "a"), (2, "b")], "id INT, name STRING").createOrReplaceTempView("scores_src")
     (tmp_path / "transformations/sinks/FAIL").touch()
 
-    def ldp_engine(*args: str):
-        return CliRunner().invoke(cli, [*args, "--config", str(harness.path), "--format", "json",
-                                        "--state-dir", str(tmp_path / ".ldp")])
-
-    ran = ldp_engine("run")
+    ran = ldp_engine(harness, "run")
     assert ran.exit_code == 3, ran.output
     [scores] = json.loads(ran.stdout)["tables"]
     assert scores["status"] == "success" and [s["status"] for s in scores["sinks"]] == ["success", "failed"]
     (tmp_path / "transformations/sinks/FAIL").unlink()
-    published = ldp_engine("sinks", "publish")
+    published = ldp_engine(harness, "sinks", "publish")
     assert published.exit_code == 0, published.output
     assert [(c["batch_id"], c["ids"]) for c in calls(harness)] == [(0, [1, 2])]  # the failed batch, retried
     assert len(messages(spark, kafka_broker, topic)) == 4  # published by both: at least once
+
+
+def test_a_sink_on_the_embedded_broker_is_written_by_the_run_and_by_sinks_publish(spark, tmp_path, topic):
+    """`sinks publish` starts the state folder's broker for its Kafka sinks, as the run does, unseeded."""
+    from pipelines.engine.kafka_broker import KafkaBroker
+
+    harness = Harness(spark, tmp_path, MODULES, config=config("embedded", topic))
+    spark.createDataFrame([(1, "a"), (2, "b")], "id INT, name STRING").createOrReplaceTempView("scores_src")
+    ran = ldp_engine(harness, "run")
+    assert ran.exit_code == 0, ran.output
+    assert "Kafka: embedded broker on 127.0.0.1:" in ran.stderr
+    published = ldp_engine(harness, "sinks", "publish")
+    assert published.exit_code == 0, published.output
+    [said] = [line for line in published.stderr.splitlines() if line.startswith("Kafka:")]
+    assert said.startswith("Kafka: embedded broker on 127.0.0.1:") and "published" not in said, said
+    [scores] = json.loads(published.stdout)["tables"]
+    assert [(s["type"], s["status"]) for s in scores["sinks"]] == [("kafka", "success"), ("python", "success")]
+    with KafkaBroker(tmp_path / ".ldp/kafka") as broker:
+        found = messages(spark, broker.bootstrap_servers, topic)
+    assert sorted(m[0] for m in found) == ["s-1", "s-1", "s-2", "s-2"]  # the run's and publish's: at least once
+    assert len({m[2]["ldp_run_id"] for m in found}) == 2
