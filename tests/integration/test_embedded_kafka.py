@@ -79,3 +79,25 @@ def test_on_databricks_no_broker_starts_on_the_driver(monkeypatch, tmp_path):
     with embedded_kafka(plan, tmp_path, said.append) as kafka:  # the table fails naming the key instead
         assert kafka == EmbeddedKafka() and EMBEDDED_KAFKA_ENV not in os.environ
     assert said == [] and not (tmp_path / "kafka").exists()
+
+
+def test_for_sinks_publish_only_embedded_sinks_start_it_and_a_failed_start_only_names_them(tmp_path, monkeypatch):
+    from tests.conftest import write_project
+
+    config = write_project(tmp_path, """
+pipeline: {schema: s, transformations: ./transformations}
+tables:
+  - {name: events, layer: bronze, source: {type: kafka, bootstrap_servers: embedded, topic: in}}
+  - name: scores
+    layer: silver
+    depends_on: [events]
+    sinks: [{type: kafka, bootstrap_servers: embedded, topic: out}]
+""", {"silver/scores.py": "def scores(events):\n    return events\n"})
+    plan = build_plan(load_config(config))
+    assert embedded_users(plan) == ("events", "scores") and embedded_users(plan, sinks_only=True) == ("scores",)
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path / "no-java"))  # the broker's JVM cannot start
+    said: list[str] = []
+    with embedded_kafka(plan, tmp_path / ".ldp", said.append, sinks_only=True) as kafka:  # no RunError: other
+        assert kafka == EmbeddedKafka(skipped=("scores",))                              # sinks still publish
+    [line] = said
+    assert line.startswith("Kafka: the embedded broker did not start (") and line.endswith("the Kafka sinks of scores fail")
