@@ -14,6 +14,7 @@ Another format (`format: parquet`) is written by Spark's plain overwrite, which 
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, TypeVar
 
 from pyspark.sql import Column, DataFrame, Observation, SparkSession
+from pyspark.sql import functions as F
 
 from pipelines.catalog.appended import local_table, rows_after
 from pipelines.core.config import PipelineSettings, TableConfig
@@ -42,6 +44,7 @@ log = logging.getLogger(__name__)
 DELTA = "delta"
 FLOWS_FOLDER = "flows"  # a table's flows' checkpoints, inside its own checkpoint folder
 RUN_ID_CONF = "spark.databricks.delta.commitInfo.userMetadata"  # Delta writes it into each commit
+APPLIED_PROPERTY = "ldp.cdc.applied"  # on a CDC target's events table: the spec digest and target version they made
 _DELTA_INVALID = re.compile(r"[ ,;{}()\n\t=]")
 Accept = Callable[[], None]  # raises to refuse the write
 T = TypeVar("T")
@@ -199,30 +202,94 @@ class TableStore:
 
     def apply_changes(self, table: TableConfig, events: DataFrame, target_of: Callable[[DataFrame], DataFrame],
                       count: Callable[[DataFrame], T],
-                      check: Callable[[DataFrame, DataFrame | None], None] = lambda new, applied: None) -> T:
+                      check: Callable[[DataFrame, DataFrame | None], None] = lambda new, applied: None,
+                      by_key: tuple[str, ...] = ()) -> T:
         """Add `events` to the table's stored change events (an event already stored, e.g. re-read from
-        the same files or retried, is kept once), then replace the table with `target_of(all events)`.
-        The target is a function of every event seen so far, so the order events arrive in across runs
+        the same files or retried, is kept once), and bring the table to `target_of(all events)`. The
+        target is a function of every event seen so far, so the order events arrive in across runs
         changes nothing and a rerun is idempotent. `check(new, applied)` runs before anything is stored
         (`applied` is None when every event is checked at once), so an invalid event is never stored.
-        Two commits, events first: a run failing between them leaves the target one run behind, and the
-        next run recomputes it. Returns `count(new events)`."""
-        log, before = _events_table(table), self.cdc_events(table)
+        The target is written before the events: a run failing between the two leaves them new to the
+        next run. Returns `count(new events)`.
+
+        `by_key`: `target_of` maps each key's events to that key's rows alone, so a run recomputes only
+        the keys its new events touch and merges their rows in (one MERGE) instead of rewriting the
+        table, while the target is the one the last run left with the same spec (`_applied`). Otherwise
+        (first events, changed columns or spec, a target restored or written by anyone else) the target
+        is recomputed from every event."""
+        log_table, before = _events_table(table), self.cdc_events(table)
         if before is not None and sorted(before.dtypes) == sorted(events.dtypes):  # only the new ones written
-            with self.staged(log, events.select(*before.columns).subtract(before)) as new:
+            with self.staged(log_table, events.select(*before.columns).subtract(before)) as new:
                 check(new, before)
                 counted = count(new)
-                self.append(log, new)
+                applied = self._applied(table) if by_key else None
+                if applied is not None and applied == self._property(log_table.name, APPLIED_PROPERTY):
+                    if not new.isEmpty():  # nothing new: the target is as it was
+                        touched = new.select(*by_key).distinct()
+                        rows = target_of(before.join(touched, list(by_key), "left_semi").unionByName(new))
+                        self._merge_keys(table, rows, touched)
+                        self._add_events(table, new)
+                    return counted
+                self._replace(table, target_of(before.unionByName(new)))
+                self._add_events(table, new, applied=by_key != ())
         else:  # the first events, or events whose columns changed: the stored ones rewritten with them
             seen = events if before is None else before.unionByName(events, allowMissingColumns=True).distinct()
-            with self.staged(log, seen) as everything:
+            with self.staged(log_table, seen) as everything:
                 check(everything, None)
                 counted = count(everything if before is None else everything.subtract(
                     before.unionByName(everything.limit(0), allowMissingColumns=True).select(*everything.columns)))
-                self._replace(log, everything)
-        self._replace(table, target_of(self.read(log.name)))
+                self._replace(table, target_of(everything))
+                self._replace(log_table, everything)
+                if by_key:
+                    self._set_property(log_table.name, APPLIED_PROPERTY, self._applied(table))
         self.reset_checkpoint(table.name)
         return counted
+
+    def _add_events(self, table: TableConfig, new: DataFrame, applied: bool = True) -> None:
+        """Append a run's new events once the target holds them, then record which target that is."""
+        log_table = _events_table(table)
+        self.append(log_table, new)
+        if applied:
+            self._set_property(log_table.name, APPLIED_PROPERTY, self._applied(table))
+
+    def _applied(self, table: TableConfig) -> str | None:
+        """The CDC spec's digest and the target's current version: what the events table records after
+        each write, so a run can tell the target is the one its last run left (None: no Delta target)."""
+        if not self.exists(table.name) or self.format_of(table) != DELTA:
+            return None
+        spec = table.cdc or table.snapshot_cdc
+        digest = hashlib.sha256((spec.model_dump_json() if spec else "").encode()).hexdigest()[:16]
+        version = self.spark.sql(f"DESCRIBE HISTORY {self.fqn(table.name)} LIMIT 1").first()["version"]
+        return f"{digest}@{version}"
+
+    def _merge_keys(self, table: TableConfig, rows: DataFrame, keys: DataFrame) -> None:
+        """Replace every stored row of the (distinct, non-NULL) `keys` with `rows`, in one MERGE commit: a
+        key's marker row deletes its stored rows (it matches each once), `rows` never match and are
+        inserted. Keys whose rows are unchanged are rewritten too: the cost is the touched files'."""
+        op = "__ldp_merge_op"
+        names = keys.columns
+        markers = keys.select(*names, *[F.lit(None).cast(rows.schema[c].dataType).alias(c)
+                                        for c in rows.columns if c not in names], F.lit("delete").alias(op))
+        source = rows.withColumn(op, F.lit("insert")).unionByName(markers)
+        view, session = f"ldp_merge_{uuid.uuid4().hex}", rows.sparkSession
+        source.createOrReplaceTempView(view)
+        on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in names)
+        columns = ", ".join(f"`{c}`" for c in rows.columns)
+        try:
+            session.sql(f"MERGE INTO {self.fqn(table.name)} t USING `{view}` s ON {on} AND s.{op} = 'delete' "
+                        f"WHEN MATCHED THEN DELETE WHEN NOT MATCHED AND s.{op} = 'insert' THEN INSERT ({columns}) "
+                        f"VALUES ({', '.join(f's.`{c}`' for c in rows.columns)})")
+        finally:
+            session.catalog.dropTempView(view)
+        self._describe(table)
+
+    def _property(self, name: str, key: str) -> str | None:
+        """One table property's value (None when unset)."""
+        found = self.spark.sql(f"SHOW TBLPROPERTIES {self.fqn(name)}").where(F.col("key") == key).collect()
+        return found[0]["value"] if found else None
+
+    def _set_property(self, name: str, key: str, value: str | None) -> None:
+        self.spark.sql(f"ALTER TABLE {self.fqn(name)} SET TBLPROPERTIES ({_properties({key: value or ''})})")
 
     def drop_cdc_events(self, table: TableConfig) -> None:
         """Forget a CDC target's events (a full refresh): its next write starts from its input alone."""

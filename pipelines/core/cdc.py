@@ -72,6 +72,12 @@ class _Spec(BaseModel):
         """Whether the target loses rows (a type-1 delete or truncate), not only gains and changes them."""
         return self.stored_as_scd_type == 1
 
+    @property
+    def applies_per_key(self) -> bool:
+        """Whether each key's rows follow from its own events alone, so a run need only recompute the
+        keys its events touch (a truncate spans every key)."""
+        return True
+
     def _history_problems(self) -> list[str]:
         """LDP's rules on the history lists: one of the two, and type 2 only."""
         problems = []
@@ -164,6 +170,10 @@ class CdcSpec(_Spec):
     @property
     def removes_rows(self) -> bool:
         return self.stored_as_scd_type == 1 and (self.apply_as_deletes or self.apply_as_truncates) is not None
+
+    @property
+    def applies_per_key(self) -> bool:
+        return self.apply_as_truncates is None
 
     @property
     def sequence_columns(self) -> Columns:

@@ -171,7 +171,8 @@ class Materializer:
         def apply(valid: DataFrame) -> dict[str, int]:
             changes = self.store.apply_changes(
                 table, events_of(valid), target_of, lambda new: change_counts(new, spec),
-                lambda new, applied: check_changes(new, spec, applied=applied, table=table.name))
+                lambda new, applied: check_changes(new, spec, applied=applied, table=table.name),
+                by_key=tuple(spec.keys) if spec.applies_per_key else ())
             if spec.stored_as_scd_type == 2:  # history rows are only ever added: the growth is what opened
                 changes["versions_opened"] = self.store.count(table.name) - versions_before
             return changes
