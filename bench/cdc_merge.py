@@ -5,7 +5,8 @@ events: 65% inserts of new keys, 20% updates, 5% deletes, 10% late updates (a se
 stored one). Side by side in one process, each variant restored to the same starting state before each
 run (untimed), min and median of `--repeats` interleaved runs:
   engine    the Spark runner's write path for a `cdc:` table (`Materializer.materialize` of a `CdcTarget`):
-            new events checked and stored, the target recomputed from all of them
+            new events checked, the keys they touch recomputed from their stored and new events and
+            merged into the target (one MERGE), then the events stored
   merge     the usual hand-written SCD2: one MERGE closing the current version of every key the batch
             touches, one INSERT of the new versions; no ordering fixes, so late events land wrong
 ratio = engine / merge. Goal (issue 22): ratio <= 1.5. Last stdout line: one JSON object.

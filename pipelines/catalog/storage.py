@@ -226,12 +226,15 @@ class TableStore:
                 if applied is not None and applied == self._property(log_table.name, APPLIED_PROPERTY):
                     if not new.isEmpty():  # nothing new: the target is as it was
                         touched = new.select(*by_key).distinct()
-                        rows = target_of(before.join(touched, list(by_key), "left_semi").unionByName(new))
-                        self._merge_keys(table, rows, touched)
-                        self._add_events(table, new)
+                        self._merge_keys(table, target_of(before.join(touched, list(by_key), "left_semi")
+                                                          .unionByName(new)), touched)
+                        self.append(log_table, new)
+                    self._describe(table)  # config.yml's comment and properties: a commit only if they changed
+                    self._mark_applied(table, applied)
+                    self.reset_checkpoint(table.name)
                     return counted
                 self._replace(table, target_of(before.unionByName(new)))
-                self._add_events(table, new, applied=by_key != ())
+                self.append(log_table, new)
         else:  # the first events, or events whose columns changed: the stored ones rewritten with them
             seen = events if before is None else before.unionByName(events, allowMissingColumns=True).distinct()
             with self.staged(log_table, seen) as everything:
@@ -240,17 +243,16 @@ class TableStore:
                     before.unionByName(everything.limit(0), allowMissingColumns=True).select(*everything.columns)))
                 self._replace(table, target_of(everything))
                 self._replace(log_table, everything)
-                if by_key:
-                    self._set_property(log_table.name, APPLIED_PROPERTY, self._applied(table))
+        if by_key:
+            self._mark_applied(table)
         self.reset_checkpoint(table.name)
         return counted
 
-    def _add_events(self, table: TableConfig, new: DataFrame, applied: bool = True) -> None:
-        """Append a run's new events once the target holds them, then record which target that is."""
-        log_table = _events_table(table)
-        self.append(log_table, new)
-        if applied:
-            self._set_property(log_table.name, APPLIED_PROPERTY, self._applied(table))
+    def _mark_applied(self, table: TableConfig, previous: str | None = None) -> None:
+        """Record on the events table, once they and the target are written, which target they made."""
+        now = self._applied(table)
+        if now != previous:
+            self._set_property(_events_table(table).name, APPLIED_PROPERTY, now)
 
     def _applied(self, table: TableConfig) -> str | None:
         """The CDC spec's digest and the target's current version: what the events table records after
@@ -281,7 +283,6 @@ class TableStore:
                         f"VALUES ({', '.join(f's.`{c}`' for c in rows.columns)})")
         finally:
             session.catalog.dropTempView(view)
-        self._describe(table)
 
     def _property(self, name: str, key: str) -> str | None:
         """One table property's value (None when unset)."""
