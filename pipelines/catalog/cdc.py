@@ -1,8 +1,10 @@
 """AUTO CDC applied locally: a CDC target as a pure function of every change event seen so far.
 
-The engine keeps each accepted event in a hidden Delta event table and recomputes the target from all
-of them, so the result does not depend on how events were split over runs or in which order they
-arrived, and a retried batch changes nothing (its events are already there). Events are checked once,
+The engine keeps each accepted event in a hidden Delta event table and the target is what applying all
+of them gives, so the result does not depend on how events were split over runs or in which order they
+arrived, and a retried batch changes nothing (its events are already there). Each key's rows follow
+from its own events (truncates aside), so a run recomputes only the keys its events touch
+(`TableStore.apply_changes`). Events are checked once,
 before they are stored (`check_changes`: the new ones, against the stored events of the keys they
 touch), so recomputing the target does not re-check the history. The semantics follow
 Lakeflow's documented AUTO CDC; where the docs are silent, issue 22's "Semantics decided here":
