@@ -1,8 +1,8 @@
 """What does the engine's AUTO CDC cost against a hand-written Delta MERGE of the same change events?
 
-A type-2 target of K keys (stored events and target built once, untimed), then one batch of K change
-events: 65% inserts of new keys, 20% updates, 5% deletes, 10% late updates (a sequence lower than the
-stored one). Side by side in one process, each variant restored to the same starting state before each
+A type-2 target of K keys (`--keys`; stored events and target built once, untimed), then one batch of
+`--events` change events (default K): 65% inserts of new keys, 20% updates, 5% deletes, 10% late
+updates (a sequence lower than the stored one). Side by side in one process, each variant restored to the same starting state before each
 run (untimed), min and median of `--repeats` interleaved runs:
   engine    the Spark runner's write path for a `cdc:` table (`Materializer.materialize` of a `CdcTarget`):
             new events checked, the keys they touch recomputed from their stored and new events and
@@ -45,14 +45,14 @@ def initial_events(spark, keys: int):
                                     (F.col("id") % 100).alias("score"))
 
 
-def change_batch(spark, keys: int):
-    """One event per key: ids below 0.35*keys touch stored keys (updates, deletes, late updates),
-    the rest are new keys."""
+def change_batch(spark, keys: int, events: int):
+    """`events` events, one per key: 35% touch stored keys (updates, deletes, late updates), the rest
+    are new keys."""
     i = F.col("id") % 100
     kind = (F.when(i < 20, "U").when(i < 25, "D").when(i < 35, "L").otherwise("I"))
     touched = F.floor(F.col("id") / 100) * 35 + F.col("id") % 100  # distinct stored keys for U/D/L
     new_key = F.lit(keys) + F.col("id")
-    return spark.range(keys).select(
+    return spark.range(events).select(
         F.when(kind == "I", new_key).otherwise(touched).alias("id"),
         F.when(kind == "D", "D").otherwise("U").alias("op"),
         F.when(kind == "L", 5).otherwise(20).alias("seq"),
@@ -69,8 +69,10 @@ def timed(action) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keys", type=int, default=1_000_000)
+    parser.add_argument("--events", type=int, default=None, help="events in the batch (default: --keys)")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    events = args.events or args.keys
     tmp = Path(tempfile.mkdtemp(prefix="cdc_merge_"))
     try:
         spark = local_session(tmp / "state", app_name="cdc_merge", master="local[2]")
@@ -79,7 +81,7 @@ def main() -> None:
         store.ensure_schema()
         table = TableConfig(name="history", layer="silver", depends_on=("changes",), cdc=SPEC)
         batch_path, events_path = str(tmp / "batch"), str(tmp / "initial_events")
-        change_batch(spark, args.keys).write.parquet(batch_path)
+        change_batch(spark, args.keys, events).write.parquet(batch_path)
         initial_events(spark, args.keys).write.parquet(events_path)
         start = apply_changes(spark.read.parquet(events_path), SPEC)
         start.write.format("delta").save(str(tmp / "start_target"))
@@ -124,7 +126,7 @@ def main() -> None:
         best = {name: min(values) for name, values in times.items()}
         ratio = best["engine"] / best["merge"]
         print(json.dumps({
-            "bench": "cdc_merge", "keys": args.keys, "events": args.keys, "ratio": round(ratio, 2),
+            "bench": "cdc_merge", "keys": args.keys, "events": events, "ratio": round(ratio, 2),
             "median_ratio": round(statistics.median(times["engine"]) / statistics.median(times["merge"]), 2),
             "seconds": {k: round(v, 2) for k, v in best.items()}, "changes": counted, "target_rows": rows,
             "goal": "ratio <= 1.5", "ok": ratio <= 1.5}))
