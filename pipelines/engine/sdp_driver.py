@@ -17,7 +17,6 @@ import json
 import os
 import sys
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
@@ -35,7 +34,7 @@ from pipelines.core.variables import Overrides  # noqa: E402
 from pipelines.engine.project import load_project  # noqa: E402
 from pipelines.ldp.registrar import Registrar, pipeline_api, table_datasets  # noqa: E402
 from pipelines.ldp.sdp_process import HELD  # noqa: E402
-from pipelines.ldp.sdp_levels import (QUERIES_AT_ONCE, LevelRunner, configure_logging,  # noqa: E402
+from pipelines.ldp.sdp_levels import (LevelRunner, configure_logging,  # noqa: E402
                                       connect_to_launcher_port, count_failures, count_rows, log,
                                       merge_launcher_conf)
 
@@ -104,8 +103,8 @@ def _result(spark: Any, spec: Any, args: argparse.Namespace) -> dict[str, Any]:
         runner.dry_run()
         return outcome(runner)
     before = {} if args.full_refresh else counts_before(spark, runner)
-    with CountsAfter(spark, runner) as after:
-        runner.run(level_done=after.count)
+    after = CountsAfter(spark, runner)
+    runner.run(level_done=after.count)
     return {**outcome(runner), **before, **after.result(), "landed": landed}
 
 
@@ -157,36 +156,27 @@ def counts_before(spark: Any, runner: Any) -> dict[str, Any]:
 class CountsAfter:
     """Rows and check failures of the tables that succeeded in this run only (a failed or skipped
     table still holds an older run's rows, which are not this run's), the rows each should hold, and an
-    additive contract's columns. A level's tables are counted as soon as it finishes, a few at a time,
-    while the next level runs: the levels mostly wait on the server, so the counts cost little time."""
+    additive contract's columns. A level's tables are counted as soon as it finishes, before the next
+    level is defined: counting (which reruns each table's query) beside the next level's definition
+    made runs flaky (a flow's definition failing with a gRPC error, the server's JVM exiting with 50)."""
 
     def __init__(self, spark: Any, runner: Any):
         self.spark, self.runner = spark, runner
-        self.pool = ThreadPoolExecutor(QUERIES_AT_ONCE, thread_name_prefix="ldp-count")
-        self.counted: list[Future[dict[str, Any]]] = []
-
-    def __enter__(self) -> "CountsAfter":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=exc[0] is not None)
+        self.merged: dict[str, Any] = {"rows": {}, "expected": {}, "failures": {}, "columns": {}}
 
     def count(self, tables: list[Any]) -> None:
-        self.counted += [self.pool.submit(self._table, table) for table in tables]
+        database = self.runner.database
+        names = [name for table in tables for name in table_datasets(table)]
+        checked = [name for table in tables if table.config.has_expectations for name in table_datasets(table)]
+        self.merged["rows"].update(count_rows(self.spark, database, names))  # a few queries at a time
+        self.merged["failures"].update(count_failures(self.spark, database, checked))
+        for table in tables:
+            self.merged["expected"].update(self.runner.expected(table))
+            if table.config.columns and table.config.contract is ContractMode.ADDITIVE:
+                self.merged["columns"][table.name] = self.spark.table(f"`{database}`.`{table.name}`").columns
 
     def result(self) -> dict[str, Any]:
-        merged: dict[str, Any] = {"rows": {}, "expected": {}, "failures": {}, "columns": {}}
-        for counted in self.counted:
-            for key, values in counted.result().items():
-                merged[key].update(values)
-        return merged
-
-    def _table(self, table: Any) -> dict[str, Any]:
-        database, names = self.runner.database, table_datasets(table)
-        additive = table.config.columns and table.config.contract is ContractMode.ADDITIVE
-        return {"rows": dict(count_rows(self.spark, database, names)), "expected": self.runner.expected(table),
-                "failures": count_failures(self.spark, database, names) if table.config.has_expectations else {},
-                "columns": {table.name: self.spark.table(f"`{database}`.`{table.name}`").columns} if additive else {}}
+        return self.merged
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
