@@ -223,7 +223,7 @@ class TableStore:
                 check(new, before)
                 counted = count(new)
                 applied = self._applied(table) if by_key else None
-                if applied is not None and applied == self._property(log_table.name, APPLIED_PROPERTY):
+                if applied is not None and applied == self._properties(log_table.name).get(APPLIED_PROPERTY):
                     if not new.isEmpty():  # nothing new: the target is as it was
                         touched = new.select(*by_key).distinct()
                         self._merge_keys(table, target_of(before.join(touched, list(by_key), "left_semi")
@@ -252,7 +252,7 @@ class TableStore:
         """Record on the events table, once they and the target are written, which target they made."""
         now = self._applied(table)
         if now != previous:
-            self._set_property(_events_table(table).name, APPLIED_PROPERTY, now)
+            self._set_properties(_events_table(table).name, {APPLIED_PROPERTY: now or ""})
 
     def _applied(self, table: TableConfig) -> str | None:
         """The CDC spec's digest and the target's current version: what the events table records after
@@ -284,13 +284,13 @@ class TableStore:
         finally:
             session.catalog.dropTempView(view)
 
-    def _property(self, name: str, key: str) -> str | None:
-        """One table property's value (None when unset)."""
-        found = self.spark.sql(f"SHOW TBLPROPERTIES {self.fqn(name)}").where(F.col("key") == key).collect()
-        return found[0]["value"] if found else None
+    def _properties(self, name: str) -> dict[str, str]:
+        """A table's stored properties."""
+        return {row["key"]: row["value"] for row in self.spark.sql(f"SHOW TBLPROPERTIES {self.fqn(name)}").collect()}
 
-    def _set_property(self, name: str, key: str, value: str | None) -> None:
-        self.spark.sql(f"ALTER TABLE {self.fqn(name)} SET TBLPROPERTIES ({_properties({key: value or ''})})")
+    def _set_properties(self, name: str, properties: Mapping[str, Any]) -> None:
+        """One commit (on Delta) setting `properties` on the table."""
+        self.spark.sql(f"ALTER TABLE {self.fqn(name)} SET TBLPROPERTIES ({_properties(properties)})")
 
     def drop_cdc_events(self, table: TableConfig) -> None:
         """Forget a CDC target's events (a full refresh): its next write starts from its input alone."""
@@ -330,11 +330,11 @@ class TableStore:
         if table.comment and self.spark.catalog.getTable(self._catalog_name(table.name)).description != table.comment:
             self.spark.sql(f"COMMENT ON TABLE {name} IS {sql_literal(table.comment)}")
         if table.table_properties:
-            current = {row["key"]: row["value"] for row in self.spark.sql(f"SHOW TBLPROPERTIES {name}").collect()}
+            current = self._properties(table.name)
             wanted = {k: property_value(v) for k, v in table.table_properties.items()}
             changed = {k: v for k, v in wanted.items() if current.get(k) != v}
             if changed:
-                self.spark.sql(f"ALTER TABLE {name} SET TBLPROPERTIES ({_properties(changed)})")
+                self._set_properties(table.name, changed)
 
     # -- streaming -----------------------------------------------------------------------------
 

@@ -72,9 +72,9 @@ def embedded_kafka(plan: Plan, state: Path, echo: Callable[[str], None],
     previous = os.environ.get(EMBEDDED_KAFKA_ENV)
     os.environ[EMBEDDED_KAFKA_ENV] = broker.bootstrap_servers
     try:
-        said = f"Kafka: embedded broker on {broker.bootstrap_servers} (data in {folder})"
-        published = {} if sinks_only else seed(plan.config, broker.bootstrap_servers, folder)
+        said, published = f"Kafka: embedded broker on {broker.bootstrap_servers} (data in {folder})", {}
         if not sinks_only:
+            published = seed(plan.config, broker.bootstrap_servers, folder)
             said += "; published " + (", ".join(f"{count} to {topic}" for topic, count in published.items())
                                       or "no new seed events")
         echo(said)
