@@ -254,10 +254,6 @@ class HeldServer:
     def session(self) -> Any:
         """A Spark Connect session of its own on the run's server (its catalog, its settings). Until
         the release, pyspark's functions build Connect columns in this process, as on serverless."""
-        # before gRPC starts: no fork handlers (measured: a consumer starting the embedded PostgreSQL while
-        # another thread's query was in flight had pg_ctl die of SIGSEGV in the child), no INFO lines
-        os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
-        os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
         from pyspark.sql.connect.session import SparkSession as ConnectSession
 
         os.environ[CONNECT_MODE_ENV] = "1"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -114,6 +115,30 @@ def test_entry_points_print_errors_without_traceback(launcher, tmp_path):
     proc = subprocess.run([sys.executable, *launcher, "--dry-run", "--format", "json"], cwd=REPO,
                           capture_output=True, text=True)
     assert proc.returncode == 0 and len(json.loads(proc.stdout)["order"]) == 8
+
+
+GRPC_IMPORT_WATCH = """
+import os, runpy, sys
+class Watch:  # records the fork setting gRPC reads when it is first imported
+    def find_spec(self, name, path=None, target=None):
+        if name == "grpc":
+            print("grpc imported, GRPC_ENABLE_FORK_SUPPORT=%s" % os.environ.get("GRPC_ENABLE_FORK_SUPPORT"),
+                  file=sys.stderr)
+        return None
+sys.meta_path.insert(0, Watch())
+sys.argv = ["ldp_engine", "validate", "--config", sys.argv[1]]
+runpy.run_module("pipelines.ldp_engine", run_name="__main__")
+"""
+
+
+def test_grpc_is_first_imported_with_its_fork_handlers_off():
+    # gRPC reads the setting once, at its first import (checking DQX expectations imports it); with its fork
+    # handlers on, the embedded PostgreSQL's initdb, forked beside the SDP run's Connect session, died of SIGSEGV
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRPC_")}
+    proc = subprocess.run([sys.executable, "-c", GRPC_IMPORT_WATCH, CONFIG], cwd=REPO, env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "grpc imported, GRPC_ENABLE_FORK_SUPPORT=false" in proc.stderr, proc.stderr[-2000:]
 
 
 def test_console_script_is_installed():
