@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipelines.catalog.session import local_session  # noqa: E402
-from pipelines.core.sinks import LakebaseSettings  # noqa: E402
+from pipelines.core.lakebase import LakebaseSettings  # noqa: E402
 from pipelines.lakebase.connection import Lakebase  # noqa: E402
 from pipelines.lakebase.sink import write  # noqa: E402
 
