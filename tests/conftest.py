@@ -2,7 +2,6 @@
 PostgreSQL listening on 127.0.0.1 for the JDBC source, and a real Kafka broker."""
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import warnings
@@ -13,8 +12,6 @@ from typing import Any, Iterator
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-# as `ldp_engine` does before gRPC is first imported: tests fork PostgreSQL servers beside Connect sessions
-os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 # The suite runs on two xdist workers, each taking its next test as it finishes one (pytest.ini). The
 # slowest tests go first, so that the last to start is a short one and neither worker waits on the

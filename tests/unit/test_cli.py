@@ -126,16 +126,21 @@ class Watch:  # records the fork setting gRPC reads when it is first imported
                   file=sys.stderr)
         return None
 sys.meta_path.insert(0, Watch())
-sys.argv = ["ldp_engine", "validate", "--config", sys.argv[1]]
-runpy.run_module("pipelines.ldp_engine", run_name="__main__")
+if sys.argv[1] == "cli":
+    sys.argv = ["ldp_engine", "validate", "--config", sys.argv[2]]
+    runpy.run_module("pipelines.ldp_engine", run_name="__main__")
+else:  # the ldp_spark pytest plugin, loaded before any test or conftest, then a test's own gRPC use
+    import pipelines.testing.plugin
+    import grpc
 """
 
 
-def test_grpc_is_first_imported_with_its_fork_handlers_off():
+@pytest.mark.parametrize("entry", ["cli", "pytest_plugin"])
+def test_grpc_is_first_imported_with_its_fork_handlers_off(entry):
     # gRPC reads the setting once, at its first import (checking DQX expectations imports it); with its fork
     # handlers on, the embedded PostgreSQL's initdb, forked beside the SDP run's Connect session, died of SIGSEGV
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRPC_")}
-    proc = subprocess.run([sys.executable, "-c", GRPC_IMPORT_WATCH, CONFIG], cwd=REPO, env=env,
+    proc = subprocess.run([sys.executable, "-c", GRPC_IMPORT_WATCH, entry, CONFIG], cwd=REPO, env=env,
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "grpc imported, GRPC_ENABLE_FORK_SUPPORT=false" in proc.stderr, proc.stderr[-2000:]
