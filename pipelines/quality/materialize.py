@@ -166,15 +166,15 @@ class Materializer:
         to the stored ones once `check_changes` passes them, and the target is `target_of(every event)`;
         failing rows are quarantined.
         `rows_written` counts the events new to this run; type 2 also counts the versions they opened."""
-        versions_before = self.store.count(table.name) if self.store.exists(table.name) else 0
-
         def apply(valid: DataFrame) -> dict[str, int]:
+            grown: list[int] = []  # type 2: history rows are only ever added, so the growth is what opened
             changes = self.store.apply_changes(
                 table, events_of(valid), target_of, lambda new: change_counts(new, spec),
                 lambda new, applied: check_changes(new, spec, applied=applied, table=table.name),
-                by_key=tuple(spec.keys) if spec.applies_per_key else ())
-            if spec.stored_as_scd_type == 2:  # history rows are only ever added: the growth is what opened
-                changes["versions_opened"] = self.store.count(table.name) - versions_before
+                by_key=tuple(spec.keys) if spec.applies_per_key else (),
+                grown=grown.append if spec.stored_as_scd_type == 2 else None)
+            if grown:
+                changes["versions_opened"] = grown[0]
             return changes
 
         if checked is None:
