@@ -29,6 +29,16 @@ _LOOPBACK = "127.0.0.1"
 _JVM = ["-Xmx512m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"]  # a test broker: small and quick to start
 
 
+def cluster_id() -> str:
+    """A new KRaft cluster id: a random UUID in URL-safe base64, never starting with '-', as Kafka's own
+    `Uuid.randomUuid` ensures (the storage tool's argument parser takes such an id for an option: one
+    broker start in 64 failed with "argument --cluster-id/-t: expected one argument")."""
+    while True:
+        cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster.startswith("-"):
+            return cluster
+
+
 class KafkaBroker:
     """One broker in `folder` (its data and log), on free loopback ports; `stop()` (or leaving the `with`
     block) ends it. Topics are created on first use (`auto.create.topics.enable`, one partition). A folder
@@ -51,8 +61,7 @@ class KafkaBroker:
         config = self._write_config(free_port())
         java = [_java(), *_JVM, "-cp", classpath]
         if not (self.folder / "data" / "meta.properties").is_file():  # a folder kept across starts keeps its log
-            cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-            formatted = subprocess.run([*java, "kafka.tools.StorageTool", "format", "-t", cluster, "-c", str(config)],
+            formatted = subprocess.run([*java, "kafka.tools.StorageTool", "format", "-t", cluster_id(), "-c", str(config)],
                                        capture_output=True, text=True, timeout=120)
             if formatted.returncode != 0:  # say why: the run prints it when it leaves the broker's tables out
                 output = (formatted.stdout + formatted.stderr).strip().splitlines()
