@@ -72,14 +72,19 @@ class FlowTracker:
     status: dict[str, str] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    failed_flows: dict[str, str | None] = field(default_factory=dict)  # flow -> its error, while failed
 
     def update(self, message: str, at: datetime) -> None:
-        name, state = flow_in(message), state_in(message)
-        if name is None or state is None:
+        flow, state = flow_in(message), state_in(message)
+        if flow is None or state is None:
             return
-        name = self.aliases.get(name, name)
+        name = self.aliases.get(flow, flow)
         if state != "QUEUED":  # time from the start of work, not from waiting for upstream flows
             self.started.setdefault(name, at)
+        if flow in self.failed_flows and state not in FLOW_STATUS:  # SDP restarts a failed flow (a retry):
+            self._retried(flow, name)  # its failure stands only if the last attempt fails too
+        if FLOW_STATUS.get(state) == "failed":
+            self.failed_flows.setdefault(flow, flow_error(message))
         if state in FLOW_STATUS and self.status.get(name) != "failed":
             self.status[name] = FLOW_STATUS[state]
             self.seconds[name] = round((at - self.started[name]).total_seconds(), 3)
@@ -88,6 +93,16 @@ class FlowTracker:
                 self.errors[name] = error
             elif state == "SKIPPED":
                 self.errors[name] = "upstream table failed"
+
+    def _retried(self, flow: str, name: str) -> None:
+        """Forget a restarted flow's failure; its dataset stays failed if another of its flows is."""
+        del self.failed_flows[flow]
+        still = [error for other, error in self.failed_flows.items() if self.aliases.get(other, other) == name]
+        if not still:
+            self.status.pop(name, None)
+            self.errors.pop(name, None)
+        elif still[0]:
+            self.errors[name] = still[0]
 
 
 def follow(events: Iterable[dict[str, Any]], tracker: FlowTracker) -> None:

@@ -42,6 +42,29 @@ def test_flow_events_become_statuses_durations_and_errors():
     assert tracker.errors == {"b": "[UNRESOLVED_COLUMN] x", "c": "upstream table failed"}
 
 
+def test_a_failed_flow_that_sdp_restarts_and_completes_is_a_success():
+    # seen in a run: a JVM glitch failed a flow's first attempt, SDP restarted it and it completed, yet the
+    # run was reported failed (exit 3); a dataset whose other flow failed for good stays failed
+    start = datetime(2026, 12, 7, 15, tzinfo=timezone.utc)
+    tracker = FlowTracker(aliases={"t_eu": "t", "t_us": "t"})
+    for seconds, message in [
+            (0, "Flow spark_catalog.cdc.row_changes is STARTING."), (1, "Flow spark_catalog.cdc.row_changes is RUNNING."),
+            (2, "Flow 'spark_catalog.cdc.row_changes' has FAILED.\nError: java.lang.NoSuchMethodException: x"),
+            (6, "Flow spark_catalog.cdc.row_changes is STARTING."), (7, "Flow spark_catalog.cdc.row_changes is RUNNING."),
+            (9, "Flow spark_catalog.cdc.row_changes has COMPLETED."),
+            (1, "Flow spark_catalog.cdc.t_eu is STARTING."), (2, "Flow 't_eu' has FAILED.\nError: [X] eu"),
+            (2, "Flow spark_catalog.cdc.t_us is STARTING."), (3, "Flow 't_us' has FAILED.\nError: [Y] us"),
+            (4, "Flow spark_catalog.cdc.t_us is STARTING."), (5, "Flow spark_catalog.cdc.t_us has COMPLETED."),
+            (6, "Flow 't_eu' has FAILED more than 2 times and will not be restarted.")]:
+        tracker.update(message, start + timedelta(seconds=seconds))
+    assert tracker.status == {"row_changes": "success", "t": "failed"}
+    assert tracker.seconds["row_changes"] == 9.0  # both attempts
+    assert tracker.errors == {"t": "[X] eu"}
+    tracker.update("Flow spark_catalog.cdc.t_eu is STARTING.", start)  # had it been restarted: t_us's failure
+    tracker.update("Flow 't_us' has FAILED.\nError: [Y] us", start)
+    assert (tracker.status, tracker.errors) == ({"row_changes": "success", "t": "failed"}, {"t": "[Y] us"})
+
+
 def test_sdp_summary_has_the_spark_runners_shape(example_project):
     from pipelines.core.graph import Selection
     from pipelines.engine.project import load_project
